@@ -1,0 +1,191 @@
+"""CloudWatch alarms that decide a release is bad.
+
+Every alarm here is a rollback trigger, so each is built against false positives:
+- M of N: `datapoints_to_alarm` breaching periods out of `evaluation_periods`.
+- Rates, not counts, with a minimum-traffic guard in metric math, so three failed requests out of
+  five at 3 a.m. cannot roll a release back.
+- TreatMissingData is `notBreaching`: the ALB publishes no datapoint for a minute without requests,
+  and no requests is no evidence against a release. A service that is down still answers with ELB
+  5xx, which is data, not a gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+ALB_NAMESPACE = "AWS/ApplicationELB"
+LATENCY_STATISTIC = "p95"
+
+
+@dataclass(frozen=True)
+class AlarmEvaluation:
+    """How long a signal must last before it counts: `datapoints_to_alarm` of `evaluation_periods`
+    periods of `period_seconds`."""
+
+    period_seconds: int = 60
+    evaluation_periods: int = 3
+    datapoints_to_alarm: int = 3
+
+    @property
+    def window_seconds(self) -> int:
+        return self.period_seconds * self.evaluation_periods
+
+
+@dataclass
+class LoadBalancerAlarmsArgs:
+    load_balancer_arn_suffix: pulumi.Input[str]
+    # The blue and green target groups: the alarms watch whichever one serves the new version.
+    target_group_arn_suffixes: Sequence[pulumi.Input[str]]
+    evaluation: AlarmEvaluation
+    error_rate_percent: float = 1.0
+    minimum_requests: int = 50
+    # Width of the expected latency band in standard deviations; None leaves the alarm out.
+    latency_anomaly_band: float | None = None
+
+
+class LoadBalancerAlarms(pulumi.ComponentResource):
+    """Rollback alarms for a service behind an ALB with blue and green target groups.
+
+    - `5xx-rate`: (ELB 5xx + target 5xx) / RequestCount over the whole load balancer.
+    - `target-5xx-rate`: the worst target group's 5xx rate. During a 10% canary the new version's
+      errors are diluted tenfold in the load balancer's rate; per target group they are not.
+    - `unhealthy-hosts`: any unhealthy target in either group.
+    - `latency-anomaly` (optional): p95 response time above its anomaly-detection band.
+    """
+
+    alarms: list[aws.cloudwatch.MetricAlarm]
+    alarm_names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:alarms:LoadBalancerAlarms", name, None, opts)
+        self._name = name
+        self._evaluation = args.evaluation
+        lb = {"LoadBalancer": args.load_balancer_arn_suffix}
+        groups = [{"TargetGroup": suffix, **lb} for suffix in args.target_group_arn_suffixes]
+        guard = args.minimum_requests
+
+        self.alarms = [
+            self._alarm(
+                "5xx-rate",
+                f"ALB 5xx responses above {args.error_rate_percent}% of requests (with at least {guard} requests)",
+                threshold=args.error_rate_percent,
+                queries=[
+                    self._metric("elb5xx", "HTTPCode_ELB_5XX_Count", "Sum", lb),
+                    self._metric("target5xx", "HTTPCode_Target_5XX_Count", "Sum", lb),
+                    self._metric("requests", "RequestCount", "Sum", lb),
+                    _expression(
+                        "rate",
+                        f"IF(FILL(requests, 0) >= {guard}, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / requests, 0)",
+                        "5xx rate (%)",
+                    ),
+                ],
+            ),
+            self._alarm(
+                "target-5xx-rate",
+                f"A target group's 5xx responses above {args.error_rate_percent}% of its requests "
+                f"(with at least {guard} requests)",
+                threshold=args.error_rate_percent,
+                queries=[
+                    *[
+                        query
+                        for i, dims in enumerate(groups)
+                        for query in (
+                            self._metric(f"errors{i}", "HTTPCode_Target_5XX_Count", "Sum", dims),
+                            self._metric(f"requests{i}", "RequestCount", "Sum", dims),
+                            _expression(
+                                f"rate{i}",
+                                f"IF(FILL(requests{i}, 0) >= {guard}, 100 * FILL(errors{i}, 0) / requests{i}, 0)",
+                                None,
+                            ),
+                        )
+                    ],
+                    _expression("worst", _max_of(f"rate{i}" for i in range(len(groups))), "worst 5xx rate (%)"),
+                ],
+            ),
+            self._alarm(
+                "unhealthy-hosts",
+                "Unhealthy targets in the blue or green target group",
+                threshold=0,
+                queries=[
+                    *[
+                        self._metric(f"unhealthy{i}", "UnHealthyHostCount", "Maximum", dims)
+                        for i, dims in enumerate(groups)
+                    ],
+                    _expression(
+                        "unhealthy", _max_of(f"FILL(unhealthy{i}, 0)" for i in range(len(groups))), "unhealthy targets"
+                    ),
+                ],
+            ),
+        ]
+        if args.latency_anomaly_band is not None:
+            self.alarms.append(
+                self._alarm(
+                    "latency-anomaly",
+                    f"{LATENCY_STATISTIC} response time above its expected band ({args.latency_anomaly_band} std dev)",
+                    comparison="GreaterThanUpperThreshold",
+                    threshold_metric_id="band",
+                    queries=[
+                        self._metric("latency", "TargetResponseTime", LATENCY_STATISTIC, lb, returned=True),
+                        _expression(
+                            "band", f"ANOMALY_DETECTION_BAND(latency, {args.latency_anomaly_band})", "expected latency"
+                        ),
+                    ],
+                )
+            )
+
+        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in self.alarms])
+        self.register_outputs({"alarmNames": self.alarm_names})
+
+    def _alarm(
+        self,
+        suffix: str,
+        description: str,
+        queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgs],
+        threshold: float | None = None,
+        comparison: str = "GreaterThanThreshold",
+        threshold_metric_id: str | None = None,
+    ) -> aws.cloudwatch.MetricAlarm:
+        evaluation = self._evaluation
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            alarm_description=f"Rolls back a release: {description}.",
+            comparison_operator=comparison,
+            threshold=threshold,
+            threshold_metric_id=threshold_metric_id,
+            evaluation_periods=evaluation.evaluation_periods,
+            datapoints_to_alarm=evaluation.datapoints_to_alarm,
+            treat_missing_data="notBreaching",
+            metric_queries=queries,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _metric(
+        self, query_id: str, metric_name: str, stat: str, dimensions: dict, returned: bool = False
+    ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=query_id,
+            return_data=returned,
+            metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace=ALB_NAMESPACE,
+                metric_name=metric_name,
+                stat=stat,
+                period=self._evaluation.period_seconds,
+                dimensions=dimensions,
+            ),
+        )
+
+
+def _expression(query_id: str, expression: str, label: str | None) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """A metric-math query; the one with a label is the value the alarm compares."""
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query_id, expression=expression, label=label, return_data=label is not None
+    )
+
+
+def _max_of(series) -> str:
+    # MAX over an array of series is a series (MAX of one series would collapse it to a scalar).
+    return f"MAX([{', '.join(series)}])"

@@ -1,0 +1,146 @@
+"""An application load balancer prepared for CodeDeploy blue/green."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+# CodeDeploy rewrites these on every release; re-applying Pulumi's stale copy could point production
+# at the target group that has just been emptied.
+CODEDEPLOY_OWNED_LISTENER_PROPERTIES = ["defaultActions"]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str = "/"
+    matcher: str = "200-399"
+    interval_seconds: int = 15
+    timeout_seconds: int = 5
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 3
+
+
+@dataclass
+class BlueGreenLoadBalancerArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    target_port: int
+    # Where the targets live: the load balancer may only send traffic there.
+    target_cidr: pulumi.Input[str]
+    health_check: HealthCheck
+    listener_port: int = 80
+    test_listener_port: int = 8080
+    certificate_arn: str | None = None
+    ingress_cidrs: Sequence[pulumi.Input[str]] = ("0.0.0.0/0",)
+    # The test listener exposes the release candidate before any user sees it: keep it private.
+    test_ingress_cidrs: Sequence[pulumi.Input[str]] = ()
+    deletion_protection: bool = True
+    deregistration_delay_seconds: int = 30
+
+
+class BlueGreenLoadBalancer(pulumi.ComponentResource):
+    """Load balancer, its security group, blue and green target groups (ip targets), a production
+    listener forwarding to blue and a test listener forwarding to green. CodeDeploy owns the
+    listeners' actions after creation."""
+
+    load_balancer: aws.lb.LoadBalancer
+    security_group: aws.ec2.SecurityGroup
+    blue: aws.lb.TargetGroup
+    green: aws.lb.TargetGroup
+    production_listener: aws.lb.Listener
+    test_listener: aws.lb.Listener
+    service_url: pulumi.Output[str]
+    test_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BlueGreenLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:load_balancer:BlueGreenLoadBalancer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, description=f"{name} load balancer", opts=child
+        )
+        for role, port, cidrs in (
+            ("prod", args.listener_port, args.ingress_cidrs),
+            ("test", args.test_listener_port, args.test_ingress_cidrs),
+        ):
+            for i, cidr in enumerate(cidrs):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{role}-in-{i}",
+                    security_group_id=self.security_group.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=cidr,
+                    description=f"{role} listener",
+                    opts=child,
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-targets",
+            security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=args.target_port,
+            to_port=args.target_port,
+            cidr_ipv4=args.target_cidr,
+            description="health checks and requests to the targets",
+            opts=child,
+        )
+
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            subnets=args.subnet_ids,
+            security_groups=[self.security_group.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=args.deletion_protection,
+            opts=child,
+        )
+
+        health = args.health_check
+        self.blue, self.green = (
+            aws.lb.TargetGroup(
+                f"{name}-{color}",
+                vpc_id=args.vpc_id,
+                target_type="ip",
+                port=args.target_port,
+                protocol="HTTP",
+                deregistration_delay=args.deregistration_delay_seconds,
+                health_check=aws.lb.TargetGroupHealthCheckArgs(
+                    path=health.path,
+                    matcher=health.matcher,
+                    interval=health.interval_seconds,
+                    timeout=health.timeout_seconds,
+                    healthy_threshold=health.healthy_threshold,
+                    unhealthy_threshold=health.unhealthy_threshold,
+                ),
+                opts=child,
+            )
+            for color in ("blue", "green")
+        )
+
+        tls = args.certificate_arn is not None
+        owned_by_codedeploy = pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_LISTENER_PROPERTIES)
+        self.production_listener, self.test_listener = (
+            aws.lb.Listener(
+                f"{name}-{role}",
+                load_balancer_arn=self.load_balancer.arn,
+                port=port,
+                protocol="HTTPS" if tls else "HTTP",
+                certificate_arn=args.certificate_arn,
+                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if tls else None,
+                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)],
+                opts=owned_by_codedeploy,
+            )
+            for role, port, group in (
+                ("prod", args.listener_port, self.blue),
+                ("test", args.test_listener_port, self.green),
+            )
+        )
+
+        scheme = "https" if tls else "http"
+        dns = self.load_balancer.dns_name
+        self.service_url = pulumi.Output.concat(f"{scheme}://", dns, f":{args.listener_port}")
+        self.test_url = pulumi.Output.concat(f"{scheme}://", dns, f":{args.test_listener_port}")
+        self.register_outputs({"serviceUrl": self.service_url, "testUrl": self.test_url})

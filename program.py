@@ -1,0 +1,107 @@
+"""The whole program as a function of its settings, so tests can build any stack under mocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from components.codedeploy import EcsDeploymentGroup, EcsDeploymentGroupArgs
+from components.ecs_service import FargateService, FargateServiceArgs
+from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
+from components.network import Network, NetworkArgs
+from settings import Settings
+
+
+@dataclass
+class Program:
+    network: Network
+    load_balancer: BlueGreenLoadBalancer
+    service: FargateService
+    alarms: LoadBalancerAlarms
+    deployment_group: EcsDeploymentGroup
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        group = self.deployment_group
+        return {
+            "serviceUrl": self.load_balancer.service_url,
+            "testUrl": self.load_balancer.test_url,
+            "clusterName": self.service.cluster.name,
+            "serviceName": self.service.service.name,
+            "codedeployApplicationName": group.application.name,
+            "codedeployApplicationArn": group.application.arn,
+            "deploymentGroupName": group.deployment_group.deployment_group_name,
+            "deploymentGroupArn": group.deployment_group.arn,
+        }
+
+
+def build(settings: Settings) -> Program:
+    name = settings.service.name
+    network = Network(f"{name}-net", NetworkArgs(vpc=settings.network))
+
+    lb_settings = settings.load_balancer
+    load_balancer = BlueGreenLoadBalancer(
+        f"{name}-lb",
+        BlueGreenLoadBalancerArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.public_subnet_ids,
+            target_port=settings.service.container.port,
+            target_cidr=network.cidr_block,
+            health_check=lb_settings.health_check,
+            listener_port=lb_settings.listener_port,
+            test_listener_port=lb_settings.test_listener_port,
+            certificate_arn=lb_settings.certificate_arn,
+            ingress_cidrs=lb_settings.ingress_cidrs,
+            test_ingress_cidrs=lb_settings.test_ingress_cidrs or [network.cidr_block],
+            deletion_protection=lb_settings.deletion_protection,
+        ),
+    )
+
+    service = FargateService(
+        name,
+        FargateServiceArgs(
+            container=settings.service.container,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            load_balancer_security_group_id=load_balancer.security_group.id,
+            target_group_arn=load_balancer.blue.arn,
+            desired_count=settings.service.desired_count,
+            log_retention_days=settings.service.log_retention_days,
+        ),
+        # The service may only join a target group that a listener already routes to.
+        opts=pulumi.ResourceOptions(depends_on=[load_balancer]),
+    )
+
+    alarm_settings = settings.alarms
+    alarms = LoadBalancerAlarms(
+        f"{name}-rollback",
+        LoadBalancerAlarmsArgs(
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            target_group_arn_suffixes=[load_balancer.blue.arn_suffix, load_balancer.green.arn_suffix],
+            evaluation=alarm_settings.evaluation,
+            error_rate_percent=alarm_settings.error_rate_percent,
+            minimum_requests=alarm_settings.minimum_requests,
+            latency_anomaly_band=alarm_settings.latency_anomaly_band,
+        ),
+    )
+
+    deployment = settings.deployment
+    deployment_group = EcsDeploymentGroup(
+        f"{name}-deploy",
+        EcsDeploymentGroupArgs(
+            cluster_name=service.cluster.name,
+            service_name=service.service.name,
+            blue_target_group_name=load_balancer.blue.name,
+            green_target_group_name=load_balancer.green.name,
+            production_listener_arn=load_balancer.production_listener.arn,
+            test_listener_arn=load_balancer.test_listener.arn,
+            alarm_names=alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names]),
+            deployment_config=deployment.config,
+            termination_wait_minutes=deployment.termination_wait_minutes,
+            approval_wait_minutes=deployment.approval_wait_minutes,
+        ),
+    )
+
+    return Program(network, load_balancer, service, alarms, deployment_group)

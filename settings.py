@@ -1,0 +1,507 @@
+"""The only reader of `pulumi.Config`: typed, frozen, validated settings for one stack.
+
+Every problem in the stack's configuration is reported at once, each naming the key, the value and
+what is allowed, as a `pulumi.RunError` (Pulumi prints it without a traceback) before any resource
+exists. Unknown keys are errors too: a misspelt key silently falling back to a default is how a
+safety setting gets lost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+
+from components.alarms import AlarmEvaluation
+from components.codedeploy import (
+    ALL_AT_ONCE_CONFIGS,
+    ECS_PREDEFINED_CONFIGS,
+    MAX_ALARMS_PER_DEPLOYMENT_GROUP,
+    MAX_WAIT_MINUTES,
+    DeploymentConfigChoice,
+    TimeBasedShift,
+)
+from components.ecs_service import Container
+from components.load_balancer import HealthCheck
+from components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
+
+PROJECT = "rollback-guard"
+ENVIRONMENTS = ("staging", "prod")
+
+# The safety floor production may not go below.
+PROD_MIN_TERMINATION_WAIT_MINUTES = 10
+PROD_MIN_DESIRED_COUNT = 2
+PROD_MIN_LOG_RETENTION_DAYS = 30
+
+# Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
+# to "<service>-lb-green".
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+_SERVICE_NAME_RULE = "1 to 15 lowercase letters, digits or dashes, starting with a letter"
+_LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+_CPU_ARCHITECTURES = ("X86_64", "ARM64")
+# Fargate's CPU units and the memory (MiB) each allows: (lowest, highest, step).
+_FARGATE_MEMORY = {
+    256: (512, 2048, None),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+_ECS_SHIFT_KINDS = ("linear", "canary")
+
+
+class SettingsError(pulumi.RunError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    listener_port: int
+    test_listener_port: int
+    certificate_arn: str | None
+    ingress_cidrs: tuple[str, ...]
+    # None: only the VPC itself may reach the test listener.
+    test_ingress_cidrs: tuple[str, ...] | None
+    deletion_protection: bool
+    health_check: HealthCheck
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    container: Container
+    desired_count: int
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    evaluation: AlarmEvaluation
+    error_rate_percent: float
+    minimum_requests: int
+    latency_anomaly_band: float | None
+    # Alarms that exist outside this stack and should also stop a release.
+    extra_alarm_names: tuple[str, ...]
+
+    @property
+    def rollback_alarm_count(self) -> int:
+        built_here = 3 + (self.latency_anomaly_band is not None)
+        return built_here + len(self.extra_alarm_names)
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    config: DeploymentConfigChoice
+    termination_wait_minutes: int
+    approval_wait_minutes: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Literal["staging", "prod"]
+    network: NewVpc | ExistingVpc
+    service: ServiceSettings
+    load_balancer: LoadBalancerSettings
+    alarms: AlarmSettings
+    deployment: DeploymentSettings
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+
+_REQUIRED = object()
+
+
+class _Reader:
+    """Reads one configuration object, collecting problems instead of stopping at the first."""
+
+    def __init__(self, problems: list[str], key: str, raw: Any):
+        self.problems = problems
+        self.key = key
+        if raw is not None and not isinstance(raw, dict):
+            self.problem("", raw, "an object with keys")
+            raw = {}
+        self.raw: dict = raw or {}
+        self.used: set[str] = set()
+
+    def problem(self, field_name: str, value: Any, allowed: str) -> None:
+        where = f"{PROJECT}:{self.key}" + (f".{field_name}" if field_name else "")
+        self.problems.append(f"{where} = {value!r}: {allowed}")
+
+    def has(self, field_name: str) -> bool:
+        return field_name in self.raw
+
+    def _value(self, field_name: str, default: Any) -> Any:
+        self.used.add(field_name)
+        if field_name in self.raw:
+            return self.raw[field_name]
+        if default is _REQUIRED:
+            self.problem(field_name, None, "required")
+        return default
+
+    def _checked(
+        self, field_name: str, default: Any, accept: Callable[[Any], bool], allowed: str, fallback: Any
+    ) -> Any:
+        value = self._value(field_name, default)
+        if value is _REQUIRED:
+            return fallback
+        if value is default or accept(value):
+            return value
+        self.problem(field_name, value, allowed)
+        return fallback
+
+    def integer(self, field_name: str, default: Any = _REQUIRED, *, low: int, high: int) -> int:
+        return self._checked(
+            field_name,
+            default,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+            f"a whole number from {low} to {high}",
+            _fallback(default, low),
+        )
+
+    def number(self, field_name: str, default: Any = _REQUIRED, *, low: float, high: float) -> float:
+        value = self._checked(
+            field_name,
+            default,
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+            f"a number from {low:g} to {high:g}",
+            _fallback(default, low),
+        )
+        return None if value is None else float(value)
+
+    def boolean(self, field_name: str, default: Any = _REQUIRED) -> bool:
+        return self._checked(field_name, default, lambda v: isinstance(v, bool), "true or false", False)
+
+    def text(self, field_name: str, default: Any = _REQUIRED, *, choices=None, pattern=None, rule="") -> str:
+        def accept(v: Any) -> bool:
+            if not isinstance(v, str) or not v:
+                return False
+            return (choices is None or v in choices) and (pattern is None or re.fullmatch(pattern, v) is not None)
+
+        allowed = rule or (f"one of {', '.join(sorted(choices))}" if choices else "a non-empty string")
+        return self._checked(field_name, default, accept, allowed, default if isinstance(default, str) else "")
+
+    def texts(
+        self, field_name: str, default: Any = _REQUIRED, *, each: Callable[[str], bool] = bool, rule: str
+    ) -> tuple:
+        value = self._checked(
+            field_name,
+            default,
+            lambda v: isinstance(v, list) and all(isinstance(x, str) and each(x) for x in v),
+            rule,
+            (),
+        )
+        return None if value is None else tuple(value)
+
+    def mapping(self, field_name: str) -> dict[str, str]:
+        return self._checked(
+            field_name,
+            {},
+            lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+            "an object of string names to string values",
+            {},
+        )
+
+    def section(self, field_name: str) -> _Reader:
+        self.used.add(field_name)
+        return _Reader(self.problems, f"{self.key}.{field_name}", self.raw.get(field_name))
+
+    def done(self) -> None:
+        for unknown in sorted(set(self.raw) - self.used):
+            self.problem(unknown, self.raw[unknown], f"unknown key; known keys: {', '.join(sorted(self.used))}")
+
+
+def _fallback(default: Any, otherwise: Any) -> Any:
+    """What an invalid value reads as, so later checks are not misled by it (its problem is recorded)."""
+    return otherwise if default is _REQUIRED or default is None else default
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError:
+        return False
+    return True
+
+
+_CIDRS_RULE = "a list of IPv4 CIDR blocks such as 10.0.0.0/16"
+
+
+def load_settings(config: pulumi.Config | None = None) -> Settings:
+    """Read and validate the current stack's configuration."""
+    config = config or pulumi.Config(PROJECT)
+    problems: list[str] = []
+
+    top = _Reader(problems, "environment", None)
+    environment = config.get("environment")
+    if environment not in ENVIRONMENTS:
+        top.problem("", environment, f"one of {', '.join(ENVIRONMENTS)}")
+    prod = environment == "prod"
+
+    sections = {
+        key: _Reader(problems, key, _object(config, key, problems))
+        for key in ("network", "service", "loadBalancer", "alarms", "deployment")
+    }
+    network = _network(sections["network"])
+    service = _service(sections["service"], prod)
+    load_balancer = _load_balancer(sections["loadBalancer"], prod)
+    alarms = _alarms(sections["alarms"])
+    deployment = _deployment(sections["deployment"], prod, alarms)
+    for reader in sections.values():
+        reader.done()
+
+    if load_balancer.listener_port == load_balancer.test_listener_port:
+        sections["loadBalancer"].problem(
+            "testListenerPort", load_balancer.test_listener_port, "a port other than listenerPort"
+        )
+    if problems:
+        raise SettingsError(problems)
+    return Settings(environment, network, service, load_balancer, alarms, deployment)
+
+
+def _object(config: pulumi.Config, key: str, problems: list[str]) -> Any:
+    try:
+        return config.get_object(key)
+    except Exception as error:  # malformed JSON in the stack file
+        problems.append(f"{PROJECT}:{key}: not a valid object ({error})")
+        return None
+
+
+def _network(reader: _Reader) -> NewVpc | ExistingVpc:
+    if reader.has("vpcId"):
+        subnets = {
+            name: reader.texts(
+                name, each=lambda s: s.startswith("subnet-"), rule="a non-empty list of subnet ids (subnet-...)"
+            )
+            for name in ("publicSubnetIds", "privateSubnetIds")
+        }
+        for name, ids in subnets.items():
+            if reader.has(name) and not ids:
+                reader.problem(name, [], "a non-empty list of subnet ids (subnet-...)")
+        return ExistingVpc(
+            vpc_id=reader.text("vpcId", pattern=r"vpc-[0-9a-f]+", rule="a VPC id (vpc-...)"),
+            public_subnet_ids=subnets["publicSubnetIds"],
+            private_subnet_ids=subnets["privateSubnetIds"],
+        )
+    cidr = reader.text("cidrBlock", "10.0.0.0/16", pattern=None)
+    if cidr and not (_is_cidr(cidr) and 16 <= ipaddress.IPv4Network(cidr).prefixlen <= 24):
+        reader.problem("cidrBlock", cidr, "an IPv4 CIDR block from /16 to /24, or vpcId with subnet ids")
+    return NewVpc(
+        cidr_block=cidr,
+        availability_zones=reader.integer("availabilityZones", 2, low=2, high=6),
+        nat_gateways=reader.text("natGateways", "one-per-az", choices=NAT_STRATEGIES),
+    )
+
+
+def _service(reader: _Reader, prod: bool) -> ServiceSettings:
+    cpu = reader.integer("cpu", 256, low=256, high=16384)
+    memory = reader.integer("memory", 512, low=512, high=122880)
+    if cpu not in _FARGATE_MEMORY:
+        reader.problem("cpu", cpu, f"one of Fargate's CPU sizes: {', '.join(map(str, _FARGATE_MEMORY))}")
+    else:
+        lowest, highest, step = _FARGATE_MEMORY[cpu]
+        sizes = (512, 1024, 2048) if step is None else range(lowest, highest + 1, step)
+        if memory not in sizes:
+            reader.problem(
+                "memory",
+                memory,
+                f"with cpu {cpu}, Fargate allows {lowest} to {highest} MiB"
+                + (f" in steps of {step}" if step else " (512, 1024 or 2048)"),
+            )
+
+    desired = reader.integer("desiredCount", 2, low=1, high=1000)
+    if prod and desired < PROD_MIN_DESIRED_COUNT:
+        reader.problem(
+            "desiredCount",
+            desired,
+            f"prod runs at least {PROD_MIN_DESIRED_COUNT} tasks so one failing task is not an outage",
+        )
+    retention = reader.integer("logRetentionDays", 30, low=1, high=3653)
+    if retention not in _LOG_RETENTION_DAYS:
+        reader.problem(
+            "logRetentionDays",
+            retention,
+            f"one of CloudWatch's retention periods: {', '.join(map(str, _LOG_RETENTION_DAYS))}",
+        )
+    elif prod and retention < PROD_MIN_LOG_RETENTION_DAYS:
+        reader.problem("logRetentionDays", retention, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days")
+
+    tag = reader.text("tag", pattern=r"[\w][\w.-]{0,127}", rule="an image tag (letters, digits, _ . -)")
+    if tag == "latest":
+        reader.problem("tag", tag, "a pinned tag: with 'latest' a rollback cannot name the version to go back to")
+
+    name = reader.text("name", pattern=_SERVICE_NAME.pattern, rule=_SERVICE_NAME_RULE)
+    return ServiceSettings(
+        name=name,
+        container=Container(
+            name=name,
+            image=reader.text(
+                "image",
+                pattern=r"[^\s:@]+(:\d+)?[^\s:@]*",
+                rule="an image repository without a tag, such as public.ecr.aws/nginx/nginx",
+            ),
+            tag=tag,
+            port=reader.integer("containerPort", 80, low=1, high=65535),
+            cpu=cpu,
+            memory=memory,
+            cpu_architecture=reader.text("cpuArchitecture", "X86_64", choices=_CPU_ARCHITECTURES),
+            environment=reader.mapping("environment"),
+        ),
+        desired_count=desired,
+        log_retention_days=retention,
+    )
+
+
+def _load_balancer(reader: _Reader, prod: bool) -> LoadBalancerSettings:
+    deletion_protection = reader.boolean("deletionProtection", True)
+    if prod and not deletion_protection:
+        reader.problem("deletionProtection", False, "prod load balancers keep deletion protection on")
+    health = reader.section("healthCheck")
+    interval = health.integer("intervalSeconds", 15, low=5, high=300)
+    timeout = health.integer("timeoutSeconds", 5, low=2, high=120)
+    if timeout >= interval:
+        health.problem("timeoutSeconds", timeout, f"less than intervalSeconds ({interval})")
+    health_check = HealthCheck(
+        path=health.text("path", "/", pattern=r"/\S{0,1023}", rule="a path starting with /"),
+        matcher=health.text(
+            "matcher", "200-399", pattern=r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", rule="HTTP codes such as 200 or 200-399"
+        ),
+        interval_seconds=interval,
+        timeout_seconds=timeout,
+        healthy_threshold=health.integer("healthyThreshold", 3, low=2, high=10),
+        unhealthy_threshold=health.integer("unhealthyThreshold", 3, low=2, high=10),
+    )
+    health.done()
+    return LoadBalancerSettings(
+        listener_port=reader.integer("listenerPort", 80, low=1, high=65535),
+        test_listener_port=reader.integer("testListenerPort", 8080, low=1, high=65535),
+        certificate_arn=reader.text(
+            "certificateArn", None, pattern=r"arn:aws[\w-]*:acm:\S+", rule="an ACM certificate ARN"
+        ),
+        ingress_cidrs=reader.texts("ingressCidrs", ("0.0.0.0/0",), each=_is_cidr, rule=_CIDRS_RULE),
+        test_ingress_cidrs=reader.texts("testIngressCidrs", None, each=_is_cidr, rule=_CIDRS_RULE),
+        deletion_protection=deletion_protection,
+        health_check=health_check,
+    )
+
+
+def _alarms(reader: _Reader) -> AlarmSettings:
+    period = reader.integer("periodSeconds", 60, low=60, high=86400)
+    if period % 60:
+        # ALB metrics have one-minute resolution; 10/20/30 s periods only suit high-resolution metrics.
+        reader.problem("periodSeconds", period, "a multiple of 60 (load balancer metrics have one-minute resolution)")
+    periods = reader.integer("evaluationPeriods", 3, low=1, high=1440)
+    datapoints = reader.integer("datapointsToAlarm", 3, low=1, high=1440)
+    if datapoints > periods:
+        reader.problem("datapointsToAlarm", datapoints, f"at most evaluationPeriods ({periods})")
+    ceiling = 86400 if period < 3600 else 604800
+    if period * periods > ceiling:
+        reader.problem(
+            "evaluationPeriods",
+            periods,
+            f"periodSeconds x evaluationPeriods at most {ceiling} s (CloudWatch's limit for a {period} s period)",
+        )
+    band = reader.number("latencyAnomalyBand", None, low=0.5, high=10)
+    return AlarmSettings(
+        evaluation=AlarmEvaluation(period_seconds=period, evaluation_periods=periods, datapoints_to_alarm=datapoints),
+        error_rate_percent=reader.number("errorRatePercent", 1.0, low=0.01, high=100),
+        minimum_requests=reader.integer("minimumRequests", 50, low=1, high=1_000_000),
+        latency_anomaly_band=band,
+        extra_alarm_names=reader.texts(
+            "extraAlarmNames", (), each=lambda s: 0 < len(s) <= 255, rule="a list of CloudWatch alarm names"
+        ),
+    )
+
+
+def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> DeploymentSettings:
+    config = _deployment_config(reader)
+    if prod and config in ALL_AT_ONCE_CONFIGS:
+        reader.problem(
+            "config",
+            config,
+            "prod shifts traffic gradually (linear or canary) so an alarm can stop a bad release early",
+        )
+
+    low = PROD_MIN_TERMINATION_WAIT_MINUTES if prod else 0
+    wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
+    if wait < low:
+        reader.problem(
+            "terminationWaitMinutes",
+            wait,
+            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release still rolls back "
+            f"(allowed: {low} to {MAX_WAIT_MINUTES})",
+        )
+    window_minutes = -(-alarms.evaluation.window_seconds // 60)
+    if wait < window_minutes:
+        reader.problem(
+            "terminationWaitMinutes",
+            wait,
+            f"at least the alarms' evaluation window ({window_minutes} min), or a regression at the end of the shift "
+            "is detected only after blue is gone",
+        )
+    if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+        reader.problems.append(
+            f"{PROJECT}:alarms.extraAlarmNames = {list(alarms.extra_alarm_names)!r}: with the "
+            f"{alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
+            f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})"
+        )
+    return DeploymentSettings(
+        config=config,
+        termination_wait_minutes=wait,
+        approval_wait_minutes=reader.integer("approvalWaitMinutes", 0, low=0, high=MAX_WAIT_MINUTES),
+    )
+
+
+def _deployment_config(reader: _Reader) -> DeploymentConfigChoice:
+    default = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    raw = reader.raw.get("config", default)
+    if isinstance(raw, dict):
+        shift = reader.section("config")
+        kind = shift.text("type", choices=_ECS_SHIFT_KINDS)
+        choice = TimeBasedShift(
+            kind=kind or "linear",
+            percentage=shift.integer("percentage", low=1, high=99),
+            interval_minutes=shift.integer("intervalMinutes", low=1, high=MAX_WAIT_MINUTES),
+        )
+        shift.done()
+        return choice
+    return reader.text(
+        "config",
+        default,
+        choices=ECS_PREDEFINED_CONFIGS,
+        rule=f"one of {', '.join(sorted(ECS_PREDEFINED_CONFIGS))}, "
+        "or {type: linear|canary, percentage, intervalMinutes}",
+    )

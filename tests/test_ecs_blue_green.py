@@ -1,0 +1,278 @@
+"""Policy for the ECS blue/green release path, checked on both real stacks under mocks."""
+
+import json
+
+import pulumi
+import pytest
+
+from tests.stacks import build_stack, settled_stack
+
+GROUP = "web-deploy-group"
+ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
+VPC_CIDRS = {"staging": "10.20.0.0/16", "prod": "10.30.0.0/16"}
+ROLLBACK_ALARMS = ["web-rollback-5xx-rate", "web-rollback-target-5xx-rate", "web-rollback-unhealthy-hosts"]
+
+
+@pytest.fixture(params=["staging", "prod"])
+def stack(request, staging, prod):
+    return {"staging": staging, "prod": prod}[request.param]
+
+
+def test_prod_deployment_group_rolls_back_on_alarm(prod):
+    group = prod.inputs(GROUP)
+    assert group["autoRollbackConfiguration"]["enabled"] is True
+    assert set(group["autoRollbackConfiguration"]["events"]) == ALL_ROLLBACK_EVENTS
+    alarms = group["alarmConfiguration"]
+    assert alarms["enabled"] is True
+    assert alarms["alarms"] == [*ROLLBACK_ALARMS, "web-rollback-latency-anomaly"]
+    assert alarms.get("ignorePollAlarmFailure", False) is False, "unreadable alarms must stop a release"
+
+
+def test_every_stack_releases_blue_green_linear_10_percent_every_minute(stack):
+    group = stack.inputs(GROUP)
+    assert group["deploymentStyle"] == {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+    assert group["deploymentConfigName"] == "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    assert group["ecsService"] == {"clusterName": "web-cluster", "serviceName": "web-service"}
+    pair = group["loadBalancerInfo"]["targetGroupPairInfo"]
+    assert [tg["name"] for tg in pair["targetGroups"]] == ["web-lb-blue", "web-lb-green"]
+    assert pair["prodTrafficRoute"]["listenerArns"] == [_arn("aws:lb/listener:Listener", "web-lb-prod")]
+    assert pair["testTrafficRoute"]["listenerArns"] == [_arn("aws:lb/listener:Listener", "web-lb-test")]
+
+
+def test_prod_keeps_blue_for_at_least_10_minutes(prod):
+    blue_green = prod.inputs(GROUP)["blueGreenDeploymentConfig"]
+    termination = blue_green["terminateBlueInstancesOnDeploymentSuccess"]
+    assert termination["action"] == "TERMINATE"
+    assert termination["terminationWaitTimeInMinutes"] >= 10
+
+
+def test_traffic_shifts_without_waiting_for_approval_unless_configured(stack):
+    ready = stack.inputs(GROUP)["blueGreenDeploymentConfig"]["deploymentReadyOption"]
+    assert ready == {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
+
+
+def test_an_approval_wait_stops_the_release_if_nobody_continues_it():
+    staged = settled_stack("staging", deployment={"approvalWaitMinutes": 30})
+    ready = staged.inputs(GROUP)["blueGreenDeploymentConfig"]["deploymentReadyOption"]
+    assert ready == {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 30}
+
+
+def test_a_custom_linear_shift_becomes_a_deployment_config_of_its_own():
+    staged = settled_stack("staging", deployment={"config": {"type": "linear", "percentage": 20, "intervalMinutes": 2}})
+    config = staged.inputs("web-deploy-shift")
+    assert config["computePlatform"] == "ECS"
+    assert config["trafficRoutingConfig"] == {
+        "type": "TimeBasedLinear",
+        "timeBasedLinear": {"percentage": 20, "interval": 2},
+    }
+    assert staged.inputs(GROUP)["deploymentConfigName"] == config["deploymentConfigName"]
+
+
+def test_a_custom_canary_shift_uses_time_based_canary():
+    staged = settled_stack("staging", deployment={"config": {"type": "canary", "percentage": 10, "intervalMinutes": 5}})
+    routing = staged.inputs("web-deploy-shift")["trafficRoutingConfig"]
+    assert routing == {"type": "TimeBasedCanary", "timeBasedCanary": {"percentage": 10, "interval": 5}}
+
+
+def test_extra_alarms_also_stop_a_release():
+    staged = settled_stack("staging", alarms={"extraAlarmNames": ["checkout-latency"]})
+    assert staged.inputs(GROUP)["alarmConfiguration"]["alarms"] == [*ROLLBACK_ALARMS, "checkout-latency"]
+
+
+def test_codedeploy_acts_through_the_managed_ecs_role(stack):
+    trust = json.loads(stack.inputs("web-deploy-role")["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "codedeploy.amazonaws.com"}
+    assert stack.inputs("web-deploy-role-managed")["policyArn"] == "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS"
+
+
+def test_the_service_ignores_what_codedeploy_changes(stack):
+    service = stack.registration("web-service")
+    assert {"taskDefinition", "loadBalancers", "networkConfiguration"} <= set(service.ignore_changes)
+    assert "platformVersion" in service.ignore_changes
+    assert service.inputs["deploymentController"] == {"type": "CODE_DEPLOY"}
+
+
+def test_the_service_starts_on_blue_in_private_subnets(stack):
+    service = stack.inputs("web-service")
+    assert service["launchType"] == "FARGATE"
+    assert service["loadBalancers"] == [
+        {
+            "containerName": "web",
+            "containerPort": 80,
+            "targetGroupArn": _arn("aws:lb/targetGroup:TargetGroup", "web-lb-blue"),
+        }
+    ]
+    network = service["networkConfiguration"]
+    assert network["subnets"] == ["subnet-private-a", "subnet-private-b"]
+    assert network["assignPublicIp"] is False
+
+
+def test_the_listeners_ignore_default_actions(stack):
+    for listener, target in (("web-lb-prod", "web-lb-blue"), ("web-lb-test", "web-lb-green")):
+        registration = stack.registration(listener)
+        assert registration.ignore_changes == ("defaultActions",)
+        assert registration.inputs["defaultActions"] == [
+            {"type": "forward", "targetGroupArn": _arn("aws:lb/targetGroup:TargetGroup", target)}
+        ]
+
+
+def test_tasks_accept_traffic_only_from_the_alb(stack):
+    rules = [r for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    into_tasks = [r.inputs for r in rules if r.inputs["securityGroupId"] == "web-tasks-sg-id"]
+    assert into_tasks == [
+        {
+            "securityGroupId": "web-tasks-sg-id",
+            "referencedSecurityGroupId": "web-lb-sg-id",
+            "ipProtocol": "tcp",
+            "fromPort": 80,
+            "toPort": 80,
+            "description": into_tasks[0]["description"],
+        }
+    ]
+
+
+def test_the_alb_is_open_on_its_listener_ports_only(stack):
+    rules = [r.inputs for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    into_alb = {(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in rules if r["securityGroupId"] == "web-lb-sg-id"}
+    vpc_cidr = VPC_CIDRS[stack.name]
+    assert into_alb == {(80, 80, "0.0.0.0/0"), (8080, 8080, vpc_cidr)}, "the test listener must stay inside the VPC"
+    egress = stack.inputs("web-lb-to-targets")
+    assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (80, 80, vpc_cidr)
+
+
+def test_target_groups_register_task_ips_with_health_checks_from_config(stack):
+    for color in ("blue", "green"):
+        group = stack.inputs(f"web-lb-{color}")
+        assert group["targetType"] == "ip"
+        assert group["healthCheck"]["path"] == "/"
+    assert stack.inputs("web-lb-blue")["healthCheck"]["healthyThreshold"] in (2, 3)
+
+
+def test_prod_load_balancer_is_protected_from_deletion_and_drops_invalid_headers(prod, staging):
+    assert prod.inputs("web-lb-alb")["enableDeletionProtection"] is True
+    assert staging.inputs("web-lb-alb")["enableDeletionProtection"] is False
+    for stack in (prod, staging):
+        assert stack.inputs("web-lb-alb")["dropInvalidHeaderFields"] is True
+
+
+def test_alarms_evaluate_m_of_n_with_a_minimum_traffic_guard(prod, staging):
+    for stack, datapoints, guard in ((prod, 3, 50), (staging, 2, 20)):
+        for name in ROLLBACK_ALARMS:
+            alarm = stack.inputs(name)
+            assert (alarm["datapointsToAlarm"], alarm["evaluationPeriods"]) == (datapoints, 3)
+            assert alarm["treatMissingData"] == "notBreaching"
+        for name in ROLLBACK_ALARMS[:2]:
+            expressions = [q["expression"] for q in stack.inputs(name)["metricQueries"] if "expression" in q]
+            assert any(f">= {guard}," in e and e.startswith("IF(FILL(requests") for e in expressions), expressions
+
+
+def test_the_error_rate_is_5xx_over_request_count(prod):
+    queries = {q["id"]: q for q in prod.inputs("web-rollback-5xx-rate")["metricQueries"]}
+    assert {queries[i]["metric"]["metricName"] for i in ("elb5xx", "target5xx", "requests")} == {
+        "HTTPCode_ELB_5XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "RequestCount",
+    }
+    assert [q["id"] for q in queries.values() if q.get("returnData")] == ["rate"]
+    assert "/ requests" in queries["rate"]["expression"]
+    assert prod.inputs("web-rollback-5xx-rate")["threshold"] == 1
+
+
+def test_the_worst_target_group_decides_so_a_canary_is_not_diluted(prod):
+    queries = {q["id"]: q for q in prod.inputs("web-rollback-target-5xx-rate")["metricQueries"]}
+    assert queries["worst"]["expression"] == "MAX([rate0, rate1])"
+    groups = {queries[f"requests{i}"]["metric"]["dimensions"]["TargetGroup"] for i in (0, 1)}
+    assert groups == {"targetgroup/web-lb-blue/0123456789abcdef", "targetgroup/web-lb-green/0123456789abcdef"}
+
+
+def test_the_latency_anomaly_alarm_compares_against_its_band(prod, staging):
+    alarm = prod.inputs("web-rollback-latency-anomaly")
+    assert alarm["comparisonOperator"] == "GreaterThanUpperThreshold"
+    assert alarm["thresholdMetricId"] == "band"
+    band = next(q for q in alarm["metricQueries"] if q["id"] == "band")
+    assert band["expression"] == "ANOMALY_DETECTION_BAND(latency, 3.0)"
+    assert "web-rollback-latency-anomaly" not in staging.monitor.registrations
+
+
+def test_the_cluster_has_container_insights(stack):
+    assert stack.inputs("web-cluster")["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+def test_tasks_log_to_their_own_log_group_with_retention(prod, staging):
+    assert prod.inputs("web-logs")["retentionInDays"] == 90
+    assert staging.inputs("web-logs")["retentionInDays"] == 14
+    container = json.loads(prod.inputs("web-task")["containerDefinitions"])[0]
+    assert container["image"] == "public.ecr.aws/nginx/nginx:1.27"
+    assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/web-prod"
+
+
+def test_execution_and_task_roles_are_separate_and_scoped(prod):
+    task = prod.inputs("web-task")
+    assert task["executionRoleArn"] != task["taskRoleArn"]
+    policy = json.loads(prod.inputs("web-execution-policy")["policy"])
+    assert policy["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": _arn("aws:cloudwatch/logGroup:LogGroup", "web-logs") + ":*",
+        }
+    ], "a public image needs no ECR permissions"
+
+
+def test_an_ecr_image_can_be_pulled_from_its_repository_only():
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web"
+    staged = settled_stack("staging", service={"image": image})
+    statements = json.loads(staged.inputs("web-execution-policy")["policy"])["Statement"]
+    resources = {s["Resource"] for s in statements}
+    assert "arn:aws:ecr:eu-west-1:123456789012:repository/team/web" in resources
+    assert [s["Action"] for s in statements if s["Resource"] == "*"] == ["ecr:GetAuthorizationToken"]
+
+
+def test_an_existing_vpc_is_used_as_is():
+    staged = settled_stack(
+        "staging",
+        network={
+            "cidrBlock": None,
+            "availabilityZones": None,
+            "natGateways": None,
+            "vpcId": "vpc-0abc",
+            "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
+            "privateSubnetIds": ["subnet-priv1", "subnet-priv2"],
+        },
+    )
+    assert not staged.of_type("awsx:ec2:Vpc")
+    assert staged.inputs("web-lb-alb")["subnets"] == ["subnet-pub1", "subnet-pub2"]
+    assert staged.inputs("web-service")["networkConfiguration"]["subnets"] == ["subnet-priv1", "subnet-priv2"]
+    assert staged.inputs("web-lb-test-in-0")["cidrIpv4"] == "172.31.0.0/16", "the looked-up VPC's CIDR"
+
+
+def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
+    assert prod.inputs("web-net-vpc")["natGateways"] == {"strategy": "OnePerAz"}
+    assert staging.inputs("web-net-vpc")["natGateways"] == {"strategy": "Single"}
+
+
+@pulumi.runtime.test
+def test_exports_name_everything_a_release_needs():
+    stack = build_stack("prod")
+    exports = stack.program.exports
+
+    def check(values):
+        resolved = dict(zip(exports, values, strict=True))
+        assert resolved == {
+            "serviceUrl": resolved["serviceUrl"],
+            "testUrl": resolved["testUrl"],
+            "clusterName": "web-cluster",
+            "serviceName": "web-service",
+            "codedeployApplicationName": "web-deploy-app",
+            "codedeployApplicationArn": _arn("aws:codedeploy/application:Application", "web-deploy-app"),
+            "deploymentGroupName": "web-deploy",
+            "deploymentGroupArn": _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", "web-deploy-group"),
+        }
+        assert resolved["serviceUrl"].startswith("http://web-lb-alb.") and resolved["serviceUrl"].endswith(":80")
+        assert resolved["testUrl"].endswith(":8080")
+
+    return pulumi.Output.all(*exports.values()).apply(check)
+
+
+def _arn(type_token: str, name: str) -> str:
+    return f"arn:aws:mock:us-east-1:123456789012:{type_token}/{name}"

@@ -1,0 +1,266 @@
+"""Each configuration rule, with the message a person sees when breaking it."""
+
+import pulumi
+import pytest
+
+from settings import SettingsError, load_settings
+from tests.stacks import build_stack, use_config
+
+
+def problems(stack: str, **overrides) -> list[str]:
+    use_config(stack, overrides)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    return raised.value.problems
+
+
+def only_problem(stack: str, **overrides) -> str:
+    found = problems(stack, **overrides)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_both_stack_files_are_valid(stack):
+    use_config(stack, {})
+    settings = load_settings()
+    assert settings.environment == stack
+    assert settings.service.name == "web"
+
+
+def test_both_stack_files_set_the_same_keys():
+    from tests.stacks import stack_config
+
+    staging, prod = stack_config("staging"), stack_config("prod")
+    assert staging.keys() == prod.keys()
+    for key, value in staging.items():
+        if isinstance(value, dict):
+            assert value.keys() == prod[key].keys(), key
+
+
+def test_a_configuration_error_is_printed_without_a_traceback():
+    use_config("staging", {"environment": "qa"})
+    with pytest.raises(pulumi.RunError):
+        load_settings()
+
+
+def test_the_environment_must_be_staging_or_prod():
+    assert only_problem("staging", environment="qa") == "rollback-guard:environment = 'qa': one of staging, prod"
+
+
+def test_an_unknown_deployment_config_name_is_rejected():
+    message = only_problem("staging", deployment={"config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"})
+    assert message.startswith(
+        "rollback-guard:deployment.config = 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute': one of "
+    )
+    assert "CodeDeployDefault.ECSLinear10PercentEvery1Minutes" in message
+    assert "{type: linear|canary, percentage, intervalMinutes}" in message
+
+
+def test_a_custom_shift_percentage_must_be_between_1_and_99():
+    message = only_problem(
+        "staging", deployment={"config": {"type": "linear", "percentage": 150, "intervalMinutes": 1}}
+    )
+    assert message == "rollback-guard:deployment.config.percentage = 150: a whole number from 1 to 99"
+
+
+def test_a_custom_shift_needs_a_known_type_and_all_its_keys():
+    found = problems("staging", deployment={"config": {"type": "exponential", "percentage": 10}})
+    assert found == [
+        "rollback-guard:deployment.config.type = 'exponential': one of canary, linear",
+        "rollback-guard:deployment.config.intervalMinutes = None: required",
+    ]
+
+
+def test_alarm_periods_must_be_whole_minutes_for_load_balancer_metrics():
+    message = only_problem("staging", alarms={"periodSeconds": 90})
+    assert message == (
+        "rollback-guard:alarms.periodSeconds = 90: a multiple of 60 (load balancer metrics have one-minute resolution)"
+    )
+
+
+def test_alarm_periods_below_a_minute_are_rejected():
+    message = only_problem("staging", alarms={"periodSeconds": 10})
+    assert message == "rollback-guard:alarms.periodSeconds = 10: a whole number from 60 to 86400"
+
+
+def test_the_alarm_evaluation_window_must_fit_cloudwatchs_one_day_limit():
+    found = problems("staging", alarms={"periodSeconds": 600, "evaluationPeriods": 200, "datapointsToAlarm": 2})
+    assert (
+        "rollback-guard:alarms.evaluationPeriods = 200: periodSeconds x evaluationPeriods at most 86400 s "
+        "(CloudWatch's limit for a 600 s period)"
+    ) in found
+
+
+def test_datapoints_to_alarm_cannot_exceed_evaluation_periods():
+    message = only_problem("staging", alarms={"datapointsToAlarm": 4})
+    assert message == "rollback-guard:alarms.datapointsToAlarm = 4: at most evaluationPeriods (3)"
+
+
+def test_error_rate_is_a_percentage():
+    message = only_problem("prod", alarms={"errorRatePercent": 150})
+    assert message == "rollback-guard:alarms.errorRatePercent = 150: a number from 0.01 to 100"
+
+
+def test_a_deployment_group_takes_at_most_10_alarms():
+    names = [f"alarm-{i}" for i in range(7)]
+    message = only_problem("prod", alarms={"extraAlarmNames": names})
+    assert message == (
+        f"rollback-guard:alarms.extraAlarmNames = {names!r}: with the 4 alarms built here, "
+        "at most 10 alarms per deployment group (got 11)"
+    )
+
+
+def test_prod_keeps_blue_at_least_10_minutes():
+    message = only_problem("prod", deployment={"terminationWaitMinutes": 5})
+    assert message == (
+        "rollback-guard:deployment.terminationWaitMinutes = 5: prod keeps blue at least 10 minutes so an alarm "
+        "within 10 minutes of the release still rolls back (allowed: 10 to 2880)"
+    )
+
+
+def test_the_termination_wait_covers_the_alarm_window_everywhere():
+    message = only_problem("staging", deployment={"terminationWaitMinutes": 2})
+    assert message == (
+        "rollback-guard:deployment.terminationWaitMinutes = 2: at least the alarms' evaluation window (3 min), "
+        "or a regression at the end of the shift is detected only after blue is gone"
+    )
+
+
+def test_the_termination_wait_cannot_exceed_codedeploys_two_days():
+    message = only_problem("staging", deployment={"terminationWaitMinutes": 3000})
+    assert message == "rollback-guard:deployment.terminationWaitMinutes = 3000: a whole number from 0 to 2880"
+
+
+def test_prod_shifts_traffic_gradually():
+    message = only_problem("prod", deployment={"config": "CodeDeployDefault.ECSAllAtOnce"})
+    assert message == (
+        "rollback-guard:deployment.config = 'CodeDeployDefault.ECSAllAtOnce': prod shifts traffic gradually "
+        "(linear or canary) so an alarm can stop a bad release early"
+    )
+
+
+def test_staging_may_release_all_at_once():
+    use_config("staging", {"deployment": {"config": "CodeDeployDefault.ECSAllAtOnce"}})
+    assert load_settings().deployment.config == "CodeDeployDefault.ECSAllAtOnce"
+
+
+def test_prod_load_balancers_keep_deletion_protection():
+    message = only_problem("prod", loadBalancer={"deletionProtection": False})
+    assert (
+        message
+        == "rollback-guard:loadBalancer.deletionProtection = False: prod load balancers keep deletion protection on"
+    )
+
+
+def test_prod_runs_at_least_two_tasks():
+    message = only_problem("prod", service={"desiredCount": 1})
+    assert message == (
+        "rollback-guard:service.desiredCount = 1: prod runs at least 2 tasks so one failing task is not an outage"
+    )
+
+
+def test_prod_keeps_logs_at_least_30_days():
+    message = only_problem("prod", service={"logRetentionDays": 14})
+    assert message == "rollback-guard:service.logRetentionDays = 14: prod keeps logs at least 30 days"
+
+
+def test_log_retention_must_be_a_period_cloudwatch_offers():
+    assert only_problem("staging", service={"logRetentionDays": 10}).startswith(
+        "rollback-guard:service.logRetentionDays = 10: one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30"
+    )
+
+
+def test_fargate_memory_must_fit_the_cpu_size():
+    message = only_problem("staging", service={"cpu": 1024, "memory": 1000})
+    assert (
+        message
+        == "rollback-guard:service.memory = 1000: with cpu 1024, Fargate allows 2048 to 8192 MiB in steps of 1024"
+    )
+
+
+def test_fargate_cpu_must_be_a_fargate_size():
+    message = only_problem("staging", service={"cpu": 300})
+    assert message.startswith("rollback-guard:service.cpu = 300: one of Fargate's CPU sizes: 256, 512, 1024")
+
+
+def test_the_image_tag_is_pinned():
+    message = only_problem("staging", service={"tag": "latest"})
+    assert message == (
+        "rollback-guard:service.tag = 'latest': "
+        "a pinned tag: with 'latest' a rollback cannot name the version to go back to"
+    )
+
+
+def test_the_service_name_fits_load_balancer_name_limits():
+    message = only_problem("staging", service={"name": "Web_Frontend_Service"})
+    assert message == (
+        "rollback-guard:service.name = 'Web_Frontend_Service': "
+        "1 to 15 lowercase letters, digits or dashes, starting with a letter"
+    )
+
+
+def test_listener_ports_differ():
+    message = only_problem("staging", loadBalancer={"testListenerPort": 80})
+    assert message == "rollback-guard:loadBalancer.testListenerPort = 80: a port other than listenerPort"
+
+
+def test_ingress_cidrs_are_cidr_blocks():
+    message = only_problem("staging", loadBalancer={"ingressCidrs": ["everyone"]})
+    assert (
+        message
+        == "rollback-guard:loadBalancer.ingressCidrs = ['everyone']: a list of IPv4 CIDR blocks such as 10.0.0.0/16"
+    )
+
+
+def test_health_check_timeout_is_shorter_than_its_interval():
+    message = only_problem(
+        "staging", loadBalancer={"healthCheck": {"path": "/", "intervalSeconds": 10, "timeoutSeconds": 10}}
+    )
+    assert message == "rollback-guard:loadBalancer.healthCheck.timeoutSeconds = 10: less than intervalSeconds (10)"
+
+
+def test_an_existing_vpc_needs_its_subnets():
+    found = problems(
+        "staging", network={"cidrBlock": None, "availabilityZones": None, "natGateways": None, "vpcId": "vpc-0abc"}
+    )
+    assert found == [
+        "rollback-guard:network.publicSubnetIds = None: required",
+        "rollback-guard:network.privateSubnetIds = None: required",
+    ]
+
+
+def test_a_misspelt_key_is_an_error_not_a_silent_default():
+    message = only_problem("prod", deployment={"terminationWaitMinute": 30})
+    assert message.startswith("rollback-guard:deployment.terminationWaitMinute = 30: unknown key; known keys: ")
+    assert "terminationWaitMinutes" in message
+
+
+def test_wrong_types_are_named():
+    message = only_problem("staging", service={"desiredCount": "two"})
+    assert message == "rollback-guard:service.desiredCount = 'two': a whole number from 1 to 1000"
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(
+        "prod",
+        environment="prod",
+        service={"desiredCount": 1, "tag": "latest"},
+        alarms={"periodSeconds": 45},
+        deployment={"terminationWaitMinutes": 5},
+    )
+    assert len(found) == 4
+    assert [p.split(" = ")[0] for p in found] == [
+        "rollback-guard:service.desiredCount",
+        "rollback-guard:service.tag",
+        "rollback-guard:alarms.periodSeconds",
+        "rollback-guard:deployment.terminationWaitMinutes",
+    ]
+
+
+def test_nothing_is_registered_before_settings_are_valid(monkeypatch):
+    registered = []
+    monkeypatch.setattr(pulumi.CustomResource, "__init__", lambda *a, **k: registered.append(a))
+    with pytest.raises(SettingsError):
+        build_stack("staging", alarms={"datapointsToAlarm": 9})
+    assert registered == []
