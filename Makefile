@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test lint clean
+.PHONY: test lint bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Figures, not pass/fail: never part of `make test`.
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/hook_import.py
 
 clean:
 	rm -rf $(VENV)

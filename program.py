@@ -6,12 +6,42 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs
-from components.codedeploy import EcsDeploymentGroup, EcsDeploymentGroupArgs
+from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from components.codedeploy import (
+    EcsDeploymentGroup,
+    EcsDeploymentGroupArgs,
+    LambdaDeploymentGroup,
+    LambdaDeploymentGroupArgs,
+    RollbackPolicy,
+)
+from components.deployment_log import DeploymentLog, DeploymentLogArgs
 from components.ecs_service import FargateService, FargateServiceArgs
+from components.lambda_function import CanaryFunction, CanaryFunctionArgs
 from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
 from components.network import Network, NetworkArgs
-from settings import Settings
+from components.traffic_hooks import TrafficHooks, TrafficHooksArgs
+from settings import FunctionSettings, Settings
+
+
+@dataclass
+class LambdaCanary:
+    function: CanaryFunction
+    alarms: LambdaAlarms
+    deployment_group: LambdaDeploymentGroup
+    hooks: TrafficHooks
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        group = self.deployment_group
+        return {
+            "lambdaFunctionName": self.function.function.name,
+            "lambdaAliasArn": self.function.alias.arn,
+            "lambdaApplicationName": group.application.name,
+            "lambdaDeploymentGroupName": group.deployment_group.deployment_group_name,
+            "lambdaDeploymentGroupArn": group.deployment_group.arn,
+            "preTrafficHookName": self.hooks.pre_traffic.name,
+            "postTrafficHookName": self.hooks.post_traffic.name,
+        }
 
 
 @dataclass
@@ -21,6 +51,8 @@ class Program:
     service: FargateService
     alarms: LoadBalancerAlarms
     deployment_group: EcsDeploymentGroup
+    deployment_log: DeploymentLog
+    canary: LambdaCanary | None
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
@@ -34,6 +66,8 @@ class Program:
             "codedeployApplicationArn": group.application.arn,
             "deploymentGroupName": group.deployment_group.deployment_group_name,
             "deploymentGroupArn": group.deployment_group.arn,
+            "deploymentLogTableName": self.deployment_log.table.name,
+            **(self.canary.exports if self.canary else {}),
         }
 
 
@@ -97,11 +131,69 @@ def build(settings: Settings) -> Program:
             green_target_group_name=load_balancer.green.name,
             production_listener_arn=load_balancer.production_listener.arn,
             test_listener_arn=load_balancer.test_listener.arn,
-            alarm_names=alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names]),
+            rollback=RollbackPolicy(
+                alarm_names=alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names])
+            ),
             deployment_config=deployment.config,
             termination_wait_minutes=deployment.termination_wait_minutes,
             approval_wait_minutes=deployment.approval_wait_minutes,
         ),
     )
 
-    return Program(network, load_balancer, service, alarms, deployment_group)
+    deployment_log = DeploymentLog(
+        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production)
+    )
+    canary = _lambda_canary(settings, settings.function, deployment_log) if settings.function else None
+    return Program(network, load_balancer, service, alarms, deployment_group, deployment_log, canary)
+
+
+def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog) -> LambdaCanary:
+    name = function.name
+    canary = CanaryFunction(
+        name,
+        CanaryFunctionArgs(
+            code_path=function.code_path,
+            handler=function.handler,
+            runtime=function.runtime,
+            memory_mb=function.memory_mb,
+            timeout_seconds=function.timeout_seconds,
+            tracing=function.tracing,
+            reserved_concurrency=function.reserved_concurrency,
+            log_retention_days=function.log_retention_days,
+        ),
+    )
+    alarms = LambdaAlarms(
+        f"{name}-rollback",
+        LambdaAlarmsArgs(
+            function_name=canary.function.name,
+            alias_name=canary.alias.name,
+            version=canary.function.version,
+            evaluation=settings.alarms.evaluation,
+            error_rate_percent=function.error_rate_percent,
+            minimum_invocations=function.minimum_invocations,
+        ),
+    )
+    group = LambdaDeploymentGroup(
+        f"{name}-deploy",
+        LambdaDeploymentGroupArgs(
+            rollback=RollbackPolicy(alarm_names=alarms.alarm_names), deployment_config=function.deployment_config
+        ),
+    )
+    hooks = TrafficHooks(
+        f"{name}-hooks",
+        TrafficHooksArgs(
+            service=name,
+            environment=settings.environment,
+            target_function_name=canary.function.name,
+            target_function_arn=canary.function.arn,
+            deployment_group_arn=group.deployment_group.arn,
+            codedeploy_role_name=group.role.name,
+            deployment_log_table_name=deployment_log.table.name,
+            deployment_log_table_arn=deployment_log.table.arn,
+            smoke_events=function.smoke_events,
+            smoke_endpoints=function.smoke_endpoints,
+            check_timeout_seconds=function.check_timeout_seconds,
+            log_retention_days=function.log_retention_days,
+        ),
+    )
+    return LambdaCanary(canary, alarms, group, hooks)

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -20,6 +21,7 @@ from components.alarms import AlarmEvaluation
 from components.codedeploy import (
     ALL_AT_ONCE_CONFIGS,
     ECS_PREDEFINED_CONFIGS,
+    LAMBDA_PREDEFINED_CONFIGS,
     MAX_ALARMS_PER_DEPLOYMENT_GROUP,
     MAX_WAIT_MINUTES,
     DeploymentConfigChoice,
@@ -28,6 +30,8 @@ from components.codedeploy import (
 from components.ecs_service import Container
 from components.load_balancer import HealthCheck
 from components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
+from components.traffic_hooks import MAX_CHECK_TIMEOUT_SECONDS
+from hooks.smoke import EndpointCheck, InvokeCheck
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
@@ -76,7 +80,14 @@ _FARGATE_MEMORY = {
     8192: (16384, 61440, 4096),
     16384: (32768, 122880, 8192),
 }
-_ECS_SHIFT_KINDS = ("linear", "canary")
+_SHIFT_KINDS = ("linear", "canary")
+DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+LAMBDA_RUNTIMES = ("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x")
+PROJECT_ROOT = Path(__file__).resolve().parent
+# "<name>-<stack>" and "<name>-hooks-post-traffic-<stack>" must fit Lambda's 64 characters.
+_FUNCTION_NAME = r"[a-z][a-z0-9-]{0,24}"
+_FUNCTION_NAME_RULE = "1 to 25 lowercase letters, digits or dashes, starting with a letter"
 
 
 class SettingsError(pulumi.RunError):
@@ -129,6 +140,27 @@ class DeploymentSettings:
 
 
 @dataclass(frozen=True)
+class FunctionSettings:
+    name: str
+    code_path: str
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_seconds: int
+    tracing: bool
+    reserved_concurrency: int | None
+    log_retention_days: int
+    error_rate_percent: float
+    minimum_invocations: int
+    deployment_config: DeploymentConfigChoice
+    # As the pre-traffic hook reads them (hooks/smoke.py): {name, payload, expect} and
+    # {url, expectStatus, timeoutSeconds, expectBody}.
+    smoke_events: tuple[dict, ...]
+    smoke_endpoints: tuple[dict, ...]
+    check_timeout_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Literal["staging", "prod"]
     network: NewVpc | ExistingVpc
@@ -136,6 +168,8 @@ class Settings:
     load_balancer: LoadBalancerSettings
     alarms: AlarmSettings
     deployment: DeploymentSettings
+    # None: this stack releases no Lambda function.
+    function: FunctionSettings | None
 
     @property
     def is_production(self) -> bool:
@@ -235,6 +269,19 @@ class _Reader:
             {},
         )
 
+    def objects(self, field_name: str, parse: Callable[[Any], Any]) -> tuple[dict, ...]:
+        """A list of objects, each accepted by `parse` (which raises ValueError naming the problem)."""
+        value = self._value(field_name, ())
+        if not isinstance(value, (list, tuple)):
+            self.problem(field_name, value, "a list")
+            return ()
+        for item in value:
+            try:
+                parse(item)
+            except (ValueError, TypeError) as error:
+                self.problem(field_name, item, str(error))
+        return tuple(value)
+
     def section(self, field_name: str) -> _Reader:
         self.used.add(field_name)
         return _Reader(self.problems, f"{self.key}.{field_name}", self.raw.get(field_name))
@@ -273,23 +320,26 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
 
     sections = {
         key: _Reader(problems, key, _object(config, key, problems))
-        for key in ("network", "service", "loadBalancer", "alarms", "deployment")
+        for key in ("network", "service", "loadBalancer", "alarms", "deployment", "function")
     }
     network = _network(sections["network"])
     service = _service(sections["service"], prod)
     load_balancer = _load_balancer(sections["loadBalancer"], prod)
     alarms = _alarms(sections["alarms"])
     deployment = _deployment(sections["deployment"], prod, alarms)
+    function = _function(sections["function"], prod)
     for reader in sections.values():
         reader.done()
 
+    if function and function.name == service.name:
+        sections["function"].problem("name", function.name, "a name other than service.name")
     if load_balancer.listener_port == load_balancer.test_listener_port:
         sections["loadBalancer"].problem(
             "testListenerPort", load_balancer.test_listener_port, "a port other than listenerPort"
         )
     if problems:
         raise SettingsError(problems)
-    return Settings(environment, network, service, load_balancer, alarms, deployment)
+    return Settings(environment, network, service, load_balancer, alarms, deployment, function)
 
 
 def _object(config: pulumi.Config, key: str, problems: list[str]) -> Any:
@@ -349,15 +399,7 @@ def _service(reader: _Reader, prod: bool) -> ServiceSettings:
             desired,
             f"prod runs at least {PROD_MIN_DESIRED_COUNT} tasks so one failing task is not an outage",
         )
-    retention = reader.integer("logRetentionDays", 30, low=1, high=3653)
-    if retention not in _LOG_RETENTION_DAYS:
-        reader.problem(
-            "logRetentionDays",
-            retention,
-            f"one of CloudWatch's retention periods: {', '.join(map(str, _LOG_RETENTION_DAYS))}",
-        )
-    elif prod and retention < PROD_MIN_LOG_RETENTION_DAYS:
-        reader.problem("logRetentionDays", retention, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days")
+    retention = _log_retention(reader, prod, 30)
 
     tag = reader.text("tag", pattern=r"[\w][\w.-]{0,127}", rule="an image tag (letters, digits, _ . -)")
     if tag == "latest":
@@ -447,13 +489,7 @@ def _alarms(reader: _Reader) -> AlarmSettings:
 
 
 def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> DeploymentSettings:
-    config = _deployment_config(reader)
-    if prod and config in ALL_AT_ONCE_CONFIGS:
-        reader.problem(
-            "config",
-            config,
-            "prod shifts traffic gradually (linear or canary) so an alarm can stop a bad release early",
-        )
+    config = _deployment_config(reader, "config", ECS_PREDEFINED_CONFIGS, DEFAULT_ECS_CONFIG, prod)
 
     low = PROD_MIN_TERMINATION_WAIT_MINUTES if prod else 0
     wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
@@ -485,12 +521,13 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> Deploymen
     )
 
 
-def _deployment_config(reader: _Reader) -> DeploymentConfigChoice:
-    default = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
-    raw = reader.raw.get("config", default)
+def _deployment_config(
+    reader: _Reader, key: str, predefined: frozenset[str], default: str, prod: bool
+) -> DeploymentConfigChoice:
+    raw = reader.raw.get(key, default)
     if isinstance(raw, dict):
-        shift = reader.section("config")
-        kind = shift.text("type", choices=_ECS_SHIFT_KINDS)
+        shift = reader.section(key)
+        kind = shift.text("type", choices=_SHIFT_KINDS)
         choice = TimeBasedShift(
             kind=kind or "linear",
             percentage=shift.integer("percentage", low=1, high=99),
@@ -498,10 +535,74 @@ def _deployment_config(reader: _Reader) -> DeploymentConfigChoice:
         )
         shift.done()
         return choice
-    return reader.text(
-        "config",
+    choice = reader.text(
+        key,
         default,
-        choices=ECS_PREDEFINED_CONFIGS,
-        rule=f"one of {', '.join(sorted(ECS_PREDEFINED_CONFIGS))}, "
-        "or {type: linear|canary, percentage, intervalMinutes}",
+        choices=predefined,
+        rule=f"one of {', '.join(sorted(predefined))}, or {{type: linear|canary, percentage, intervalMinutes}}",
     )
+    if prod and choice in ALL_AT_ONCE_CONFIGS:
+        reader.problem(
+            key, choice, "prod shifts traffic gradually (linear or canary) so an alarm can stop a bad release early"
+        )
+    return choice
+
+
+def _log_retention(reader: _Reader, prod: bool, default: int) -> int:
+    retention = reader.integer("logRetentionDays", default, low=1, high=3653)
+    if retention not in _LOG_RETENTION_DAYS:
+        allowed = ", ".join(map(str, _LOG_RETENTION_DAYS))
+        reader.problem("logRetentionDays", retention, f"one of CloudWatch's retention periods: {allowed}")
+    elif prod and retention < PROD_MIN_LOG_RETENTION_DAYS:
+        reader.problem("logRetentionDays", retention, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days")
+    return retention
+
+
+def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
+    if not reader.raw:
+        return None
+    code_path = reader.text("codePath", rule="a folder of this project holding the function's code")
+    handler = reader.text("handler", pattern=r"[\w-]+(\.[\w-]+)+", rule="module.function, such as app.handler")
+    runtime = reader.text("runtime", "python3.13", choices=LAMBDA_RUNTIMES)
+    code_dir = (PROJECT_ROOT / code_path).resolve()
+    if code_path and not (code_dir.is_dir() and code_dir.is_relative_to(PROJECT_ROOT)):
+        reader.problem("codePath", code_path, "a folder inside this project")
+    elif code_path and handler and runtime.startswith("python"):
+        module_file = code_dir / (handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+        if not module_file.is_file():
+            reader.problem("handler", handler, f"a function in a module of {code_path} ({module_file.name} not found)")
+
+    timeout = reader.number("checkTimeoutSeconds", 10, low=1, high=MAX_CHECK_TIMEOUT_SECONDS)
+    events = reader.objects("smokeEvents", lambda raw: InvokeCheck.from_dict(raw, timeout))
+    endpoints = reader.objects("smokeEndpoints", _endpoint)
+    if not events and not endpoints:
+        reader.problem(
+            "smokeEvents", [], "at least one smoke event or endpoint: the pre-traffic hook fails without one"
+        )
+
+    return FunctionSettings(
+        name=reader.text("name", pattern=_FUNCTION_NAME, rule=_FUNCTION_NAME_RULE),
+        code_path=code_path,
+        handler=handler,
+        runtime=runtime,
+        memory_mb=reader.integer("memoryMb", 256, low=128, high=10240),
+        timeout_seconds=reader.integer("timeoutSeconds", 10, low=1, high=900),
+        tracing=reader.boolean("tracing", True),
+        reserved_concurrency=reader.integer("reservedConcurrency", None, low=1, high=10000),
+        log_retention_days=_log_retention(reader, prod, 30),
+        error_rate_percent=reader.number("errorRatePercent", 1.0, low=0.01, high=100),
+        minimum_invocations=reader.integer("minimumInvocations", 20, low=1, high=1_000_000),
+        deployment_config=_deployment_config(
+            reader, "deploymentConfig", LAMBDA_PREDEFINED_CONFIGS, DEFAULT_LAMBDA_CONFIG, prod
+        ),
+        smoke_events=events,
+        smoke_endpoints=endpoints,
+        check_timeout_seconds=timeout,
+    )
+
+
+def _endpoint(raw: Any) -> EndpointCheck:
+    check = EndpointCheck.from_dict(raw)
+    if not 0 < check.timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
+        raise ValueError(f"timeoutSeconds from 0 to {MAX_CHECK_TIMEOUT_SECONDS}")
+    return check

@@ -4,7 +4,7 @@ Every alarm here is a rollback trigger, so each is built against false positives
 - M of N: `datapoints_to_alarm` breaching periods out of `evaluation_periods`.
 - Rates, not counts, with a minimum-traffic guard in metric math, so three failed requests out of
   five at 3 a.m. cannot roll a release back.
-- TreatMissingData is `notBreaching`: the ALB publishes no datapoint for a minute without requests,
+- TreatMissingData is `notBreaching`: ALB and Lambda publish no datapoint for a minute without traffic,
   and no requests is no evidence against a release. A service that is down still answers with ELB
   5xx, which is data, not a gap.
 """
@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
+LAMBDA_NAMESPACE = "AWS/Lambda"
 LATENCY_STATISTIC = "p95"
 
 
@@ -47,7 +48,59 @@ class LoadBalancerAlarmsArgs:
     latency_anomaly_band: float | None = None
 
 
-class LoadBalancerAlarms(pulumi.ComponentResource):
+class _RollbackAlarms(pulumi.ComponentResource):
+    """Shared construction: every alarm M of N, missing data not breaching, one component each."""
+
+    alarms: list[aws.cloudwatch.MetricAlarm]
+    alarm_names: pulumi.Output[list[str]]
+    _name: str
+    _evaluation: AlarmEvaluation
+    _namespace: str
+
+    def _finish(self) -> None:
+        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in self.alarms])
+        self.register_outputs({"alarmNames": self.alarm_names})
+
+    def _alarm(
+        self,
+        suffix: str,
+        description: str,
+        queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgs],
+        threshold: float | None = None,
+        comparison: str = "GreaterThanThreshold",
+        threshold_metric_id: str | None = None,
+    ) -> aws.cloudwatch.MetricAlarm:
+        evaluation = self._evaluation
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            alarm_description=f"Rolls back a release: {description}.",
+            comparison_operator=comparison,
+            threshold=threshold,
+            threshold_metric_id=threshold_metric_id,
+            evaluation_periods=evaluation.evaluation_periods,
+            datapoints_to_alarm=evaluation.datapoints_to_alarm,
+            treat_missing_data="notBreaching",
+            metric_queries=queries,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _metric(
+        self, query_id: str, metric_name: str, stat: str, dimensions: dict, returned: bool = False
+    ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=query_id,
+            return_data=returned,
+            metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace=self._namespace,
+                metric_name=metric_name,
+                stat=stat,
+                period=self._evaluation.period_seconds,
+                dimensions=dimensions,
+            ),
+        )
+
+
+class LoadBalancerAlarms(_RollbackAlarms):
     """Rollback alarms for a service behind an ALB with blue and green target groups.
 
     - `5xx-rate`: (ELB 5xx + target 5xx) / RequestCount over the whole load balancer.
@@ -57,13 +110,9 @@ class LoadBalancerAlarms(pulumi.ComponentResource):
     - `latency-anomaly` (optional): p95 response time above its anomaly-detection band.
     """
 
-    alarms: list[aws.cloudwatch.MetricAlarm]
-    alarm_names: pulumi.Output[list[str]]
-
     def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:alarms:LoadBalancerAlarms", name, None, opts)
-        self._name = name
-        self._evaluation = args.evaluation
+        self._name, self._evaluation, self._namespace = name, args.evaluation, ALB_NAMESPACE
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
         groups = [{"TargetGroup": suffix, **lb} for suffix in args.target_group_arn_suffixes]
         guard = args.minimum_requests
@@ -96,11 +145,7 @@ class LoadBalancerAlarms(pulumi.ComponentResource):
                         for query in (
                             self._metric(f"errors{i}", "HTTPCode_Target_5XX_Count", "Sum", dims),
                             self._metric(f"requests{i}", "RequestCount", "Sum", dims),
-                            _expression(
-                                f"rate{i}",
-                                f"IF(FILL(requests{i}, 0) >= {guard}, 100 * FILL(errors{i}, 0) / requests{i}, 0)",
-                                None,
-                            ),
+                            _expression(f"rate{i}", _guarded_rate(f"FILL(errors{i}, 0)", f"requests{i}", guard), None),
                         )
                     ],
                     _expression("worst", _max_of(f"rate{i}" for i in range(len(groups))), "worst 5xx rate (%)"),
@@ -137,46 +182,64 @@ class LoadBalancerAlarms(pulumi.ComponentResource):
                 )
             )
 
-        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in self.alarms])
-        self.register_outputs({"alarmNames": self.alarm_names})
+        self._finish()
 
-    def _alarm(
-        self,
-        suffix: str,
-        description: str,
-        queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgs],
-        threshold: float | None = None,
-        comparison: str = "GreaterThanThreshold",
-        threshold_metric_id: str | None = None,
-    ) -> aws.cloudwatch.MetricAlarm:
-        evaluation = self._evaluation
-        return aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{suffix}",
-            alarm_description=f"Rolls back a release: {description}.",
-            comparison_operator=comparison,
-            threshold=threshold,
-            threshold_metric_id=threshold_metric_id,
-            evaluation_periods=evaluation.evaluation_periods,
-            datapoints_to_alarm=evaluation.datapoints_to_alarm,
-            treat_missing_data="notBreaching",
-            metric_queries=queries,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
 
-    def _metric(
-        self, query_id: str, metric_name: str, stat: str, dimensions: dict, returned: bool = False
-    ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-            id=query_id,
-            return_data=returned,
-            metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                namespace=ALB_NAMESPACE,
-                metric_name=metric_name,
-                stat=stat,
-                period=self._evaluation.period_seconds,
-                dimensions=dimensions,
+@dataclass
+class LambdaAlarmsArgs:
+    function_name: pulumi.Input[str]
+    alias_name: str
+    # The newest published version: during a release, the version being shifted to.
+    version: pulumi.Input[str]
+    evaluation: AlarmEvaluation
+    error_rate_percent: float = 1.0
+    minimum_invocations: int = 20
+
+
+class LambdaAlarms(_RollbackAlarms):
+    """Rollback alarms for a function released through an alias.
+
+    - `error-rate`: Errors / Invocations of the *new* version through the alias (dimensions
+      FunctionName, Resource = function:alias, ExecutedVersion). At 10% canary traffic the new
+      version's errors would be diluted tenfold in the alias-wide rate; per executed version they
+      are not. The alarm follows the newest published version, which is the target of the release.
+    - `throttle-rate`: Throttles / (Invocations + Throttles) through the alias.
+    """
+
+    def __init__(self, name: str, args: LambdaAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:alarms:LambdaAlarms", name, None, opts)
+        self._name, self._evaluation, self._namespace = name, args.evaluation, LAMBDA_NAMESPACE
+        alias = {
+            "FunctionName": args.function_name,
+            "Resource": pulumi.Output.concat(args.function_name, ":", args.alias_name),
+        }
+        new_version = {**alias, "ExecutedVersion": args.version}
+        guard = args.minimum_invocations
+        self.alarms = [
+            self._alarm(
+                "error-rate",
+                f"the new version's errors above {args.error_rate_percent}% of its invocations "
+                f"(with at least {guard} invocations)",
+                threshold=args.error_rate_percent,
+                queries=[
+                    self._metric("errors", "Errors", "Sum", new_version),
+                    self._metric("invocations", "Invocations", "Sum", new_version),
+                    _expression("rate", _guarded_rate("FILL(errors, 0)", "invocations", guard), "error rate (%)"),
+                ],
             ),
-        )
+            self._alarm(
+                "throttle-rate",
+                f"throttles above {args.error_rate_percent}% of requests through the alias",
+                threshold=args.error_rate_percent,
+                queries=[
+                    self._metric("throttles", "Throttles", "Sum", alias),
+                    self._metric("invocations", "Invocations", "Sum", alias),
+                    _expression("requests", "FILL(invocations, 0) + FILL(throttles, 0)", None),
+                    _expression("rate", _guarded_rate("FILL(throttles, 0)", "requests", guard), "throttle rate (%)"),
+                ],
+            ),
+        ]
+        self._finish()
 
 
 def _expression(query_id: str, expression: str, label: str | None) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
@@ -189,3 +252,8 @@ def _expression(query_id: str, expression: str, label: str | None) -> aws.cloudw
 def _max_of(series) -> str:
     # MAX over an array of series is a series (MAX of one series would collapse it to a scalar).
     return f"MAX([{', '.join(series)}])"
+
+
+def _guarded_rate(errors: str, requests: str, minimum: int) -> str:
+    """errors / requests in percent, or 0 while there are fewer than `minimum` requests."""
+    return f"IF(FILL({requests}, 0) >= {minimum}, 100 * ({errors}) / {requests}, 0)"

@@ -25,7 +25,20 @@ ECS_PREDEFINED_CONFIGS = frozenset(
         "CodeDeployDefault.ECSAllAtOnce",
     }
 )
-ALL_AT_ONCE_CONFIGS = frozenset({"CodeDeployDefault.ECSAllAtOnce"})
+LAMBDA_PREDEFINED_CONFIGS = frozenset(
+    {
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+        "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+        "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+        "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+        "CodeDeployDefault.LambdaAllAtOnce",
+    }
+)
+ALL_AT_ONCE_CONFIGS = frozenset({"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.LambdaAllAtOnce"})
 
 MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
 MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
@@ -63,87 +76,48 @@ class AutoRollback:
 
 
 @dataclass
-class EcsDeploymentGroupArgs:
-    cluster_name: pulumi.Input[str]
-    service_name: pulumi.Input[str]
-    blue_target_group_name: pulumi.Input[str]
-    green_target_group_name: pulumi.Input[str]
-    production_listener_arn: pulumi.Input[str]
-    test_listener_arn: pulumi.Input[str] | None = None
+class RollbackPolicy:
+    """What every deployment group shares: how traffic shifts and what sends it back."""
+
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
-    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
-    # Alarms are still watched while blue waits for termination; once blue is gone there is
-    # nothing to roll back to, so the wait is the window in which a late alarm still helps.
-    termination_wait_minutes: int = 10
-    # 0 shifts traffic as soon as green is ready; otherwise someone must continue the deployment
-    # within this many minutes or it stops (and rolls back).
-    approval_wait_minutes: int = 0
     auto_rollback: AutoRollback = field(default_factory=AutoRollback)
     # False: if CodeDeploy cannot read the alarms it stops the deployment instead of flying blind.
     ignore_poll_alarm_failure: bool = False
 
 
-class EcsDeploymentGroup(pulumi.ComponentResource):
-    """CodeDeploy application, blue/green deployment group with traffic control, and its service
-    role (AWSCodeDeployRoleForECS) for one ECS service."""
+class _DeploymentGroup(pulumi.ComponentResource):
+    """Application, service role and deployment group; subclasses add what their platform needs."""
 
     application: aws.codedeploy.Application
     deployment_group: aws.codedeploy.DeploymentGroup
     role: aws.iam.Role
 
-    def __init__(self, name: str, args: EcsDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, None, opts)
+    def _build(
+        self,
+        name: str,
+        compute_platform: Literal["ECS", "Lambda"],
+        managed_policy_arn: str,
+        deployment_config: DeploymentConfigChoice,
+        policy: RollbackPolicy,
+        **platform_args,
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
-
-        self.application = aws.codedeploy.Application(f"{name}-app", compute_platform="ECS", opts=child)
-        self.role = codedeploy_service_role(name, "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS", child)
-        config_name = deployment_config_name(name, "ECS", args.deployment_config, child)
-
-        wait = args.approval_wait_minutes
+        self.application = aws.codedeploy.Application(f"{name}-app", compute_platform=compute_platform, opts=child)
+        self.role = _service_role(name, managed_policy_arn, child)
         self.deployment_group = aws.codedeploy.DeploymentGroup(
             f"{name}-group",
             app_name=self.application.name,
             deployment_group_name=name,
             service_role_arn=self.role.arn,
-            deployment_config_name=config_name,
+            deployment_config_name=deployment_config_name(name, compute_platform, deployment_config, child),
             deployment_style=aws.codedeploy.DeploymentGroupDeploymentStyleArgs(
                 deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
             ),
-            blue_green_deployment_config=aws.codedeploy.DeploymentGroupBlueGreenDeploymentConfigArgs(
-                deployment_ready_option=aws.codedeploy.DeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOptionArgs(
-                    action_on_timeout="STOP_DEPLOYMENT" if wait else "CONTINUE_DEPLOYMENT",
-                    wait_time_in_minutes=wait or None,
-                ),
-                terminate_blue_instances_on_deployment_success=aws.codedeploy.DeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccessArgs(
-                    action="TERMINATE", termination_wait_time_in_minutes=args.termination_wait_minutes
-                ),
-            ),
-            ecs_service=aws.codedeploy.DeploymentGroupEcsServiceArgs(
-                cluster_name=args.cluster_name, service_name=args.service_name
-            ),
-            load_balancer_info=aws.codedeploy.DeploymentGroupLoadBalancerInfoArgs(
-                target_group_pair_info=aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs(
-                    prod_traffic_route=aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs(
-                        listener_arns=[args.production_listener_arn]
-                    ),
-                    test_traffic_route=(
-                        aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRouteArgs(
-                            listener_arns=[args.test_listener_arn]
-                        )
-                        if args.test_listener_arn is not None
-                        else None
-                    ),
-                    target_groups=[
-                        aws.codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs(name=tg)
-                        for tg in (args.blue_target_group_name, args.green_target_group_name)
-                    ],
-                )
-            ),
-            auto_rollback_configuration=_auto_rollback(args.auto_rollback),
-            alarm_configuration=_alarm_configuration(args.alarm_names, args.ignore_poll_alarm_failure),
+            auto_rollback_configuration=_auto_rollback(policy.auto_rollback),
+            alarm_configuration=_alarm_configuration(policy.alarm_names, policy.ignore_poll_alarm_failure),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+            **platform_args,
         )
-
         self.register_outputs(
             {
                 "applicationName": self.application.name,
@@ -154,7 +128,96 @@ class EcsDeploymentGroup(pulumi.ComponentResource):
         )
 
 
-def codedeploy_service_role(name: str, managed_policy_arn: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+@dataclass
+class EcsDeploymentGroupArgs:
+    cluster_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    blue_target_group_name: pulumi.Input[str]
+    green_target_group_name: pulumi.Input[str]
+    production_listener_arn: pulumi.Input[str]
+    test_listener_arn: pulumi.Input[str] | None = None
+    rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
+    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    # Alarms are still watched while blue waits for termination; once blue is gone there is
+    # nothing to roll back to, so the wait is the window in which a late alarm still helps.
+    termination_wait_minutes: int = 10
+    # 0 shifts traffic as soon as green is ready; otherwise someone must continue the deployment
+    # within this many minutes or it stops (and rolls back).
+    approval_wait_minutes: int = 0
+
+
+class EcsDeploymentGroup(_DeploymentGroup):
+    """Blue/green deployment group with traffic control for one ECS service, acting through
+    AWSCodeDeployRoleForECS."""
+
+    def __init__(self, name: str, args: EcsDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, None, opts)
+        cd = aws.codedeploy
+        wait = args.approval_wait_minutes
+        self._build(
+            name,
+            "ECS",
+            "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS",
+            args.deployment_config,
+            args.rollback,
+            blue_green_deployment_config=cd.DeploymentGroupBlueGreenDeploymentConfigArgs(
+                deployment_ready_option=cd.DeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOptionArgs(
+                    action_on_timeout="STOP_DEPLOYMENT" if wait else "CONTINUE_DEPLOYMENT",
+                    wait_time_in_minutes=wait or None,
+                ),
+                terminate_blue_instances_on_deployment_success=cd.DeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccessArgs(
+                    action="TERMINATE", termination_wait_time_in_minutes=args.termination_wait_minutes
+                ),
+            ),
+            ecs_service=cd.DeploymentGroupEcsServiceArgs(
+                cluster_name=args.cluster_name, service_name=args.service_name
+            ),
+            load_balancer_info=cd.DeploymentGroupLoadBalancerInfoArgs(
+                target_group_pair_info=cd.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs(
+                    prod_traffic_route=cd.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs(
+                        listener_arns=[args.production_listener_arn]
+                    ),
+                    test_traffic_route=(
+                        cd.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRouteArgs(
+                            listener_arns=[args.test_listener_arn]
+                        )
+                        if args.test_listener_arn is not None
+                        else None
+                    ),
+                    target_groups=[
+                        cd.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs(name=tg)
+                        for tg in (args.blue_target_group_name, args.green_target_group_name)
+                    ],
+                )
+            ),
+        )
+
+
+@dataclass
+class LambdaDeploymentGroupArgs:
+    rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
+    # Ten steps a minute apart: the whole shift takes ten minutes.
+    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+
+
+class LambdaDeploymentGroup(_DeploymentGroup):
+    """Deployment group that shifts a Lambda alias, acting through AWSCodeDeployRoleForLambdaLimited.
+
+    That role invokes only functions named CodeDeployHook_*; hooks with other names are granted
+    invoke on this group's role by whoever creates them (see TrafficHooks)."""
+
+    def __init__(self, name: str, args: LambdaDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:codedeploy:LambdaDeploymentGroup", name, None, opts)
+        self._build(
+            name,
+            "Lambda",
+            "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
+            args.deployment_config,
+            args.rollback,
+        )
+
+
+def _service_role(name: str, managed_policy_arn: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
     role = aws.iam.Role(
         f"{name}-role",
         assume_role_policy=json.dumps(

@@ -36,6 +36,7 @@ class Registration:
     name: str
     inputs: dict
     protect: bool
+    retain_on_delete: bool
     ignore_changes: tuple[str, ...]
 
 
@@ -49,6 +50,8 @@ class FakeAws(pulumi.runtime.Mocks):
             outputs |= {"arnSuffix": f"app/{name}/0123456789abcdef", "dnsName": f"{name}.{REGION}.elb.amazonaws.com"}
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
             outputs |= {"arnSuffix": f"targetgroup/{name}/0123456789abcdef"}
+        elif args.typ == "aws:lambda/function:Function":
+            outputs |= {"version": "1"}
         elif args.typ == "awsx:ec2:Vpc":
             # A remote component: its outputs are not its inputs (natGateways becomes resources).
             outputs = {
@@ -80,7 +83,12 @@ class RecordingMonitor(MockMonitor):
             # Names are unique across the program, so tests can look resources up by name alone.
             assert request.name not in self.registrations, f"two resources named {request.name}"
             self.registrations[request.name] = Registration(
-                request.type, request.name, inputs, request.protect, tuple(request.ignoreChanges)
+                request.type,
+                request.name,
+                inputs,
+                request.protect,
+                request.retainOnDelete,
+                tuple(request.ignoreChanges),
             )
         return response
 
@@ -110,6 +118,9 @@ def use_config(stack: str, overrides: dict[str, Any]) -> None:
     config = stack_config(stack)
     for key, value in overrides.items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            config.pop(full_key, None)
+            continue
         current = config.get(full_key)
         if isinstance(current, dict) and isinstance(value, dict):
             value = {k: v for k, v in {**current, **value}.items() if v is not None}

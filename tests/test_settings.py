@@ -264,3 +264,84 @@ def test_nothing_is_registered_before_settings_are_valid(monkeypatch):
     with pytest.raises(SettingsError):
         build_stack("staging", alarms={"datapointsToAlarm": 9})
     assert registered == []
+
+
+# --- the Lambda canary
+
+
+def test_an_ecs_config_is_not_a_lambda_config():
+    message = only_problem("staging", function={"deploymentConfig": "CodeDeployDefault.ECSAllAtOnce"})
+    assert message.startswith("rollback-guard:function.deploymentConfig = 'CodeDeployDefault.ECSAllAtOnce': one of ")
+    assert "CodeDeployDefault.LambdaLinear10PercentEvery1Minute," in message
+
+
+def test_prod_functions_shift_gradually_too():
+    message = only_problem("prod", function={"deploymentConfig": "CodeDeployDefault.LambdaAllAtOnce"})
+    assert message == (
+        "rollback-guard:function.deploymentConfig = 'CodeDeployDefault.LambdaAllAtOnce': prod shifts traffic "
+        "gradually (linear or canary) so an alarm can stop a bad release early"
+    )
+
+
+def test_the_code_path_is_a_folder_of_this_project():
+    assert only_problem("staging", function={"codePath": "../elsewhere"}) == (
+        "rollback-guard:function.codePath = '../elsewhere': a folder inside this project"
+    )
+
+
+def test_the_handler_names_a_module_that_exists():
+    assert only_problem("staging", function={"handler": "main.handler"}) == (
+        "rollback-guard:function.handler = 'main.handler': a function in a module of functions/greeter "
+        "(main.py not found)"
+    )
+
+
+def test_the_runtime_is_one_we_package_for():
+    message = only_problem("staging", function={"runtime": "python2.7"})
+    assert message == (
+        "rollback-guard:function.runtime = 'python2.7': "
+        "one of nodejs20.x, nodejs22.x, python3.11, python3.12, python3.13"
+    )
+
+
+def test_a_release_needs_at_least_one_smoke_check():
+    message = only_problem("staging", function={"smokeEvents": [], "smokeEndpoints": []})
+    assert message == (
+        "rollback-guard:function.smokeEvents = []: at least one smoke event or endpoint: "
+        "the pre-traffic hook fails without one"
+    )
+
+
+def test_smoke_endpoints_are_http_urls_with_timeouts_the_hook_outlives():
+    found = problems(
+        "staging",
+        function={
+            "smokeEndpoints": [{"url": "ftp://files"}, {"url": "https://api.example.com/", "timeoutSeconds": 50}]
+        },
+    )
+    assert found == [
+        "rollback-guard:function.smokeEndpoints = {'url': 'ftp://files'}: "
+        "an endpoint needs an http(s) url: {'url': 'ftp://files'}",
+        "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': 50}: "
+        "timeoutSeconds from 0 to 45",
+    ]
+
+
+def test_smoke_events_have_a_name():
+    message = only_problem("staging", function={"smokeEvents": [{"payload": {}}]})
+    assert message.startswith("rollback-guard:function.smokeEvents = {'payload': {}}: a test event needs a name")
+
+
+def test_check_timeouts_leave_the_hook_time_to_report():
+    message = only_problem("staging", function={"checkTimeoutSeconds": 60})
+    assert message == "rollback-guard:function.checkTimeoutSeconds = 60: a number from 1 to 45"
+
+
+def test_the_function_and_the_service_have_different_names():
+    message = only_problem("staging", function={"name": "web"})
+    assert message == "rollback-guard:function.name = 'web': a name other than service.name"
+
+
+def test_reserved_concurrency_is_off_or_positive():
+    message = only_problem("prod", function={"reservedConcurrency": 0})
+    assert message == "rollback-guard:function.reservedConcurrency = 0: a whole number from 1 to 10000"

@@ -1,0 +1,39 @@
+"""The deployment log table: every release recorded, the known-good source for rollbacks.
+
+Key schema and queries live with the code that writes them (hooks/deployment_log.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class DeploymentLogArgs:
+    # Production's log is what a rollback trusts: protect it from `pulumi destroy`, keep it if
+    # Pulumi ever deletes it, and refuse DeleteTable.
+    protected: bool = True
+
+
+class DeploymentLog(pulumi.ComponentResource):
+    table: aws.dynamodb.Table
+
+    def __init__(self, name: str, args: DeploymentLogArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:deployment_log:DeploymentLog", name, None, opts)
+        self.table = aws.dynamodb.Table(
+            f"{name}-table",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="pk",
+            range_key="sk",
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name="pk", type="S"),
+                aws.dynamodb.TableAttributeArgs(name="sk", type="S"),
+            ],
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            deletion_protection_enabled=args.protected,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protected, retain_on_delete=args.protected),
+        )
+        self.register_outputs({"tableName": self.table.name, "tableArn": self.table.arn})

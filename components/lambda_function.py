@@ -1,0 +1,124 @@
+"""Lambda functions: the released function behind its `live` alias, and the helper every function
+of this project is built with (its own log group with retention, its own role, scoped logging)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+ALIAS_NAME = "live"
+# CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
+CODEDEPLOY_OWNED_ALIAS_PROPERTIES = ["functionVersion", "routingConfig"]
+# X-Ray's write actions have no resource-level permissions: "*" is the only valid resource.
+XRAY_WRITE = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+
+
+def logged_function(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    log_retention_days: int,
+    statements: Sequence[pulumi.Input[dict[str, Any]]] = (),
+    **function_args: Any,
+) -> tuple[aws.lambda_.Function, aws.iam.Role]:
+    """A function named `<name>-<stack>` whose log group exists first (so retention applies from the
+    first invocation) and whose role may write to that log group plus `statements`."""
+    child = pulumi.ResourceOptions(parent=parent)
+    function_name = f"{name}-{pulumi.get_stack()}"
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=log_retention_days, opts=child
+    )
+    role = aws.iam.Role(
+        f"{name}-role",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+        opts=child,
+    )
+    logs = {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": log_group.arn.apply(lambda arn: f"{arn}:*"),
+    }
+    policy = aws.iam.RolePolicy(
+        f"{name}-policy",
+        role=role.id,
+        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logs, *statements]}),
+        opts=child,
+    )
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        name=function_name,
+        role=role.arn,
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, log_group]),
+        **function_args,
+    )
+    return function, role
+
+
+@dataclass
+class CanaryFunctionArgs:
+    code_path: str
+    handler: str
+    runtime: str = "python3.13"
+    memory_mb: int = 256
+    timeout_seconds: int = 10
+    tracing: bool = True
+    # None: share the account's unreserved concurrency.
+    reserved_concurrency: int | None = None
+    log_retention_days: int = 30
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+class CanaryFunction(pulumi.ComponentResource):
+    """A function published as numbered versions behind the alias `live`.
+
+    Pulumi creates the alias once, on the first version, and then leaves it to CodeDeploy: a new
+    version is published by `pulumi up`, but users reach it only through a CodeDeploy deployment
+    that shifts the alias (and can shift it back)."""
+
+    function: aws.lambda_.Function
+    alias: aws.lambda_.Alias
+    role: aws.iam.Role
+
+    def __init__(self, name: str, args: CanaryFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:lambda_function:CanaryFunction", name, None, opts)
+        self.function, self.role = logged_function(
+            name,
+            self,
+            log_retention_days=args.log_retention_days,
+            statements=[XRAY_WRITE] if args.tracing else [],
+            code=pulumi.FileArchive(args.code_path),
+            handler=args.handler,
+            runtime=args.runtime,
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            # Versions are immutable and numbered: CodeDeploy shifts between them, never $LATEST.
+            publish=True,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if args.tracing else "PassThrough"),
+            reserved_concurrent_executions=args.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment))
+            if args.environment
+            else None,
+        )
+        self.alias = aws.lambda_.Alias(
+            f"{name}-{ALIAS_NAME}",
+            name=ALIAS_NAME,
+            function_name=self.function.name,
+            function_version=self.function.version,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_ALIAS_PROPERTIES),
+        )
+        self.register_outputs(
+            {"functionName": self.function.name, "aliasArn": self.alias.arn, "version": self.function.version}
+        )

@@ -1,0 +1,117 @@
+"""Runs a CodeDeploy lifecycle hook so that exactly one status is reported, whatever happens.
+
+A hook that never calls PutLifecycleEventHookExecutionStatus leaves its deployment hanging for an
+hour. So the status starts as Failed, everything that can go wrong (reading the environment,
+fetching the deployment, the check itself) runs inside the try, and the report is made in `finally`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+logger = logging.getLogger("rollback-guard.hooks")
+logger.setLevel(logging.INFO)
+
+# Well inside the hooks' Lambda timeout, with the SDK's standard retries for throttling.
+AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 5})
+
+
+@functools.cache
+def codedeploy():
+    """Created on first use, so importing a hook stays cheap and tests can point it elsewhere."""
+    return boto3.client("codedeploy", config=AWS_CLIENT_CONFIG)
+
+
+class HookError(Exception):
+    """The release must not go on: a check failed, or the hook is misconfigured."""
+
+
+def log(level: int, message: str, **fields: Any) -> None:
+    """One JSON object per line, so CloudWatch Logs Insights can filter on any field."""
+    logger.log(level, json.dumps({"message": message, **fields}, default=str))
+
+
+def environment(name: str, parse: Callable[[str], Any] = str) -> Any:
+    """A required environment variable, parsed; a HookError naming it if missing or malformed."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        raise HookError(f"environment variable {name} is not set")
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as error:
+        raise HookError(f"environment variable {name} is malformed: {error}") from error
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    deployment_id: str
+    execution_id: str
+
+    @classmethod
+    def from_event(cls, event: Any) -> LifecycleEvent:
+        try:
+            return cls(event["DeploymentId"], event["LifecycleEventHookExecutionId"])
+        except (KeyError, TypeError) as error:
+            raise HookError(f"not a CodeDeploy lifecycle event: missing {error}") from error
+
+
+@dataclass(frozen=True)
+class LambdaRelease:
+    """What a Lambda deployment's AppSpec says it moves, and when the deployment was created."""
+
+    deployment_id: str
+    function_name: str
+    alias: str
+    current_version: str
+    target_version: str
+    created_at: str
+
+    @classmethod
+    def fetch(cls, deployment_id: str) -> LambdaRelease:
+        info = codedeploy().get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        try:
+            content = info["revision"]["appSpecContent"]["content"]
+            resource = next(iter(json.loads(content)["Resources"][0].values()))
+            properties = resource["Properties"]
+            return cls(
+                deployment_id=deployment_id,
+                function_name=properties["Name"],
+                alias=properties["Alias"],
+                current_version=str(properties["CurrentVersion"]),
+                target_version=str(properties["TargetVersion"]),
+                created_at=info["createTime"].isoformat(),
+            )
+        except (KeyError, IndexError, StopIteration, TypeError, ValueError) as error:
+            raise HookError(f"deployment {deployment_id} has no Lambda AppSpec in JSON: {error!r}") from error
+
+
+def run_hook(hook: str, event: Any, check: Callable[[LambdaRelease], None]) -> dict:
+    """Runs `check` for the deployment in `event` and reports Succeeded only if it returns."""
+    lifecycle = LifecycleEvent.from_event(event)  # without these ids there is nobody to report to
+    status = "Failed"
+    try:
+        release = LambdaRelease.fetch(lifecycle.deployment_id)
+        check(release)
+        status = "Succeeded"
+    except HookError as error:
+        log(logging.ERROR, "release rejected", hook=hook, deployment_id=lifecycle.deployment_id, reason=str(error))
+    except Exception as error:  # a crash must still end in a Failed report, never a hung deployment
+        logger.exception("hook crashed")
+        log(logging.ERROR, "hook crashed", hook=hook, deployment_id=lifecycle.deployment_id, error=repr(error))
+    finally:
+        codedeploy().put_lifecycle_event_hook_execution_status(
+            deploymentId=lifecycle.deployment_id,
+            lifecycleEventHookExecutionId=lifecycle.execution_id,
+            status=status,
+        )
+        log(logging.INFO, "status reported", hook=hook, deployment_id=lifecycle.deployment_id, status=status)
+    return {"status": status}

@@ -1,0 +1,217 @@
+"""Policy for the Lambda canary release path, checked on both real stacks under mocks."""
+
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from tests.stacks import ROOT, build_stack, settled_stack
+
+GROUP = "greeter-deploy-group"
+HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
+
+
+@pytest.fixture(params=["staging", "prod"])
+def stack(request, staging, prod):
+    return {"staging": staging, "prod": prod}[request.param]
+
+
+def policy_statements(stack, name: str) -> list[dict]:
+    return json.loads(stack.inputs(name)["policy"])["Statement"]
+
+
+def _arn(type_token: str, name: str) -> str:
+    return f"arn:aws:mock:us-east-1:123456789012:{type_token}/{name}"
+
+
+def test_versions_are_published_and_live_starts_on_one(stack):
+    assert stack.inputs("greeter-function")["publish"] is True
+    alias = stack.inputs("greeter-live")
+    assert alias["name"] == "live"
+    assert alias["functionVersion"] == "1", "a numbered version, never $LATEST"
+
+
+def test_the_alias_is_left_to_codedeploy_after_creation(stack):
+    assert stack.registration("greeter-live").ignore_changes == ("functionVersion", "routingConfig")
+
+
+def test_the_function_ships_the_sample_code_with_tracing_and_retention(prod, staging):
+    function = prod.inputs("greeter-function")
+    assert Path(function["code"].path).resolve() == ROOT / "functions/greeter"
+    assert (function["handler"], function["runtime"]) == ("app.handler", "python3.13")
+    assert function["tracingConfig"] == {"mode": "Active"}
+    assert function["loggingConfig"]["logGroup"] == "/aws/lambda/greeter-prod"
+    assert prod.inputs("greeter-logs")["retentionInDays"] == 90
+    assert function["reservedConcurrentExecutions"] == 100
+    assert "reservedConcurrentExecutions" not in staging.inputs("greeter-function")
+
+
+def test_the_lambda_deployment_group_rolls_back_on_failure_alarm_and_stop(stack):
+    group = stack.inputs(GROUP)
+    assert group["deploymentConfigName"] == "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+    assert group["deploymentStyle"] == {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+    assert set(group["autoRollbackConfiguration"]["events"]) == {
+        "DEPLOYMENT_FAILURE",
+        "DEPLOYMENT_STOP_ON_ALARM",
+        "DEPLOYMENT_STOP_ON_REQUEST",
+    }
+    assert group["alarmConfiguration"]["alarms"] == ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
+    assert stack.inputs("greeter-deploy-app")["computePlatform"] == "Lambda"
+
+
+def test_codedeploy_may_invoke_exactly_the_hooks(stack):
+    managed = stack.inputs("greeter-deploy-role-managed")["policyArn"]
+    assert managed == "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+    invoke = stack.inputs("greeter-hooks-invoke")
+    assert invoke["role"] == "greeter-deploy-role"
+    assert json.loads(invoke["policy"])["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [_arn("aws:lambda/function:Function", hook) for hook in HOOKS],
+        }
+    ]
+
+
+def test_the_error_rate_alarm_measures_the_new_version_through_the_alias(prod):
+    alarm = prod.inputs("greeter-rollback-error-rate")
+    assert (alarm["threshold"], alarm["comparisonOperator"]) == (1, "GreaterThanThreshold")
+    assert (alarm["datapointsToAlarm"], alarm["evaluationPeriods"]) == (3, 3)
+    assert alarm["treatMissingData"] == "notBreaching"
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    for metric_id, metric_name in (("errors", "Errors"), ("invocations", "Invocations")):
+        metric = queries[metric_id]["metric"]
+        assert (metric["namespace"], metric["metricName"], metric["stat"]) == ("AWS/Lambda", metric_name, "Sum")
+        assert metric["dimensions"] == {
+            "FunctionName": "greeter-prod",
+            "Resource": "greeter-prod:live",
+            "ExecutedVersion": "1",
+        }
+    assert queries["rate"]["expression"] == "IF(FILL(invocations, 0) >= 50, 100 * (FILL(errors, 0)) / invocations, 0)"
+    assert [q for q in queries if queries[q].get("returnData")] == ["rate"]
+
+
+def test_throttles_through_the_alias_also_roll_back(staging):
+    queries = {q["id"]: q for q in staging.inputs("greeter-rollback-throttle-rate")["metricQueries"]}
+    assert queries["throttles"]["metric"]["dimensions"] == {
+        "FunctionName": "greeter-staging",
+        "Resource": "greeter-staging:live",
+    }
+    assert queries["rate"]["expression"].startswith("IF(FILL(requests, 0) >= 20,")
+
+
+def test_hooks_are_packaged_from_the_hooks_folder(stack):
+    for hook, handler in zip(HOOKS, ("hooks.pre_traffic.handler", "hooks.post_traffic.handler"), strict=True):
+        function = stack.inputs(hook)
+        assert function["handler"] == handler
+        assert Path(function["code"].assets["hooks"].path).resolve() == ROOT / "hooks"
+        assert function["timeout"] == 60
+
+
+def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
+    statements = policy_statements(prod, "greeter-hooks-pre-traffic-policy")
+    target = _arn("aws:lambda/function:Function", "greeter-function")
+    assert {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [target, f"{target}:*"]} in statements
+    variables = prod.inputs("greeter-hooks-pre-traffic-function")["environment"]["variables"]
+    assert variables["TARGET_FUNCTION"] == "greeter-prod"
+    assert json.loads(variables["SMOKE_EVENTS"]) == [
+        {"name": "greets", "payload": {"name": "smoke-test"}, "expect": {"statusCode": 200}}
+    ]
+
+
+def test_hooks_report_only_for_their_own_deployment_group(stack):
+    group_arn = _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP)
+    for policy in ("greeter-hooks-pre-traffic-policy", "greeter-hooks-post-traffic-policy"):
+        assert {
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
+            "Resource": group_arn,
+        } in policy_statements(stack, policy)
+
+
+def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):
+    statements = policy_statements(prod, "greeter-hooks-post-traffic-policy")
+    table = _arn("aws:dynamodb/table:Table", "prod-deployment-log-table")
+    assert {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table} in statements
+    assert not any("lambda:InvokeFunction" in json.dumps(s) for s in statements)
+    variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
+    assert variables == {
+        "DEPLOYMENT_LOG_TABLE": "prod-deployment-log-table",
+        "SERVICE_NAME": "greeter",
+        "ENVIRONMENT": "prod",
+    }
+
+
+def test_every_function_logs_only_to_its_own_log_group(stack):
+    for name in ("greeter", "greeter-hooks-pre-traffic", "greeter-hooks-post-traffic"):
+        logs = policy_statements(stack, f"{name}-policy")[0]
+        assert logs["Resource"] == _arn("aws:cloudwatch/logGroup:LogGroup", f"{name}-logs") + ":*"
+
+
+def test_the_prod_deployment_log_survives_destroy_and_deletion(prod, staging):
+    table = prod.registration("prod-deployment-log-table")
+    assert (table.protect, table.retain_on_delete) == (True, True)
+    assert table.inputs["deletionProtectionEnabled"] is True
+    assert table.inputs["pointInTimeRecovery"] == {"enabled": True}
+    assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert (table.inputs["hashKey"], table.inputs["rangeKey"]) == ("pk", "sk")
+    staged = staging.registration("staging-deployment-log-table")
+    assert (staged.protect, staged.retain_on_delete, staged.inputs["deletionProtectionEnabled"]) == (
+        False,
+        False,
+        False,
+    )
+
+
+def test_a_custom_canary_becomes_a_lambda_deployment_config():
+    staged = settled_stack(
+        "staging", function={"deploymentConfig": {"type": "canary", "percentage": 25, "intervalMinutes": 5}}
+    )
+    config = staged.inputs("greeter-deploy-shift")
+    assert config["computePlatform"] == "Lambda"
+    assert config["trafficRoutingConfig"] == {
+        "type": "TimeBasedCanary",
+        "timeBasedCanary": {"percentage": 25, "interval": 5},
+    }
+
+
+def test_a_stack_without_a_function_builds_no_lambda():
+    staged = settled_stack("staging", **{"rollback-guard:function": None})
+    assert not staged.of_type("aws:lambda/function:Function")
+    groups = staged.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup")
+    assert [group.name for group in groups] == ["web-deploy-group"]
+    assert staged.program.canary is None
+
+
+@pulumi.runtime.test
+def test_exports_name_what_a_lambda_release_needs():
+    stack = build_stack("staging")
+    exports = stack.program.exports
+
+    def check(values):
+        resolved = dict(zip(exports, values, strict=True))
+        assert {key: value for key, value in resolved.items() if key not in ECS_KEYS} == {
+            "deploymentLogTableName": "staging-deployment-log-table",
+            "lambdaFunctionName": "greeter-staging",
+            "lambdaAliasArn": _arn("aws:lambda/alias:Alias", "greeter-live"),
+            "lambdaApplicationName": "greeter-deploy-app",
+            "lambdaDeploymentGroupName": "greeter-deploy",
+            "lambdaDeploymentGroupArn": _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP),
+            "preTrafficHookName": "greeter-hooks-pre-traffic-staging",
+            "postTrafficHookName": "greeter-hooks-post-traffic-staging",
+        }
+
+    return pulumi.Output.all(*exports.values()).apply(check)
+
+
+ECS_KEYS = {
+    "serviceUrl",
+    "testUrl",
+    "clusterName",
+    "serviceName",
+    "codedeployApplicationName",
+    "codedeployApplicationArn",
+    "deploymentGroupName",
+    "deploymentGroupArn",
+}
