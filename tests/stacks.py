@@ -24,6 +24,11 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+def mock_arn(type_token: str, name: str) -> str:
+    """The ARN FakeAws gives a resource."""
+    return f"arn:aws:mock:{REGION}:{ACCOUNT}:{type_token}/{name}"
+
+
 def stack_config(stack: str) -> dict[str, Any]:
     """The stack file's config, keyed `project:key`."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
@@ -45,7 +50,7 @@ class FakeAws(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         name = args.inputs.get("name") or args.name
-        outputs = {**args.inputs, "name": name, "arn": f"arn:aws:mock:{REGION}:{ACCOUNT}:{args.typ}/{args.name}"}
+        outputs = {**args.inputs, "name": name, "arn": mock_arn(args.typ, args.name)}
         if args.typ == "aws:lb/loadBalancer:LoadBalancer":
             outputs |= {"arnSuffix": f"app/{name}/0123456789abcdef", "dnsName": f"{name}.{REGION}.elb.amazonaws.com"}
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
@@ -110,7 +115,11 @@ class BuiltStack:
 
     def settled(self) -> pulumi.Output:
         """Resolves once every export (and so every resource behind them) is registered."""
-        return pulumi.Output.all(*self.program.exports.values())
+        return self.resolved_exports()
+
+    def resolved_exports(self) -> pulumi.Output[dict]:
+        exports = self.program.exports
+        return pulumi.Output.all(*exports.values()).apply(lambda values: dict(zip(exports, values, strict=True)))
 
 
 def use_config(stack: str, overrides: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ import json
 import pulumi
 import pytest
 
-from tests.stacks import build_stack, settled_stack
+from tests.stacks import build_stack, mock_arn, settled_stack
 
 GROUP = "web-deploy-group"
 ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
@@ -35,8 +35,8 @@ def test_every_stack_releases_blue_green_linear_10_percent_every_minute(stack):
     assert group["ecsService"] == {"clusterName": "web-cluster", "serviceName": "web-service"}
     pair = group["loadBalancerInfo"]["targetGroupPairInfo"]
     assert [tg["name"] for tg in pair["targetGroups"]] == ["web-lb-blue", "web-lb-green"]
-    assert pair["prodTrafficRoute"]["listenerArns"] == [_arn("aws:lb/listener:Listener", "web-lb-prod")]
-    assert pair["testTrafficRoute"]["listenerArns"] == [_arn("aws:lb/listener:Listener", "web-lb-test")]
+    assert pair["prodTrafficRoute"]["listenerArns"] == [mock_arn("aws:lb/listener:Listener", "web-lb-prod")]
+    assert pair["testTrafficRoute"]["listenerArns"] == [mock_arn("aws:lb/listener:Listener", "web-lb-test")]
 
 
 def test_prod_keeps_blue_for_at_least_10_minutes(prod):
@@ -99,7 +99,7 @@ def test_the_service_starts_on_blue_in_private_subnets(stack):
         {
             "containerName": "web",
             "containerPort": 80,
-            "targetGroupArn": _arn("aws:lb/targetGroup:TargetGroup", "web-lb-blue"),
+            "targetGroupArn": mock_arn("aws:lb/targetGroup:TargetGroup", "web-lb-blue"),
         }
     ]
     network = service["networkConfiguration"]
@@ -112,7 +112,7 @@ def test_the_listeners_ignore_default_actions(stack):
         registration = stack.registration(listener)
         assert registration.ignore_changes == ("defaultActions",)
         assert registration.inputs["defaultActions"] == [
-            {"type": "forward", "targetGroupArn": _arn("aws:lb/targetGroup:TargetGroup", target)}
+            {"type": "forward", "targetGroupArn": mock_arn("aws:lb/targetGroup:TargetGroup", target)}
         ]
 
 
@@ -214,7 +214,7 @@ def test_execution_and_task_roles_are_separate_and_scoped(prod):
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": _arn("aws:cloudwatch/logGroup:LogGroup", "web-logs") + ":*",
+            "Resource": mock_arn("aws:cloudwatch/logGroup:LogGroup", "web-logs") + ":*",
         }
     ], "a public image needs no ECR permissions"
 
@@ -253,38 +253,18 @@ def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
 
 @pulumi.runtime.test
 def test_exports_name_everything_a_release_needs():
-    stack = build_stack("prod")
-    exports = stack.program.exports
+    expected = {
+        "clusterName": "web-cluster",
+        "serviceName": "web-service",
+        "codedeployApplicationName": "web-deploy-app",
+        "codedeployApplicationArn": mock_arn("aws:codedeploy/application:Application", "web-deploy-app"),
+        "deploymentGroupName": "web-deploy",
+        "deploymentGroupArn": mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", "web-deploy-group"),
+    }
 
-    def check(values):
-        resolved = dict(zip(exports, values, strict=True))
-        assert {key: resolved[key] for key in ECS_EXPORTS} == {
-            "serviceUrl": resolved["serviceUrl"],
-            "testUrl": resolved["testUrl"],
-            "clusterName": "web-cluster",
-            "serviceName": "web-service",
-            "codedeployApplicationName": "web-deploy-app",
-            "codedeployApplicationArn": _arn("aws:codedeploy/application:Application", "web-deploy-app"),
-            "deploymentGroupName": "web-deploy",
-            "deploymentGroupArn": _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", "web-deploy-group"),
-        }
-        assert resolved["serviceUrl"].startswith("http://web-lb-alb.") and resolved["serviceUrl"].endswith(":80")
-        assert resolved["testUrl"].endswith(":8080")
+    def check(exports):
+        assert {key: exports[key] for key in expected} == expected
+        assert exports["serviceUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:80"
+        assert exports["testUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080"
 
-    return pulumi.Output.all(*exports.values()).apply(check)
-
-
-ECS_EXPORTS = (
-    "serviceUrl",
-    "testUrl",
-    "clusterName",
-    "serviceName",
-    "codedeployApplicationName",
-    "codedeployApplicationArn",
-    "deploymentGroupName",
-    "deploymentGroupArn",
-)
-
-
-def _arn(type_token: str, name: str) -> str:
-    return f"arn:aws:mock:us-east-1:123456789012:{type_token}/{name}"
+    return build_stack("prod").resolved_exports().apply(check)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from tests.stacks import ROOT, build_stack, settled_stack
+from tests.stacks import ROOT, build_stack, mock_arn, settled_stack
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
@@ -19,10 +19,6 @@ def stack(request, staging, prod):
 
 def policy_statements(stack, name: str) -> list[dict]:
     return json.loads(stack.inputs(name)["policy"])["Statement"]
-
-
-def _arn(type_token: str, name: str) -> str:
-    return f"arn:aws:mock:us-east-1:123456789012:{type_token}/{name}"
 
 
 def test_versions_are_published_and_live_starts_on_one(stack):
@@ -69,7 +65,7 @@ def test_codedeploy_may_invoke_exactly_the_hooks(stack):
         {
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": [_arn("aws:lambda/function:Function", hook) for hook in HOOKS],
+            "Resource": [mock_arn("aws:lambda/function:Function", hook) for hook in HOOKS],
         }
     ]
 
@@ -111,7 +107,7 @@ def test_hooks_are_packaged_from_the_hooks_folder(stack):
 
 def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
     statements = policy_statements(prod, "greeter-hooks-pre-traffic-policy")
-    target = _arn("aws:lambda/function:Function", "greeter-function")
+    target = mock_arn("aws:lambda/function:Function", "greeter-function")
     assert {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [target, f"{target}:*"]} in statements
     variables = prod.inputs("greeter-hooks-pre-traffic-function")["environment"]["variables"]
     assert variables["TARGET_FUNCTION"] == "greeter-prod"
@@ -121,7 +117,7 @@ def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
 
 
 def test_hooks_report_only_for_their_own_deployment_group(stack):
-    group_arn = _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP)
+    group_arn = mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP)
     for policy in ("greeter-hooks-pre-traffic-policy", "greeter-hooks-post-traffic-policy"):
         assert {
             "Effect": "Allow",
@@ -132,7 +128,7 @@ def test_hooks_report_only_for_their_own_deployment_group(stack):
 
 def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):
     statements = policy_statements(prod, "greeter-hooks-post-traffic-policy")
-    table = _arn("aws:dynamodb/table:Table", "prod-deployment-log-table")
+    table = mock_arn("aws:dynamodb/table:Table", "prod-deployment-log-table")
     assert {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table} in statements
     assert not any("lambda:InvokeFunction" in json.dumps(s) for s in statements)
     variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
@@ -146,7 +142,7 @@ def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):
 def test_every_function_logs_only_to_its_own_log_group(stack):
     for name in ("greeter", "greeter-hooks-pre-traffic", "greeter-hooks-post-traffic"):
         logs = policy_statements(stack, f"{name}-policy")[0]
-        assert logs["Resource"] == _arn("aws:cloudwatch/logGroup:LogGroup", f"{name}-logs") + ":*"
+        assert logs["Resource"] == mock_arn("aws:cloudwatch/logGroup:LogGroup", f"{name}-logs") + ":*"
 
 
 def test_the_prod_deployment_log_survives_destroy_and_deletion(prod, staging):
@@ -186,32 +182,18 @@ def test_a_stack_without_a_function_builds_no_lambda():
 
 @pulumi.runtime.test
 def test_exports_name_what_a_lambda_release_needs():
-    stack = build_stack("staging")
-    exports = stack.program.exports
-
-    def check(values):
-        resolved = dict(zip(exports, values, strict=True))
-        assert {key: value for key, value in resolved.items() if key not in ECS_KEYS} == {
-            "deploymentLogTableName": "staging-deployment-log-table",
-            "lambdaFunctionName": "greeter-staging",
-            "lambdaAliasArn": _arn("aws:lambda/alias:Alias", "greeter-live"),
-            "lambdaApplicationName": "greeter-deploy-app",
-            "lambdaDeploymentGroupName": "greeter-deploy",
-            "lambdaDeploymentGroupArn": _arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP),
-            "preTrafficHookName": "greeter-hooks-pre-traffic-staging",
-            "postTrafficHookName": "greeter-hooks-post-traffic-staging",
-        }
-
-    return pulumi.Output.all(*exports.values()).apply(check)
+    expected = {
+        "deploymentLogTableName": "staging-deployment-log-table",
+        "lambdaFunctionName": "greeter-staging",
+        "lambdaAliasArn": mock_arn("aws:lambda/alias:Alias", "greeter-live"),
+        "lambdaApplicationName": "greeter-deploy-app",
+        "lambdaDeploymentGroupName": "greeter-deploy",
+        "lambdaDeploymentGroupArn": mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP),
+        "preTrafficHookName": "greeter-hooks-pre-traffic-staging",
+        "postTrafficHookName": "greeter-hooks-post-traffic-staging",
+    }
+    return build_stack("staging").resolved_exports().apply(lambda exports: _assert_includes(exports, expected))
 
 
-ECS_KEYS = {
-    "serviceUrl",
-    "testUrl",
-    "clusterName",
-    "serviceName",
-    "codedeployApplicationName",
-    "codedeployApplicationArn",
-    "deploymentGroupName",
-    "deploymentGroupArn",
-}
+def _assert_includes(exports: dict, expected: dict) -> None:
+    assert {key: exports[key] for key in expected} == expected
