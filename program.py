@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.codedeploy import (
@@ -13,46 +14,30 @@ from components.codedeploy import (
     LambdaDeploymentGroup,
     LambdaDeploymentGroupArgs,
     RollbackPolicy,
+    shift_minutes,
 )
 from components.deployment_log import DeploymentLog, DeploymentLogArgs
 from components.ecs_service import FargateService, FargateServiceArgs
 from components.lambda_function import CanaryFunction, CanaryFunctionArgs
 from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
 from components.network import Network, NetworkArgs
-from components.traffic_hooks import TrafficHooks, TrafficHooksArgs
+from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
+from components.traffic_hooks import TestTrafficHook, TestTrafficHookArgs, TrafficHooks, TrafficHooksArgs
 from settings import FunctionSettings, Settings
 
-
-@dataclass
-class LambdaCanary:
-    function: CanaryFunction
-    alarms: LambdaAlarms
-    deployment_group: LambdaDeploymentGroup
-    hooks: TrafficHooks
-
-    @property
-    def exports(self) -> dict[str, pulumi.Input]:
-        group = self.deployment_group
-        return {
-            "lambdaFunctionName": self.function.function.name,
-            "lambdaAliasArn": self.function.alias.arn,
-            "lambdaApplicationName": group.application.name,
-            "lambdaDeploymentGroupName": group.deployment_group.deployment_group_name,
-            "lambdaDeploymentGroupArn": group.deployment_group.arn,
-            "preTrafficHookName": self.hooks.pre_traffic.name,
-            "postTrafficHookName": self.hooks.post_traffic.name,
-        }
+# Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
+RELEASE_MARGIN_MINUTES = 30
 
 
 @dataclass
-class Program:
+class EcsBlueGreen:
     network: Network
     load_balancer: BlueGreenLoadBalancer
     service: FargateService
     alarms: LoadBalancerAlarms
     deployment_group: EcsDeploymentGroup
-    deployment_log: DeploymentLog
-    canary: LambdaCanary | None
+    test_traffic_hook: TestTrafficHook
+    release: Release
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
@@ -66,12 +51,59 @@ class Program:
             "codedeployApplicationArn": group.application.arn,
             "deploymentGroupName": group.deployment_group.deployment_group_name,
             "deploymentGroupArn": group.deployment_group.arn,
+            "serviceLiveRevision": self.release.live_revision,
+        }
+
+
+@dataclass
+class LambdaCanary:
+    function: CanaryFunction
+    alarms: LambdaAlarms
+    deployment_group: LambdaDeploymentGroup
+    hooks: TrafficHooks
+    release: Release
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        group = self.deployment_group
+        return {
+            "lambdaFunctionName": self.function.function.name,
+            "lambdaAliasArn": self.function.alias.arn,
+            "lambdaApplicationName": group.application.name,
+            "lambdaDeploymentGroupName": group.deployment_group.deployment_group_name,
+            "lambdaDeploymentGroupArn": group.deployment_group.arn,
+            "preTrafficHookName": self.hooks.pre_traffic.name,
+            "postTrafficHookName": self.hooks.post_traffic.name,
+            "lambdaLiveVersion": self.release.live_revision,
+        }
+
+
+@dataclass
+class Program:
+    ecs: EcsBlueGreen
+    deployment_log: DeploymentLog
+    canary: LambdaCanary | None
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        return {
+            **self.ecs.exports,
             "deploymentLogTableName": self.deployment_log.table.name,
             **(self.canary.exports if self.canary else {}),
         }
 
 
 def build(settings: Settings) -> Program:
+    region = aws.get_region_output().region
+    deployment_log = DeploymentLog(
+        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production)
+    )
+    ecs = _ecs_blue_green(settings, region)
+    canary = _lambda_canary(settings, settings.function, deployment_log, region) if settings.function else None
+    return Program(ecs, deployment_log, canary)
+
+
+def _ecs_blue_green(settings: Settings, region: pulumi.Output[str]) -> EcsBlueGreen:
     name = settings.service.name
     network = Network(f"{name}-net", NetworkArgs(vpc=settings.network))
 
@@ -120,9 +152,10 @@ def build(settings: Settings) -> Program:
             latency_anomaly_band=alarm_settings.latency_anomaly_band,
         ),
     )
+    alarm_names = alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names])
 
     deployment = settings.deployment
-    deployment_group = EcsDeploymentGroup(
+    group = EcsDeploymentGroup(
         f"{name}-deploy",
         EcsDeploymentGroupArgs(
             cluster_name=service.cluster.name,
@@ -131,23 +164,59 @@ def build(settings: Settings) -> Program:
             green_target_group_name=load_balancer.green.name,
             production_listener_arn=load_balancer.production_listener.arn,
             test_listener_arn=load_balancer.test_listener.arn,
-            rollback=RollbackPolicy(
-                alarm_names=alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names])
-            ),
+            rollback=RollbackPolicy(alarm_names=alarm_names),
             deployment_config=deployment.config,
             termination_wait_minutes=deployment.termination_wait_minutes,
             approval_wait_minutes=deployment.approval_wait_minutes,
         ),
     )
 
-    deployment_log = DeploymentLog(
-        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production)
+    test_traffic_hook = TestTrafficHook(
+        f"{name}-test-traffic",
+        TestTrafficHookArgs(
+            deployment_group_arn=group.deployment_group.arn,
+            codedeploy_role_name=group.role.name,
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.cidr_block,
+            subnet_ids=network.private_subnet_ids,
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            load_balancer_dns_name=load_balancer.load_balancer.dns_name,
+            test_listener_port=lb_settings.test_listener_port,
+            smoke_paths=deployment.smoke_paths,
+            log_retention_days=settings.service.log_retention_days,
+        ),
     )
-    canary = _lambda_canary(settings, settings.function, deployment_log) if settings.function else None
-    return Program(network, load_balancer, service, alarms, deployment_group, deployment_log, canary)
+
+    release = Release(
+        f"{name}-release",
+        ReleaseArgs(
+            region=region,
+            application=group.application.name,
+            deployment_group=group.deployment_group.deployment_group_name,
+            target=EcsReleaseTarget(
+                cluster=service.cluster.name,
+                service=service.service.name,
+                task_definition_arn=service.task_definition.arn,
+                container_name=service.container_name,
+                container_port=service.container_port,
+                hooks={"AfterAllowTestTraffic": test_traffic_hook.function.name},
+            ),
+            alarm_names=alarm_names,
+            retry_revision=deployment.retry_revision,
+            retry_setting="rollback-guard:deployment.retryRevision",
+            timeout_minutes=shift_minutes(deployment.config)
+            + deployment.approval_wait_minutes
+            + deployment.termination_wait_minutes
+            + RELEASE_MARGIN_MINUTES,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[group, test_traffic_hook, service]),
+    )
+    return EcsBlueGreen(network, load_balancer, service, alarms, group, test_traffic_hook, release)
 
 
-def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog) -> LambdaCanary:
+def _lambda_canary(
+    settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog, region: pulumi.Output[str]
+) -> LambdaCanary:
     name = function.name
     canary = CanaryFunction(
         name,
@@ -196,4 +265,23 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             log_retention_days=function.log_retention_days,
         ),
     )
-    return LambdaCanary(canary, alarms, group, hooks)
+    release = Release(
+        f"{name}-release",
+        ReleaseArgs(
+            region=region,
+            application=group.application.name,
+            deployment_group=group.deployment_group.deployment_group_name,
+            target=LambdaReleaseTarget(
+                function_name=canary.function.name,
+                alias=canary.alias.name,
+                version=canary.function.version,
+                hooks={"BeforeAllowTraffic": hooks.pre_traffic.name, "AfterAllowTraffic": hooks.post_traffic.name},
+            ),
+            alarm_names=alarms.alarm_names,
+            retry_revision=function.retry_revision,
+            retry_setting="rollback-guard:function.retryRevision",
+            timeout_minutes=shift_minutes(function.deployment_config) + RELEASE_MARGIN_MINUTES,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[group, hooks, canary]),
+    )
+    return LambdaCanary(canary, alarms, group, hooks, release)

@@ -137,6 +137,10 @@ class DeploymentSettings:
     config: DeploymentConfigChoice
     termination_wait_minutes: int
     approval_wait_minutes: int
+    # As the test-traffic hook reads them: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_paths: tuple[dict, ...]
+    # A task definition revision CodeDeploy rolled back, to release again deliberately.
+    retry_revision: str | None
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class FunctionSettings:
     smoke_events: tuple[dict, ...]
     smoke_endpoints: tuple[dict, ...]
     check_timeout_seconds: float
+    # A version CodeDeploy rolled back, to release again deliberately.
+    retry_revision: str | None
 
 
 @dataclass(frozen=True)
@@ -514,10 +520,17 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> Deploymen
             f"{alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
             f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})"
         )
+    smoke_paths = reader.objects("smokePaths", _smoke_path)
+    if not smoke_paths:
+        reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
     return DeploymentSettings(
         config=config,
         termination_wait_minutes=wait,
         approval_wait_minutes=reader.integer("approvalWaitMinutes", 0, low=0, high=MAX_WAIT_MINUTES),
+        smoke_paths=smoke_paths,
+        retry_revision=reader.text(
+            "retryRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
+        ),
     )
 
 
@@ -598,6 +611,7 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
         smoke_events=events,
         smoke_endpoints=endpoints,
         check_timeout_seconds=timeout,
+        retry_revision=reader.text("retryRevision", None, pattern=r"\d+", rule="a published version number"),
     )
 
 
@@ -606,3 +620,9 @@ def _endpoint(raw: Any) -> EndpointCheck:
     if not 0 < check.timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
         raise ValueError(f"timeoutSeconds from 0 to {MAX_CHECK_TIMEOUT_SECONDS}")
     return check
+
+
+def _smoke_path(raw: Any) -> EndpointCheck:
+    if not isinstance(raw, dict) or not str(raw.get("path", "")).startswith("/"):
+        raise ValueError(f"a smoke path needs a path starting with /: {raw!r}")
+    return _endpoint({**raw, "url": f"http://test-listener{raw['path']}"})

@@ -8,6 +8,7 @@ enough for a late alarm to still roll back).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -55,6 +56,34 @@ class TimeBasedShift:
 
 
 DeploymentConfigChoice = str | TimeBasedShift
+
+
+def shift_minutes(choice: DeploymentConfigChoice) -> int:
+    """How long a config takes to shift all traffic, counting each linear step as a full interval
+    (10% every minute: ten minutes), as CodeDeploy's own estimates do."""
+    if isinstance(choice, TimeBasedShift):
+        if choice.kind == "canary":
+            return choice.interval_minutes
+        return math.ceil(100 / choice.percentage) * choice.interval_minutes
+    return _PREDEFINED_SHIFT_MINUTES[choice]
+
+
+_PREDEFINED_SHIFT_MINUTES = {
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": 10,
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": 30,
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": 5,
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": 15,
+    "CodeDeployDefault.ECSAllAtOnce": 0,
+    "CodeDeployDefault.LambdaLinear10PercentEvery1Minute": 10,
+    "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes": 20,
+    "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes": 30,
+    "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes": 100,
+    "CodeDeployDefault.LambdaCanary10Percent5Minutes": 5,
+    "CodeDeployDefault.LambdaCanary10Percent10Minutes": 10,
+    "CodeDeployDefault.LambdaCanary10Percent15Minutes": 15,
+    "CodeDeployDefault.LambdaCanary10Percent30Minutes": 30,
+    "CodeDeployDefault.LambdaAllAtOnce": 0,
+}
 
 
 @dataclass(frozen=True)

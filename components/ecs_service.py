@@ -106,6 +106,9 @@ class FargateService(pulumi.ComponentResource):
             ),
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
+            # A new image replaces the task definition; the old revision must stay ACTIVE, because
+            # it is what is live until CodeDeploy has shifted traffic, and what a rollback returns to.
+            skip_destroy=True,
             container_definitions=pulumi.Output.json_dumps(
                 [
                     {

@@ -120,6 +120,8 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
             for color in ("blue", "green")
         )
 
+        # Production may be HTTPS; the test listener stays HTTP: it admits the VPC only, and the
+        # test-traffic hook reaches it on a node's private address, which no certificate names.
         tls = args.certificate_arn is not None
         owned_by_codedeploy = pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_LISTENER_PROPERTIES)
         self.production_listener, self.test_listener = (
@@ -127,20 +129,19 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
                 f"{name}-{role}",
                 load_balancer_arn=self.load_balancer.arn,
                 port=port,
-                protocol="HTTPS" if tls else "HTTP",
-                certificate_arn=args.certificate_arn,
-                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if tls else None,
+                protocol="HTTPS" if secure else "HTTP",
+                certificate_arn=args.certificate_arn if secure else None,
+                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if secure else None,
                 default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)],
                 opts=owned_by_codedeploy,
             )
-            for role, port, group in (
-                ("prod", args.listener_port, self.blue),
-                ("test", args.test_listener_port, self.green),
+            for role, port, group, secure in (
+                ("prod", args.listener_port, self.blue, tls),
+                ("test", args.test_listener_port, self.green, False),
             )
         )
 
-        scheme = "https" if tls else "http"
         dns = self.load_balancer.dns_name
-        self.service_url = pulumi.Output.concat(f"{scheme}://", dns, f":{args.listener_port}")
-        self.test_url = pulumi.Output.concat(f"{scheme}://", dns, f":{args.test_listener_port}")
+        self.service_url = pulumi.Output.concat("https://" if tls else "http://", dns, f":{args.listener_port}")
+        self.test_url = pulumi.Output.concat("http://", dns, f":{args.test_listener_port}")
         self.register_outputs({"serviceUrl": self.service_url, "testUrl": self.test_url})

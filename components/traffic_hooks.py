@@ -1,4 +1,10 @@
-"""The pre- and post-traffic hooks of a Lambda deployment group, packaged from hooks/."""
+"""CodeDeploy lifecycle hooks, packaged from hooks/: Lambda pre/post-traffic hooks and the ECS
+test-traffic hook.
+
+Every hook may report status for its own deployment group only. The managed CodeDeploy roles
+invoke only functions named CodeDeployHook_*, so each hook component grants the deployment group's
+role invoke on exactly its own functions.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,55 @@ HOOK_TIMEOUT_SECONDS = 60
 MAX_CHECK_TIMEOUT_SECONDS = 45
 
 
+def _hook(
+    name: str,
+    parent: pulumi.Resource,
+    handler: str,
+    deployment_group_arn: pulumi.Input[str],
+    variables: dict[str, pulumi.Input[str]],
+    log_retention_days: int,
+    statements: Sequence[pulumi.Input[dict[str, Any]]] = (),
+    **function_args: Any,
+) -> aws.lambda_.Function:
+    report = {
+        "Effect": "Allow",
+        "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
+        "Resource": deployment_group_arn,
+    }
+    function, _ = logged_function(
+        name,
+        parent,
+        log_retention_days=log_retention_days,
+        statements=[report, *statements],
+        code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+        runtime="python3.13",
+        handler=handler,
+        timeout=HOOK_TIMEOUT_SECONDS,
+        memory_size=256,
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+        **function_args,
+    )
+    return function
+
+
+def _grant_invoke(
+    name: str, parent: pulumi.Resource, codedeploy_role_name: pulumi.Input[str], hooks: list[aws.lambda_.Function]
+) -> None:
+    aws.iam.RolePolicy(
+        f"{name}-invoke",
+        role=codedeploy_role_name,
+        policy=pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [hook.arn for hook in hooks]}
+                ],
+            }
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 @dataclass
 class TrafficHooksArgs:
     service: str
@@ -32,7 +87,7 @@ class TrafficHooksArgs:
     deployment_log_table_arn: pulumi.Input[str]
     smoke_events: Sequence[dict[str, Any]] = ()
     smoke_endpoints: Sequence[dict[str, Any]] = ()
-    # Per check; well inside HOOK_TIMEOUT_SECONDS so the hook always lives to report.
+    # Per check; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
     check_timeout_seconds: float = 10.0
     log_retention_days: int = 30
 
@@ -40,84 +95,129 @@ class TrafficHooksArgs:
 class TrafficHooks(pulumi.ComponentResource):
     """BeforeAllowTraffic smoke-tests the target version; AfterAllowTraffic records the release.
 
-    Each hook may report status and read deployments of its own deployment group only; the
-    pre-traffic hook may invoke the target function only, the post-traffic hook may write to the
-    deployment log only."""
+    The pre-traffic hook may invoke the target function only; the post-traffic hook may write to
+    the deployment log only."""
 
     pre_traffic: aws.lambda_.Function
     post_traffic: aws.lambda_.Function
 
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
-        report = {
-            "Effect": "Allow",
-            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
-            "Resource": args.deployment_group_arn,
-        }
-        common = dict(
-            log_retention_days=args.log_retention_days,
-            code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
-            runtime="python3.13",
-            timeout=HOOK_TIMEOUT_SECONDS,
-            memory_size=256,
-        )
-        self.pre_traffic, _ = logged_function(
+        target = pulumi.Output.from_input(args.target_function_arn)
+        self.pre_traffic = _hook(
             f"{name}-pre-traffic",
             self,
+            "hooks.pre_traffic.handler",
+            args.deployment_group_arn,
+            {
+                "TARGET_FUNCTION": args.target_function_name,
+                "SMOKE_EVENTS": json.dumps(list(args.smoke_events)),
+                "SMOKE_ENDPOINTS": json.dumps(list(args.smoke_endpoints)),
+                "CHECK_TIMEOUT_SECONDS": str(args.check_timeout_seconds),
+            },
+            args.log_retention_days,
             statements=[
-                report,
                 {
                     "Effect": "Allow",
                     "Action": "lambda:InvokeFunction",
-                    "Resource": pulumi.Output.from_input(args.target_function_arn).apply(lambda arn: [arn, f"{arn}:*"]),
-                },
-            ],
-            handler="hooks.pre_traffic.handler",
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "TARGET_FUNCTION": args.target_function_name,
-                    "SMOKE_EVENTS": json.dumps(list(args.smoke_events)),
-                    "SMOKE_ENDPOINTS": json.dumps(list(args.smoke_endpoints)),
-                    "CHECK_TIMEOUT_SECONDS": str(args.check_timeout_seconds),
+                    "Resource": target.apply(lambda arn: [arn, f"{arn}:*"]),
                 }
-            ),
-            **common,
+            ],
         )
-        self.post_traffic, _ = logged_function(
+        self.post_traffic = _hook(
             f"{name}-post-traffic",
             self,
-            statements=[
-                report,
-                {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": args.deployment_log_table_arn},
-            ],
-            handler="hooks.post_traffic.handler",
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "DEPLOYMENT_LOG_TABLE": args.deployment_log_table_name,
-                    "SERVICE_NAME": args.service,
-                    "ENVIRONMENT": args.environment,
-                }
-            ),
-            **common,
+            "hooks.post_traffic.handler",
+            args.deployment_group_arn,
+            {
+                "DEPLOYMENT_LOG_TABLE": args.deployment_log_table_name,
+                "SERVICE_NAME": args.service,
+                "ENVIRONMENT": args.environment,
+            },
+            args.log_retention_days,
+            statements=[{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": args.deployment_log_table_arn}],
         )
-        # AWSCodeDeployRoleForLambdaLimited invokes only functions named CodeDeployHook_*.
-        aws.iam.RolePolicy(
-            f"{name}-invoke",
-            role=args.codedeploy_role_name,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "lambda:InvokeFunction",
-                            "Resource": [self.pre_traffic.arn, self.post_traffic.arn],
-                        }
-                    ],
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(
             {"preTrafficHookName": self.pre_traffic.name, "postTrafficHookName": self.post_traffic.name}
         )
+
+
+@dataclass
+class TestTrafficHookArgs:
+    deployment_group_arn: pulumi.Input[str]
+    codedeploy_role_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    load_balancer_arn_suffix: pulumi.Input[str]
+    load_balancer_dns_name: pulumi.Input[str]
+    test_listener_port: int
+    # As hooks/test_traffic.py reads them: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_paths: Sequence[dict[str, Any]]
+    log_retention_days: int = 30
+
+
+class TestTrafficHook(pulumi.ComponentResource):
+    """AfterAllowTestTraffic for ECS: smoke tests against green through the test listener, before
+    any production traffic moves. Runs in the VPC, because the test listener admits the VPC only."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    function: aws.lambda_.Function
+    security_group: aws.ec2.SecurityGroup
+
+    def __init__(self, name: str, args: TestTrafficHookArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:traffic_hooks:TestTrafficHook", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, description=f"{name}: test listener and AWS APIs only", opts=child
+        )
+        for rule, port, cidr, why in (
+            ("to-test-listener", args.test_listener_port, args.vpc_cidr, "green through the test listener"),
+            # CodeDeploy and EC2 APIs through the NAT gateway, at addresses not known in advance.
+            ("to-aws-apis", 443, "0.0.0.0/0", "CodeDeploy and EC2 APIs"),
+        ):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-{rule}",
+                security_group_id=self.security_group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=cidr,
+                description=why,
+                opts=child,
+            )
+        self.function = _hook(
+            name,
+            self,
+            "hooks.test_traffic.handler",
+            args.deployment_group_arn,
+            {
+                "LOAD_BALANCER": args.load_balancer_arn_suffix,
+                "TEST_HOST": args.load_balancer_dns_name,
+                "TEST_LISTENER_PORT": str(args.test_listener_port),
+                "SMOKE_PATHS": json.dumps(list(args.smoke_paths)),
+            },
+            args.log_retention_days,
+            statements=[
+                {
+                    "Effect": "Allow",
+                    # Lambda manages the function's network interfaces in the VPC, and the hook finds
+                    # the load balancer's; these EC2 actions have no resource-level permissions.
+                    "Action": [
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    "Resource": "*",
+                }
+            ],
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=args.subnet_ids, security_group_ids=[self.security_group.id]
+            ),
+        )
+        _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
+        self.register_outputs({"functionName": self.function.name})

@@ -94,13 +94,12 @@ class LambdaRelease:
             raise HookError(f"deployment {deployment_id} has no Lambda AppSpec in JSON: {error!r}") from error
 
 
-def run_hook(hook: str, event: Any, check: Callable[[LambdaRelease], None]) -> dict:
-    """Runs `check` for the deployment in `event` and reports Succeeded only if it returns."""
+def run_hook(hook: str, event: Any, check: Callable[[str], None]) -> dict:
+    """Runs `check(deployment_id)` for the deployment in `event`; reports Succeeded only if it returns."""
     lifecycle = LifecycleEvent.from_event(event)  # without these ids there is nobody to report to
     status = "Failed"
     try:
-        release = LambdaRelease.fetch(lifecycle.deployment_id)
-        check(release)
+        check(lifecycle.deployment_id)
         status = "Succeeded"
     except HookError as error:
         log(logging.ERROR, "release rejected", hook=hook, deployment_id=lifecycle.deployment_id, reason=str(error))

@@ -23,7 +23,8 @@ def handler(event, context=None) -> dict:
     return run_hook("AfterAllowTraffic", event, record_release)
 
 
-def record_release(release: LambdaRelease) -> None:
+def record_release(deployment_id: str) -> None:
+    release = LambdaRelease.fetch(deployment_id)
     table = environment("DEPLOYMENT_LOG_TABLE")
     record = ReleaseRecord(
         service=environment("SERVICE_NAME"),

@@ -18,7 +18,8 @@ def handler(event, context=None) -> dict:
     return run_hook("BeforeAllowTraffic", event, smoke_test)
 
 
-def smoke_test(release: LambdaRelease) -> None:
+def smoke_test(deployment_id: str) -> None:
+    release = LambdaRelease.fetch(deployment_id)
     target = environment("TARGET_FUNCTION")
     timeout = environment("CHECK_TIMEOUT_SECONDS", float)
     events = environment("SMOKE_EVENTS", lambda raw: [InvokeCheck.from_dict(x, timeout) for x in _json_list(raw)])

@@ -31,6 +31,8 @@ class EndpointCheck:
     timeout_seconds: float = 5.0
     # Text the body must contain, if any.
     expect_body: str | None = None
+    # Sent as the Host header when the URL addresses a load balancer node by IP.
+    host: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict) -> EndpointCheck:
@@ -41,10 +43,12 @@ class EndpointCheck:
             expect_status=int(raw.get("expectStatus", 200)),
             timeout_seconds=float(raw.get("timeoutSeconds", 5.0)),
             expect_body=raw.get("expectBody"),
+            host=raw.get("host"),
         )
 
     def __call__(self) -> str | None:
-        request = urllib.request.Request(self.url, headers={"user-agent": "rollback-guard-smoke"})
+        headers = {"user-agent": "rollback-guard-smoke", **({"host": self.host} if self.host else {})}
+        request = urllib.request.Request(self.url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
                 status, body = response.status, response.read(65536)

@@ -1,5 +1,10 @@
+import json
+
+import boto3
 import pytest
 
+from tests.local_aws import LocalAws
+from tests.scenarios import FUNCTION, zipped_code
 from tests.stacks import settled_stack
 
 
@@ -11,3 +16,53 @@ def prod():
 @pytest.fixture(scope="module")
 def staging():
     return settled_stack("staging")
+
+
+@pytest.fixture(scope="session")
+def local_aws():
+    server = LocalAws()
+    url = server.start()
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        patch.setenv(name, value)
+    yield server
+    patch.undo()
+    server.stop()
+
+
+@pytest.fixture
+def codedeploy_groups(local_aws):
+    """Clean AWS with the Lambda and ECS deployment groups of the sample stack."""
+    local_aws.reset()
+    codedeploy = boto3.client("codedeploy")
+    for app, platform in (("greeter", "Lambda"), ("web", "ECS")):
+        codedeploy.create_application(applicationName=app, computePlatform=platform)
+        codedeploy.create_deployment_group(
+            applicationName=app,
+            deploymentGroupName=f"{app}-deploy",
+            serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        )
+    return local_aws
+
+
+@pytest.fixture
+def published_function(codedeploy_groups):
+    """A function with versions 1 to 3 published and `live` on version 1, as Pulumi leaves it."""
+    role = boto3.client("iam").create_role(
+        RoleName="greeter", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]["Arn"]
+    client = boto3.client("lambda")
+    client.create_function(
+        FunctionName=FUNCTION, Runtime="python3.13", Role=role, Handler="app.handler", Code={"ZipFile": zipped_code(0)}
+    )
+    for release in (1, 2, 3):  # Lambda publishes a new version only for new code
+        client.update_function_code(FunctionName=FUNCTION, ZipFile=zipped_code(release))
+        client.publish_version(FunctionName=FUNCTION)
+    client.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    return client

@@ -1,4 +1,4 @@
-"""AWS on loopback for the hooks: moto's server, plus the two operations it cannot serve here.
+"""AWS on loopback: moto's server, plus what moto cannot serve here.
 
 - CodeDeploy PutLifecycleEventHookExecutionStatus: moto does not implement it. The hooks' reports
   are recorded here, over real HTTP, so botocore's own retry path handles a throttled report (a
@@ -7,11 +7,19 @@
   the registered Python handler in-process and answer in Lambda's wire format (a raised exception
   becomes `X-Amz-Function-Error: Unhandled` with the error document as payload).
 
-Everything else (DynamoDB, CodeDeploy GetDeployment, ...) is moto's server, unchanged.
+- Deployment progress: moto creates CodeDeploy deployments but never runs them. A test scripts the
+  next deployment's life (`script_next_deployment`): each GetDeployment advances one step, whose
+  status is written into moto's own model (so ListDeployments filters on it) and whose
+  errorInformation, rollbackInfo and deployment targets (traffic weights, lifecycle events; moto
+  has no deployment-target API) are laid over moto's answers.
+
+Everything else (DynamoDB, Lambda aliases, ECS, CloudWatch, CodeDeploy create/list/get) is moto's
+server, unchanged.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -26,7 +34,11 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+_CODEDEPLOY = "CodeDeploy_20141006."
 _STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
+_JSON = [("Content-Type", "application/x-amz-json-1.1")]
+# Fields of a scripted step laid over moto's deployment document.
+_OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeStarted")
 
 
 @dataclass
@@ -36,6 +48,17 @@ class LocalAws:
     throttle_next_reports: int = 0
     throttled_reports: int = 0
     functions: dict[tuple[str, str], Callable[[Any], Any]] = field(default_factory=dict)
+    # How many of the next GetDeployment calls to answer with ThrottlingException.
+    throttle_next_polls: int = 0
+    _pending_script: list[dict] | None = None
+    _scripts: dict[str, list[dict]] = field(default_factory=dict)
+    _steps: dict[str, dict] = field(default_factory=dict)
+
+    def script_next_deployment(self, steps: list[dict]) -> None:
+        """The life of the next deployment polled: one step per GetDeployment, the last repeated.
+        A step is {"status": ..., and any of errorInformation, rollbackInfo,
+        instanceTerminationWaitTimeStarted, targets: [deployment target documents]}."""
+        self._pending_script = list(steps)
 
     def start(self) -> str:
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -50,12 +73,21 @@ class LocalAws:
     def reset(self) -> None:
         self.status_reports.clear()
         self.functions.clear()
-        self.throttle_next_reports = self.throttled_reports = 0
+        self.throttle_next_reports = self.throttled_reports = self.throttle_next_polls = 0
+        self._pending_script = None
+        self._scripts.clear()
+        self._steps.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET") == _STATUS_TARGET:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == _STATUS_TARGET:
             return self._report_status(environ, start_response)
+        if target.startswith(_CODEDEPLOY):
+            operation = target.removeprefix(_CODEDEPLOY)
+            handler = getattr(self, f"_codedeploy_{operation}", None)
+            if handler is not None:
+                return handler(environ, start_response)
         invoke = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if invoke and environ["REQUEST_METHOD"] == "POST":
             return self._invoke(invoke["name"], environ, start_response)
@@ -66,12 +98,50 @@ class LocalAws:
         if self.throttle_next_reports:
             self.throttle_next_reports -= 1
             self.throttled_reports += 1
-            error = {"__type": "ThrottlingException", "message": "Rate exceeded"}
-            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
-            return [json.dumps(error).encode()]
+            return _throttled(start_response)
         self.status_reports.append(body)
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
-        return [json.dumps({"lifecycleEventHookExecutionId": body["lifecycleEventHookExecutionId"]}).encode()]
+        return _json(start_response, {"lifecycleEventHookExecutionId": body["lifecycleEventHookExecutionId"]})
+
+    def _codedeploy_GetDeployment(self, environ, start_response):
+        body = _body(environ)
+        if self.throttle_next_polls:
+            self.throttle_next_polls -= 1
+            return _throttled(start_response)
+        deployment_id = json.loads(body)["deploymentId"]
+        if deployment_id not in self._scripts and self._pending_script:
+            self._scripts[deployment_id], self._pending_script = self._pending_script, None
+        script = self._scripts.get(deployment_id)
+        if script:
+            step = script.pop(0) if len(script) > 1 else script[0]
+            self._steps[deployment_id] = step
+            _moto_deployment(deployment_id).status = step["status"]
+        answer = self._forward(environ, body)
+        self._overlay(answer["deploymentInfo"])
+        return _json(start_response, answer)
+
+    def _codedeploy_BatchGetDeployments(self, environ, start_response):
+        answer = self._forward(environ, _body(environ))
+        for info in answer.get("deploymentsInfo", []):
+            self._overlay(info)
+        return _json(start_response, answer)
+
+    def _codedeploy_ListDeploymentTargets(self, environ, start_response):
+        step = self._steps.get(json.loads(_body(environ))["deploymentId"], {})
+        return _json(start_response, {"targetIds": [t["deploymentTargetId"] for t in step.get("targets", [])]})
+
+    def _codedeploy_BatchGetDeploymentTargets(self, environ, start_response):
+        step = self._steps.get(json.loads(_body(environ))["deploymentId"], {})
+        return _json(start_response, {"deploymentTargets": step.get("targets", [])})
+
+    def _overlay(self, info: dict) -> None:
+        step = self._steps.get(info.get("deploymentId"), {})
+        info.update({key: step[key] for key in _OVERLAID if key in step})
+
+    def _forward(self, environ, body: bytes) -> dict:
+        """moto's answer to this request, as JSON."""
+        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        chunks = self._moto(environ, lambda status, headers, exc_info=None: None)
+        return json.loads(b"".join(chunks))
 
     def _invoke(self, name: str, environ, start_response):
         qualifier = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair).get(
@@ -101,3 +171,23 @@ class LocalAws:
 def _body(environ) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
+
+
+def _json(start_response, document: dict) -> list[bytes]:
+    start_response("200 OK", _JSON)
+    return [json.dumps(document, default=str).encode()]
+
+
+def _throttled(start_response) -> list[bytes]:
+    start_response("400 Bad Request", _JSON)
+    return [json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()]
+
+
+def _moto_deployment(deployment_id: str):
+    from moto.codedeploy.models import codedeploy_backends
+
+    for regions in codedeploy_backends.values():
+        for backend in regions.values():
+            if deployment_id in backend.deployments:
+                return backend.deployments[deployment_id]
+    raise KeyError(f"moto has no deployment {deployment_id}")

@@ -15,8 +15,10 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         request_line = self.rfile.readline().decode("latin-1")
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
+        while (header := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            if name.lower() == "host":
+                self.server.hosts_seen.append(value.strip())
         path = request_line.split(" ")[1] if " " in request_line else "/"
         route = path.split("?")[0]
         if route == "/hang":
@@ -46,10 +48,15 @@ class SmokeTargets(socketserver.ThreadingTCPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.stopping = threading.Event()
+        self.hosts_seen: list[str] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> None:
         self.stopping.set()

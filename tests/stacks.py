@@ -43,6 +43,8 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     ignore_changes: tuple[str, ...]
+    # URNs of the resources this one was told to wait for (depends_on).
+    dependencies: tuple[str, ...]
 
 
 class FakeAws(pulumi.runtime.Mocks):
@@ -94,6 +96,7 @@ class RecordingMonitor(MockMonitor):
                 request.protect,
                 request.retainOnDelete,
                 tuple(request.ignoreChanges),
+                tuple(request.dependencies),
             )
         return response
 

@@ -268,3 +268,55 @@ def test_exports_name_everything_a_release_needs():
         assert exports["testUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080"
 
     return build_stack("prod").resolved_exports().apply(check)
+
+
+# --- the test-traffic hook: smoke tests against green before production traffic moves
+
+
+def test_the_test_traffic_hook_runs_in_the_private_subnets(stack):
+    function = stack.inputs("web-test-traffic-function")
+    assert function["handler"] == "hooks.test_traffic.handler"
+    assert function["vpcConfig"] == {
+        "subnetIds": ["subnet-private-a", "subnet-private-b"],
+        "securityGroupIds": ["web-test-traffic-sg-id"],
+    }
+    variables = function["environment"]["variables"]
+    assert variables["LOAD_BALANCER"] == "app/web-lb-alb/0123456789abcdef"
+    assert variables["TEST_HOST"] == "web-lb-alb.us-east-1.elb.amazonaws.com"
+    assert variables["TEST_LISTENER_PORT"] == "8080"
+    assert json.loads(variables["SMOKE_PATHS"]) == [{"path": "/", "expectStatus": 200}]
+
+
+def test_the_test_traffic_hook_may_reach_the_test_listener_and_aws_apis_only(stack):
+    egress = {
+        (rule.inputs["fromPort"], rule.inputs["cidrIpv4"])
+        for rule in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if rule.inputs["securityGroupId"] == "web-test-traffic-sg-id"
+    }
+    assert egress == {(8080, VPC_CIDRS[stack.name]), (443, "0.0.0.0/0")}
+
+
+def test_codedeploy_may_invoke_the_test_traffic_hook(stack):
+    grant = stack.inputs("web-test-traffic-invoke")
+    assert grant["role"] == "web-deploy-role"
+    assert json.loads(grant["policy"])["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [mock_arn("aws:lambda/function:Function", "web-test-traffic-function")],
+        }
+    ]
+
+
+def test_the_test_traffic_hook_reports_only_for_its_deployment_group(stack):
+    statements = json.loads(stack.inputs("web-test-traffic-policy")["policy"])["Statement"]
+    report = next(s for s in statements if "codedeploy:PutLifecycleEventHookExecutionStatus" in s["Action"])
+    assert report["Resource"] == mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP)
+
+
+def test_the_test_listener_stays_http_when_production_is_https():
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    staged = settled_stack("staging", loadBalancer={"certificateArn": certificate, "listenerPort": 443})
+    assert staged.inputs("web-lb-prod")["protocol"] == "HTTPS"
+    assert staged.inputs("web-lb-prod")["certificateArn"] == certificate
+    assert staged.inputs("web-lb-test")["protocol"] == "HTTP"

@@ -10,7 +10,7 @@ import json
 import boto3
 import pytest
 
-from hooks import lifecycle, post_traffic, pre_traffic, smoke
+from hooks import lifecycle, post_traffic, pre_traffic, smoke, test_traffic
 from hooks.deployment_log import last_good_version
 from tests.local_aws import LocalAws
 from tests.smoke_targets import SmokeTargets
@@ -19,27 +19,10 @@ FUNCTION = "greeter-staging"
 TABLE = "deployment-log"
 
 
-@pytest.fixture(scope="module")
-def local_aws():
-    server = LocalAws()
-    url = server.start()
-    patch = pytest.MonkeyPatch()
-    for name, value in {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        patch.setenv(name, value)
-    yield server
-    patch.undo()
-    server.stop()
-
-
 @pytest.fixture
 def aws(local_aws, monkeypatch):
     local_aws.reset()
-    for cached in (lifecycle.codedeploy, post_traffic.dynamodb, smoke._lambda_client):
+    for cached in (lifecycle.codedeploy, post_traffic.dynamodb, smoke._lambda_client, test_traffic.ec2):
         cached.cache_clear()
     local_aws.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 200, "body": "hello"}
     monkeypatch.setenv("TARGET_FUNCTION", FUNCTION)
@@ -290,3 +273,64 @@ def test_the_last_good_version_is_one_query_away(aws):
     client = boto3.client("dynamodb")
     assert last_good_version(client, TABLE, "greeter", "staging") == "3"
     assert last_good_version(client, TABLE, "greeter", "prod") is None
+
+
+# --- ECS AfterAllowTestTraffic: smoke-test green through the test listener
+
+LOAD_BALANCER = "app/web-lb-alb/0123456789abcdef"
+TEST_HOST = "web-lb-alb-123.us-east-1.elb.amazonaws.com"
+
+
+@pytest.fixture
+def load_balancer_node(aws, targets, monkeypatch):
+    """A load balancer node's network interface whose private address is the local smoke target."""
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=subnet, Description=f"ELB {LOAD_BALANCER}", PrivateIpAddress="127.0.0.1")
+    monkeypatch.setenv("LOAD_BALANCER", LOAD_BALANCER)
+    monkeypatch.setenv("TEST_HOST", TEST_HOST)
+    monkeypatch.setenv("TEST_LISTENER_PORT", str(targets.port))
+    monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/health"}]))
+    targets.hosts_seen.clear()
+    return targets
+
+
+def ecs_event() -> dict:
+    return {"DeploymentId": "d-ECS0001", "LifecycleEventHookExecutionId": "execution-ecs"}
+
+
+def test_green_answering_on_the_test_listener_lets_production_traffic_move(aws, load_balancer_node):
+    event = ecs_event()
+    assert test_traffic.handler(event) == {"status": "Succeeded"}
+    assert reported(aws, event) == ["Succeeded"]
+    assert load_balancer_node.hosts_seen == [TEST_HOST], "the node is asked for the load balancer's own name"
+
+
+def test_green_failing_on_the_test_listener_stops_the_release_before_users_see_it(aws, load_balancer_node, monkeypatch):
+    monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/health"}, {"path": "/status/503"}]))
+    event = ecs_event()
+    assert test_traffic.handler(event) == {"status": "Failed"}
+    assert reported(aws, event) == ["Failed"]
+
+
+def test_green_hanging_on_the_test_listener_fails_within_its_timeout(aws, load_balancer_node, monkeypatch):
+    monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/hang", "timeoutSeconds": 0.5}]))
+    event = ecs_event()
+    test_traffic.handler(event)
+    assert reported(aws, event) == ["Failed"]
+
+
+def test_a_load_balancer_that_cannot_be_found_reports_failed(aws, load_balancer_node, monkeypatch):
+    monkeypatch.setenv("LOAD_BALANCER", "app/another/fedcba9876543210")
+    event = ecs_event()
+    test_traffic.handler(event)
+    assert reported(aws, event) == ["Failed"]
+
+
+@pytest.mark.parametrize("paths", ["[]", "not json", '{"path": "/"}'])
+def test_smoke_paths_that_are_missing_or_malformed_report_failed(aws, load_balancer_node, monkeypatch, paths):
+    monkeypatch.setenv("SMOKE_PATHS", paths)
+    event = ecs_event()
+    test_traffic.handler(event)
+    assert reported(aws, event) == ["Failed"]

@@ -345,3 +345,33 @@ def test_the_function_and_the_service_have_different_names():
 def test_reserved_concurrency_is_off_or_positive():
     message = only_problem("prod", function={"reservedConcurrency": 0})
     assert message == "rollback-guard:function.reservedConcurrency = 0: a whole number from 1 to 10000"
+
+
+# --- releases
+
+
+def test_the_test_traffic_hook_needs_at_least_one_path():
+    message = only_problem("staging", deployment={"smokePaths": []})
+    assert message == (
+        "rollback-guard:deployment.smokePaths = []: at least one path: the test-traffic hook fails without one"
+    )
+
+
+def test_smoke_paths_start_with_a_slash():
+    message = only_problem("staging", deployment={"smokePaths": [{"path": "health"}]})
+    assert message == (
+        "rollback-guard:deployment.smokePaths = {'path': 'health'}: "
+        "a smoke path needs a path starting with /: {'path': 'health'}"
+    )
+
+
+def test_a_retry_names_a_task_definition_revision():
+    message = only_problem("staging", deployment={"retryRevision": "1.28"})
+    assert message == (
+        "rollback-guard:deployment.retryRevision = '1.28': a task definition revision such as web-prod:7"
+    )
+
+
+def test_a_lambda_retry_names_a_published_version():
+    message = only_problem("staging", function={"retryRevision": "$LATEST"})
+    assert message == "rollback-guard:function.retryRevision = '$LATEST': a published version number"

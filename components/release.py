@@ -1,0 +1,154 @@
+"""The release resource: `pulumi up` is the release command.
+
+When the wanted revision (a Lambda version, an ECS task definition) is not the live one, the
+resource creates a CodeDeploy deployment and follows it to its end, blue's termination wait
+included; a failed, stopped or rolled-back deployment fails `pulumi up` with what happened and what
+to do, while traffic stays on the previous version. The engine behind it is release/engine.py.
+
+Pickling: Pulumi stores a Python dynamic provider in the state with dill. `ReleaseProvider` holds
+no attributes (no clients, no credentials: each call builds its clients from the inputs and the
+default credential chain), and dill stores a class from an importable module by reference, so every
+operation, delete included, runs this file's current code.
+
+Delete: removing a release forgets it and changes nothing in AWS. Traffic stays on whatever is
+live and the deployments stay in CodeDeploy's history; removing a service is what removes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import pulumi
+import pulumi.dynamic as dynamic
+from pulumi.runtime.rpc import UNKNOWN
+
+from release.engine import Releaser, ReleaseRequest, parse_target
+
+# The inputs that say what to release; a change to any of them is a diff.
+INPUT_KEYS = (
+    "kind",
+    "region",
+    "application",
+    "deployment_group",
+    "target",
+    "alarm_names",
+    "retry_revision",
+    "retry_setting",
+    "timeout_minutes",
+)
+
+
+@dataclass
+class LambdaReleaseTarget:
+    function_name: pulumi.Input[str]
+    alias: pulumi.Input[str]
+    # The newest published version; never $LATEST.
+    version: pulumi.Input[str]
+    hooks: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass
+class EcsReleaseTarget:
+    cluster: pulumi.Input[str]
+    service: pulumi.Input[str]
+    task_definition_arn: pulumi.Input[str]
+    container_name: str
+    container_port: int
+    hooks: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ReleaseArgs:
+    region: pulumi.Input[str]
+    application: pulumi.Input[str]
+    deployment_group: pulumi.Input[str]
+    target: LambdaReleaseTarget | EcsReleaseTarget
+    alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    # A revision CodeDeploy rolled back is released again only if named here...
+    retry_revision: str | None = None
+    # ...and this is the setting a person changes to name it.
+    retry_setting: str = "retryRevision"
+    # Longest the release may take: traffic shift, approval wait and termination wait, with margin.
+    timeout_minutes: int = 120
+
+    @property
+    def kind(self) -> Literal["lambda", "ecs"]:
+        return "lambda" if isinstance(self.target, LambdaReleaseTarget) else "ecs"
+
+
+class ReleaseProvider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=_release_id(props), outs=_release(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        return dynamic.UpdateResult(outs=_release(news))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        """A change of inputs, or a live revision that is not the wanted one (read from AWS)."""
+        changed = [key for key in INPUT_KEYS if olds.get(key) != news.get(key)]
+        if changed or _has_unknown(news):
+            return dynamic.DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        target = parse_target(news["kind"], news["target"])
+        live = Releaser(news["region"], on_progress=pulumi.log.info).live_revision(target)
+        return dynamic.DiffResult(changes=live != target.revision, replaces=[], delete_before_replace=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        target = parse_target(props["kind"], props["target"])
+        live = Releaser(props["region"], on_progress=pulumi.log.info).live_revision(target)
+        return dynamic.ReadResult(id_=id_, outs={**props, "live_revision": live})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Forgets the release; see the module docstring."""
+
+
+class Release(dynamic.Resource, module="release", name="Release"):
+    """One service's or function's release through CodeDeploy. Outputs: `live_revision` and the
+    `deployment_id` of the last deployment it created (None when nothing needed releasing)."""
+
+    live_revision: pulumi.Output[str]
+    deployment_id: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        props = {
+            "kind": args.kind,
+            "region": args.region,
+            "application": args.application,
+            "deployment_group": args.deployment_group,
+            # Shallow on purpose: asdict would deep-copy the Outputs inside.
+            "target": {f.name: getattr(args.target, f.name) for f in fields(args.target)},
+            "alarm_names": args.alarm_names,
+            "retry_revision": args.retry_revision,
+            "retry_setting": args.retry_setting,
+            "timeout_minutes": args.timeout_minutes,
+            "live_revision": None,
+            "deployment_id": None,
+        }
+        super().__init__(ReleaseProvider(), name, props, opts)
+
+
+def _release(props: dict[str, Any]) -> dict[str, Any]:
+    request = ReleaseRequest(
+        application=props["application"],
+        deployment_group=props["deployment_group"],
+        target=parse_target(props["kind"], props["target"]),
+        retry_revision=props.get("retry_revision"),
+        retry_setting=props.get("retry_setting") or "retryRevision",
+        timeout_minutes=int(props["timeout_minutes"]),
+        alarm_names=tuple(props.get("alarm_names") or ()),
+    )
+    outcome = Releaser(props["region"], on_progress=pulumi.log.info).release(request)
+    return {**props, "live_revision": outcome.live_revision, "deployment_id": outcome.deployment_id}
+
+
+def _release_id(props: dict[str, Any]) -> str:
+    return f"{props['application']}/{props['deployment_group']}"
+
+
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_unknown(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_unknown(item) for item in value)
+    return value == UNKNOWN
