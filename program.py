@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.codedeploy import (
@@ -94,16 +93,15 @@ class Program:
 
 
 def build(settings: Settings) -> Program:
-    region = aws.get_region_output().region
     deployment_log = DeploymentLog(
         f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production)
     )
-    ecs = _ecs_blue_green(settings, region)
-    canary = _lambda_canary(settings, settings.function, deployment_log, region) if settings.function else None
+    ecs = _ecs_blue_green(settings)
+    canary = _lambda_canary(settings, settings.function, deployment_log) if settings.function else None
     return Program(ecs, deployment_log, canary)
 
 
-def _ecs_blue_green(settings: Settings, region: pulumi.Output[str]) -> EcsBlueGreen:
+def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
     name = settings.service.name
     network = Network(f"{name}-net", NetworkArgs(vpc=settings.network))
 
@@ -190,9 +188,7 @@ def _ecs_blue_green(settings: Settings, region: pulumi.Output[str]) -> EcsBlueGr
     release = Release(
         f"{name}-release",
         ReleaseArgs(
-            region=region,
-            application=group.application.name,
-            deployment_group=group.deployment_group.deployment_group_name,
+            deployment_group=group,
             target=EcsReleaseTarget(
                 cluster=service.cluster.name,
                 service=service.service.name,
@@ -209,14 +205,12 @@ def _ecs_blue_green(settings: Settings, region: pulumi.Output[str]) -> EcsBlueGr
             + deployment.termination_wait_minutes
             + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[group, test_traffic_hook, service]),
+        opts=pulumi.ResourceOptions(depends_on=[test_traffic_hook, service]),
     )
     return EcsBlueGreen(network, load_balancer, service, alarms, group, test_traffic_hook, release)
 
 
-def _lambda_canary(
-    settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog, region: pulumi.Output[str]
-) -> LambdaCanary:
+def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog) -> LambdaCanary:
     name = function.name
     canary = CanaryFunction(
         name,
@@ -268,9 +262,7 @@ def _lambda_canary(
     release = Release(
         f"{name}-release",
         ReleaseArgs(
-            region=region,
-            application=group.application.name,
-            deployment_group=group.deployment_group.deployment_group_name,
+            deployment_group=group,
             target=LambdaReleaseTarget(
                 function_name=canary.function.name,
                 alias=canary.alias.name,
@@ -282,6 +274,6 @@ def _lambda_canary(
             retry_setting="rollback-guard:function.retryRevision",
             timeout_minutes=shift_minutes(function.deployment_config) + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[group, hooks, canary]),
+        opts=pulumi.ResourceOptions(depends_on=[hooks, canary]),
     )
     return LambdaCanary(canary, alarms, group, hooks, release)

@@ -114,7 +114,7 @@ class RollbackPolicy:
     ignore_poll_alarm_failure: bool = False
 
 
-class _DeploymentGroup(pulumi.ComponentResource):
+class DeploymentGroupBase(pulumi.ComponentResource):
     """Application, service role and deployment group; subclasses add what their platform needs."""
 
     application: aws.codedeploy.Application
@@ -175,7 +175,7 @@ class EcsDeploymentGroupArgs:
     approval_wait_minutes: int = 0
 
 
-class EcsDeploymentGroup(_DeploymentGroup):
+class EcsDeploymentGroup(DeploymentGroupBase):
     """Blue/green deployment group with traffic control for one ECS service, acting through
     AWSCodeDeployRoleForECS."""
 
@@ -229,7 +229,7 @@ class LambdaDeploymentGroupArgs:
     deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
 
 
-class LambdaDeploymentGroup(_DeploymentGroup):
+class LambdaDeploymentGroup(DeploymentGroupBase):
     """Deployment group that shifts a Lambda alias, acting through AWSCodeDeployRoleForLambdaLimited.
 
     That role invokes only functions named CodeDeployHook_*; hooks with other names are granted

@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi.dynamic as dynamic
+import pulumi_aws as aws
 from pulumi.runtime.rpc import UNKNOWN
 
+from components.codedeploy import DeploymentGroupBase
 from release.engine import Releaser, ReleaseRequest, parse_target
 
 # The inputs that say what to release; a change to any of them is a diff.
@@ -61,9 +63,7 @@ class EcsReleaseTarget:
 
 @dataclass
 class ReleaseArgs:
-    region: pulumi.Input[str]
-    application: pulumi.Input[str]
-    deployment_group: pulumi.Input[str]
+    deployment_group: DeploymentGroupBase
     target: LambdaReleaseTarget | EcsReleaseTarget
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     # A revision CodeDeploy rolled back is released again only if named here...
@@ -111,11 +111,12 @@ class Release(dynamic.Resource, module="release", name="Release"):
     deployment_id: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        group = args.deployment_group
         props = {
             "kind": args.kind,
-            "region": args.region,
-            "application": args.application,
-            "deployment_group": args.deployment_group,
+            "region": aws.get_region_output().region,
+            "application": group.application.name,
+            "deployment_group": group.deployment_group.deployment_group_name,
             # Shallow on purpose: asdict would deep-copy the Outputs inside.
             "target": {f.name: getattr(args.target, f.name) for f in fields(args.target)},
             "alarm_names": args.alarm_names,
@@ -125,6 +126,8 @@ class Release(dynamic.Resource, module="release", name="Release"):
             "live_revision": None,
             "deployment_id": None,
         }
+        # CodeDeploy must have its group (and the hooks their invoke grants) before a release.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[group]))
         super().__init__(ReleaseProvider(), name, props, opts)
 
 
