@@ -20,9 +20,12 @@ from components.ecs_service import FargateService, FargateServiceArgs
 from components.lambda_function import CanaryFunction, CanaryFunctionArgs
 from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
 from components.network import Network, NetworkArgs
+from components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
+from components.pipeline import PipelineStorage, ReleasePipeline, ReleasePipelineArgs
+from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
 from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
 from components.traffic_hooks import TestTrafficHook, TestTrafficHookArgs, TrafficHooks, TrafficHooksArgs
-from settings import FunctionSettings, Settings
+from settings import FunctionSettings, PipelineSettings, Settings
 
 # Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
 RELEASE_MARGIN_MINUTES = 30
@@ -37,6 +40,8 @@ class EcsBlueGreen:
     deployment_group: EcsDeploymentGroup
     test_traffic_hook: TestTrafficHook
     release: Release
+    # The deployment group's alarms: those built here and any configured extra ones.
+    alarm_names: pulumi.Output[list[str]]
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
@@ -85,25 +90,56 @@ class Program:
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
+        alarm_lists = [self.ecs.alarm_names] + ([self.canary.alarms.alarm_names] if self.canary else [])
         return {
             **self.ecs.exports,
             "deploymentLogTableName": self.deployment_log.table.name,
+            # What the pipeline's health check watches after a production deploy.
+            "rollbackAlarmNames": pulumi.Output.all(*alarm_lists).apply(
+                lambda lists: [name for names in lists for name in names]
+            ),
             **(self.canary.exports if self.canary else {}),
         }
 
 
-def build(settings: Settings) -> Program:
+@dataclass
+class PipelineProgram:
+    storage: PipelineStorage
+    checks: PipelineChecks
+    notifications: ReleaseNotifications
+    pipeline: ReleasePipeline
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        pipeline = self.pipeline
+        return {
+            "pipelineName": pipeline.pipeline.name,
+            "githubConnectionArn": pipeline.connection.arn,
+            "stateBackend": pulumi.Output.concat("s3://", self.storage.state_bucket.bucket),
+            "secretsProvider": pulumi.Output.concat("awskms://", self.storage.key_alias.name),
+            "notificationTopicArn": self.notifications.topic.arn,
+            "smokeTestStateMachineArn": self.checks.smoke_test.arn,
+            "healthCheckStateMachineArn": self.checks.health_check.arn,
+        }
+
+
+def build(settings: Settings | PipelineSettings) -> Program | PipelineProgram:
+    if isinstance(settings, PipelineSettings):
+        return _pipeline(settings)
+    # Production is protected as a whole: children inherit `protect` from these components, so
+    # `pulumi destroy` (or a deleted block of code) cannot take prod down.
+    top = pulumi.ResourceOptions(protect=settings.is_production)
     deployment_log = DeploymentLog(
-        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production)
+        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production), opts=top
     )
-    ecs = _ecs_blue_green(settings)
-    canary = _lambda_canary(settings, settings.function, deployment_log) if settings.function else None
+    ecs = _ecs_blue_green(settings, top)
+    canary = _lambda_canary(settings, settings.function, deployment_log, top) if settings.function else None
     return Program(ecs, deployment_log, canary)
 
 
-def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
+def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueGreen:
     name = settings.service.name
-    network = Network(f"{name}-net", NetworkArgs(vpc=settings.network))
+    network = Network(f"{name}-net", NetworkArgs(vpc=settings.network), opts=top)
 
     lb_settings = settings.load_balancer
     load_balancer = BlueGreenLoadBalancer(
@@ -121,6 +157,7 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             test_ingress_cidrs=lb_settings.test_ingress_cidrs or [network.cidr_block],
             deletion_protection=lb_settings.deletion_protection,
         ),
+        opts=top,
     )
 
     service = FargateService(
@@ -135,7 +172,7 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             log_retention_days=settings.service.log_retention_days,
         ),
         # The service may only join a target group that a listener already routes to.
-        opts=pulumi.ResourceOptions(depends_on=[load_balancer]),
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[load_balancer])),
     )
 
     alarm_settings = settings.alarms
@@ -149,6 +186,7 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             minimum_requests=alarm_settings.minimum_requests,
             latency_anomaly_band=alarm_settings.latency_anomaly_band,
         ),
+        opts=top,
     )
     alarm_names = alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names])
 
@@ -167,6 +205,7 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             termination_wait_minutes=deployment.termination_wait_minutes,
             approval_wait_minutes=deployment.approval_wait_minutes,
         ),
+        opts=top,
     )
 
     test_traffic_hook = TestTrafficHook(
@@ -183,6 +222,7 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             smoke_paths=deployment.smoke_paths,
             log_retention_days=settings.service.log_retention_days,
         ),
+        opts=top,
     )
 
     release = Release(
@@ -205,12 +245,14 @@ def _ecs_blue_green(settings: Settings) -> EcsBlueGreen:
             + deployment.termination_wait_minutes
             + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[test_traffic_hook, service]),
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[test_traffic_hook, service])),
     )
-    return EcsBlueGreen(network, load_balancer, service, alarms, group, test_traffic_hook, release)
+    return EcsBlueGreen(network, load_balancer, service, alarms, group, test_traffic_hook, release, alarm_names)
 
 
-def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog) -> LambdaCanary:
+def _lambda_canary(
+    settings: Settings, function: FunctionSettings, deployment_log: DeploymentLog, top: pulumi.ResourceOptions
+) -> LambdaCanary:
     name = function.name
     canary = CanaryFunction(
         name,
@@ -224,6 +266,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             reserved_concurrency=function.reserved_concurrency,
             log_retention_days=function.log_retention_days,
         ),
+        opts=top,
     )
     alarms = LambdaAlarms(
         f"{name}-rollback",
@@ -235,12 +278,14 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             error_rate_percent=function.error_rate_percent,
             minimum_invocations=function.minimum_invocations,
         ),
+        opts=top,
     )
     group = LambdaDeploymentGroup(
         f"{name}-deploy",
         LambdaDeploymentGroupArgs(
             rollback=RollbackPolicy(alarm_names=alarms.alarm_names), deployment_config=function.deployment_config
         ),
+        opts=top,
     )
     hooks = TrafficHooks(
         f"{name}-hooks",
@@ -258,6 +303,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             check_timeout_seconds=function.check_timeout_seconds,
             log_retention_days=function.log_retention_days,
         ),
+        opts=top,
     )
     release = Release(
         f"{name}-release",
@@ -274,6 +320,46 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             retry_setting="rollback-guard:function.retryRevision",
             timeout_minutes=shift_minutes(function.deployment_config) + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[hooks, canary]),
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hooks, canary])),
     )
     return LambdaCanary(canary, alarms, group, hooks, release)
+
+
+def _pipeline(settings: PipelineSettings) -> PipelineProgram:
+    checks = PipelineChecks(
+        "release-checks",
+        PipelineChecksArgs(
+            max_concurrency=len(settings.smoke_endpoints),
+            health_check_minutes=settings.health_check_minutes,
+            log_retention_days=settings.log_retention_days,
+        ),
+    )
+    # The pipeline's name is fixed so the notifications can match its events before it exists.
+    pipeline_name = f"rollback-guard-{pulumi.get_stack()}"
+    storage = PipelineStorage("release-storage")
+    notifications = ReleaseNotifications(
+        "release-notifications",
+        ReleaseNotificationsArgs(
+            pipeline_name=pipeline_name,
+            kms_key_arn=storage.key.arn,
+            email_subscribers=settings.notification_emails,
+            log_retention_days=settings.log_retention_days,
+        ),
+    )
+    pipeline = ReleasePipeline(
+        "release",
+        ReleasePipelineArgs(
+            pipeline_name=pipeline_name,
+            repository=settings.repository,
+            branch=settings.branch,
+            staging_stack=settings.staging_stack,
+            production_stack=settings.production_stack,
+            smoke_test_arn=checks.smoke_test.arn,
+            health_check_arn=checks.health_check.arn,
+            notification_topic_arn=notifications.topic.arn,
+            smoke_endpoints=settings.smoke_endpoints,
+            storage=storage,
+            log_retention_days=settings.log_retention_days,
+        ),
+    )
+    return PipelineProgram(storage, checks, notifications, pipeline)

@@ -35,6 +35,8 @@ from hooks.smoke import EndpointCheck, InvokeCheck
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
+PIPELINE = "pipeline"
+MAX_SMOKE_ENDPOINTS = 40
 
 # The safety floor production may not go below.
 PROD_MIN_TERMINATION_WAIT_MINUTES = 10
@@ -164,6 +166,21 @@ class FunctionSettings:
     check_timeout_seconds: float
     # A version CodeDeploy rolled back, to release again deliberately.
     retry_revision: str | None
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The pipeline stack: it carries commits from GitHub through the service stacks."""
+
+    repository: str
+    branch: str
+    staging_stack: str
+    production_stack: str
+    notification_emails: tuple[str, ...]
+    health_check_minutes: int
+    # Checked on staging after each deploy, all at once: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_endpoints: tuple[dict, ...]
+    log_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -313,21 +330,28 @@ def _is_cidr(value: str) -> bool:
 _CIDRS_RULE = "a list of IPv4 CIDR blocks such as 10.0.0.0/16"
 
 
-def load_settings(config: pulumi.Config | None = None) -> Settings:
-    """Read and validate the current stack's configuration."""
+def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSettings:
+    """Read and validate the current stack's configuration: a service stack (staging, prod) or the
+    pipeline stack."""
     config = config or pulumi.Config(PROJECT)
     problems: list[str] = []
-
-    top = _Reader(problems, "environment", None)
     environment = config.get("environment")
-    if environment not in ENVIRONMENTS:
-        top.problem("", environment, f"one of {', '.join(ENVIRONMENTS)}")
-    prod = environment == "prod"
+    if environment == PIPELINE:
+        settings = _pipeline_stack(config, problems)
+    else:
+        if environment not in ENVIRONMENTS:
+            _Reader(problems, "environment", None).problem(
+                "", environment, f"one of {', '.join(ENVIRONMENTS)}, {PIPELINE}"
+            )
+        settings = _service_stack(config, problems, environment)
+    if problems:
+        raise SettingsError(problems)
+    return settings
 
-    sections = {
-        key: _Reader(problems, key, _object(config, key, problems))
-        for key in ("network", "service", "loadBalancer", "alarms", "deployment", "function")
-    }
+
+def _service_stack(config: pulumi.Config, problems: list[str], environment: str) -> Settings:
+    prod = environment == "prod"
+    sections = _sections(config, problems, ("network", "service", "loadBalancer", "alarms", "deployment", "function"))
     network = _network(sections["network"])
     service = _service(sections["service"], prod)
     load_balancer = _load_balancer(sections["loadBalancer"], prod)
@@ -343,9 +367,36 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
         sections["loadBalancer"].problem(
             "testListenerPort", load_balancer.test_listener_port, "a port other than listenerPort"
         )
-    if problems:
-        raise SettingsError(problems)
     return Settings(environment, network, service, load_balancer, alarms, deployment, function)
+
+
+def _pipeline_stack(config: pulumi.Config, problems: list[str]) -> PipelineSettings:
+    reader = _sections(config, problems, ("pipeline",))["pipeline"]
+    stack_rule = "a stack name (letters, digits, - _ .)"
+    endpoints = reader.objects("smokeEndpoints", _smoke_path)
+    if not 1 <= len(endpoints) <= MAX_SMOKE_ENDPOINTS:
+        reader.problem("smokeEndpoints", f"{len(endpoints)} endpoints", f"1 to {MAX_SMOKE_ENDPOINTS} endpoints")
+    settings = PipelineSettings(
+        repository=reader.text("repository", pattern=r"[\w.-]+/[\w.-]+", rule="a GitHub repository as owner/name"),
+        branch=reader.text("branch", "main", pattern=r"[^\s~^:?*\[\\]+", rule="a git branch name"),
+        staging_stack=reader.text("stagingStack", "staging", pattern=r"[\w.-]+", rule=stack_rule),
+        production_stack=reader.text("productionStack", "prod", pattern=r"[\w.-]+", rule=stack_rule),
+        notification_emails=reader.texts(
+            "notificationEmails",
+            (),
+            each=lambda a: re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a) is not None,
+            rule="a list of e-mail addresses",
+        ),
+        health_check_minutes=reader.integer("healthCheckMinutes", 5, low=1, high=60),
+        smoke_endpoints=endpoints,
+        log_retention_days=_log_retention(reader, True, 90),
+    )
+    reader.done()
+    return settings
+
+
+def _sections(config: pulumi.Config, problems: list[str], keys: tuple[str, ...]) -> dict[str, _Reader]:
+    return {key: _Reader(problems, key, _object(config, key, problems)) for key in keys}
 
 
 def _object(config: pulumi.Config, key: str, problems: list[str]) -> Any:

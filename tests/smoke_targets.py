@@ -44,6 +44,8 @@ class _Handler(socketserver.StreamRequestHandler):
 class SmokeTargets(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Twenty checks connect at once; the default backlog of 5 would make some wait a SYN retry.
+    request_queue_size = 128
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -59,6 +59,10 @@ class FakeAws(pulumi.runtime.Mocks):
             outputs |= {"arnSuffix": f"targetgroup/{name}/0123456789abcdef"}
         elif args.typ == "aws:lambda/function:Function":
             outputs |= {"version": "1"}
+        elif args.typ == "aws:s3/bucket:Bucket":
+            outputs |= {"bucket": args.name}
+        elif args.typ == "aws:kms/key:Key":
+            outputs |= {"keyId": f"{args.name}-key-id"}
         elif args.typ == "awsx:ec2:Vpc":
             # A remote component: its outputs are not its inputs (natGateways becomes resources).
             outputs = {

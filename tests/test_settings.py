@@ -44,8 +44,10 @@ def test_a_configuration_error_is_printed_without_a_traceback():
         load_settings()
 
 
-def test_the_environment_must_be_staging_or_prod():
-    assert only_problem("staging", environment="qa") == "rollback-guard:environment = 'qa': one of staging, prod"
+def test_the_environment_must_be_staging_prod_or_the_pipeline():
+    assert only_problem("staging", environment="qa") == (
+        "rollback-guard:environment = 'qa': one of staging, prod, pipeline"
+    )
 
 
 def test_an_unknown_deployment_config_name_is_rejected():
@@ -375,3 +377,40 @@ def test_a_retry_names_a_task_definition_revision():
 def test_a_lambda_retry_names_a_published_version():
     message = only_problem("staging", function={"retryRevision": "$LATEST"})
     assert message == "rollback-guard:function.retryRevision = '$LATEST': a published version number"
+
+
+# --- the pipeline stack
+
+
+def test_the_pipeline_stack_file_is_valid():
+    use_config("pipeline", {})
+    settings = load_settings()
+    assert (settings.repository, settings.staging_stack, settings.production_stack) == (
+        "example-org/rollback-guard",
+        "staging",
+        "prod",
+    )
+    assert len(settings.smoke_endpoints) == 20
+    assert settings.health_check_minutes == 5
+
+
+def test_the_repository_is_owner_slash_name():
+    message = only_problem("pipeline", pipeline={"repository": "rollback-guard"})
+    assert message == "rollback-guard:pipeline.repository = 'rollback-guard': a GitHub repository as owner/name"
+
+
+def test_the_smoke_test_checks_between_1_and_40_endpoints():
+    many = [{"path": f"/{i}"} for i in range(41)]
+    assert only_problem("pipeline", pipeline={"smokeEndpoints": many}) == (
+        "rollback-guard:pipeline.smokeEndpoints = '41 endpoints': 1 to 40 endpoints"
+    )
+
+
+def test_notification_addresses_are_email_addresses():
+    message = only_problem("pipeline", pipeline={"notificationEmails": ["platform-team"]})
+    assert message == "rollback-guard:pipeline.notificationEmails = ['platform-team']: a list of e-mail addresses"
+
+
+def test_the_health_check_watches_between_1_and_60_minutes():
+    message = only_problem("pipeline", pipeline={"healthCheckMinutes": 0})
+    assert message == "rollback-guard:pipeline.healthCheckMinutes = 0: a whole number from 1 to 60"

@@ -1,0 +1,115 @@
+"""Release notifications: an encrypted SNS topic, and EventBridge rules that send pipeline and
+CodeDeploy outcomes through a formatter (hooks/notify.py) so people read what happened, not JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lambda_function import logged_function
+from components.traffic_hooks import HOOKS_DIRECTORY
+
+# What each rule matches, by name: the outcomes a platform team wants to hear about.
+PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
+DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
+
+
+def event_patterns(pipeline_name: str) -> dict[str, dict]:
+    return {
+        "pipeline-succeeded": {
+            "source": ["aws.codepipeline"],
+            "detail-type": [PIPELINE_EVENTS],
+            "detail": {"pipeline": [pipeline_name], "state": ["SUCCEEDED"]},
+        },
+        "pipeline-failed": {
+            "source": ["aws.codepipeline"],
+            "detail-type": [PIPELINE_EVENTS],
+            "detail": {"pipeline": [pipeline_name], "state": ["FAILED"]},
+        },
+        "pipeline-rollback": {
+            "source": ["aws.codepipeline"],
+            "detail-type": [PIPELINE_EVENTS],
+            "detail": {
+                "pipeline": [pipeline_name],
+                "state": ["STARTED"],
+                "execution-trigger": {"trigger-type": ["AutomatedRollback"]},
+            },
+        },
+        "deployments": {
+            "source": ["aws.codedeploy"],
+            "detail-type": [DEPLOYMENT_EVENTS],
+            "detail": {"state": ["SUCCESS", "FAILURE", "STOP"]},
+        },
+    }
+
+
+@dataclass
+class ReleaseNotificationsArgs:
+    pipeline_name: pulumi.Input[str]
+    # Encrypts the topic; the formatter and the pipeline's approval action publish through it.
+    kms_key_arn: pulumi.Input[str]
+    email_subscribers: Sequence[str] = ()
+    log_retention_days: int = 90
+
+
+class ReleaseNotifications(pulumi.ComponentResource):
+    topic: aws.sns.Topic
+    formatter: aws.lambda_.Function
+
+    def __init__(self, name: str, args: ReleaseNotificationsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:notifications:ReleaseNotifications", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=args.kms_key_arn, opts=child)
+        for i, address in enumerate(args.email_subscribers):
+            aws.sns.TopicSubscription(
+                f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=address, opts=child
+            )
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.formatter, _ = logged_function(
+            f"{name}-formatter",
+            self,
+            log_retention_days=args.log_retention_days,
+            statements=[
+                {"Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic.arn},
+                {"Effect": "Allow", "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": args.kms_key_arn},
+                {
+                    # Deployments of every group in the account: the services' stacks own them.
+                    "Effect": "Allow",
+                    "Action": "codedeploy:GetDeployment",
+                    "Resource": pulumi.Output.format("arn:aws:codedeploy:{0}:{1}:deploymentgroup:*", region, account),
+                },
+            ],
+            code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+            runtime="python3.13",
+            handler="hooks.notify.handler",
+            timeout=30,
+            memory_size=128,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={"TOPIC_ARN": self.topic.arn}),
+        )
+
+        pipeline_name = pulumi.Output.from_input(args.pipeline_name)
+        for rule_name in event_patterns(""):
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{rule_name}",
+                description=f"rollback-guard notification: {rule_name}",
+                event_pattern=pipeline_name.apply(
+                    lambda pipeline, key=rule_name: json.dumps(event_patterns(pipeline)[key])
+                ),
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(f"{name}-{rule_name}-target", rule=rule.name, arn=self.formatter.arn, opts=child)
+            aws.lambda_.Permission(
+                f"{name}-{rule_name}-invoke",
+                action="lambda:InvokeFunction",
+                function=self.formatter.name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+                opts=child,
+            )
+        self.register_outputs({"topicArn": self.topic.arn})

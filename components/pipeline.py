@@ -1,0 +1,496 @@
+"""The release pipeline (CodePipeline V2): GitHub → Build → Staging (deploy, smoke test) →
+Approval → Production (deploy, health check), each deploy stage rolling back to the last
+successful revision when it fails.
+
+The smoke test and the health check are actions inside the deploy stages, not stages of their
+own: CodePipeline rolls back the stage that failed, so a check must fail the stage whose deploy it
+judges. The deploy stages run the project's own `pulumi up` against shared state in S3, encrypted
+with the pipeline's KMS key, which is also the stacks' secrets provider.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+PULUMI_VERSION = "3.207.0"
+BUILD_IMAGE = "aws/codebuild/standard:7.0"
+
+
+@dataclass
+class ReleasePipelineArgs:
+    # Fixed, so that notification rules can match the pipeline's events.
+    pipeline_name: str
+    repository: str  # GitHub owner/name
+    branch: str
+    staging_stack: str
+    production_stack: str
+    smoke_test_arn: pulumi.Input[str]
+    health_check_arn: pulumi.Input[str]
+    notification_topic_arn: pulumi.Input[str]
+    storage: PipelineStorage
+    # Paths checked on staging: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_endpoints: tuple[dict, ...]
+    log_retention_days: int = 90
+
+
+class PipelineStorage(pulumi.ComponentResource):
+    """The KMS key (artifacts, Pulumi state and secrets, notifications) and two private buckets:
+    pipeline artifacts, and the service stacks' Pulumi state. Losing the state bucket or the key
+    loses every stack's state, so both are protected and kept even if Pulumi deletes them."""
+
+    key: aws.kms.Key
+    key_alias: aws.kms.Alias
+    artifact_bucket: aws.s3.Bucket
+    state_bucket: aws.s3.Bucket
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:pipeline:PipelineStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description="rollback-guard: pipeline artifacts, Pulumi state and secrets, notifications",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            # The usual delegation: the account's IAM policies decide who uses the key.
+                            "Effect": "Allow",
+                            "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", account)},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        }
+                    ],
+                }
+            ),
+            opts=kept,
+        )
+        self.key_alias = aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/rollback-guard-{pulumi.get_stack()}",
+            target_key_id=self.key.key_id,
+            opts=child,
+        )
+        self.artifact_bucket = self._private_bucket(f"{name}-artifacts", child)
+        self.state_bucket = self._private_bucket(f"{name}-state", kept)
+        self.register_outputs({"stateBucket": self.state_bucket.bucket, "keyAlias": self.key_alias.name})
+
+    def _private_bucket(self, name: str, opts: pulumi.ResourceOptions) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(name, opts=opts)
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        return bucket
+
+
+class ReleasePipeline(pulumi.ComponentResource):
+    """The pipeline, its GitHub connection, and the CodeBuild projects with their own
+    roles.
+
+    The connection is created PENDING: someone with access to the GitHub organisation completes the
+    handshake once in the console (Developer Tools → Settings → Connections → Update pending
+    connection); until then the Source stage fails."""
+
+    connection: aws.codestarconnections.Connection
+    pipeline: aws.codepipeline.Pipeline
+
+    def __init__(self, name: str, args: ReleasePipelineArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:pipeline:ReleasePipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        storage = args.storage
+        self.key, self.artifact_bucket, self.state_bucket = storage.key, storage.artifact_bucket, storage.state_bucket
+        self.connection = aws.codestarconnections.Connection(f"{name}-github", provider_type="GitHub", opts=child)
+
+        build = self._project("build", _BUILD_SPEC, {}, self._build_statements(), args.log_retention_days)
+        deploy = self._project(
+            "deploy",
+            _DEPLOY_SPEC,
+            {
+                "STATE_BUCKET": self.state_bucket.bucket,
+                "SECRETS_KEY_ALIAS": storage.key_alias.name,
+                "PULUMI_VERSION": PULUMI_VERSION,
+            },
+            self._build_statements() + self._deploy_statements(),
+            args.log_retention_days,
+        )
+        role = self._pipeline_role(args, [build, deploy])
+        self.pipeline = aws.codepipeline.Pipeline(
+            f"{name}-pipeline",
+            name=args.pipeline_name,
+            pipeline_type="V2",
+            role_arn=role.arn,
+            artifact_stores=[
+                aws.codepipeline.PipelineArtifactStoreArgs(
+                    type="S3",
+                    location=self.artifact_bucket.bucket,
+                    encryption_key=aws.codepipeline.PipelineArtifactStoreEncryptionKeyArgs(type="KMS", id=self.key.arn),
+                )
+            ],
+            stages=_stages(args, self.connection.arn, build.name, deploy.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        self.register_outputs({"pipelineName": self.pipeline.name, "connectionArn": self.connection.arn})
+
+    # --- CodeBuild
+
+    def _project(
+        self, purpose: str, buildspec: str, variables: dict, statements: list, log_retention_days: int
+    ) -> aws.codebuild.Project:
+        name = f"{self._name}-{purpose}"
+        child = pulumi.ResourceOptions(parent=self)
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
+        role = _service_role(f"{name}-role", "codebuild.amazonaws.com", child)
+        logs = {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": log_group.arn.apply(lambda arn: f"{arn}:*"),
+        }
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logs, *statements]}),
+            opts=child,
+        )
+        return aws.codebuild.Project(
+            name,
+            service_role=role.arn,
+            source=aws.codebuild.ProjectSourceArgs(type="CODEPIPELINE", buildspec=buildspec),
+            artifacts=aws.codebuild.ProjectArtifactsArgs(type="CODEPIPELINE"),
+            environment=aws.codebuild.ProjectEnvironmentArgs(
+                compute_type="BUILD_GENERAL1_SMALL",
+                image=BUILD_IMAGE,
+                type="LINUX_CONTAINER",
+                environment_variables=[
+                    aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=key, value=value)
+                    for key, value in variables.items()
+                ],
+            ),
+            encryption_key=self.key.arn,
+            build_timeout=120,
+            logs_config=aws.codebuild.ProjectLogsConfigArgs(
+                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(group_name=log_group.name)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+    def _build_statements(self) -> list:
+        """Read the source artifact, write the build's, with the pipeline's key."""
+        return [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": self.artifact_bucket.arn.apply(lambda arn: f"{arn}/*"),
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+                "Resource": self.key.arn,
+            },
+        ]
+
+    def _deploy_statements(self) -> list:
+        """`pulumi up` of the service stacks: their state, and the resources they own."""
+        return [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+                "Resource": [self.state_bucket.arn, self.state_bucket.arn.apply(lambda arn: f"{arn}/*")],
+            },
+            {
+                # The stacks' resources have names Pulumi generates at creation, so they cannot be
+                # listed in advance: the deploy role is scoped by service instead. It is the one
+                # powerful role here, assumable by this CodeBuild project only.
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:*",
+                    "elasticloadbalancing:*",
+                    "ecs:*",
+                    "lambda:*",
+                    "codedeploy:*",
+                    "cloudwatch:*",
+                    "logs:*",
+                    "dynamodb:*",
+                    "iam:GetRole",
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:TagRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:GetRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "iam:PassedToService": [
+                            "ecs-tasks.amazonaws.com",
+                            "lambda.amazonaws.com",
+                            "codedeploy.amazonaws.com",
+                        ]
+                    }
+                },
+            },
+        ]
+
+    # --- CodePipeline
+
+    def _pipeline_role(self, args: ReleasePipelineArgs, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
+        child = pulumi.ResourceOptions(parent=self)
+        role = _service_role(f"{self._name}-role", "codepipeline.amazonaws.com", child)
+        machines = [args.smoke_test_arn, args.health_check_arn]
+        executions = [
+            pulumi.Output.from_input(arn).apply(lambda arn: arn.replace(":stateMachine:", ":execution:") + ":*")
+            for arn in machines
+        ]
+        statements = [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetBucketVersioning"],
+                "Resource": [self.artifact_bucket.arn, self.artifact_bucket.arn.apply(lambda arn: f"{arn}/*")],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+                "Resource": self.key.arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+                "Resource": self.connection.arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                "Resource": [project.arn for project in projects],
+            },
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machines},
+            {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"], "Resource": executions},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": args.notification_topic_arn},
+        ]
+        aws.iam.RolePolicy(
+            f"{self._name}-role-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
+            opts=child,
+        )
+        return role
+
+
+def _service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    return aws.iam.Role(
+        name,
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            }
+        ),
+        opts=opts,
+    )
+
+
+def _stages(
+    args: ReleasePipelineArgs,
+    connection_arn: pulumi.Input[str],
+    build_project: pulumi.Input[str],
+    deploy_project: pulumi.Input[str],
+) -> list[aws.codepipeline.PipelineStageArgs]:
+    cp = aws.codepipeline
+    rollback = cp.PipelineStageOnFailureArgs(result="ROLLBACK")
+
+    def deploy(stack: str, namespace: str) -> cp.PipelineStageActionArgs:
+        return cp.PipelineStageActionArgs(
+            name=f"Deploy-{stack}",
+            category="Build",
+            owner="AWS",
+            provider="CodeBuild",
+            version="1",
+            input_artifacts=["built"],
+            namespace=namespace,
+            run_order=1,
+            configuration={
+                "ProjectName": deploy_project,
+                "EnvironmentVariables": json.dumps([{"name": "STACK", "value": stack, "type": "PLAINTEXT"}]),
+            },
+        )
+
+    def invoke(name: str, state_machine: pulumi.Input[str], payload: str) -> cp.PipelineStageActionArgs:
+        return cp.PipelineStageActionArgs(
+            name=name,
+            category="Invoke",
+            owner="AWS",
+            provider="StepFunctions",
+            version="1",
+            run_order=2,
+            configuration={
+                "StateMachineArn": state_machine,
+                "ExecutionNamePrefix": name,
+                "InputType": "Literal",
+                "Input": payload,
+            },
+        )
+
+    # Pipeline variables, filled in by the deploy actions (see _DEPLOY_SPEC's exported-variables).
+    smoke_input = '{"baseUrl": "#{Staging.SERVICE_URL}", "endpoints": ' + json.dumps(list(args.smoke_endpoints)) + "}"
+    health_input = '{"alarmNames": #{Production.ROLLBACK_ALARMS}}'
+    return [
+        cp.PipelineStageArgs(
+            name="Source",
+            actions=[
+                cp.PipelineStageActionArgs(
+                    name="GitHub",
+                    category="Source",
+                    owner="AWS",
+                    provider="CodeStarSourceConnection",
+                    version="1",
+                    output_artifacts=["source"],
+                    configuration={
+                        "ConnectionArn": connection_arn,
+                        "FullRepositoryId": args.repository,
+                        "BranchName": args.branch,
+                        "OutputArtifactFormat": "CODE_ZIP",
+                    },
+                )
+            ],
+        ),
+        cp.PipelineStageArgs(
+            name="Build",
+            actions=[
+                cp.PipelineStageActionArgs(
+                    name="TestAndPackage",
+                    category="Build",
+                    owner="AWS",
+                    provider="CodeBuild",
+                    version="1",
+                    input_artifacts=["source"],
+                    output_artifacts=["built"],
+                    configuration={"ProjectName": build_project},
+                )
+            ],
+        ),
+        cp.PipelineStageArgs(
+            name="Staging",
+            actions=[deploy(args.staging_stack, "Staging"), invoke("SmokeTest", args.smoke_test_arn, smoke_input)],
+            on_failure=rollback,
+        ),
+        cp.PipelineStageArgs(
+            name="Approval",
+            actions=[
+                cp.PipelineStageActionArgs(
+                    name="ApproveProduction",
+                    category="Approval",
+                    owner="AWS",
+                    provider="Manual",
+                    version="1",
+                    configuration={
+                        "NotificationArn": args.notification_topic_arn,
+                        "CustomData": "Staging passed its smoke test. Approve to release to production.",
+                        "ExternalEntityLink": "#{Staging.SERVICE_URL}",
+                    },
+                )
+            ],
+        ),
+        cp.PipelineStageArgs(
+            name="Production",
+            actions=[
+                deploy(args.production_stack, "Production"),
+                invoke("HealthCheck", args.health_check_arn, health_input),
+            ],
+            on_failure=rollback,
+        ),
+    ]
+
+
+_BUILD_SPEC = textwrap.dedent(
+    """\
+    version: 0.2
+    phases:
+      install:
+        runtime-versions:
+          python: 3.11
+          nodejs: 20
+      build:
+        commands:
+          - make test
+          - make lint-migrations
+    artifacts:
+      files: ['**/*']
+      exclude-paths: ['.venv/**/*', 'node_modules/**/*']
+    """
+)
+
+_DEPLOY_SPEC = textwrap.dedent(
+    """\
+    version: 0.2
+    env:
+      variables:
+        PULUMI_SKIP_UPDATE_CHECK: "true"
+      exported-variables: [SERVICE_URL, ROLLBACK_ALARMS]
+    phases:
+      install:
+        runtime-versions:
+          python: 3.11
+        commands:
+          - curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
+          - export PATH="$HOME/.pulumi/bin:$PATH"
+      build:
+        commands:
+          - pulumi login "s3://$STATE_BUCKET"
+          - pulumi stack select "$STACK" --create --secrets-provider "awskms://$SECRETS_KEY_ALIAS?region=$AWS_REGION"
+          - pulumi up --stack "$STACK" --yes --non-interactive
+          - export SERVICE_URL="$(pulumi stack output serviceUrl --stack "$STACK")"
+          - export ROLLBACK_ALARMS="$(pulumi stack output rollbackAlarmNames --stack "$STACK" --json | tr -d ' \\n')"
+    """
+)

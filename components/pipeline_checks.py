@@ -1,0 +1,214 @@
+"""The pipeline's two checks, as Step Functions state machines: the staging smoke test (every
+endpoint at once, fails naming the failing ones) and the production health check (the rollback
+alarms watched for a few minutes after the deploy)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lambda_function import logged_function
+from components.traffic_hooks import HOOKS_DIRECTORY
+
+POLL_SECONDS = 30
+CHECK_FUNCTION_TIMEOUT_SECONDS = 60
+# Lambda's own transient errors are retried; a check that fails is a result, never retried.
+_LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def smoke_test_definition(check_function_arn: str, max_concurrency: int) -> dict:
+    """Input: {"baseUrl", "endpoints": [{path, expectStatus, timeoutSeconds, expectBody}]}."""
+    return {
+        "Comment": "Checks every endpoint in parallel; fails naming the endpoints that failed.",
+        "StartAt": "CheckEndpoints",
+        "States": {
+            "CheckEndpoints": {
+                "Type": "Map",
+                "ItemsPath": "$.endpoints",
+                "ItemSelector": {"baseUrl.$": "$.baseUrl", "check.$": "$$.Map.Item.Value"},
+                "MaxConcurrency": max_concurrency,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Check",
+                    "States": {
+                        "Check": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": check_function_arn, "Payload.$": "$"},
+                            "OutputPath": "$.Payload",
+                            "TimeoutSeconds": CHECK_FUNCTION_TIMEOUT_SECONDS,
+                            "Retry": [
+                                {
+                                    "ErrorEquals": _LAMBDA_SERVICE_ERRORS,
+                                    "IntervalSeconds": 1,
+                                    "MaxAttempts": 2,
+                                    "BackoffRate": 2,
+                                }
+                            ],
+                            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "CheckCrashed"}],
+                            "End": True,
+                        },
+                        "CheckCrashed": {
+                            "Type": "Pass",
+                            "Parameters": {
+                                "url.$": "States.Format('{}{}', $.baseUrl, $.check.path)",
+                                "ok": False,
+                                "reason.$": "$.error.Error",
+                            },
+                            "End": True,
+                        },
+                    },
+                },
+                "ResultPath": "$.results",
+                "Next": "Verdict",
+            },
+            "Verdict": {
+                "Type": "Pass",
+                "Parameters": {"failed.$": "$.results[?(@.ok == false)]", "checked.$": "States.ArrayLength($.results)"},
+                "Next": "AnyFailed",
+            },
+            "AnyFailed": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.failed[0]", "IsPresent": True, "Next": "SmokeTestFailed"}],
+                "Default": "SmokeTestPassed",
+            },
+            "SmokeTestFailed": {
+                "Type": "Fail",
+                "Error": "SmokeTestFailed",
+                "CausePath": "States.JsonToString($.failed)",
+            },
+            "SmokeTestPassed": {"Type": "Succeed"},
+        },
+    }
+
+
+def health_check_definition(watch_minutes: int) -> dict:
+    """Input: {"alarmNames": [...]}. Polls every POLL_SECONDS for `watch_minutes`; fails naming
+    the alarms in ALARM as soon as one is."""
+    return {
+        "Comment": f"Watches the production rollback alarms for {watch_minutes} minutes after a deploy.",
+        "StartAt": "Start",
+        "States": {
+            "Start": {
+                "Type": "Pass",
+                "Parameters": {"alarmNames.$": "$.alarmNames", "remaining": watch_minutes * 60 // POLL_SECONDS},
+                "Next": "CheckAlarms",
+            },
+            "CheckAlarms": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms",
+                "Parameters": {"AlarmNames.$": "$.alarmNames", "StateValue": "ALARM"},
+                "ResultSelector": {"firing.$": "$.MetricAlarms[*].AlarmName"},
+                "ResultPath": "$.check",
+                "Next": "AnyFiring",
+            },
+            "AnyFiring": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.check.firing[0]", "IsPresent": True, "Next": "Unhealthy"},
+                    {"Variable": "$.remaining", "NumericLessThanEquals": 0, "Next": "Healthy"},
+                ],
+                "Default": "Wait",
+            },
+            "Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": "CountDown"},
+            "CountDown": {
+                "Type": "Pass",
+                "Parameters": {"alarmNames.$": "$.alarmNames", "remaining.$": "States.MathAdd($.remaining, -1)"},
+                "Next": "CheckAlarms",
+            },
+            "Unhealthy": {
+                "Type": "Fail",
+                "Error": "AlarmFired",
+                "CausePath": "States.Format('production alarms fired: {}', States.JsonToString($.check.firing))",
+            },
+            "Healthy": {"Type": "Succeed"},
+        },
+    }
+
+
+@dataclass
+class PipelineChecksArgs:
+    # At most this many endpoints are checked at once (all of them, for the configured list).
+    max_concurrency: int
+    health_check_minutes: int = 5
+    log_retention_days: int = 90
+
+
+class PipelineChecks(pulumi.ComponentResource):
+    smoke_test: aws.sfn.StateMachine
+    health_check: aws.sfn.StateMachine
+    check_function: aws.lambda_.Function
+
+    def __init__(self, name: str, args: PipelineChecksArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:pipeline_checks:PipelineChecks", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.check_function, _ = logged_function(
+            f"{name}-smoke-check",
+            self,
+            log_retention_days=args.log_retention_days,
+            code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+            runtime="python3.13",
+            handler="hooks.smoke_check.handler",
+            timeout=CHECK_FUNCTION_TIMEOUT_SECONDS,
+            memory_size=256,
+        )
+        self.smoke_test = aws.sfn.StateMachine(
+            f"{name}-smoke-test",
+            role_arn=_state_machine_role(
+                f"{name}-smoke-test",
+                self,
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.check_function.arn},
+            ).arn,
+            definition=self.check_function.arn.apply(
+                lambda arn: json.dumps(smoke_test_definition(arn, args.max_concurrency))
+            ),
+            opts=child,
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.health_check = aws.sfn.StateMachine(
+            f"{name}-health-check",
+            role_arn=_state_machine_role(
+                f"{name}-health-check",
+                self,
+                {
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:DescribeAlarms",
+                    "Resource": pulumi.Output.format("arn:aws:cloudwatch:{0}:{1}:alarm:*", region, account),
+                },
+            ).arn,
+            definition=json.dumps(health_check_definition(args.health_check_minutes)),
+            opts=child,
+        )
+        self.register_outputs({"smokeTestArn": self.smoke_test.arn, "healthCheckArn": self.health_check.arn})
+
+
+def _state_machine_role(name: str, parent: pulumi.Resource, statement: dict) -> aws.iam.Role:
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        f"{name}-role",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+        opts=child,
+    )
+    aws.iam.RolePolicy(
+        f"{name}-policy",
+        role=role.id,
+        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        opts=child,
+    )
+    return role

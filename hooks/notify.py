@@ -1,0 +1,81 @@
+"""Turns pipeline and CodeDeploy events into messages a person reads, and publishes them to SNS.
+
+EventBridge delivers: CodePipeline execution state changes (succeeded, failed, rolled back) and
+CodeDeploy deployment state changes (succeeded, failed, stopped). For a failed deployment the
+message names what CodeDeploy said (the alarm that fired, the hook that failed) and whether traffic
+went back.
+
+Environment: TOPIC_ARN.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from hooks.lifecycle import AWS_CLIENT_CONFIG, environment, log
+
+
+@functools.cache
+def sns():
+    return boto3.client("sns", config=AWS_CLIENT_CONFIG)
+
+
+@functools.cache
+def codedeploy():
+    return boto3.client("codedeploy", config=AWS_CLIENT_CONFIG)
+
+
+def handler(event, context=None) -> dict:
+    subject, message = describe(event)
+    sns().publish(TopicArn=environment("TOPIC_ARN"), Subject=subject[:100], Message=message)
+    log(logging.INFO, "notified", subject=subject)
+    return {"subject": subject}
+
+
+def describe(event: dict) -> tuple[str, str]:
+    detail = event.get("detail", {})
+    if event.get("source") == "aws.codepipeline":
+        return _pipeline(detail, event.get("region", ""))
+    if event.get("source") == "aws.codedeploy":
+        return _deployment(detail)
+    return "rollback-guard: unrecognised event", str(event)
+
+
+def _pipeline(detail: dict, region: str) -> tuple[str, str]:
+    pipeline, execution, state = detail.get("pipeline"), detail.get("execution-id"), detail.get("state")
+    trigger = (detail.get("execution-trigger") or {}).get("trigger-type")
+    link = f"https://{region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{pipeline}/executions/{execution}"
+    if trigger == "AutomatedRollback":
+        return (
+            f"ROLLBACK: pipeline {pipeline} is rolling back",
+            f"A stage of pipeline {pipeline} failed (smoke test or health check) and CodePipeline is redeploying "
+            f"the last successful revision (execution {execution}, {state}).\n{link}",
+        )
+    outcome = {"SUCCEEDED": "released", "FAILED": "FAILED"}.get(state, state)
+    return f"{outcome}: pipeline {pipeline}", f"Pipeline {pipeline} execution {execution}: {state}.\n{link}"
+
+
+def _deployment(detail: dict) -> tuple[str, str]:
+    deployment, group, state = detail.get("deploymentId"), detail.get("deploymentGroup"), detail.get("state")
+    if state == "SUCCESS":
+        return f"released: {group}", f"CodeDeploy deployment {deployment} of {group} succeeded."
+    lines = [f"CodeDeploy deployment {deployment} of {group}: {state}."]
+    try:
+        info = codedeploy().get_deployment(deploymentId=deployment)["deploymentInfo"]
+    except (ClientError, BotoCoreError) as error:  # the notice still goes out, with less detail
+        lines.append(f"(details unavailable: {error})")
+        info = {}
+    error = info.get("errorInformation") or {}
+    if error:
+        lines.append(f"Why: {error.get('code')}: {error.get('message', '')}")
+    rollback = info.get("rollbackInfo") or {}
+    if rollback.get("rollbackDeploymentId"):
+        lines.append(
+            f"Traffic went back to the previous version (rollback deployment {rollback['rollbackDeploymentId']})."
+        )
+        return f"ROLLBACK: {group}", "\n".join(lines)
+    return f"{state}: {group}", "\n".join(lines)

@@ -1,0 +1,106 @@
+"""The notification formatter against moto's SNS (read back through an SQS subscription) and a
+CodeDeploy deployment whose end is scripted."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from hooks import notify
+from tests.scenarios import ALARM, ROLLED_BACK_BY_ALARM
+
+
+@pytest.fixture
+def inbox(codedeploy_groups, monkeypatch):
+    """A topic with a queue subscribed to it: what the formatter publishes lands in the queue."""
+    for cached in (notify.sns, notify.codedeploy):
+        cached.cache_clear()
+    topic = boto3.client("sns").create_topic(Name="releases")["TopicArn"]
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("TOPIC_ARN", topic)
+
+    def received() -> list[dict]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    return received
+
+
+def pipeline_event(state: str, trigger: str = "StartPipelineExecution") -> dict:
+    return {
+        "source": "aws.codepipeline",
+        "detail-type": "CodePipeline Pipeline Execution State Change",
+        "region": "us-east-1",
+        "detail": {
+            "pipeline": "rollback-guard-pipeline",
+            "execution-id": "0f1e2d3c-0000-4000-8000-000000000001",
+            "state": state,
+            "execution-trigger": {"trigger-type": trigger},
+        },
+    }
+
+
+def test_a_released_pipeline_run_is_announced(inbox):
+    notify.handler(pipeline_event("SUCCEEDED"))
+    [message] = inbox()
+    assert message["Subject"] == "released: pipeline rollback-guard-pipeline"
+    assert "execution 0f1e2d3c-0000-4000-8000-000000000001: SUCCEEDED" in message["Message"]
+
+
+def test_a_failed_pipeline_run_is_announced(inbox):
+    notify.handler(pipeline_event("FAILED"))
+    assert inbox()[0]["Subject"] == "FAILED: pipeline rollback-guard-pipeline"
+
+
+def test_a_pipeline_rollback_is_announced_as_a_rollback(inbox):
+    notify.handler(pipeline_event("STARTED", trigger="AutomatedRollback"))
+    [message] = inbox()
+    assert message["Subject"] == "ROLLBACK: pipeline rollback-guard-pipeline is rolling back"
+    assert "redeploying the last successful revision" in message["Message"]
+
+
+def test_a_deployment_rolled_back_by_an_alarm_names_the_alarm_and_the_deployment(inbox, codedeploy_groups):
+    codedeploy = boto3.client("codedeploy")
+    deployment = codedeploy.create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
+    )["deploymentId"]
+    codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM[-1:])
+    notify.handler(
+        {
+            "source": "aws.codedeploy",
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "detail": {"deploymentId": deployment, "deploymentGroup": "greeter-deploy", "state": "FAILURE"},
+        }
+    )
+    [message] = inbox()
+    assert message["Subject"] == "ROLLBACK: greeter-deploy"
+    assert f"CodeDeploy deployment {deployment} of greeter-deploy: FAILURE." in message["Message"]
+    assert f"Why: ALARM_ACTIVE: One or more alarms have been activated: {ALARM}" in message["Message"]
+    assert "rollback deployment d-ROLLBACK1" in message["Message"]
+
+
+def test_a_successful_deployment_is_announced(inbox):
+    event = {
+        "source": "aws.codedeploy",
+        "detail": {"deploymentId": "d-1", "deploymentGroup": "web-deploy", "state": "SUCCESS"},
+    }
+    notify.handler(event)
+    assert inbox()[0]["Subject"] == "released: web-deploy"
+
+
+def test_a_notice_still_goes_out_when_the_deployment_cannot_be_read(inbox):
+    event = {
+        "source": "aws.codedeploy",
+        "detail": {"deploymentId": "d-GONE", "deploymentGroup": "web-deploy", "state": "STOP"},
+    }
+    notify.handler(event)
+    [message] = inbox()
+    assert message["Subject"] == "STOP: web-deploy"
+    assert "details unavailable" in message["Message"]

@@ -1,0 +1,289 @@
+"""Policy for the release pipeline (the `pipeline` stack) and for production protection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from components.pipeline_checks import health_check_definition, smoke_test_definition
+from hooks import smoke_check
+from tests.smoke_targets import SmokeTargets
+from tests.stacks import ROOT, mock_arn, settled_stack
+
+PIPELINE = "release-pipeline"
+CHECK_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:release-checks-smoke-check-pipeline"
+
+
+@pytest.fixture(scope="module")
+def pipeline_stack():
+    return settled_stack("pipeline")
+
+
+def stages(stack) -> list[dict]:
+    return stack.inputs(PIPELINE)["stages"]
+
+
+def stage(stack, name: str) -> dict:
+    return next(s for s in stages(stack) if s["name"] == name)
+
+
+def action_types(stage_document: dict) -> list[tuple[str, str]]:
+    return [(action["category"], action["provider"]) for action in stage_document["actions"]]
+
+
+def statements(stack, policy: str) -> list[dict]:
+    return json.loads(stack.inputs(policy)["policy"])["Statement"]
+
+
+# --- the pipeline
+
+
+def test_stages_carry_a_commit_from_github_to_production_in_order(pipeline_stack):
+    assert pipeline_stack.inputs(PIPELINE)["pipelineType"] == "V2"
+    assert [s["name"] for s in stages(pipeline_stack)] == ["Source", "Build", "Staging", "Approval", "Production"]
+    assert action_types(stage(pipeline_stack, "Source")) == [("Source", "CodeStarSourceConnection")]
+    assert action_types(stage(pipeline_stack, "Build")) == [("Build", "CodeBuild")]
+    assert action_types(stage(pipeline_stack, "Staging")) == [("Build", "CodeBuild"), ("Invoke", "StepFunctions")]
+    assert action_types(stage(pipeline_stack, "Approval")) == [("Approval", "Manual")]
+    assert action_types(stage(pipeline_stack, "Production")) == [("Build", "CodeBuild"), ("Invoke", "StepFunctions")]
+
+
+def test_the_source_is_the_configured_github_branch_through_the_connection(pipeline_stack):
+    source = stage(pipeline_stack, "Source")["actions"][0]["configuration"]
+    assert source == {
+        "ConnectionArn": mock_arn("aws:codestarconnections/connection:Connection", "release-github"),
+        "FullRepositoryId": "example-org/rollback-guard",
+        "BranchName": "main",
+        "OutputArtifactFormat": "CODE_ZIP",
+    }
+    assert pipeline_stack.inputs("release-github")["providerType"] == "GitHub"
+
+
+def test_each_deploy_stage_runs_the_projects_own_deploy_for_its_stack(pipeline_stack):
+    for stage_name, stack_name in (("Staging", "staging"), ("Production", "prod")):
+        deploy = stage(pipeline_stack, stage_name)["actions"][0]
+        assert deploy["runOrder"] == 1 and deploy["namespace"] == stage_name
+        assert deploy["configuration"]["ProjectName"] == "release-deploy"
+        assert json.loads(deploy["configuration"]["EnvironmentVariables"]) == [
+            {"name": "STACK", "value": stack_name, "type": "PLAINTEXT"}
+        ]
+    buildspec = pipeline_stack.inputs("release-deploy")["source"]["buildspec"]
+    assert 'pulumi login "s3://$STATE_BUCKET"' in buildspec
+    assert "awskms://$SECRETS_KEY_ALIAS" in buildspec
+    assert "exported-variables: [SERVICE_URL, ROLLBACK_ALARMS]" in buildspec
+
+
+def test_the_build_runs_the_tests_and_the_migration_gate(pipeline_stack):
+    buildspec = pipeline_stack.inputs("release-build")["source"]["buildspec"]
+    assert "- make test" in buildspec and "- make lint-migrations" in buildspec
+
+
+def test_a_failed_deploy_stage_rolls_back_to_the_last_successful_revision(pipeline_stack):
+    for name in ("Staging", "Production"):
+        assert stage(pipeline_stack, name)["onFailure"] == {"result": "ROLLBACK"}
+
+
+def test_the_smoke_test_checks_20_endpoints_of_staging_after_its_deploy(pipeline_stack):
+    smoke = stage(pipeline_stack, "Staging")["actions"][1]
+    assert smoke["runOrder"] == 2, "after the deploy, inside the stage it judges"
+    configuration = smoke["configuration"]
+    assert configuration["StateMachineArn"] == mock_arn(
+        "aws:sfn/stateMachine:StateMachine", "release-checks-smoke-test"
+    )
+    payload = json.loads(configuration["Input"].replace("#{Staging.SERVICE_URL}", "http://staging"))
+    assert payload["baseUrl"] == "http://staging"
+    assert len(payload["endpoints"]) == 20
+    definition = json.loads(pipeline_stack.inputs("release-checks-smoke-test")["definition"])
+    assert definition["States"]["CheckEndpoints"]["MaxConcurrency"] == 20
+
+
+def test_production_is_watched_for_5_minutes_after_its_deploy(pipeline_stack):
+    health = stage(pipeline_stack, "Production")["actions"][1]
+    assert health["runOrder"] == 2
+    payload = json.loads(health["configuration"]["Input"].replace("#{Production.ROLLBACK_ALARMS}", '["a", "b"]'))
+    assert payload == {"alarmNames": ["a", "b"]}
+    definition = json.loads(pipeline_stack.inputs("release-checks-health-check")["definition"])
+    polls = definition["States"]["Start"]["Parameters"]["remaining"]
+    assert polls * definition["States"]["Wait"]["Seconds"] == 5 * 60
+
+
+def test_production_waits_for_a_person_to_approve(pipeline_stack):
+    approval = stage(pipeline_stack, "Approval")["actions"][0]["configuration"]
+    assert approval["NotificationArn"] == mock_arn("aws:sns/topic:Topic", "release-notifications-topic")
+
+
+def test_artifacts_and_state_are_encrypted_versioned_and_private(pipeline_stack):
+    key = mock_arn("aws:kms/key:Key", "release-storage-key")
+    for bucket in ("release-storage-artifacts", "release-storage-state"):
+        assert pipeline_stack.inputs(f"{bucket}-versioning")["versioningConfiguration"] == {"status": "Enabled"}
+        rule = pipeline_stack.inputs(f"{bucket}-encryption")["rules"][0]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}
+        block = pipeline_stack.inputs(f"{bucket}-public-access")
+        assert all(
+            block[flag]
+            for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
+    store = pipeline_stack.inputs(PIPELINE)["artifactStores"][0]
+    assert store["encryptionKey"] == {"type": "KMS", "id": key}
+    assert pipeline_stack.inputs("release-storage-key")["enableKeyRotation"] is True
+
+
+def test_the_state_bucket_and_its_key_outlive_the_pipeline_stack(pipeline_stack):
+    for name in ("release-storage-state", "release-storage-key"):
+        registration = pipeline_stack.registration(name)
+        assert (registration.protect, registration.retain_on_delete) == (True, True)
+
+
+def test_the_build_project_can_touch_only_artifacts_and_its_logs(pipeline_stack):
+    allowed = statements(pipeline_stack, "release-build-policy")
+    assert {json.dumps(s["Resource"]) for s in allowed} == {
+        json.dumps(mock_arn("aws:cloudwatch/logGroup:LogGroup", "release-build-logs") + ":*"),
+        json.dumps(mock_arn("aws:s3/bucket:Bucket", "release-storage-artifacts") + "/*"),
+        json.dumps(mock_arn("aws:kms/key:Key", "release-storage-key")),
+    }
+
+
+def test_the_pipeline_role_starts_only_its_own_builds_and_checks(pipeline_stack):
+    allowed = {
+        s["Action"] if isinstance(s["Action"], str) else s["Action"][0]: s
+        for s in statements(pipeline_stack, "release-role-policy")
+    }
+    assert allowed["codebuild:StartBuild"]["Resource"] == [
+        mock_arn("aws:codebuild/project:Project", "release-build"),
+        mock_arn("aws:codebuild/project:Project", "release-deploy"),
+    ]
+    assert allowed["states:StartExecution"]["Resource"] == [
+        mock_arn("aws:sfn/stateMachine:StateMachine", "release-checks-smoke-test"),
+        mock_arn("aws:sfn/stateMachine:StateMachine", "release-checks-health-check"),
+    ]
+    assert all(s["Resource"] != "*" for s in allowed.values())
+
+
+# --- notifications
+
+
+def test_notifications_go_to_an_encrypted_topic_and_its_subscribers(pipeline_stack):
+    assert pipeline_stack.inputs("release-notifications-topic")["kmsMasterKeyId"] == mock_arn(
+        "aws:kms/key:Key", "release-storage-key"
+    )
+    subscription = pipeline_stack.inputs("release-notifications-email-0")
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "platform-team@example.com")
+
+
+@pytest.mark.parametrize(
+    ("rule", "detail"),
+    [
+        ("pipeline-succeeded", {"pipeline": ["rollback-guard-pipeline"], "state": ["SUCCEEDED"]}),
+        ("pipeline-failed", {"pipeline": ["rollback-guard-pipeline"], "state": ["FAILED"]}),
+        (
+            "pipeline-rollback",
+            {
+                "pipeline": ["rollback-guard-pipeline"],
+                "state": ["STARTED"],
+                "execution-trigger": {"trigger-type": ["AutomatedRollback"]},
+            },
+        ),
+        ("deployments", {"state": ["SUCCESS", "FAILURE", "STOP"]}),
+    ],
+)
+def test_success_failure_and_rollback_are_announced(pipeline_stack, rule, detail):
+    pattern = json.loads(pipeline_stack.inputs(f"release-notifications-{rule}")["eventPattern"])
+    assert pattern["detail"] == detail
+    formatter = mock_arn("aws:lambda/function:Function", "release-notifications-formatter-function")
+    assert pipeline_stack.inputs(f"release-notifications-{rule}-target")["arn"] == formatter
+    permission = pipeline_stack.inputs(f"release-notifications-{rule}-invoke")
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["sourceArn"] == mock_arn("aws:cloudwatch/eventRule:EventRule", f"release-notifications-{rule}")
+
+
+# --- production protection: the analogue of CloudFormation's termination protection
+
+
+def test_every_resource_of_the_prod_stack_is_protected(prod):
+    unprotected = [r.name for r in prod.monitor.registrations.values() if not r.protect]
+    assert unprotected == []
+
+
+def test_nothing_in_staging_is_protected(staging):
+    assert [r.name for r in staging.monitor.registrations.values() if r.protect] == []
+
+
+def test_prod_state_survives_deletion(prod):
+    table = prod.registration("prod-deployment-log-table")
+    assert table.retain_on_delete and table.inputs["deletionProtectionEnabled"]
+    assert prod.inputs("web-lb-alb")["enableDeletionProtection"] is True
+
+
+# --- the state machines, checked by a real validator
+
+
+def asl_validator(definition: dict) -> subprocess.CompletedProcess:
+    validator = ROOT / "node_modules" / ".bin" / "asl-validator"
+    assert validator.exists(), "asl-validator is missing: `make test` installs it with npm ci"
+    return subprocess.run(
+        [str(validator), "--json-definition", json.dumps(definition)], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [smoke_test_definition(CHECK_FUNCTION, 20), health_check_definition(5)],
+    ids=["smoke-test", "health-check"],
+)
+def test_the_state_machines_are_valid_amazon_states_language(definition):
+    result = asl_validator(definition)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_validator_rejects_a_broken_state_machine():
+    broken = smoke_test_definition(CHECK_FUNCTION, 20)
+    broken["States"]["AnyFailed"]["Default"] = "NoSuchState"
+    assert asl_validator(broken).returncode != 0
+
+
+# --- the smoke check function against real local servers
+
+
+@pytest.fixture(scope="module")
+def targets():
+    servers = SmokeTargets()
+    yield servers
+    servers.stop()
+
+
+def check(targets: SmokeTargets, path: str, **expectations) -> dict:
+    return smoke_check.handler({"baseUrl": targets.url(""), "check": {"path": path, **expectations}})
+
+
+def test_twenty_endpoints_are_checked_at_once_like_the_map_state(targets):
+    paths = [f"/slow/{100 + i}" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda path: check(targets, path), paths))
+    assert [r["ok"] for r in results] == [True] * 20
+    assert [r["url"] for r in results] == [targets.url(path) for path in paths]
+
+
+def test_a_failing_endpoint_is_a_result_naming_it(targets):
+    result = check(targets, "/status/500")
+    assert result == {
+        "url": targets.url("/status/500"),
+        "ok": False,
+        "reason": f"{targets.url('/status/500')}: status 500, expected 200",
+    }
+
+
+def test_a_hanging_endpoint_fails_within_its_timeout(targets):
+    result = check(targets, "/hang", timeoutSeconds=0.3)
+    assert (result["ok"], result["reason"]) == (False, f"{targets.url('/hang')}: no answer within 0.3s")
+
+
+def test_an_expected_status_other_than_200_is_honoured(targets):
+    assert check(targets, "/status/404", expectStatus=404)["ok"] is True
+
+
+def test_a_malformed_check_is_a_failed_result_not_a_crash():
+    result = smoke_check.handler({"baseUrl": "http://127.0.0.1:1"})
+    assert result["ok"] is False and "malformed check" in result["reason"]
