@@ -295,6 +295,7 @@ def _lambda_canary(
             target_function_name=canary.function.name,
             target_function_arn=canary.function.arn,
             deployment_group_arn=group.deployment_group.arn,
+            application_arn=group.application.arn,
             codedeploy_role_name=group.role.name,
             deployment_log_table_name=deployment_log.table.name,
             deployment_log_table_arn=deployment_log.table.arn,

@@ -37,6 +37,8 @@ PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
 PIPELINE = "pipeline"
 MAX_SMOKE_ENDPOINTS = 40
+# Lambda's init phase is not part of the function timeout; this much is allowed for it.
+COLD_START_SECONDS = 10
 
 # The safety floor production may not go below.
 PROD_MIN_TERMINATION_WAIT_MINUTES = 10
@@ -636,12 +638,20 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
         if not module_file.is_file():
             reader.problem("handler", handler, f"a function in a module of {code_path} ({module_file.name} not found)")
 
-    timeout = reader.number("checkTimeoutSeconds", 10, low=1, high=MAX_CHECK_TIMEOUT_SECONDS)
+    timeout = reader.number("checkTimeoutSeconds", 20, low=1, high=MAX_CHECK_TIMEOUT_SECONDS)
+    function_timeout = reader.integer("timeoutSeconds", 10, low=1, high=900)
     events = reader.objects("smokeEvents", lambda raw: InvokeCheck.from_dict(raw, timeout))
     endpoints = reader.objects("smokeEndpoints", _endpoint)
     if not events and not endpoints:
         reader.problem(
             "smokeEvents", [], "at least one smoke event or endpoint: the pre-traffic hook fails without one"
+        )
+    if events and timeout < function_timeout + COLD_START_SECONDS:
+        reader.problem(
+            "checkTimeoutSeconds",
+            reader.raw.get("checkTimeoutSeconds", timeout),
+            f"at least timeoutSeconds + {COLD_START_SECONDS} ({function_timeout + COLD_START_SECONDS}): "
+            "a smoke event is the new version's first invocation, cold start included",
         )
 
     return FunctionSettings(
@@ -650,7 +660,7 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
         handler=handler,
         runtime=runtime,
         memory_mb=reader.integer("memoryMb", 256, low=128, high=10240),
-        timeout_seconds=reader.integer("timeoutSeconds", 10, low=1, high=900),
+        timeout_seconds=function_timeout,
         tracing=reader.boolean("tracing", True),
         reserved_concurrency=reader.integer("reservedConcurrency", None, low=1, high=10000),
         log_retention_days=_log_retention(reader, prod, 30),

@@ -103,7 +103,7 @@ class _RollbackAlarms(pulumi.ComponentResource):
 class LoadBalancerAlarms(_RollbackAlarms):
     """Rollback alarms for a service behind an ALB with blue and green target groups.
 
-    - `5xx-rate`: (ELB 5xx + target 5xx) / RequestCount over the whole load balancer.
+    - `5xx-rate`: (ELB 5xx + target 5xx) / requests received, over the whole load balancer.
     - `target-5xx-rate`: the worst target group's 5xx rate. During a 10% canary the new version's
       errors are diluted tenfold in the load balancer's rate; per target group they are not.
     - `unhealthy-hosts`: any unhealthy target in either group.
@@ -126,10 +126,11 @@ class LoadBalancerAlarms(_RollbackAlarms):
                     self._metric("elb5xx", "HTTPCode_ELB_5XX_Count", "Sum", lb),
                     self._metric("target5xx", "HTTPCode_Target_5XX_Count", "Sum", lb),
                     self._metric("requests", "RequestCount", "Sum", lb),
+                    # RequestCount leaves out requests rejected before a target was chosen (a 503 with
+                    # no healthy targets): those ELB 5xx are added to the requests they answered.
+                    _expression("received", "FILL(requests, 0) + FILL(elb5xx, 0)", None),
                     _expression(
-                        "rate",
-                        f"IF(FILL(requests, 0) >= {guard}, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / requests, 0)",
-                        "5xx rate (%)",
+                        "rate", _guarded_rate("FILL(elb5xx, 0) + FILL(target5xx, 0)", "received", guard), "5xx rate (%)"
                     ),
                 ],
             ),

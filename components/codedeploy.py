@@ -286,7 +286,10 @@ def deployment_config_name(
     )
     config = aws.codedeploy.DeploymentConfig(
         f"{name}-shift",
-        deployment_config_name=f"{name}-{choice.kind}-{choice.percentage}pct-{choice.interval_minutes}min",
+        # Config names are unique per account and region: the stack keeps staging's and prod's apart.
+        deployment_config_name=(
+            f"{name}-{pulumi.get_stack()}-{choice.kind}-{choice.percentage}pct-{choice.interval_minutes}min"
+        ),
         compute_platform=compute_platform,
         traffic_routing_config=routing,
         opts=opts,

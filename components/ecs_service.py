@@ -128,7 +128,9 @@ class FargateService(pulumi.ComponentResource):
                     }
                 ]
             ),
-            opts=child,
+            # Every release replaces the task definition, so it stays unprotected even in a protected
+            # production stack (protection would refuse the replacement, and so every release).
+            opts=pulumi.ResourceOptions(parent=self, protect=False),
         )
 
         self.security_group = aws.ec2.SecurityGroup(

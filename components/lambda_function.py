@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -16,6 +17,24 @@ ALIAS_NAME = "live"
 CODEDEPLOY_OWNED_ALIAS_PROPERTIES = ["functionVersion", "routingConfig"]
 # X-Ray's write actions have no resource-level permissions: "*" is the only valid resource.
 XRAY_WRITE = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+
+
+HOOKS_DIRECTORY = Path(__file__).resolve().parent.parent / "hooks"
+
+
+def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive:
+    """The files of `directory` without Python bytecode, whose bytes depend on the machine that ran
+    the tests and would change the code hash (and so the function) without a change of code."""
+    root = Path(directory)
+    files = sorted(
+        path for path in root.rglob("*") if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+    return pulumi.AssetArchive({f"{prefix}{path.relative_to(root)}": pulumi.FileAsset(str(path)) for path in files})
+
+
+def hooks_archive() -> pulumi.AssetArchive:
+    """hooks/ as the package `hooks`, so handlers are `hooks.<module>.handler`."""
+    return code_archive(HOOKS_DIRECTORY, "hooks/")
 
 
 def logged_function(
@@ -99,7 +118,7 @@ class CanaryFunction(pulumi.ComponentResource):
             self,
             log_retention_days=args.log_retention_days,
             statements=[XRAY_WRITE] if args.tracing else [],
-            code=pulumi.FileArchive(args.code_path),
+            code=code_archive(args.code_path),
             handler=args.handler,
             runtime=args.runtime,
             memory_size=args.memory_mb,

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.lambda_function import logged_function
-from components.traffic_hooks import HOOKS_DIRECTORY
+from components.lambda_function import hooks_archive, logged_function
 
 # What each rule matches, by name: the outcomes a platform team wants to hear about.
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
@@ -85,7 +84,7 @@ class ReleaseNotifications(pulumi.ComponentResource):
                     "Resource": pulumi.Output.format("arn:aws:codedeploy:{0}:{1}:deploymentgroup:*", region, account),
                 },
             ],
-            code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+            code=hooks_archive(),
             runtime="python3.13",
             handler="hooks.notify.handler",
             timeout=30,

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.lambda_function import logged_function
-from components.traffic_hooks import HOOKS_DIRECTORY
+from components.lambda_function import hooks_archive, logged_function
 
 POLL_SECONDS = 30
 CHECK_FUNCTION_TIMEOUT_SECONDS = 60
@@ -154,7 +153,7 @@ class PipelineChecks(pulumi.ComponentResource):
             f"{name}-smoke-check",
             self,
             log_retention_days=args.log_retention_days,
-            code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+            code=hooks_archive(),
             runtime="python3.13",
             handler="hooks.smoke_check.handler",
             timeout=CHECK_FUNCTION_TIMEOUT_SECONDS,

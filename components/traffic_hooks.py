@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.lambda_function import logged_function
+from components.lambda_function import hooks_archive, logged_function
 
-HOOKS_DIRECTORY = Path(__file__).resolve().parent.parent / "hooks"
-HOOK_TIMEOUT_SECONDS = 60
-# A check may take this long and the hook still has time to report before Lambda stops it.
+# Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS plus the hook's CodeDeploy calls with their
+# retries (hooks/lifecycle.py: 3 attempts of at most 7 s each), so the hook always lives to report.
+HOOK_TIMEOUT_SECONDS = 150
 MAX_CHECK_TIMEOUT_SECONDS = 45
 
 
@@ -37,7 +36,7 @@ def _hook(
 ) -> aws.lambda_.Function:
     report = {
         "Effect": "Allow",
-        "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
+        "Action": "codedeploy:PutLifecycleEventHookExecutionStatus",
         "Resource": deployment_group_arn,
     }
     function, _ = logged_function(
@@ -45,7 +44,7 @@ def _hook(
         parent,
         log_retention_days=log_retention_days,
         statements=[report, *statements],
-        code=pulumi.AssetArchive({"hooks": pulumi.FileArchive(str(HOOKS_DIRECTORY))}),
+        code=hooks_archive(),
         runtime="python3.13",
         handler=handler,
         timeout=HOOK_TIMEOUT_SECONDS,
@@ -81,6 +80,8 @@ class TrafficHooksArgs:
     target_function_name: pulumi.Input[str]
     target_function_arn: pulumi.Input[str]
     deployment_group_arn: pulumi.Input[str]
+    # The hooks read each deployment's AppSpec from its application.
+    application_arn: pulumi.Input[str]
     # The deployment group's service role: it must be allowed to invoke these hooks.
     codedeploy_role_name: pulumi.Input[str]
     deployment_log_table_name: pulumi.Input[str]
@@ -104,6 +105,10 @@ class TrafficHooks(pulumi.ComponentResource):
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
         target = pulumi.Output.from_input(args.target_function_arn)
+        read_deployments = [
+            {"Effect": "Allow", "Action": "codedeploy:GetDeployment", "Resource": args.deployment_group_arn},
+            {"Effect": "Allow", "Action": "codedeploy:GetApplicationRevision", "Resource": args.application_arn},
+        ]
         self.pre_traffic = _hook(
             f"{name}-pre-traffic",
             self,
@@ -117,11 +122,12 @@ class TrafficHooks(pulumi.ComponentResource):
             },
             args.log_retention_days,
             statements=[
+                *read_deployments,
                 {
                     "Effect": "Allow",
                     "Action": "lambda:InvokeFunction",
                     "Resource": target.apply(lambda arn: [arn, f"{arn}:*"]),
-                }
+                },
             ],
         )
         self.post_traffic = _hook(
@@ -135,7 +141,10 @@ class TrafficHooks(pulumi.ComponentResource):
                 "ENVIRONMENT": args.environment,
             },
             args.log_retention_days,
-            statements=[{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": args.deployment_log_table_arn}],
+            statements=[
+                *read_deployments,
+                {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": args.deployment_log_table_arn},
+            ],
         )
         _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(

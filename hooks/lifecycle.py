@@ -18,11 +18,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from hooks.revisions import appspec_content
+
 logger = logging.getLogger("rollback-guard.hooks")
 logger.setLevel(logging.INFO)
 
-# Well inside the hooks' Lambda timeout, with the SDK's standard retries for throttling.
-AWS_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 5})
+# At most 3 attempts of 2 + 5 s per call, with the SDK's standard backoff for throttling: the
+# hook's timeout (components/traffic_hooks.py) leaves room for these around the longest check.
+AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 @functools.cache
@@ -79,7 +82,7 @@ class LambdaRelease:
     def fetch(cls, deployment_id: str) -> LambdaRelease:
         info = codedeploy().get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         try:
-            content = info["revision"]["appSpecContent"]["content"]
+            content = appspec_content(codedeploy(), info)
             resource = next(iter(json.loads(content)["Resources"][0].values()))
             properties = resource["Properties"]
             return cls(

@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from hooks.revisions import appspec_content
 from release import appspec
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
@@ -103,6 +104,7 @@ class Releaser:
         self._progress = on_progress
         self._sleep = sleep
         self._backoff = backoff
+        self._targets_by_sha256: dict[str | None, str | None] = {}
 
     # --- reading what is live
 
@@ -259,7 +261,7 @@ class Releaser:
         if request.retry_revision == wanted:
             self._progress(f"retrying {request.target.describe()} deliberately ({request.retry_setting} = {wanted})")
             return
-        attempts = [info for info in self._recent_deployments(request) if appspec.target_of(_content(info)) == wanted]
+        attempts = [info for info in self._recent_deployments(request) if self._target_of(info) == wanted]
         if not attempts:
             return
         latest = max(attempts, key=lambda info: info["createTime"])
@@ -281,6 +283,12 @@ class Releaser:
             )
         )
 
+    def _target_of(self, info: dict) -> str | None:
+        sha256 = ((info.get("revision") or {}).get("appSpecContent") or {}).get("sha256")
+        if sha256 not in self._targets_by_sha256:
+            self._targets_by_sha256[sha256] = appspec.target_of(appspec_content(self._codedeploy, info) or "")
+        return self._targets_by_sha256[sha256]
+
     def _recent_deployments(self, request: ReleaseRequest) -> Iterable[dict]:
         since = datetime.now(UTC) - ROLLBACK_MEMORY
         ids: list[str] = []
@@ -294,10 +302,6 @@ class Releaser:
             ids += page["deployments"]
         for start in range(0, len(ids), 25):
             yield from self._codedeploy.batch_get_deployments(deploymentIds=ids[start : start + 25])["deploymentsInfo"]
-
-
-def _content(info: dict) -> str:
-    return ((info.get("revision") or {}).get("appSpecContent") or {}).get("content", "")
 
 
 def _when(info: dict) -> str:

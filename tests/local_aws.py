@@ -7,6 +7,9 @@
   the registered Python handler in-process and answer in Lambda's wire format (a raised exception
   becomes `X-Amz-Function-Error: Unhandled` with the error document as payload).
 
+- AppSpec content: AWS's GetDeployment returns an AppSpec's SHA-256 but never its content, which
+  GetApplicationRevision returns; moto returns the content and lacks GetApplicationRevision. Here
+  both behave as AWS does.
 - Deployment progress: moto creates CodeDeploy deployments but never runs them. A test scripts the
   next deployment's life (`script_next_deployment`): each GetDeployment advances one step, whose
   status is written into moto's own model (so ListDeployments filters on it) and whose
@@ -19,6 +22,7 @@ server, unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -53,6 +57,7 @@ class LocalAws:
     _pending_script: list[dict] | None = None
     _scripts: dict[str, list[dict]] = field(default_factory=dict)
     _steps: dict[str, dict] = field(default_factory=dict)
+    _appspecs: dict[str, str] = field(default_factory=dict)
 
     def script_next_deployment(self, steps: list[dict]) -> None:
         """The life of the next deployment polled: one step per GetDeployment, the last repeated.
@@ -77,6 +82,7 @@ class LocalAws:
         self._pending_script = None
         self._scripts.clear()
         self._steps.clear()
+        self._appspecs.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
@@ -101,6 +107,23 @@ class LocalAws:
             return _throttled(start_response)
         self.status_reports.append(body)
         return _json(start_response, {"lifecycleEventHookExecutionId": body["lifecycleEventHookExecutionId"]})
+
+    def _codedeploy_CreateDeployment(self, environ, start_response):
+        request = json.loads(_body(environ))
+        spec = (request.get("revision") or {}).get("appSpecContent")
+        if spec is not None:  # AWS hashes the content itself when the caller sends none
+            spec.setdefault("sha256", hashlib.sha256(spec["content"].encode()).hexdigest())
+            self._appspecs[spec["sha256"]] = spec["content"]
+        return _json(start_response, self._forward(environ, json.dumps(request).encode()))
+
+    def _codedeploy_GetApplicationRevision(self, environ, start_response):
+        request = json.loads(_body(environ))
+        sha256 = request["revision"]["appSpecContent"]["sha256"]
+        revision = {
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": self._appspecs[sha256], "sha256": sha256},
+        }
+        return _json(start_response, {"applicationName": request["applicationName"], "revision": revision})
 
     def _codedeploy_GetDeployment(self, environ, start_response):
         body = _body(environ)
@@ -136,6 +159,8 @@ class LocalAws:
     def _overlay(self, info: dict) -> None:
         step = self._steps.get(info.get("deploymentId"), {})
         info.update({key: step[key] for key in _OVERLAID if key in step})
+        # AWS never returns the AppSpec's content here, only its hash (moto returns both).
+        (info.get("revision") or {}).get("appSpecContent", {}).pop("content", None)
 
     def _forward(self, environ, body: bytes) -> dict:
         """moto's answer to this request, as JSON."""

@@ -66,6 +66,7 @@ def test_a_custom_linear_shift_becomes_a_deployment_config_of_its_own():
         "timeBasedLinear": {"percentage": 20, "interval": 2},
     }
     assert staged.inputs(GROUP)["deploymentConfigName"] == config["deploymentConfigName"]
+    assert config["deploymentConfigName"] == "web-deploy-staging-linear-20pct-2min", "unique per account and region"
 
 
 def test_a_custom_canary_shift_uses_time_based_canary():
@@ -163,10 +164,10 @@ def test_alarms_evaluate_m_of_n_with_a_minimum_traffic_guard(prod, staging):
             assert alarm["treatMissingData"] == "notBreaching"
         for name in ROLLBACK_ALARMS[:2]:
             expressions = [q["expression"] for q in stack.inputs(name)["metricQueries"] if "expression" in q]
-            assert any(f">= {guard}," in e and e.startswith("IF(FILL(requests") for e in expressions), expressions
+            assert any(e.startswith("IF(FILL(re") and f") >= {guard}," in e for e in expressions), expressions
 
 
-def test_the_error_rate_is_5xx_over_request_count(prod):
+def test_the_error_rate_is_5xx_over_every_request_received(prod):
     queries = {q["id"]: q for q in prod.inputs("web-rollback-5xx-rate")["metricQueries"]}
     assert {queries[i]["metric"]["metricName"] for i in ("elb5xx", "target5xx", "requests")} == {
         "HTTPCode_ELB_5XX_Count",
@@ -174,7 +175,11 @@ def test_the_error_rate_is_5xx_over_request_count(prod):
         "RequestCount",
     }
     assert [q["id"] for q in queries.values() if q.get("returnData")] == ["rate"]
-    assert "/ requests" in queries["rate"]["expression"]
+    # A 503 for want of healthy targets is not in RequestCount: a dead service must still count.
+    assert queries["received"]["expression"] == "FILL(requests, 0) + FILL(elb5xx, 0)"
+    assert queries["rate"]["expression"] == (
+        "IF(FILL(received, 0) >= 50, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / received, 0)"
+    )
     assert prod.inputs("web-rollback-5xx-rate")["threshold"] == 1
 
 

@@ -34,7 +34,9 @@ def test_the_alias_is_left_to_codedeploy_after_creation(stack):
 
 def test_the_function_ships_the_sample_code_with_tracing_and_retention(prod, staging):
     function = prod.inputs("greeter-function")
-    assert Path(function["code"].path).resolve() == ROOT / "functions/greeter"
+    assert {name: Path(asset.path).resolve() for name, asset in function["code"].assets.items()} == {
+        "app.py": ROOT / "functions/greeter/app.py"
+    }
     assert (function["handler"], function["runtime"]) == ("app.handler", "python3.13")
     assert function["tracingConfig"] == {"mode": "Active"}
     assert function["loggingConfig"]["logGroup"] == "/aws/lambda/greeter-prod"
@@ -101,8 +103,12 @@ def test_hooks_are_packaged_from_the_hooks_folder(stack):
     for hook, handler in zip(HOOKS, ("hooks.pre_traffic.handler", "hooks.post_traffic.handler"), strict=True):
         function = stack.inputs(hook)
         assert function["handler"] == handler
-        assert Path(function["code"].assets["hooks"].path).resolve() == ROOT / "hooks"
-        assert function["timeout"] == 60
+        packaged = function["code"].assets
+        assert {"hooks/__init__.py", "hooks/lifecycle.py", "hooks/pre_traffic.py", "hooks/post_traffic.py"} <= set(
+            packaged
+        )
+        assert not [name for name in packaged if "__pycache__" in name or name.endswith(".pyc")]
+        assert function["timeout"] == 150
 
 
 def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
@@ -116,14 +122,17 @@ def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
     ]
 
 
-def test_hooks_report_only_for_their_own_deployment_group(stack):
+def test_hooks_report_and_read_only_for_their_own_deployment_group(stack):
     group_arn = mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP)
+    application_arn = mock_arn("aws:codedeploy/application:Application", "greeter-deploy-app")
     for policy in ("greeter-hooks-pre-traffic-policy", "greeter-hooks-post-traffic-policy"):
-        assert {
-            "Effect": "Allow",
-            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
-            "Resource": group_arn,
-        } in policy_statements(stack, policy)
+        allowed = policy_statements(stack, policy)
+        for action, resource in (
+            ("codedeploy:PutLifecycleEventHookExecutionStatus", group_arn),
+            ("codedeploy:GetDeployment", group_arn),
+            ("codedeploy:GetApplicationRevision", application_arn),
+        ):
+            assert {"Effect": "Allow", "Action": action, "Resource": resource} in allowed
 
 
 def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):

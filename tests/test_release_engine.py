@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from hooks.revisions import appspec_content
 from release.appspec import target_of
 from release.engine import (
     Backoff,
@@ -85,7 +86,7 @@ def test_a_new_version_is_shifted_through_codedeploy_with_its_appspec(published_
 
     [deployment] = deployments()
     assert (outcome.live_revision, outcome.deployment_id) == ("2", deployment["deploymentId"])
-    content = deployment["revision"]["appSpecContent"]["content"]
+    content = appspec_content(boto3.client("codedeploy"), deployment)
     properties = json.loads(content)["Resources"][0][FUNCTION]["Properties"]
     assert properties == {"Name": FUNCTION, "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}
     assert json.loads(content)["Hooks"] == [
@@ -295,9 +296,7 @@ def test_a_new_task_definition_is_released_as_a_codedeploy_deployment(service, r
     [deployment_id] = codedeploy.list_deployments(applicationName="web", deploymentGroupName="web-deploy")[
         "deployments"
     ]
-    content = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["revision"]["appSpecContent"][
-        "content"
-    ]
+    content = appspec_content(codedeploy, codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"])
     service_spec = json.loads(content)["Resources"][0]["TargetService"]
     assert service_spec["Properties"] == {
         "TaskDefinition": service[1],

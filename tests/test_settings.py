@@ -334,6 +334,14 @@ def test_smoke_events_have_a_name():
     assert message.startswith("rollback-guard:function.smokeEvents = {'payload': {}}: a test event needs a name")
 
 
+def test_a_smoke_event_waits_for_the_cold_start_of_the_new_version():
+    message = only_problem("staging", function={"checkTimeoutSeconds": 15})
+    assert message == (
+        "rollback-guard:function.checkTimeoutSeconds = 15: at least timeoutSeconds + 10 (20): "
+        "a smoke event is the new version's first invocation, cold start included"
+    )
+
+
 def test_check_timeouts_leave_the_hook_time_to_report():
     message = only_problem("staging", function={"checkTimeoutSeconds": 60})
     assert message == "rollback-guard:function.checkTimeoutSeconds = 60: a number from 1 to 45"
