@@ -16,7 +16,7 @@ from components.codedeploy import (
     shift_minutes,
 )
 from components.deployment_log import DeploymentLog, DeploymentLogArgs
-from components.ecs_service import FargateService, FargateServiceArgs
+from components.ecs_service import CodeDeployBlueGreen, FargateService, FargateServiceArgs, NativeRouting, NativeShift
 from components.lambda_function import CanaryFunction, CanaryFunctionArgs
 from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
 from components.network import Network, NetworkArgs
@@ -32,30 +32,46 @@ RELEASE_MARGIN_MINUTES = 30
 
 
 @dataclass
-class EcsBlueGreen:
-    network: Network
-    load_balancer: BlueGreenLoadBalancer
-    service: FargateService
-    alarms: LoadBalancerAlarms
+class CodeDeployRelease:
+    """What a CodeDeploy-released service adds: the group, its test-traffic hook, the release."""
+
     deployment_group: EcsDeploymentGroup
-    test_traffic_hook: TestTrafficHook
     release: Release
-    # The deployment group's alarms: those built here and any configured extra ones.
-    alarm_names: pulumi.Output[list[str]]
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
         group = self.deployment_group
         return {
-            "serviceUrl": self.load_balancer.service_url,
-            "testUrl": self.load_balancer.test_url,
-            "clusterName": self.service.cluster.name,
-            "serviceName": self.service.service.name,
             "codedeployApplicationName": group.application.name,
             "codedeployApplicationArn": group.application.arn,
             "deploymentGroupName": group.deployment_group.deployment_group_name,
             "deploymentGroupArn": group.deployment_group.arn,
             "serviceLiveRevision": self.release.live_revision,
+        }
+
+
+@dataclass
+class EcsService:
+    network: Network
+    load_balancer: BlueGreenLoadBalancer
+    service: FargateService
+    alarms: LoadBalancerAlarms
+    # The rollback alarms: those built here and any configured extra ones.
+    alarm_names: pulumi.Output[list[str]]
+    strategy: str
+    # The smoke test of green, for CodeDeploy and the ECS-native shifts; rolling has none.
+    test_traffic_hook: TestTrafficHook | None
+    codedeploy: CodeDeployRelease | None
+
+    @property
+    def exports(self) -> dict[str, pulumi.Input]:
+        return {
+            "serviceUrl": self.load_balancer.service_url,
+            "testUrl": self.load_balancer.test_url,
+            "clusterName": self.service.cluster.name,
+            "serviceName": self.service.service.name,
+            "serviceStrategy": self.strategy,
+            **(self.codedeploy.exports if self.codedeploy else {}),
         }
 
 
@@ -84,7 +100,7 @@ class LambdaCanary:
 
 @dataclass
 class Program:
-    ecs: EcsBlueGreen
+    ecs: EcsService
     deployment_log: DeploymentLog
     canary: LambdaCanary | None
 
@@ -132,13 +148,15 @@ def build(settings: Settings | PipelineSettings) -> Program | PipelineProgram:
     deployment_log = DeploymentLog(
         f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production), opts=top
     )
-    ecs = _ecs_blue_green(settings, top)
+    ecs = _ecs_service(settings, top)
     canary = _lambda_canary(settings, settings.function, deployment_log, top) if settings.function else None
     return Program(ecs, deployment_log, canary)
 
 
-def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueGreen:
+def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
     name = settings.service.name
+    deployment = settings.deployment
+    strategy = deployment.strategy
     network = Network(f"{name}-net", NetworkArgs(vpc=settings.network), opts=top)
 
     lb_settings = settings.load_balancer
@@ -156,23 +174,9 @@ def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueG
             ingress_cidrs=lb_settings.ingress_cidrs,
             test_ingress_cidrs=lb_settings.test_ingress_cidrs or [network.cidr_block],
             deletion_protection=lb_settings.deletion_protection,
+            weighted_rules=isinstance(strategy, NativeShift),
         ),
         opts=top,
-    )
-
-    service = FargateService(
-        name,
-        FargateServiceArgs(
-            container=settings.service.container,
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            load_balancer_security_group_id=load_balancer.security_group.id,
-            target_group_arn=load_balancer.blue.arn,
-            desired_count=settings.service.desired_count,
-            log_retention_days=settings.service.log_retention_days,
-        ),
-        # The service may only join a target group that a listener already routes to.
-        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[load_balancer])),
     )
 
     alarm_settings = settings.alarms
@@ -190,7 +194,60 @@ def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueG
     )
     alarm_names = alarms.alarm_names.apply(lambda names: [*names, *alarm_settings.extra_alarm_names])
 
-    deployment = settings.deployment
+    def test_traffic_hook(group: EcsDeploymentGroup | None) -> TestTrafficHook:
+        return TestTrafficHook(
+            f"{name}-test-traffic",
+            TestTrafficHookArgs(
+                vpc_id=network.vpc_id,
+                vpc_cidr=network.cidr_block,
+                subnet_ids=network.private_subnet_ids,
+                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+                load_balancer_dns_name=load_balancer.load_balancer.dns_name,
+                test_listener_port=lb_settings.test_listener_port,
+                smoke_paths=deployment.smoke_paths,
+                deployment_group_arn=group.deployment_group.arn if group else None,
+                codedeploy_role_name=group.role.name if group else None,
+                log_retention_days=settings.service.log_retention_days,
+            ),
+            opts=top,
+        )
+
+    native_hook = test_traffic_hook(None) if isinstance(strategy, NativeShift) else None
+    service = FargateService(
+        name,
+        FargateServiceArgs(
+            container=settings.service.container,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            load_balancer_security_group_id=load_balancer.security_group.id,
+            target_group_arn=load_balancer.blue.arn,
+            desired_count=settings.service.desired_count,
+            log_retention_days=settings.service.log_retention_days,
+            strategy=strategy,
+            rollback_alarm_names=alarm_names,
+            native_routing=NativeRouting(
+                alternate_target_group_arn=load_balancer.green.arn,
+                production_listener_rule_arn=load_balancer.production_rule.arn,
+                test_listener_rule_arn=load_balancer.test_rule.arn,
+                smoke_test_function_arn=native_hook.function.arn,
+            )
+            if native_hook
+            else None,
+        ),
+        # The service may only join a target group that a listener already routes to.
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[load_balancer])),
+    )
+    parts = dict(
+        network=network,
+        load_balancer=load_balancer,
+        service=service,
+        alarms=alarms,
+        alarm_names=alarm_names,
+        strategy=deployment.strategy_name,
+    )
+    if not isinstance(strategy, CodeDeployBlueGreen):
+        return EcsService(**parts, test_traffic_hook=native_hook, codedeploy=None)
+
     group = EcsDeploymentGroup(
         f"{name}-deploy",
         EcsDeploymentGroupArgs(
@@ -207,24 +264,7 @@ def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueG
         ),
         opts=top,
     )
-
-    test_traffic_hook = TestTrafficHook(
-        f"{name}-test-traffic",
-        TestTrafficHookArgs(
-            deployment_group_arn=group.deployment_group.arn,
-            codedeploy_role_name=group.role.name,
-            vpc_id=network.vpc_id,
-            vpc_cidr=network.cidr_block,
-            subnet_ids=network.private_subnet_ids,
-            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
-            load_balancer_dns_name=load_balancer.load_balancer.dns_name,
-            test_listener_port=lb_settings.test_listener_port,
-            smoke_paths=deployment.smoke_paths,
-            log_retention_days=settings.service.log_retention_days,
-        ),
-        opts=top,
-    )
-
+    hook = test_traffic_hook(group)
     release = Release(
         f"{name}-release",
         ReleaseArgs(
@@ -235,7 +275,7 @@ def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueG
                 task_definition_arn=service.task_definition.arn,
                 container_name=service.container_name,
                 container_port=service.container_port,
-                hooks={"AfterAllowTestTraffic": test_traffic_hook.function.name},
+                hooks={"AfterAllowTestTraffic": hook.function.name},
             ),
             alarm_names=alarm_names,
             retry_revision=deployment.retry_revision,
@@ -245,9 +285,9 @@ def _ecs_blue_green(settings: Settings, top: pulumi.ResourceOptions) -> EcsBlueG
             + deployment.termination_wait_minutes
             + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[test_traffic_hook, service])),
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hook, service])),
     )
-    return EcsBlueGreen(network, load_balancer, service, alarms, group, test_traffic_hook, release, alarm_names)
+    return EcsService(**parts, test_traffic_hook=hook, codedeploy=CodeDeployRelease(group, release))
 
 
 def _lambda_canary(

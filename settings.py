@@ -27,7 +27,7 @@ from components.codedeploy import (
     DeploymentConfigChoice,
     TimeBasedShift,
 )
-from components.ecs_service import Container
+from components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
 from components.load_balancer import HealthCheck
 from components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
 from components.traffic_hooks import MAX_CHECK_TIMEOUT_SECONDS
@@ -138,6 +138,9 @@ class AlarmSettings:
 
 @dataclass(frozen=True)
 class DeploymentSettings:
+    # Who releases the service: CodeDeploy (the default) or ECS itself; and its configured name.
+    strategy: EcsStrategy
+    strategy_name: str
     config: DeploymentConfigChoice
     termination_wait_minutes: int
     approval_wait_minutes: int
@@ -548,25 +551,19 @@ def _alarms(reader: _Reader) -> AlarmSettings:
 
 
 def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> DeploymentSettings:
+    strategy_name = reader.text("strategy", CODEDEPLOY_STRATEGY, choices=STRATEGY_KEYS)
+    reader.used.update(_STRATEGY_OF_KEY)  # known keys, whichever strategy they belong to
+    for key, owners in _STRATEGY_OF_KEY.items():
+        if reader.raw.get(key) is not None and strategy_name not in owners:
+            reader.problem(
+                key, reader.raw[key], f"only with strategy {' or '.join(owners)} (strategy is {strategy_name})"
+            )
+    strategy = _strategy(reader, strategy_name, prod, alarms)
     config = _deployment_config(reader, "config", ECS_PREDEFINED_CONFIGS, DEFAULT_ECS_CONFIG, prod)
 
-    low = PROD_MIN_TERMINATION_WAIT_MINUTES if prod else 0
     wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
-    if wait < low:
-        reader.problem(
-            "terminationWaitMinutes",
-            wait,
-            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release still rolls back "
-            f"(allowed: {low} to {MAX_WAIT_MINUTES})",
-        )
-    window_minutes = -(-alarms.evaluation.window_seconds // 60)
-    if wait < window_minutes:
-        reader.problem(
-            "terminationWaitMinutes",
-            wait,
-            f"at least the alarms' evaluation window ({window_minutes} min), or a regression at the end of the shift "
-            "is detected only after blue is gone",
-        )
+    if isinstance(strategy, CodeDeployBlueGreen):
+        _check_blue_is_kept(reader, "terminationWaitMinutes", wait, MAX_WAIT_MINUTES, prod, alarms)
     if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
         reader.problems.append(
             f"{PROJECT}:alarms.extraAlarmNames = {list(alarms.extra_alarm_names)!r}: with the "
@@ -577,6 +574,8 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> Deploymen
     if not smoke_paths:
         reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
     return DeploymentSettings(
+        strategy=strategy,
+        strategy_name=strategy_name,
         config=config,
         termination_wait_minutes=wait,
         approval_wait_minutes=reader.integer("approvalWaitMinutes", 0, low=0, high=MAX_WAIT_MINUTES),
@@ -687,3 +686,75 @@ def _smoke_path(raw: Any) -> EndpointCheck:
     if not isinstance(raw, dict) or not str(raw.get("path", "")).startswith("/"):
         raise ValueError(f"a smoke path needs a path starting with /: {raw!r}")
     return _endpoint({**raw, "url": f"http://test-listener{raw['path']}"})
+
+
+# Which keys of `deployment` belong to which strategy; the rest apply to all.
+CODEDEPLOY_STRATEGY = "codedeploy-blue-green"
+_NATIVE = {"ecs-blue-green": "BLUE_GREEN", "ecs-canary": "CANARY", "ecs-linear": "LINEAR"}
+STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
+_STRATEGY_OF_KEY = {
+    "config": (CODEDEPLOY_STRATEGY,),
+    "terminationWaitMinutes": (CODEDEPLOY_STRATEGY,),
+    "approvalWaitMinutes": (CODEDEPLOY_STRATEGY,),
+    "retryRevision": (CODEDEPLOY_STRATEGY,),
+    "minimumHealthyPercent": ("rolling",),
+    "maximumPercent": ("rolling",),
+    "bakeTimeMinutes": tuple(_NATIVE),
+    "canaryPercent": ("ecs-canary",),
+    "canaryBakeMinutes": ("ecs-canary",),
+    "stepPercent": ("ecs-linear",),
+    "stepBakeMinutes": ("ecs-linear",),
+}
+# ECS's documented ranges.
+MAX_BAKE_MINUTES = 1440
+
+
+def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings) -> EcsStrategy:
+    if name == "rolling":
+        low = reader.integer("minimumHealthyPercent", 100, low=0, high=100)
+        high = reader.integer("maximumPercent", 200, low=100, high=200)
+        if high <= low:
+            reader.problem(
+                "maximumPercent", high, f"more than minimumHealthyPercent ({low}), or ECS cannot replace a task"
+            )
+        return Rolling(minimum_healthy_percent=low, maximum_percent=high)
+    if name in _NATIVE:
+        bake = reader.integer("bakeTimeMinutes", 15, low=0, high=MAX_BAKE_MINUTES)
+        _check_blue_is_kept(reader, "bakeTimeMinutes", bake, MAX_BAKE_MINUTES, prod, alarms)
+        native = _NATIVE[name]
+        return NativeShift(
+            strategy=native,
+            bake_time_minutes=bake,
+            canary_percent=reader.number("canaryPercent", 10.0, low=0.1, high=100) if native == "CANARY" else None,
+            canary_bake_minutes=reader.integer("canaryBakeMinutes", 10, low=0, high=MAX_BAKE_MINUTES)
+            if native == "CANARY"
+            else None,
+            step_percent=reader.number("stepPercent", 10.0, low=3, high=100) if native == "LINEAR" else None,
+            step_bake_minutes=reader.integer("stepBakeMinutes", 1, low=0, high=MAX_BAKE_MINUTES)
+            if native == "LINEAR"
+            else None,
+        )
+    return CodeDeployBlueGreen()
+
+
+def _check_blue_is_kept(
+    reader: _Reader, key: str, minutes: int, ceiling: int, prod: bool, alarms: AlarmSettings
+) -> None:
+    """Blue must outlive the alarms' window (and 10 minutes in prod), or a late alarm has nothing
+    to roll back to."""
+    low = PROD_MIN_TERMINATION_WAIT_MINUTES if prod else 0
+    if minutes < low:
+        reader.problem(
+            key,
+            minutes,
+            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release still rolls back "
+            f"(allowed: {low} to {ceiling})",
+        )
+    window_minutes = -(-alarms.evaluation.window_seconds // 60)
+    if minutes < window_minutes:
+        reader.problem(
+            key,
+            minutes,
+            f"at least the alarms' evaluation window ({window_minutes} min), or a regression at the end of the shift "
+            "is detected only after blue is gone",
+        )

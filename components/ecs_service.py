@@ -1,4 +1,5 @@
-"""A Fargate service whose releases belong to CodeDeploy."""
+"""A Fargate service, released by CodeDeploy (blue/green) or by ECS itself (rolling, or ECS's own
+blue/green, canary and linear), rolling back automatically either way."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +15,10 @@ import pulumi_aws as aws
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.
 CODEDEPLOY_OWNED_SERVICE_PROPERTIES = ["taskDefinition", "loadBalancers", "networkConfiguration", "platformVersion"]
+
+# ECS-native shifts swap the service's primary and alternate target groups on every release.
+ECS_OWNED_SERVICE_PROPERTIES = ["loadBalancers"]
+ELB_ROLE_POLICY = "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[^:@]+)$"
@@ -35,6 +41,47 @@ class Container:
         return f"{self.image}:{self.tag}"
 
 
+@dataclass(frozen=True)
+class CodeDeployBlueGreen:
+    """Releases are CodeDeploy deployments (see components/release.py); the service ignores what
+    CodeDeploy changes."""
+
+
+@dataclass(frozen=True)
+class Rolling:
+    """ECS replaces tasks in place; the deployment circuit breaker and the alarms roll back."""
+
+    minimum_healthy_percent: int = 100
+    maximum_percent: int = 200
+
+
+@dataclass(frozen=True)
+class NativeShift:
+    """ECS's own blue/green, canary or linear deployment through weighted listener rules. Blue is
+    kept for `bake_time_minutes` after the shift, while the alarms can still roll back."""
+
+    strategy: Literal["BLUE_GREEN", "CANARY", "LINEAR"]
+    bake_time_minutes: int = 15
+    canary_percent: float | None = None
+    canary_bake_minutes: int | None = None
+    step_percent: float | None = None
+    step_bake_minutes: int | None = None
+
+
+EcsStrategy = CodeDeployBlueGreen | Rolling | NativeShift
+
+
+@dataclass
+class NativeRouting:
+    """What ECS-native shifts need: the green target group, the weighted rules it rewrites, and
+    the function that smoke-tests green once test traffic reaches it."""
+
+    alternate_target_group_arn: pulumi.Input[str]
+    production_listener_rule_arn: pulumi.Input[str]
+    test_listener_rule_arn: pulumi.Input[str]
+    smoke_test_function_arn: pulumi.Input[str]
+
+
 @dataclass
 class FargateServiceArgs:
     container: Container
@@ -46,6 +93,11 @@ class FargateServiceArgs:
     desired_count: int = 2
     log_retention_days: int = 30
     health_check_grace_period_seconds: int = 60
+    strategy: EcsStrategy = field(default_factory=CodeDeployBlueGreen)
+    # Under the ECS controller, these alarms roll a deployment back (CodeDeploy has its own list).
+    rollback_alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    # Required with a NativeShift.
+    native_routing: NativeRouting | None = None
 
 
 class FargateService(pulumi.ComponentResource):
@@ -167,20 +219,12 @@ class FargateService(pulumi.ComponentResource):
             desired_count=args.desired_count,
             launch_type="FARGATE",
             platform_version="LATEST",
-            deployment_controller=aws.ecs.ServiceDeploymentControllerArgs(type="CODE_DEPLOY"),
-            load_balancers=[
-                aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn=args.target_group_arn,
-                    container_name=self.container_name,
-                    container_port=container.port,
-                )
-            ],
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.subnet_ids, security_groups=[self.security_group.id], assign_public_ip=False
             ),
             health_check_grace_period_seconds=args.health_check_grace_period_seconds,
             propagate_tags="SERVICE",
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_SERVICE_PROPERTIES),
+            **self._release_settings(name, args),
         )
 
         self.register_outputs(
@@ -190,6 +234,107 @@ class FargateService(pulumi.ComponentResource):
                 "taskDefinitionArn": self.task_definition.arn,
             }
         )
+
+    def _release_settings(self, name: str, args: FargateServiceArgs) -> dict:
+        """The service arguments that decide how a release happens and how it rolls back."""
+        target = dict(container_name=self.container_name, container_port=self.container_port)
+        strategy = args.strategy
+        if isinstance(strategy, CodeDeployBlueGreen):
+            return dict(
+                deployment_controller=aws.ecs.ServiceDeploymentControllerArgs(type="CODE_DEPLOY"),
+                load_balancers=[aws.ecs.ServiceLoadBalancerArgs(target_group_arn=args.target_group_arn, **target)],
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_SERVICE_PROPERTIES),
+            )
+        ecs_controlled = dict(
+            deployment_controller=aws.ecs.ServiceDeploymentControllerArgs(type="ECS"),
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            alarms=aws.ecs.ServiceAlarmsArgs(alarm_names=args.rollback_alarm_names, enable=True, rollback=True),
+            # `pulumi up` returns when the deployment has finished (bake time included) or rolled back.
+            wait_for_steady_state=True,
+        )
+        if isinstance(strategy, Rolling):
+            return dict(
+                **ecs_controlled,
+                deployment_minimum_healthy_percent=strategy.minimum_healthy_percent,
+                deployment_maximum_percent=strategy.maximum_percent,
+                load_balancers=[aws.ecs.ServiceLoadBalancerArgs(target_group_arn=args.target_group_arn, **target)],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        routing = args.native_routing
+        if routing is None:
+            raise ValueError(f"{name}: strategy {strategy.strategy} needs native_routing")
+        role = self._infrastructure_role(name, routing.smoke_test_function_arn)
+        return dict(
+            **ecs_controlled,
+            deployment_configuration=aws.ecs.ServiceDeploymentConfigurationArgs(
+                strategy=strategy.strategy,
+                bake_time_in_minutes=str(strategy.bake_time_minutes),
+                canary_configuration=aws.ecs.ServiceDeploymentConfigurationCanaryConfigurationArgs(
+                    canary_percent=strategy.canary_percent,
+                    canary_bake_time_in_minutes=str(strategy.canary_bake_minutes),
+                )
+                if strategy.strategy == "CANARY"
+                else None,
+                linear_configuration=aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(
+                    step_percent=strategy.step_percent,
+                    step_bake_time_in_minutes=str(strategy.step_bake_minutes),
+                )
+                if strategy.strategy == "LINEAR"
+                else None,
+                lifecycle_hooks=[
+                    aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs(
+                        hook_target_arn=routing.smoke_test_function_arn,
+                        role_arn=role.arn,
+                        lifecycle_stages=["POST_TEST_TRAFFIC_SHIFT"],
+                    )
+                ],
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=args.target_group_arn,
+                    advanced_configuration=aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
+                        alternate_target_group_arn=routing.alternate_target_group_arn,
+                        production_listener_rule=routing.production_listener_rule_arn,
+                        test_listener_rule=routing.test_listener_rule_arn,
+                        role_arn=role.arn,
+                    ),
+                    **target,
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ECS_OWNED_SERVICE_PROPERTIES),
+        )
+
+    def _infrastructure_role(self, name: str, hook_arn: pulumi.Input[str]) -> aws.iam.Role:
+        """The role ECS acts through during a native shift: it rewrites the listener rules
+        (AmazonECSInfrastructureRolePolicyForLoadBalancers) and invokes the smoke-test hook."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-ecs-infrastructure",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ecs-infrastructure-elb", role=role.name, policy_arn=ELB_ROLE_POLICY, opts=child
+        )
+        aws.iam.RolePolicy(
+            f"{name}-ecs-infrastructure-hook",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": hook_arn}],
+                }
+            ),
+            opts=child,
+        )
+        return role
 
 
 def _ecs_tasks_role(name: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:

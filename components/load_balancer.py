@@ -1,4 +1,7 @@
-"""An application load balancer prepared for CodeDeploy blue/green."""
+"""An application load balancer prepared for blue/green releases.
+
+Its shape is the same for every strategy (blue and green target groups, a production and a test
+listener), so switching a service between strategies changes routing, not the load balancer."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import pulumi_aws as aws
 # CodeDeploy rewrites these on every release; re-applying Pulumi's stale copy could point production
 # at the target group that has just been emptied.
 CODEDEPLOY_OWNED_LISTENER_PROPERTIES = ["defaultActions"]
+# ECS-native blue/green, canary and linear shift traffic by rewriting the weights of listener rules.
+ECS_OWNED_RULE_PROPERTIES = ["actions"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class BlueGreenLoadBalancerArgs:
     test_ingress_cidrs: Sequence[pulumi.Input[str]] = ()
     deletion_protection: bool = True
     deregistration_delay_seconds: int = 30
+    # ECS-native blue/green, canary and linear move traffic through weighted listener rules.
+    weighted_rules: bool = False
 
 
 class BlueGreenLoadBalancer(pulumi.ComponentResource):
@@ -52,6 +59,9 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
     green: aws.lb.TargetGroup
     production_listener: aws.lb.Listener
     test_listener: aws.lb.Listener
+    # With weighted_rules: one rule on each listener forwarding to blue (100) and green (0).
+    production_rule: aws.lb.ListenerRule | None = None
+    test_rule: aws.lb.ListenerRule | None = None
     service_url: pulumi.Output[str]
     test_url: pulumi.Output[str]
 
@@ -140,6 +150,33 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
                 ("test", args.test_listener_port, self.green, False),
             )
         )
+
+        if args.weighted_rules:
+            self.production_rule, self.test_rule = (
+                aws.lb.ListenerRule(
+                    f"{name}-{role}-rule",
+                    listener_arn=listener.arn,
+                    priority=1,
+                    conditions=[
+                        aws.lb.ListenerRuleConditionArgs(
+                            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=["/*"])
+                        )
+                    ],
+                    actions=[
+                        aws.lb.ListenerRuleActionArgs(
+                            type="forward",
+                            forward=aws.lb.ListenerRuleActionForwardArgs(
+                                target_groups=[
+                                    aws.lb.ListenerRuleActionForwardTargetGroupArgs(arn=self.blue.arn, weight=100),
+                                    aws.lb.ListenerRuleActionForwardTargetGroupArgs(arn=self.green.arn, weight=0),
+                                ]
+                            ),
+                        )
+                    ],
+                    opts=pulumi.ResourceOptions(parent=self, ignore_changes=ECS_OWNED_RULE_PROPERTIES),
+                )
+                for role, listener in (("prod", self.production_listener), ("test", self.test_listener))
+            )
 
         dns = self.load_balancer.dns_name
         self.service_url = pulumi.Output.concat("https://" if tls else "http://", dns, f":{args.listener_port}")

@@ -28,12 +28,13 @@ def _hook(
     name: str,
     parent: pulumi.Resource,
     handler: str,
-    deployment_group_arn: pulumi.Input[str],
+    deployment_group_arn: pulumi.Input[str] | None,
     variables: dict[str, pulumi.Input[str]],
     log_retention_days: int,
     statements: Sequence[pulumi.Input[dict[str, Any]]] = (),
     **function_args: Any,
 ) -> aws.lambda_.Function:
+    """A hook function; with a deployment group, allowed to report its status there."""
     report = {
         "Effect": "Allow",
         "Action": "codedeploy:PutLifecycleEventHookExecutionStatus",
@@ -43,7 +44,7 @@ def _hook(
         name,
         parent,
         log_retention_days=log_retention_days,
-        statements=[report, *statements],
+        statements=[report, *statements] if deployment_group_arn is not None else list(statements),
         code=hooks_archive(),
         runtime="python3.13",
         handler=handler,
@@ -154,8 +155,6 @@ class TrafficHooks(pulumi.ComponentResource):
 
 @dataclass
 class TestTrafficHookArgs:
-    deployment_group_arn: pulumi.Input[str]
-    codedeploy_role_name: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     vpc_cidr: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -164,12 +163,18 @@ class TestTrafficHookArgs:
     test_listener_port: int
     # As hooks/test_traffic.py reads them: {path, expectStatus, timeoutSeconds, expectBody}.
     smoke_paths: Sequence[dict[str, Any]]
+    # CodeDeploy's group and role: the hook reports to the group, the role invokes it. None for an
+    # ECS-native shift, where ECS invokes the hook (through the service's infrastructure role) and
+    # reads its answer instead.
+    deployment_group_arn: pulumi.Input[str] | None = None
+    codedeploy_role_name: pulumi.Input[str] | None = None
     log_retention_days: int = 30
 
 
 class TestTrafficHook(pulumi.ComponentResource):
-    """AfterAllowTestTraffic for ECS: smoke tests against green through the test listener, before
-    any production traffic moves. Runs in the VPC, because the test listener admits the VPC only."""
+    """Smoke tests against green through the test listener, before any production traffic moves:
+    CodeDeploy's AfterAllowTestTraffic hook, or ECS's POST_TEST_TRAFFIC_SHIFT hook. Runs in the VPC,
+    because the test listener admits the VPC only."""
 
     __test__ = False  # not a pytest test class, despite its name
 
@@ -197,10 +202,11 @@ class TestTrafficHook(pulumi.ComponentResource):
                 description=why,
                 opts=child,
             )
+        for_codedeploy = args.deployment_group_arn is not None
         self.function = _hook(
             name,
             self,
-            "hooks.test_traffic.handler",
+            "hooks.test_traffic.handler" if for_codedeploy else "hooks.ecs_lifecycle.handler",
             args.deployment_group_arn,
             {
                 "LOAD_BALANCER": args.load_balancer_arn_suffix,
@@ -228,5 +234,6 @@ class TestTrafficHook(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids, security_group_ids=[self.security_group.id]
             ),
         )
-        _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
+        if for_codedeploy:
+            _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})

@@ -31,7 +31,7 @@ def handler(event, context=None) -> dict:
     return run_hook("AfterAllowTestTraffic", event, smoke_test_green)
 
 
-def smoke_test_green(deployment_id: str) -> None:
+def smoke_test_green(release_id: str) -> None:
     address = load_balancer_address(environment("LOAD_BALANCER"))
     host = environment("TEST_HOST")
     port = environment("TEST_LISTENER_PORT", int)
@@ -39,7 +39,7 @@ def smoke_test_green(deployment_id: str) -> None:
     failures = run_checks(checks)
     if failures:
         raise HookError(f"{len(failures)} of {len(checks)} test-traffic checks failed: " + "; ".join(failures))
-    log(logging.INFO, "test-traffic checks passed", deployment_id=deployment_id, checks=len(checks))
+    log(logging.INFO, "test-traffic checks passed", release=release_id, checks=len(checks))
 
 
 def _checks(raw: str, base_url: str, host: str) -> list[EndpointCheck]:

@@ -3,8 +3,10 @@ import json
 import boto3
 import pytest
 
+from hooks import lifecycle, test_traffic
 from tests.local_aws import LocalAws
 from tests.scenarios import FUNCTION, zipped_code
+from tests.smoke_targets import SmokeTargets
 from tests.stacks import settled_stack
 
 
@@ -66,3 +68,34 @@ def published_function(codedeploy_groups):
         client.publish_version(FunctionName=FUNCTION)
     client.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
     return client
+
+
+@pytest.fixture(scope="session")
+def targets():
+    """Real HTTP servers on loopback that answer, fail, hang, reset and send garbage."""
+    servers = SmokeTargets()
+    yield servers
+    servers.stop()
+
+
+LOAD_BALANCER = "app/web-lb-alb/0123456789abcdef"
+TEST_HOST = "web-lb-alb-123.us-east-1.elb.amazonaws.com"
+
+
+@pytest.fixture
+def load_balancer_node(local_aws, targets, monkeypatch):
+    """A load balancer node's network interface, in moto's EC2, whose private address is the local
+    smoke target: what the test-traffic hooks find and call."""
+    local_aws.reset()
+    for cached in (lifecycle.codedeploy, test_traffic.ec2):
+        cached.cache_clear()
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=subnet, Description=f"ELB {LOAD_BALANCER}", PrivateIpAddress="127.0.0.1")
+    monkeypatch.setenv("LOAD_BALANCER", LOAD_BALANCER)
+    monkeypatch.setenv("TEST_HOST", TEST_HOST)
+    monkeypatch.setenv("TEST_LISTENER_PORT", str(targets.port))
+    monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/health"}]))
+    targets.hosts_seen.clear()
+    return targets

@@ -12,8 +12,8 @@ import pytest
 
 from hooks import lifecycle, post_traffic, pre_traffic, smoke, test_traffic
 from hooks.deployment_log import last_good_version
+from tests.conftest import TEST_HOST
 from tests.local_aws import LocalAws
-from tests.smoke_targets import SmokeTargets
 
 FUNCTION = "greeter-staging"
 TABLE = "deployment-log"
@@ -41,13 +41,6 @@ def aws(local_aws, monkeypatch):
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
     )
     return local_aws
-
-
-@pytest.fixture(scope="module")
-def targets():
-    servers = SmokeTargets()
-    yield servers
-    servers.stop()
 
 
 def start_release(current: str = "1", target: str = "2", appspec: str | None = None) -> dict:
@@ -276,24 +269,6 @@ def test_the_last_good_version_is_one_query_away(aws):
 
 
 # --- ECS AfterAllowTestTraffic: smoke-test green through the test listener
-
-LOAD_BALANCER = "app/web-lb-alb/0123456789abcdef"
-TEST_HOST = "web-lb-alb-123.us-east-1.elb.amazonaws.com"
-
-
-@pytest.fixture
-def load_balancer_node(aws, targets, monkeypatch):
-    """A load balancer node's network interface whose private address is the local smoke target."""
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
-    ec2.create_network_interface(SubnetId=subnet, Description=f"ELB {LOAD_BALANCER}", PrivateIpAddress="127.0.0.1")
-    monkeypatch.setenv("LOAD_BALANCER", LOAD_BALANCER)
-    monkeypatch.setenv("TEST_HOST", TEST_HOST)
-    monkeypatch.setenv("TEST_LISTENER_PORT", str(targets.port))
-    monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/health"}]))
-    targets.hosts_seen.clear()
-    return targets
 
 
 def ecs_event() -> dict:

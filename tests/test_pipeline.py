@@ -248,13 +248,6 @@ def test_the_validator_rejects_a_broken_state_machine():
 # --- the smoke check function against real local servers
 
 
-@pytest.fixture(scope="module")
-def targets():
-    servers = SmokeTargets()
-    yield servers
-    servers.stop()
-
-
 def check(targets: SmokeTargets, path: str, **expectations) -> dict:
     return smoke_check.handler({"baseUrl": targets.url(""), "check": {"path": path, **expectations}})
 

@@ -422,3 +422,76 @@ def test_notification_addresses_are_email_addresses():
 def test_the_health_check_watches_between_1_and_60_minutes():
     message = only_problem("pipeline", pipeline={"healthCheckMinutes": 0})
     assert message == "rollback-guard:pipeline.healthCheckMinutes = 0: a whole number from 1 to 60"
+
+
+# --- release strategies
+
+NOT_CODEDEPLOY = {"config": None, "terminationWaitMinutes": None, "approvalWaitMinutes": None, "retryRevision": None}
+
+
+def strategy_problems(stack: str, strategy: str, **keys) -> list[str]:
+    return problems(stack, deployment={**NOT_CODEDEPLOY, "strategy": strategy, **keys})
+
+
+def test_the_strategy_is_one_we_know():
+    message = only_problem("staging", deployment={"strategy": "big-bang"})
+    assert message == (
+        "rollback-guard:deployment.strategy = 'big-bang': "
+        "one of codedeploy-blue-green, ecs-blue-green, ecs-canary, ecs-linear, rolling"
+    )
+
+
+def test_codedeploy_settings_are_refused_for_another_strategy():
+    assert problems("staging", deployment={"strategy": "rolling"}) == [
+        f"rollback-guard:deployment.{key} = {value!r}: only with strategy codedeploy-blue-green (strategy is rolling)"
+        for key, value in (
+            ("config", "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
+            ("terminationWaitMinutes", 5),
+            ("approvalWaitMinutes", 0),
+        )
+    ]
+
+
+def test_a_canary_setting_is_refused_for_a_linear_shift():
+    assert strategy_problems("staging", "ecs-linear", canaryPercent=10) == [
+        "rollback-guard:deployment.canaryPercent = 10: only with strategy ecs-canary (strategy is ecs-linear)"
+    ]
+
+
+def test_a_linear_step_is_at_least_3_percent():
+    assert strategy_problems("staging", "ecs-linear", stepPercent=2) == [
+        "rollback-guard:deployment.stepPercent = 2: a number from 3 to 100"
+    ]
+
+
+def test_a_canary_is_between_a_tenth_of_a_percent_and_all_traffic():
+    assert strategy_problems("staging", "ecs-canary", canaryPercent=0) == [
+        "rollback-guard:deployment.canaryPercent = 0: a number from 0.1 to 100"
+    ]
+
+
+def test_bake_times_stay_within_a_day():
+    assert strategy_problems("staging", "ecs-blue-green", bakeTimeMinutes=2000) == [
+        "rollback-guard:deployment.bakeTimeMinutes = 2000: a whole number from 0 to 1440"
+    ]
+
+
+def test_prod_bakes_at_least_10_minutes():
+    assert strategy_problems("prod", "ecs-canary", bakeTimeMinutes=5) == [
+        "rollback-guard:deployment.bakeTimeMinutes = 5: prod keeps blue at least 10 minutes so an alarm within "
+        "10 minutes of the release still rolls back (allowed: 10 to 1440)"
+    ]
+
+
+def test_rolling_needs_room_to_replace_a_task():
+    assert strategy_problems("staging", "rolling", minimumHealthyPercent=100, maximumPercent=100) == [
+        "rollback-guard:deployment.maximumPercent = 100: more than minimumHealthyPercent (100), "
+        "or ECS cannot replace a task"
+    ]
+
+
+def test_a_bake_time_means_nothing_to_a_rolling_deployment():
+    assert strategy_problems("staging", "rolling", bakeTimeMinutes=15) == [
+        "rollback-guard:deployment.bakeTimeMinutes = 15: only with strategy ecs-blue-green or ecs-canary or "
+        "ecs-linear (strategy is rolling)"
+    ]
