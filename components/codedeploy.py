@@ -7,7 +7,6 @@ enough for a late alarm to still roll back).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import service_role
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
 ECS_PREDEFINED_CONFIGS = frozenset(
@@ -247,22 +248,7 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
 
 
 def _service_role(name: str, managed_policy_arn: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    role = aws.iam.Role(
-        f"{name}-role",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "codedeploy.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-        opts=opts,
-    )
+    role = service_role(f"{name}-role", "codedeploy.amazonaws.com", opts)
     aws.iam.RolePolicyAttachment(f"{name}-role-managed", role=role.name, policy_arn=managed_policy_arn, opts=opts)
     return role
 

@@ -3,7 +3,6 @@ blue/green, canary and linear), rolling back automatically either way."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +10,8 @@ from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import role_policy, service_role, write_logs
 
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.
@@ -135,15 +136,17 @@ class FargateService(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        self.execution_role = _ecs_tasks_role(f"{name}-execution", child)
-        aws.iam.RolePolicy(
+        self.execution_role = service_role(f"{name}-execution", "ecs-tasks.amazonaws.com", child)
+        # What ECS needs to start a task: write to this log group, and pull the image if it lives in
+        # ECR. Narrower than AmazonECSTaskExecutionRolePolicy, which allows every group and repository.
+        role_policy(
             f"{name}-execution-policy",
-            role=self.execution_role.id,
-            policy=self.log_group.arn.apply(lambda arn: _execution_policy(arn, container.image)),
-            opts=child,
+            self.execution_role.id,
+            [write_logs(self.log_group.arn), *_image_pull_statements(container.image)],
+            child,
         )
         # The application's own permissions; none by default, granted by whoever owns the app.
-        self.task_role = _ecs_tasks_role(f"{name}-task-role", child)
+        self.task_role = service_role(f"{name}-task-role", "ecs-tasks.amazonaws.com", child)
 
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         self.task_definition = aws.ecs.TaskDefinition(
@@ -308,69 +311,30 @@ class FargateService(pulumi.ComponentResource):
         """The role ECS acts through during a native shift: it rewrites the listener rules
         (AmazonECSInfrastructureRolePolicyForLoadBalancers) and invokes the smoke-test hook."""
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-ecs-infrastructure",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
-            opts=child,
-        )
+        role = service_role(f"{name}-ecs-infrastructure", "ecs.amazonaws.com", child)
         aws.iam.RolePolicyAttachment(
             f"{name}-ecs-infrastructure-elb", role=role.name, policy_arn=ELB_ROLE_POLICY, opts=child
         )
-        aws.iam.RolePolicy(
+        role_policy(
             f"{name}-ecs-infrastructure-hook",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": hook_arn}],
-                }
-            ),
-            opts=child,
+            role.id,
+            [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": hook_arn}],
+            child,
         )
         return role
 
 
-def _ecs_tasks_role(name: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    return aws.iam.Role(
-        name,
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-        opts=opts,
-    )
-
-
-def _execution_policy(log_group_arn: str, image: str) -> str:
-    """What ECS needs to start the task: write to this log group, and pull this image if it lives in
-    ECR. Narrower than AmazonECSTaskExecutionRolePolicy, which allows every log group and repository."""
-    statements = [
+def _image_pull_statements(image: str) -> list[dict]:
+    """Pull `image` if it lives in ECR; a public image needs no permission."""
+    ecr = _ECR_IMAGE.match(image)
+    if not ecr:
+        return []
+    return [
         {
             "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{log_group_arn}:*",
-        }
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            "Resource": f"arn:aws:ecr:{ecr['region']}:{ecr['account']}:repository/{ecr['repository']}",
+        },
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
     ]
-    ecr = _ECR_IMAGE.match(image)
-    if ecr:
-        statements += [
-            {
-                "Effect": "Allow",
-                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": f"arn:aws:ecr:{ecr['region']}:{ecr['account']}:repository/{ecr['repository']}",
-            },
-            # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
-            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -3,7 +3,6 @@ of this project is built with (its own log group with retention, its own role, s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import role_policy, service_role, write_logs
 
 ALIAS_NAME = "live"
 # CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
@@ -52,29 +53,8 @@ def logged_function(
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=log_retention_days, opts=child
     )
-    role = aws.iam.Role(
-        f"{name}-role",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-        opts=child,
-    )
-    logs = {
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": log_group.arn.apply(lambda arn: f"{arn}:*"),
-    }
-    policy = aws.iam.RolePolicy(
-        f"{name}-policy",
-        role=role.id,
-        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logs, *statements]}),
-        opts=child,
-    )
+    role = service_role(f"{name}-role", "lambda.amazonaws.com", child)
+    policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child)
     function = aws.lambda_.Function(
         f"{name}-function",
         name=function_name,

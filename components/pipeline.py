@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import role_policy, service_role, write_logs
+
 PULUMI_VERSION = "3.207.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 
@@ -181,18 +183,8 @@ class ReleasePipeline(pulumi.ComponentResource):
         name = f"{self._name}-{purpose}"
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
-        role = _service_role(f"{name}-role", "codebuild.amazonaws.com", child)
-        logs = {
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": log_group.arn.apply(lambda arn: f"{arn}:*"),
-        }
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logs, *statements]}),
-            opts=child,
-        )
+        role = service_role(f"{name}-role", "codebuild.amazonaws.com", child)
+        policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child)
         return aws.codebuild.Project(
             name,
             service_role=role.arn,
@@ -288,7 +280,7 @@ class ReleasePipeline(pulumi.ComponentResource):
 
     def _pipeline_role(self, args: ReleasePipelineArgs, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
-        role = _service_role(f"{self._name}-role", "codepipeline.amazonaws.com", child)
+        role = service_role(f"{self._name}-role", "codepipeline.amazonaws.com", child)
         machines = [args.smoke_test_arn, args.health_check_arn]
         executions = [
             pulumi.Output.from_input(arn).apply(lambda arn: arn.replace(":stateMachine:", ":execution:") + ":*")
@@ -319,26 +311,8 @@ class ReleasePipeline(pulumi.ComponentResource):
             {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"], "Resource": executions},
             {"Effect": "Allow", "Action": "sns:Publish", "Resource": args.notification_topic_arn},
         ]
-        aws.iam.RolePolicy(
-            f"{self._name}-role-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
-            opts=child,
-        )
+        role_policy(f"{self._name}-role-policy", role.id, statements, child)
         return role
-
-
-def _service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    return aws.iam.Role(
-        name,
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-            }
-        ),
-        opts=opts,
-    )
 
 
 def _stages(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import role_policy, service_role
 from components.lambda_function import hooks_archive, logged_function
 
 POLL_SECONDS = 30
@@ -192,22 +193,6 @@ class PipelineChecks(pulumi.ComponentResource):
 
 def _state_machine_role(name: str, parent: pulumi.Resource, statement: dict) -> aws.iam.Role:
     child = pulumi.ResourceOptions(parent=parent)
-    role = aws.iam.Role(
-        f"{name}-role",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-        opts=child,
-    )
-    aws.iam.RolePolicy(
-        f"{name}-policy",
-        role=role.id,
-        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [statement]}),
-        opts=child,
-    )
+    role = service_role(f"{name}-role", "states.amazonaws.com", child)
+    role_policy(f"{name}-policy", role.id, [statement], child)
     return role

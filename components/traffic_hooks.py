@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import role_policy
 from components.lambda_function import hooks_archive, logged_function
 
 # Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS plus the hook's CodeDeploy calls with their
@@ -59,18 +60,11 @@ def _hook(
 def _grant_invoke(
     name: str, parent: pulumi.Resource, codedeploy_role_name: pulumi.Input[str], hooks: list[aws.lambda_.Function]
 ) -> None:
-    aws.iam.RolePolicy(
+    role_policy(
         f"{name}-invoke",
-        role=codedeploy_role_name,
-        policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [hook.arn for hook in hooks]}
-                ],
-            }
-        ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        codedeploy_role_name,
+        [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": [hook.arn for hook in hooks]}],
+        pulumi.ResourceOptions(parent=parent),
     )
 
 
