@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: test lint lint-migrations bench clean
+.PHONY: plan test lint lint-migrations bench clean
+
+# The main job on a fresh machine, offline: the staging stack's resources and rollback budget.
+plan: $(INSTALLED)
+	$(BIN)/python -m ops plan staging
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

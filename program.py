@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.codedeploy import (
@@ -74,6 +75,24 @@ class EcsService:
             **(self.codedeploy.exports if self.codedeploy else {}),
         }
 
+    def release_path(self, service: str) -> dict[str, pulumi.Input]:
+        """What `ops` needs to inspect and roll back this service's releases."""
+        path = {
+            "service": service,
+            "kind": "ecs",
+            "strategy": self.strategy,
+            "cluster": self.service.cluster.name,
+            "ecsService": self.service.service.name,
+            "alarms": self.alarm_names,
+        }
+        if self.codedeploy:
+            group = self.codedeploy.deployment_group
+            path |= {
+                "application": group.application.name,
+                "deploymentGroup": group.deployment_group.deployment_group_name,
+            }
+        return path
+
 
 @dataclass
 class LambdaCanary:
@@ -97,12 +116,32 @@ class LambdaCanary:
             "lambdaLiveVersion": self.release.live_revision,
         }
 
+    def release_path(self, service: str) -> dict[str, pulumi.Input]:
+        """What `ops` needs to inspect, roll back and drill this function's releases."""
+        group = self.deployment_group
+        return {
+            "service": service,
+            "kind": "lambda",
+            "strategy": "lambda-canary",
+            "application": group.application.name,
+            "deploymentGroup": group.deployment_group.deployment_group_name,
+            "function": self.function.function.name,
+            "alias": self.function.alias.name,
+            "hooks": {
+                "BeforeAllowTraffic": self.hooks.pre_traffic.name,
+                "AfterAllowTraffic": self.hooks.post_traffic.name,
+            },
+            "alarms": self.alarms.alarm_names,
+        }
+
 
 @dataclass
 class Program:
+    environment: str
     ecs: EcsService
     deployment_log: DeploymentLog
     canary: LambdaCanary | None
+    service_names: tuple[str, str | None]
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
@@ -115,6 +154,11 @@ class Program:
                 lambda lists: [name for names in lists for name in names]
             ),
             **(self.canary.exports if self.canary else {}),
+            "environment": self.environment,
+            "releasePaths": [
+                self.ecs.release_path(self.service_names[0]),
+                *([self.canary.release_path(self.service_names[1])] if self.canary else []),
+            ],
         }
 
 
@@ -150,7 +194,8 @@ def build(settings: Settings | PipelineSettings) -> Program | PipelineProgram:
     )
     ecs = _ecs_service(settings, top)
     canary = _lambda_canary(settings, settings.function, deployment_log, top) if settings.function else None
-    return Program(ecs, deployment_log, canary)
+    names = (settings.service.name, settings.function.name if settings.function else None)
+    return Program(settings.environment, ecs, deployment_log, canary, names)
 
 
 def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
@@ -272,7 +317,9 @@ def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
             target=EcsReleaseTarget(
                 cluster=service.cluster.name,
                 service=service.service.name,
-                task_definition_arn=service.task_definition.arn,
+                task_definition_arn=_task_definition_arn(deployment.pinned_revision)
+                if deployment.pinned_revision
+                else service.task_definition.arn,
                 container_name=service.container_name,
                 container_port=service.container_port,
                 hooks={"AfterAllowTestTraffic": hook.function.name},
@@ -353,7 +400,7 @@ def _lambda_canary(
             target=LambdaReleaseTarget(
                 function_name=canary.function.name,
                 alias=canary.alias.name,
-                version=canary.function.version,
+                version=function.pinned_version or canary.function.version,
                 hooks={"BeforeAllowTraffic": hooks.pre_traffic.name, "AfterAllowTraffic": hooks.post_traffic.name},
             ),
             alarm_names=alarms.alarm_names,
@@ -404,3 +451,10 @@ def _pipeline(settings: PipelineSettings) -> PipelineProgram:
         ),
     )
     return PipelineProgram(storage, checks, notifications, pipeline)
+
+
+def _task_definition_arn(revision: str) -> pulumi.Output[str]:
+    """The ARN of a pinned task definition revision (family:number) in this stack's account."""
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.format("arn:aws:ecs:{0}:{1}:task-definition/{2}", region, account, revision)

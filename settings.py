@@ -148,6 +148,8 @@ class DeploymentSettings:
     smoke_paths: tuple[dict, ...]
     # A task definition revision CodeDeploy rolled back, to release again deliberately.
     retry_revision: str | None
+    # The revision to keep live instead of the newest (written by `ops rollback`, cleared by hand).
+    pinned_revision: str | None
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class FunctionSettings:
     check_timeout_seconds: float
     # A version CodeDeploy rolled back, to release again deliberately.
     retry_revision: str | None
+    # The version to keep live instead of the newest (written by `ops rollback`, cleared by hand).
+    pinned_version: str | None
 
 
 @dataclass(frozen=True)
@@ -583,6 +587,9 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> Deploymen
         retry_revision=reader.text(
             "retryRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
         ),
+        pinned_revision=reader.text(
+            "pinnedRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
+        ),
     )
 
 
@@ -672,6 +679,7 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
         smoke_endpoints=endpoints,
         check_timeout_seconds=timeout,
         retry_revision=reader.text("retryRevision", None, pattern=r"\d+", rule="a published version number"),
+        pinned_version=reader.text("pinnedVersion", None, pattern=r"\d+", rule="a published version number"),
     )
 
 
@@ -697,6 +705,7 @@ _STRATEGY_OF_KEY = {
     "terminationWaitMinutes": (CODEDEPLOY_STRATEGY,),
     "approvalWaitMinutes": (CODEDEPLOY_STRATEGY,),
     "retryRevision": (CODEDEPLOY_STRATEGY,),
+    "pinnedRevision": (CODEDEPLOY_STRATEGY,),
     "minimumHealthyPercent": ("rolling",),
     "maximumPercent": ("rolling",),
     "bakeTimeMinutes": tuple(_NATIVE),

@@ -110,18 +110,30 @@ class Releaser:
 
     def live_revision(self, target: LambdaTarget | EcsTarget) -> str | None:
         if isinstance(target, LambdaTarget):
-            client = self._session.client("lambda", config=CLIENT_CONFIG)
-            try:
-                return client.get_alias(FunctionName=target.function_name, Name=target.alias)["FunctionVersion"]
-            except client.exceptions.ResourceNotFoundException:
-                return None
+            return self.live_version(target.function_name, target.alias)
+        return self.live_task_definition(target.cluster, target.service)
+
+    def live_version(self, function_name: str, alias: str) -> str | None:
+        """The version the alias points at."""
+        client = self._session.client("lambda", config=CLIENT_CONFIG)
+        try:
+            return client.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"]
+        except client.exceptions.ResourceNotFoundException:
+            return None
+
+    def live_task_definition(self, cluster: str, service: str) -> str | None:
+        """The primary task set's task definition (family:revision); under the ECS controller, the
+        service's own."""
         client = self._session.client("ecs", config=CLIENT_CONFIG)
-        services = client.describe_services(cluster=target.cluster, services=[target.service])["services"]
+        try:
+            services = client.describe_services(cluster=cluster, services=[service])["services"]
+        except client.exceptions.ClusterNotFoundException:
+            return None
         if not services:
             return None
-        service = services[0]
-        primary = [task_set for task_set in service.get("taskSets", []) if task_set.get("status") == "PRIMARY"]
-        arn = primary[0]["taskDefinition"] if primary else service.get("taskDefinition")
+        found = services[0]
+        primary = [task_set for task_set in found.get("taskSets", []) if task_set.get("status") == "PRIMARY"]
+        arn = primary[0]["taskDefinition"] if primary else found.get("taskDefinition")
         return appspec.task_definition_revision(arn) if arn else None
 
     # --- releasing

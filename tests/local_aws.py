@@ -10,6 +10,7 @@
 - AppSpec content: AWS's GetDeployment returns an AppSpec's SHA-256 but never its content, which
   GetApplicationRevision returns; moto returns the content and lacks GetApplicationRevision. Here
   both behave as AWS does.
+- StopDeployment: moto lacks it; the call is recorded and the deployment marked Stopped.
 - Deployment progress: moto creates CodeDeploy deployments but never runs them. A test scripts the
   next deployment's life (`script_next_deployment`): each GetDeployment advances one step, whose
   status is written into moto's own model (so ListDeployments filters on it) and whose
@@ -58,6 +59,7 @@ class LocalAws:
     _scripts: dict[str, list[dict]] = field(default_factory=dict)
     _steps: dict[str, dict] = field(default_factory=dict)
     _appspecs: dict[str, str] = field(default_factory=dict)
+    stopped_deployments: list[dict] = field(default_factory=list)
 
     def script_next_deployment(self, steps: list[dict]) -> None:
         """The life of the next deployment polled: one step per GetDeployment, the last repeated.
@@ -83,6 +85,7 @@ class LocalAws:
         self._scripts.clear()
         self._steps.clear()
         self._appspecs.clear()
+        self.stopped_deployments.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
@@ -115,6 +118,13 @@ class LocalAws:
             spec.setdefault("sha256", hashlib.sha256(spec["content"].encode()).hexdigest())
             self._appspecs[spec["sha256"]] = spec["content"]
         return _json(start_response, self._forward(environ, json.dumps(request).encode()))
+
+    def _codedeploy_StopDeployment(self, environ, start_response):
+        """moto lacks it: the deployment is marked Stopped, as CodeDeploy does once the rollback runs."""
+        request = json.loads(_body(environ))
+        self.stopped_deployments.append(request)
+        _moto_deployment(request["deploymentId"]).status = "Stopped"
+        return _json(start_response, {"status": "Succeeded", "statusMessage": "stopped with rollback"})
 
     def _codedeploy_GetApplicationRevision(self, environ, start_response):
         request = json.loads(_body(environ))

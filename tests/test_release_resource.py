@@ -188,6 +188,16 @@ def test_a_retry_setting_reaches_the_release():
     assert staged.inputs("web-release")["retry_revision"] == "web-staging:4"
 
 
+def test_a_pinned_version_is_what_the_release_keeps_live():
+    from tests.stacks import settled_stack
+
+    staged = settled_stack("staging", function={"pinnedVersion": "6"}, deployment={"pinnedRevision": "web-staging:3"})
+    assert staged.inputs("greeter-release")["target"]["version"] == "6"
+    assert staged.inputs("web-release")["target"]["task_definition_arn"] == (
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/web-staging:3"
+    )
+
+
 def test_old_task_definition_revisions_stay_registered_for_rollbacks(stack_name="prod"):
     from tests.stacks import settled_stack
 

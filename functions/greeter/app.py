@@ -3,8 +3,13 @@
 import json
 import os
 
+# Set only on a version published by `ops gameday`: a deliberately broken release for the drill.
+DRILL_FAULT = "ROLLBACK_GUARD_DRILL_FAULT"
+
 
 def handler(event, context):
+    if os.environ.get(DRILL_FAULT):
+        raise RuntimeError(f"game-day drill: this version fails on purpose ({DRILL_FAULT} is set)")
     name = (event or {}).get("name", "world")
     return {
         "statusCode": 200,

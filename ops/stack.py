@@ -1,0 +1,81 @@
+"""The thin layer over the Pulumi Automation API: the local program in this folder, on whatever
+backend `pulumi login` chose (the local file backend by default). Everything that decides anything
+takes a `StackPort`, so it is tested with a fake stack."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Exit codes: 0 done; 1 the operation ran and failed (a release failed, a drill missed its SLA);
+# 2 bad input; 3 a precondition is missing (no CLI, no credentials, prod without confirmation).
+FAILED, BAD_INPUT, PRECONDITION = 1, 2, 3
+
+
+class OpsError(Exception):
+    def __init__(self, message: str, exit_code: int = FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StackPort(Protocol):
+    name: str
+
+    def outputs(self) -> dict[str, Any]: ...
+
+    def set_config(self, key: str, value: str) -> None: ...
+
+    def preview(self, on_output: Callable[[str], None]) -> str: ...
+
+    def up(self, on_output: Callable[[str], None]) -> str: ...
+
+
+class AutomationStack:
+    """A real stack of this project, through the Pulumi CLI."""
+
+    def __init__(self, environment: str):
+        if shutil.which("pulumi") is None:
+            raise OpsError(
+                "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/); `plan` works without it",
+                PRECONDITION,
+            )
+        from pulumi import automation
+
+        try:
+            self._stack = automation.select_stack(stack_name=environment, work_dir=str(ROOT))
+        except automation.errors.CommandError as error:
+            raise OpsError(f"cannot open stack {environment}: {error}", PRECONDITION) from error
+        self.name = environment
+
+    def outputs(self) -> dict[str, Any]:
+        return {key: output.value for key, output in self._stack.outputs().items()}
+
+    def set_config(self, key: str, value: str) -> None:
+        from pulumi import automation
+
+        self._stack.set_config(key, automation.ConfigValue(value=value), path=True)
+
+    def preview(self, on_output: Callable[[str], None]) -> str:
+        return self._stack.preview(on_output=on_output).stdout
+
+    def up(self, on_output: Callable[[str], None]) -> str:
+        return self._stack.up(on_output=on_output).summary.result
+
+
+def aws_session(region: str | None = None) -> boto3.Session:
+    """A session whose credentials work, or an error saying so."""
+    session = boto3.Session(region_name=region)
+    try:
+        session.client("sts").get_caller_identity()
+    except (NoCredentialsError, ClientError, BotoCoreError) as error:
+        raise OpsError(
+            f"no usable AWS credentials ({error}); set AWS_PROFILE or run `aws configure`", PRECONDITION
+        ) from error
+    return session
