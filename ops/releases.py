@@ -279,10 +279,27 @@ class Operations:
         return codedeploy.batch_get_deployments(deploymentIds=ids[:25])["deploymentsInfo"] if ids else []
 
     def _progress(self, info: dict) -> dict:
+        """An in-flight deployment and where its traffic is: percent on each side."""
+        codedeploy = self.client("codedeploy")
+        deployment_id = info["deploymentId"]
+        ids = codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
+        targets = (
+            codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)["deploymentTargets"]
+            if ids
+            else []
+        )
+        split = {}
+        for target in targets:
+            function = (target.get("lambdaTarget") or {}).get("lambdaFunctionInfo") or {}
+            if function.get("targetVersionWeight") is not None:
+                split[f"version {function.get('targetVersion')}"] = round(function["targetVersionWeight"] * 100, 1)
+            for task_set in (target.get("ecsTarget") or {}).get("taskSetsInfo", []):
+                split[task_set.get("taskSetLabel", "?").lower()] = task_set.get("trafficWeight")
         return {
-            "deploymentId": info["deploymentId"],
+            "deploymentId": deployment_id,
             "status": info["status"],
             "createdAt": _iso_of(info["createTime"]),
+            "traffic": split,
         }
 
 

@@ -209,6 +209,23 @@ def test_status_shows_live_versions_alarms_and_last_releases(published_function)
     assert greeter["lastReleases"][0]["version"] == "1"
 
 
+def test_status_shows_where_the_traffic_of_an_in_flight_release_is(published_function, codedeploy_groups):
+    create_log_table()
+    deployment = boto3.client("codedeploy").create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "1", "2", HOOKS)),
+    )["deploymentId"]
+    codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM[:1])  # 10% on version 2
+    boto3.client("codedeploy").get_deployment(deploymentId=deployment)
+    code, result = run("status", "staging", stack=FakeStack("staging", OUTPUTS))
+    assert code == 0
+    greeter = next(s for s in result["services"] if s["service"] == "greeter")
+    [in_flight] = greeter["inFlight"]
+    assert (in_flight["deploymentId"], in_flight["status"]) == (deployment, "InProgress")
+    assert in_flight["traffic"] == {"version 2": 10.0}
+
+
 def test_rollback_puts_the_last_known_good_version_back_and_pins_it(published_function):
     create_log_table()
     record_success("1", "0", "2026-11-01T00:00:00+00:00")
