@@ -25,7 +25,14 @@ from components.notifications import ReleaseNotifications, ReleaseNotificationsA
 from components.pipeline import PipelineStorage, ReleasePipeline, ReleasePipelineArgs
 from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
 from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
-from components.traffic_hooks import TestTrafficHook, TestTrafficHookArgs, TrafficHooks, TrafficHooksArgs
+from components.traffic_hooks import (
+    RecorderSettings,
+    ReleaseRecorder,
+    TestTrafficHook,
+    TestTrafficHookArgs,
+    TrafficHooks,
+    TrafficHooksArgs,
+)
 from settings import FunctionSettings, PipelineSettings, Settings
 
 # Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
@@ -192,13 +199,13 @@ def build(settings: Settings | PipelineSettings) -> Program | PipelineProgram:
     deployment_log = DeploymentLog(
         f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=settings.is_production), opts=top
     )
-    ecs = _ecs_service(settings, top)
+    ecs = _ecs_service(settings, deployment_log, top)
     canary = _lambda_canary(settings, settings.function, deployment_log, top) if settings.function else None
     names = (settings.service.name, settings.function.name if settings.function else None)
     return Program(settings.environment, ecs, deployment_log, canary, names)
 
 
-def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
+def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.ResourceOptions) -> EcsService:
     name = settings.service.name
     deployment = settings.deployment
     strategy = deployment.strategy
@@ -310,6 +317,20 @@ def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
         opts=top,
     )
     hook = test_traffic_hook(group)
+    recorder = ReleaseRecorder(
+        f"{name}-recorder",
+        RecorderSettings(
+            service=name,
+            environment=settings.environment,
+            deployment_group_arn=group.deployment_group.arn,
+            application_arn=group.application.arn,
+            table_name=deployment_log.table.name,
+            table_arn=deployment_log.table.arn,
+            log_retention_days=settings.service.log_retention_days,
+        ),
+        codedeploy_role_name=group.role.name,
+        opts=top,
+    )
     release = Release(
         f"{name}-release",
         ReleaseArgs(
@@ -322,7 +343,7 @@ def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
                 else service.task_definition.arn,
                 container_name=service.container_name,
                 container_port=service.container_port,
-                hooks={"AfterAllowTestTraffic": hook.function.name},
+                hooks={"AfterAllowTestTraffic": hook.function.name, "AfterAllowTraffic": recorder.function.name},
             ),
             alarm_names=alarm_names,
             retry_revision=deployment.retry_revision,
@@ -332,7 +353,7 @@ def _ecs_service(settings: Settings, top: pulumi.ResourceOptions) -> EcsService:
             + deployment.termination_wait_minutes
             + RELEASE_MARGIN_MINUTES,
         ),
-        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hook, service])),
+        opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hook, recorder, service])),
     )
     return EcsService(**parts, test_traffic_hook=hook, codedeploy=CodeDeployRelease(group, release))
 

@@ -68,6 +68,65 @@ def _grant_invoke(
     )
 
 
+def _read_deployments(deployment_group_arn: pulumi.Input[str], application_arn: pulumi.Input[str]) -> list[dict]:
+    """Read a deployment of the group, and its AppSpec from the application."""
+    return [
+        {"Effect": "Allow", "Action": "codedeploy:GetDeployment", "Resource": deployment_group_arn},
+        {"Effect": "Allow", "Action": "codedeploy:GetApplicationRevision", "Resource": application_arn},
+    ]
+
+
+@dataclass
+class RecorderSettings:
+    service: str
+    environment: str
+    deployment_group_arn: pulumi.Input[str]
+    application_arn: pulumi.Input[str]
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    log_retention_days: int = 30
+
+
+def _recorder(name: str, parent: pulumi.Resource, settings: RecorderSettings) -> aws.lambda_.Function:
+    """AfterAllowTraffic: records the release in the deployment log (hooks/post_traffic.py), which
+    it may read (for the previous version) and write, and nothing else."""
+    return _hook(
+        name,
+        parent,
+        "hooks.post_traffic.handler",
+        settings.deployment_group_arn,
+        {
+            "DEPLOYMENT_LOG_TABLE": settings.table_name,
+            "SERVICE_NAME": settings.service,
+            "ENVIRONMENT": settings.environment,
+        },
+        settings.log_retention_days,
+        statements=[
+            *_read_deployments(settings.deployment_group_arn, settings.application_arn),
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": settings.table_arn},
+        ],
+    )
+
+
+class ReleaseRecorder(pulumi.ComponentResource):
+    """An ECS service's AfterAllowTraffic hook: every successful release goes into the deployment
+    log, as the Lambda canary's post-traffic hook does."""
+
+    function: aws.lambda_.Function
+
+    def __init__(
+        self,
+        name: str,
+        settings: RecorderSettings,
+        codedeploy_role_name: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
+        self.function = _recorder(name, self, settings)
+        _grant_invoke(name, self, codedeploy_role_name, [self.function])
+        self.register_outputs({"functionName": self.function.name})
+
+
 @dataclass
 class TrafficHooksArgs:
     service: str
@@ -100,10 +159,6 @@ class TrafficHooks(pulumi.ComponentResource):
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
         target = pulumi.Output.from_input(args.target_function_arn)
-        read_deployments = [
-            {"Effect": "Allow", "Action": "codedeploy:GetDeployment", "Resource": args.deployment_group_arn},
-            {"Effect": "Allow", "Action": "codedeploy:GetApplicationRevision", "Resource": args.application_arn},
-        ]
         self.pre_traffic = _hook(
             f"{name}-pre-traffic",
             self,
@@ -117,7 +172,7 @@ class TrafficHooks(pulumi.ComponentResource):
             },
             args.log_retention_days,
             statements=[
-                *read_deployments,
+                *_read_deployments(args.deployment_group_arn, args.application_arn),
                 {
                     "Effect": "Allow",
                     "Action": "lambda:InvokeFunction",
@@ -125,21 +180,18 @@ class TrafficHooks(pulumi.ComponentResource):
                 },
             ],
         )
-        self.post_traffic = _hook(
+        self.post_traffic = _recorder(
             f"{name}-post-traffic",
             self,
-            "hooks.post_traffic.handler",
-            args.deployment_group_arn,
-            {
-                "DEPLOYMENT_LOG_TABLE": args.deployment_log_table_name,
-                "SERVICE_NAME": args.service,
-                "ENVIRONMENT": args.environment,
-            },
-            args.log_retention_days,
-            statements=[
-                *read_deployments,
-                {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": args.deployment_log_table_arn},
-            ],
+            RecorderSettings(
+                args.service,
+                args.environment,
+                args.deployment_group_arn,
+                args.application_arn,
+                args.deployment_log_table_name,
+                args.deployment_log_table_arn,
+                args.log_retention_days,
+            ),
         )
         _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(

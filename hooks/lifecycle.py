@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -68,33 +68,40 @@ class LifecycleEvent:
 
 
 @dataclass(frozen=True)
-class LambdaRelease:
-    """What a Lambda deployment's AppSpec says it moves, and when the deployment was created."""
+class DeploymentRelease:
+    """What a deployment's AppSpec says it moves, and when the deployment was created: a Lambda
+    alias from one version to another, or an ECS service to a task definition revision."""
 
     deployment_id: str
-    function_name: str
-    alias: str
-    current_version: str
+    kind: Literal["lambda", "ecs"]
     target_version: str
     created_at: str
+    # Lambda only.
+    function_name: str = ""
+    alias: str = ""
+    current_version: str | None = None
 
     @classmethod
-    def fetch(cls, deployment_id: str) -> LambdaRelease:
+    def fetch(cls, deployment_id: str) -> DeploymentRelease:
         info = codedeploy().get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         try:
             content = appspec_content(codedeploy(), info)
             resource = next(iter(json.loads(content)["Resources"][0].values()))
-            properties = resource["Properties"]
+            properties, created_at = resource["Properties"], info["createTime"].isoformat()
+            if resource.get("Type") == "AWS::ECS::Service":
+                revision = properties["TaskDefinition"].rsplit("/", 1)[-1]
+                return cls(deployment_id, "ecs", revision, created_at)
             return cls(
-                deployment_id=deployment_id,
+                deployment_id,
+                "lambda",
+                target_version=str(properties["TargetVersion"]),
+                created_at=created_at,
                 function_name=properties["Name"],
                 alias=properties["Alias"],
                 current_version=str(properties["CurrentVersion"]),
-                target_version=str(properties["TargetVersion"]),
-                created_at=info["createTime"].isoformat(),
             )
         except (KeyError, IndexError, StopIteration, TypeError, ValueError) as error:
-            raise HookError(f"deployment {deployment_id} has no Lambda AppSpec in JSON: {error!r}") from error
+            raise HookError(f"deployment {deployment_id} has no Lambda or ECS AppSpec in JSON: {error!r}") from error
 
 
 def run_hook(hook: str, event: Any, check: Callable[[str], None]) -> dict:

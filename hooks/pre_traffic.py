@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from hooks.lifecycle import HookError, LambdaRelease, environment, log, run_hook
+from hooks.lifecycle import DeploymentRelease, HookError, environment, log, run_hook
 from hooks.smoke import EndpointCheck, InvokeCheck, run_checks
 
 
@@ -19,7 +19,9 @@ def handler(event, context=None) -> dict:
 
 
 def smoke_test(deployment_id: str) -> None:
-    release = LambdaRelease.fetch(deployment_id)
+    release = DeploymentRelease.fetch(deployment_id)
+    if release.kind != "lambda":
+        raise HookError(f"deployment {deployment_id} moves an ECS service; this hook tests Lambda versions")
     target = environment("TARGET_FUNCTION")
     timeout = environment("CHECK_TIMEOUT_SECONDS", float)
     events = environment("SMOKE_EVENTS", lambda raw: [InvokeCheck.from_dict(x, timeout) for x in _json_list(raw)])

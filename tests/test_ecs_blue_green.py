@@ -325,3 +325,16 @@ def test_the_test_listener_stays_http_when_production_is_https():
     assert staged.inputs("web-lb-prod")["protocol"] == "HTTPS"
     assert staged.inputs("web-lb-prod")["certificateArn"] == certificate
     assert staged.inputs("web-lb-test")["protocol"] == "HTTP"
+
+
+def test_every_successful_release_is_recorded_in_the_deployment_log(prod):
+    recorder = prod.inputs("web-recorder-function")
+    assert recorder["handler"] == "hooks.post_traffic.handler"
+    assert recorder["environment"]["variables"] == {
+        "DEPLOYMENT_LOG_TABLE": "prod-deployment-log-table",
+        "SERVICE_NAME": "web",
+        "ENVIRONMENT": "prod",
+    }
+    grant = json.loads(prod.inputs("web-recorder-invoke")["policy"])["Statement"][0]
+    assert grant["Resource"] == [mock_arn("aws:lambda/function:Function", "web-recorder-function")]
+    assert prod.inputs("web-release")["target"]["hooks"]["AfterAllowTraffic"] == "web-recorder-prod"

@@ -309,3 +309,42 @@ def test_smoke_paths_that_are_missing_or_malformed_report_failed(aws, load_balan
     event = ecs_event()
     test_traffic.handler(event)
     assert reported(aws, event) == ["Failed"]
+
+
+def test_an_ecs_release_is_recorded_with_the_previous_recorded_revision(aws):
+    create_log_table()
+    task_definition = "arn:aws:ecs:us-east-1:123456789012:task-definition/web-staging:{}"
+    for revision in (1, 2):
+        content = json.dumps(
+            {
+                "version": 0.0,
+                "Resources": [
+                    {
+                        "TargetService": {
+                            "Type": "AWS::ECS::Service",
+                            "Properties": {
+                                "TaskDefinition": task_definition.format(revision),
+                                "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 80},
+                            },
+                        }
+                    }
+                ],
+            }
+        )
+        event = start_release(appspec=content)
+        assert post_traffic.handler(event) == {"status": "Succeeded"}
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    recorded = sorted((item["version"]["S"], item["previousVersion"]["S"], item["strategy"]["S"]) for item in items)
+    assert recorded == [
+        ("web-staging:1", "", "codedeploy-blue-green"),
+        ("web-staging:2", "web-staging:1", "codedeploy-blue-green"),
+    ]
+
+
+def test_the_pre_traffic_hook_refuses_an_ecs_deployment(aws):
+    content = json.dumps(
+        {"Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x/web:1"}}}]}
+    )
+    event = start_release(appspec=content)
+    pre_traffic.handler(event)
+    assert reported(aws, event) == ["Failed"]

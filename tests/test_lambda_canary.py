@@ -138,7 +138,7 @@ def test_hooks_report_and_read_only_for_their_own_deployment_group(stack):
 def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):
     statements = policy_statements(prod, "greeter-hooks-post-traffic-policy")
     table = mock_arn("aws:dynamodb/table:Table", "prod-deployment-log-table")
-    assert {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table} in statements
+    assert {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": table} in statements
     assert not any("lambda:InvokeFunction" in json.dumps(s) for s in statements)
     variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
     assert variables == {

@@ -146,7 +146,7 @@ def test_the_ecs_release_ships_the_task_definition_pulumi_registered(prod):
         "task_definition_arn": mock_arn("aws:ecs/taskDefinition:TaskDefinition", "web-task"),
         "container_name": "web",
         "container_port": 80,
-        "hooks": {"AfterAllowTestTraffic": "web-test-traffic-prod"},
+        "hooks": {"AfterAllowTestTraffic": "web-test-traffic-prod", "AfterAllowTraffic": "web-recorder-prod"},
     }
     assert inputs["alarm_names"][0] == "web-rollback-5xx-rate"
     assert inputs["retry_setting"] == "rollback-guard:deployment.retryRevision"

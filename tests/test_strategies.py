@@ -136,6 +136,7 @@ def test_switching_from_codedeploy_to_an_ecs_native_shift_changes_routing_not_th
         "web-deploy-role-managed",
         "web-release",
         "web-test-traffic-invoke",
+        *(f"web-recorder{part}" for part in ("", "-function", "-invoke", "-logs", "-policy", "-role")),
     }
     assert {name for name in after - before if name.startswith("web")} == {
         "web-lb-prod-rule",
