@@ -3,6 +3,7 @@ blue/green, canary and linear), rolling back automatically either way."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -261,7 +262,7 @@ class FargateService(pulumi.ComponentResource):
                 deployment_minimum_healthy_percent=strategy.minimum_healthy_percent,
                 deployment_maximum_percent=strategy.maximum_percent,
                 load_balancers=[aws.ecs.ServiceLoadBalancerArgs(target_group_arn=args.target_group_arn, **target)],
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, custom_timeouts=_deployment_timeouts(strategy)),
             )
         routing = args.native_routing
         if routing is None:
@@ -304,7 +305,11 @@ class FargateService(pulumi.ComponentResource):
                     **target,
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=ECS_OWNED_SERVICE_PROPERTIES),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=ECS_OWNED_SERVICE_PROPERTIES,
+                custom_timeouts=_deployment_timeouts(strategy),
+            ),
         )
 
     def _infrastructure_role(self, name: str, hook_arn: pulumi.Input[str]) -> aws.iam.Role:
@@ -322,6 +327,19 @@ class FargateService(pulumi.ComponentResource):
             child,
         )
         return role
+
+
+def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeouts:
+    """`pulumi up` waits for the whole deployment (waitForSteadyState): longer than the provider's
+    default of 20 minutes once shifting and baking are counted."""
+    minutes = 30
+    if isinstance(strategy, NativeShift):
+        minutes += strategy.bake_time_minutes
+        if strategy.strategy == "CANARY":
+            minutes += strategy.canary_bake_minutes
+        elif strategy.strategy == "LINEAR":
+            minutes += math.ceil(100 / strategy.step_percent) * strategy.step_bake_minutes
+    return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
 
 
 def _image_pull_statements(image: str) -> list[dict]:

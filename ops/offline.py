@@ -46,6 +46,8 @@ class Registration:
     ignore_changes: tuple[str, ...]
     # URNs of the resources this one was told to wait for (depends_on).
     dependencies: tuple[str, ...]
+    # How long the provider may take to create / update it, e.g. "45m" ("" for its default).
+    update_timeout: str
 
 
 class FakeAws(pulumi.runtime.Mocks):
@@ -102,6 +104,7 @@ class RecordingMonitor(MockMonitor):
                 request.retainOnDelete,
                 tuple(request.ignoreChanges),
                 tuple(request.dependencies),
+                request.customTimeouts.update,
             )
         return response
 

@@ -56,6 +56,14 @@ def test_ecs_controlled_strategies_need_no_codedeploy(built):
     assert leftovers == []
 
 
+@pytest.mark.parametrize(
+    ("strategy", "minutes"), [("rolling", 30), ("ecs-blue-green", 45), ("ecs-canary", 50), ("ecs-linear", 55)]
+)
+def test_pulumi_up_waits_as_long_as_the_deployment_takes(strategy, minutes):
+    service = strategy_stack("staging", strategy).registration("web-service")
+    assert service.update_timeout == f"{minutes}m", "shift and bake time, plus 30 minutes"
+
+
 def test_rolling_replaces_tasks_within_the_configured_bounds():
     stack = strategy_stack("staging", "rolling")
     service = stack.inputs("web-service")
