@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import zipfile
 
+import boto3
+
 FUNCTION = "greeter-staging"
 HOOKS = {
     "BeforeAllowTraffic": "greeter-hooks-pre-traffic-staging",
     "AfterAllowTraffic": "greeter-hooks-post-traffic-staging",
 }
 ALARM = "greeter-rollback-error-rate"
+TABLE = "deployment-log"
 
 
 def lambda_target(weight: float, *events: tuple[str, str], diagnostics: dict | None = None) -> dict:
@@ -44,3 +47,34 @@ def zipped_code(release: int) -> bytes:
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", f"def handler(event, context):\n    return {{'release': {release}}}\n")
     return code.getvalue()
+
+
+def create_log_table() -> None:
+    """The deployment log's key schema, as components/deployment_log.py creates it."""
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def ecs_service_on(live: int) -> list[str]:
+    """Two task definition revisions of web (nginx 1.27, 1.28) and a service running revision
+    `live` (0 or 1); returns both ARNs."""
+    ecs = boto3.client("ecs")
+    ecs.create_cluster(clusterName="web-cluster")
+    arns = [
+        ecs.register_task_definition(
+            family="web-staging",
+            containerDefinitions=[
+                {"name": "web", "image": f"nginx:{tag}", "memory": 512, "portMappings": [{"containerPort": 80}]}
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        for tag in ("1.27", "1.28")
+    ]
+    ecs.create_service(cluster="web-cluster", serviceName="web-service", taskDefinition=arns[live], desiredCount=1)
+    return arns

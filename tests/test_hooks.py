@@ -14,9 +14,9 @@ from hooks import lifecycle, post_traffic, pre_traffic, smoke, test_traffic
 from hooks.deployment_log import last_good_version
 from tests.conftest import TEST_HOST
 from tests.local_aws import LocalAws
+from tests.scenarios import TABLE, create_log_table
 
 FUNCTION = "greeter-staging"
-TABLE = "deployment-log"
 
 
 @pytest.fixture
@@ -75,18 +75,6 @@ def reported(aws: LocalAws, event: dict) -> list[str]:
     assert all(r["deploymentId"] == event["DeploymentId"] for r in aws.status_reports)
     assert all(r["lifecycleEventHookExecutionId"] == event["LifecycleEventHookExecutionId"] for r in aws.status_reports)
     return [r["status"] for r in aws.status_reports]
-
-
-def create_log_table() -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 # --- pre-traffic: smoke-test the target version before users reach it

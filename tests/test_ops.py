@@ -18,9 +18,7 @@ from ops.offline import use_config
 from ops.stack import OpsError
 from release import appspec
 from settings import load_settings
-from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM
-
-TABLE = "deployment-log"
+from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, TABLE, create_log_table, ecs_service_on
 
 
 class FakeStack:
@@ -81,18 +79,6 @@ ECS_PATH = {
     "alarms": [],
 }
 OUTPUTS = {"environment": "staging", "deploymentLogTableName": TABLE, "releasePaths": [ECS_PATH, LAMBDA_PATH]}
-
-
-def create_log_table() -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def record_success(version: str, previous: str, when: str) -> None:
@@ -271,18 +257,7 @@ def test_rollback_of_an_unknown_service_names_the_known_ones(published_function)
 
 
 def test_an_ecs_rollback_shifts_back_all_at_once_to_the_previous_release_and_pins_it(codedeploy_groups):
-    ecs = boto3.client("ecs")
-    ecs.create_cluster(clusterName="web-cluster")
-    arns = [
-        ecs.register_task_definition(
-            family="web-staging",
-            containerDefinitions=[
-                {"name": "web", "image": f"nginx:{tag}", "memory": 512, "portMappings": [{"containerPort": 80}]}
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
-        for tag in ("1.27", "1.28")
-    ]
-    ecs.create_service(cluster="web-cluster", serviceName="web-service", taskDefinition=arns[1], desiredCount=1)
+    arns = ecs_service_on(live=1)
     codedeploy = boto3.client("codedeploy")
     for arn in arns:  # two releases, both succeeded: 1.28 is live and suspect
         codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])

@@ -18,7 +18,7 @@ from release.engine import (
     Releaser,
     ReleaseRequest,
 )
-from tests.scenarios import ALARM, FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, lambda_target
+from tests.scenarios import ALARM, FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, ecs_service_on, lambda_target
 
 
 class Recorder:
@@ -242,19 +242,7 @@ def test_a_release_that_outlives_its_timeout_says_where_to_follow_it(published_f
 
 @pytest.fixture
 def service(codedeploy_groups):
-    ecs = boto3.client("ecs")
-    ecs.create_cluster(clusterName="web-cluster")
-    arns = [
-        ecs.register_task_definition(
-            family="web-staging",
-            containerDefinitions=[
-                {"name": "web", "image": f"nginx:{tag}", "memory": 512, "portMappings": [{"containerPort": 80}]}
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
-        for tag in ("1.27", "1.28")
-    ]
-    ecs.create_service(cluster="web-cluster", serviceName="web-service", taskDefinition=arns[0], desiredCount=1)
-    return arns
+    return ecs_service_on(live=0)
 
 
 def ecs_request(task_definition_arn: str) -> ReleaseRequest:
