@@ -438,7 +438,7 @@ def _pipeline(settings: PipelineSettings) -> PipelineProgram:
     checks = PipelineChecks(
         "release-checks",
         PipelineChecksArgs(
-            max_concurrency=len(settings.smoke_endpoints),
+            smoke_endpoints=settings.smoke_endpoints,
             health_check_minutes=settings.health_check_minutes,
             log_retention_days=settings.log_retention_days,
         ),
@@ -466,7 +466,6 @@ def _pipeline(settings: PipelineSettings) -> PipelineProgram:
             smoke_test_arn=checks.smoke_test.arn,
             health_check_arn=checks.health_check.arn,
             notification_topic_arn=notifications.topic.arn,
-            smoke_endpoints=settings.smoke_endpoints,
             storage=storage,
             log_retention_days=settings.log_retention_days,
         ),

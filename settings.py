@@ -9,6 +9,7 @@ safety setting gets lost.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -365,7 +366,7 @@ def _service_stack(config: pulumi.Config, problems: list[str], environment: str)
     service = _service(sections["service"], prod)
     load_balancer = _load_balancer(sections["loadBalancer"], prod)
     alarms = _alarms(sections["alarms"])
-    deployment = _deployment(sections["deployment"], prod, alarms)
+    deployment = _deployment(sections["deployment"], prod, alarms, service.desired_count)
     function = _function(sections["function"], prod)
     for reader in sections.values():
         reader.done()
@@ -554,7 +555,7 @@ def _alarms(reader: _Reader) -> AlarmSettings:
     )
 
 
-def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> DeploymentSettings:
+def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings, desired_count: int) -> DeploymentSettings:
     strategy_name = reader.text("strategy", CODEDEPLOY_STRATEGY, choices=STRATEGY_KEYS)
     reader.used.update(_STRATEGY_OF_KEY)  # known keys, whichever strategy they belong to
     for key, owners in _STRATEGY_OF_KEY.items():
@@ -562,7 +563,7 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings) -> Deploymen
             reader.problem(
                 key, reader.raw[key], f"only with strategy {' or '.join(owners)} (strategy is {strategy_name})"
             )
-    strategy = _strategy(reader, strategy_name, prod, alarms)
+    strategy = _strategy(reader, strategy_name, prod, alarms, desired_count)
     config = _deployment_config(reader, "config", ECS_PREDEFINED_CONFIGS, DEFAULT_ECS_CONFIG, prod)
 
     wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
@@ -718,13 +719,19 @@ _STRATEGY_OF_KEY = {
 MAX_BAKE_MINUTES = 1440
 
 
-def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings) -> EcsStrategy:
+def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings, desired_count: int) -> EcsStrategy:
     if name == "rolling":
         low = reader.integer("minimumHealthyPercent", 100, low=0, high=100)
         high = reader.integer("maximumPercent", 200, low=100, high=200)
-        if high <= low:
+        # ECS rounds the healthy minimum up and the running maximum down, in tasks.
+        minimum, maximum = math.ceil(desired_count * low / 100), math.floor(desired_count * high / 100)
+        if maximum <= minimum:
             reader.problem(
-                "maximumPercent", high, f"more than minimumHealthyPercent ({low}), or ECS cannot replace a task"
+                "maximumPercent",
+                high,
+                f"room for one more task than minimumHealthyPercent ({low}) keeps running: with desiredCount "
+                f"{desired_count} that is {minimum} healthy and at most {maximum} running, "
+                "so ECS cannot replace a task",
             )
         return Rolling(minimum_healthy_percent=low, maximum_percent=high)
     if name in _NATIVE:

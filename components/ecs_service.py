@@ -267,7 +267,7 @@ class FargateService(pulumi.ComponentResource):
         routing = args.native_routing
         if routing is None:
             raise ValueError(f"{name}: strategy {strategy.strategy} needs native_routing")
-        role = self._infrastructure_role(name, routing.smoke_test_function_arn)
+        role, permissions = self._infrastructure_role(name, routing.smoke_test_function_arn)
         return dict(
             **ecs_controlled,
             deployment_configuration=aws.ecs.ServiceDeploymentConfigurationArgs(
@@ -309,24 +309,27 @@ class FargateService(pulumi.ComponentResource):
                 parent=self,
                 ignore_changes=ECS_OWNED_SERVICE_PROPERTIES,
                 custom_timeouts=_deployment_timeouts(strategy),
+                depends_on=permissions,
             ),
         )
 
-    def _infrastructure_role(self, name: str, hook_arn: pulumi.Input[str]) -> aws.iam.Role:
+    def _infrastructure_role(self, name: str, hook_arn: pulumi.Input[str]) -> tuple[aws.iam.Role, list]:
         """The role ECS acts through during a native shift: it rewrites the listener rules
         (AmazonECSInfrastructureRolePolicyForLoadBalancers) and invokes the smoke-test hook."""
         child = pulumi.ResourceOptions(parent=self)
         role = service_role(f"{name}-ecs-infrastructure", "ecs.amazonaws.com", child)
-        aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             f"{name}-ecs-infrastructure-elb", role=role.name, policy_arn=ELB_ROLE_POLICY, opts=child
         )
-        role_policy(
+        policy = role_policy(
             f"{name}-ecs-infrastructure-hook",
             role.id,
             [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": hook_arn}],
             child,
         )
-        return role
+        # The service must not exist without them: ECS checks them on create, and needs them until
+        # the service is gone on delete.
+        return role, [attachment, policy]
 
 
 def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeouts:

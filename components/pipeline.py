@@ -21,6 +21,7 @@ from components.iam import role_policy, service_role, write_logs
 
 PULUMI_VERSION = "3.207.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
+DEPLOY_TIMEOUT_MINUTES = 480
 
 
 @dataclass
@@ -35,8 +36,6 @@ class ReleasePipelineArgs:
     health_check_arn: pulumi.Input[str]
     notification_topic_arn: pulumi.Input[str]
     storage: PipelineStorage
-    # Paths checked on staging: {path, expectStatus, timeoutSeconds, expectBody}.
-    smoke_endpoints: tuple[dict, ...]
     log_retention_days: int = 90
 
 
@@ -145,7 +144,7 @@ class ReleasePipeline(pulumi.ComponentResource):
         self.key, self.artifact_bucket, self.state_bucket = storage.key, storage.artifact_bucket, storage.state_bucket
         self.connection = aws.codestarconnections.Connection(f"{name}-github", provider_type="GitHub", opts=child)
 
-        build = self._project("build", _BUILD_SPEC, {}, self._build_statements(), args.log_retention_days)
+        build = self._project("build", _BUILD_SPEC, {}, self._build_statements(), args.log_retention_days, 60)
         deploy = self._project(
             "deploy",
             _DEPLOY_SPEC,
@@ -156,6 +155,8 @@ class ReleasePipeline(pulumi.ComponentResource):
             },
             self._build_statements() + self._deploy_statements(),
             args.log_retention_days,
+            # A deploy waits for its releases, canary shifts and bake times included.
+            DEPLOY_TIMEOUT_MINUTES,
         )
         role = self._pipeline_role(args, [build, deploy])
         self.pipeline = aws.codepipeline.Pipeline(
@@ -178,7 +179,13 @@ class ReleasePipeline(pulumi.ComponentResource):
     # --- CodeBuild
 
     def _project(
-        self, purpose: str, buildspec: str, variables: dict, statements: list, log_retention_days: int
+        self,
+        purpose: str,
+        buildspec: str,
+        variables: dict,
+        statements: list,
+        log_retention_days: int,
+        timeout_minutes: int,
     ) -> aws.codebuild.Project:
         name = f"{self._name}-{purpose}"
         child = pulumi.ResourceOptions(parent=self)
@@ -200,7 +207,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                 ],
             ),
             encryption_key=self.key.arn,
-            build_timeout=120,
+            build_timeout=timeout_minutes,
             logs_config=aws.codebuild.ProjectLogsConfigArgs(
                 cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(group_name=log_group.name)
             ),
@@ -261,6 +268,15 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Resource": "*",
             },
             {
+                # A fresh account has no service-linked roles for ECS and load balancers yet.
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": [
+                    "arn:aws:iam::*:role/aws-service-role/ecs.amazonaws.com/*",
+                    "arn:aws:iam::*:role/aws-service-role/elasticloadbalancing.amazonaws.com/*",
+                ],
+            },
+            {
                 "Effect": "Allow",
                 "Action": "iam:PassRole",
                 "Resource": "*",
@@ -268,6 +284,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                     "StringEquals": {
                         "iam:PassedToService": [
                             "ecs-tasks.amazonaws.com",
+                            "ecs.amazonaws.com",
                             "lambda.amazonaws.com",
                             "codedeploy.amazonaws.com",
                         ]
@@ -307,7 +324,11 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Action": ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
                 "Resource": [project.arn for project in projects],
             },
-            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machines},
+            {
+                "Effect": "Allow",
+                "Action": ["states:StartExecution", "states:DescribeStateMachine"],
+                "Resource": machines,
+            },
             {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"], "Resource": executions},
             {"Effect": "Allow", "Action": "sns:Publish", "Resource": args.notification_topic_arn},
         ]
@@ -357,7 +378,7 @@ def _stages(
         )
 
     # Pipeline variables, filled in by the deploy actions (see _DEPLOY_SPEC's exported-variables).
-    smoke_input = '{"baseUrl": "#{Staging.SERVICE_URL}", "endpoints": ' + json.dumps(list(args.smoke_endpoints)) + "}"
+    smoke_input = '{"baseUrl": "#{Staging.SERVICE_URL}"}'
     health_input = '{"alarmNames": #{Production.ROLLBACK_ALARMS}}'
     return [
         cp.PipelineStageArgs(

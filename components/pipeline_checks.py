@@ -5,6 +5,7 @@ alarms watched for a few minutes after the deploy)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -24,17 +25,23 @@ _LAMBDA_SERVICE_ERRORS = [
 ]
 
 
-def smoke_test_definition(check_function_arn: str, max_concurrency: int) -> dict:
-    """Input: {"baseUrl", "endpoints": [{path, expectStatus, timeoutSeconds, expectBody}]}."""
+def smoke_test_definition(check_function_arn: str, endpoints: Sequence[dict]) -> dict:
+    """Input: {"baseUrl"}. The endpoints ({path, expectStatus, timeoutSeconds, expectBody}) are part
+    of the definition: a CodePipeline action's input is capped at 1000 characters."""
     return {
         "Comment": "Checks every endpoint in parallel; fails naming the endpoints that failed.",
-        "StartAt": "CheckEndpoints",
+        "StartAt": "Endpoints",
         "States": {
+            "Endpoints": {
+                "Type": "Pass",
+                "Parameters": {"baseUrl.$": "$.baseUrl", "endpoints": list(endpoints)},
+                "Next": "CheckEndpoints",
+            },
             "CheckEndpoints": {
                 "Type": "Map",
                 "ItemsPath": "$.endpoints",
                 "ItemSelector": {"baseUrl.$": "$.baseUrl", "check.$": "$$.Map.Item.Value"},
-                "MaxConcurrency": max_concurrency,
+                "MaxConcurrency": len(endpoints),
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
                     "StartAt": "Check",
@@ -136,8 +143,8 @@ def health_check_definition(watch_minutes: int) -> dict:
 
 @dataclass
 class PipelineChecksArgs:
-    # At most this many endpoints are checked at once (all of them, for the configured list).
-    max_concurrency: int
+    # Checked on staging, all at once: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_endpoints: Sequence[dict]
     health_check_minutes: int = 5
     log_retention_days: int = 90
 
@@ -168,7 +175,7 @@ class PipelineChecks(pulumi.ComponentResource):
                 {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.check_function.arn},
             ).arn,
             definition=self.check_function.arn.apply(
-                lambda arn: json.dumps(smoke_test_definition(arn, args.max_concurrency))
+                lambda arn: json.dumps(smoke_test_definition(arn, args.smoke_endpoints))
             ),
             opts=child,
         )

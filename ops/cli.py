@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ops.stack import BAD_INPUT, FAILED, PRECONDITION, ROOT, AutomationStack, OpsError, StackPort, aws_session
 
 StackFactory = Callable[[str], StackPort]
@@ -41,6 +43,8 @@ def main(
         result, code = {"error": str(error)}, error.exit_code
     except LookupError as error:
         result, code = {"error": str(error.args[0] if error.args else error)}, BAD_INPUT
+    except (ClientError, BotoCoreError) as error:  # AWS said no: say what, without a traceback
+        result, code = {"error": f"AWS: {error}"}, FAILED
     out.write(json.dumps(result, indent=2, default=str) + "\n" if args.json else _human(args.command, result))
     return code
 
@@ -212,7 +216,7 @@ def _operations(args, stack_factory, session_factory):
 
     stack = stack_factory(args.environment)
     outputs = stack.outputs()
-    session = session_factory(None)
+    session = session_factory(stack.region())
     operations = Operations(
         session,
         environment=outputs.get("environment", args.environment),

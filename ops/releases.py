@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from hooks.deployment_log import ReleaseRecord, partition_key, put_once
+from hooks.deployment_log import SUCCEEDED, ReleaseRecord, partition_key, put_once
 from hooks.revisions import appspec_content
 from release import appspec
 from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
@@ -102,16 +102,20 @@ class Operations:
         return releaser.live_task_definition(path.cluster, path.ecs_service)
 
     def last_releases(self, service: str, limit: int = 5) -> list[dict]:
+        """The newest records first, whatever their status (the sort key groups by status)."""
         if not self.table:
             return []
-        items = self.client("dynamodb").query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": partition_key(service, self.environment)}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )["Items"]
-        return [{key: value["S"] for key, value in item.items() if "S" in value} for item in items]
+        paginator = self.client("dynamodb").get_paginator("query")
+        items = [
+            {key: value["S"] for key, value in item.items() if "S" in value}
+            for page in paginator.paginate(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": partition_key(service, self.environment)}},
+            )
+            for item in page["Items"]
+        ]
+        return sorted(items, key=lambda item: item.get("deploymentCreatedAt", ""), reverse=True)[:limit]
 
     # --- rollback
 
@@ -159,8 +163,8 @@ class Operations:
 
     def known_good(self, path: ReleasePath, live: str | None) -> str | None:
         if path.kind == "lambda":
-            for record in self.last_releases(path.service, limit=20):
-                if record.get("status") == "SUCCEEDED" and record.get("version") != live:
+            for record in self.last_releases(path.service, limit=50):
+                if record.get("status") == SUCCEEDED and record.get("version") != live:
                     return record["version"]
             return None
         for info in sorted(self._deployments(path, ["Succeeded"]), key=lambda i: i["createTime"], reverse=True):
@@ -214,12 +218,20 @@ class Operations:
             retry_revision=broken,
             alarm_names=path.alarms,
         )
-        rolled_back, outcome = True, ""
+        rolled_back, outcome, caught_by = True, "", None
         try:
             Releaser(self.session.region_name, on_progress=self.on_progress, sleep=self.sleep).release(request)
             rolled_back, outcome = False, "the broken version was released: automatic rollback did not happen"
         except ReleaseFailed as failure:
             outcome = str(failure)
+            # The pre-traffic hook usually stops a version this broken before users see it; an alarm
+            # is what catches a version that fails only under real traffic.
+            if failure.error_code == "ALARM_ACTIVE":
+                caught_by = "alarm"
+            elif failure.failed_hooks:
+                caught_by = f"hook {', '.join(failure.failed_hooks)}"
+            else:
+                caught_by = "deployment failure"
         restored = self.clock()
         alarm_at = self._first_alarm_after(path.alarms, started)
         drill = Drill(
@@ -234,6 +246,7 @@ class Operations:
             time_to_detect_seconds=round(alarm_at - started, 1) if alarm_at else None,
             time_to_recover_seconds=round(restored - started, 1),
             sla_seconds=sla_seconds,
+            caught_by=caught_by,
             outcome=outcome,
         )
         self._record(drill)
@@ -316,6 +329,8 @@ class Drill:
     time_to_detect_seconds: float | None
     time_to_recover_seconds: float
     sla_seconds: float
+    # What stopped the broken version: the pre-traffic "hook", an "alarm", or another failure.
+    caught_by: str | None
     outcome: str
 
     @property

@@ -28,6 +28,8 @@ class OpsError(Exception):
 class StackPort(Protocol):
     name: str
 
+    def region(self) -> str | None: ...
+
     def outputs(self) -> dict[str, Any]: ...
 
     def set_config(self, key: str, value: str) -> None: ...
@@ -54,6 +56,15 @@ class AutomationStack:
             raise OpsError(f"cannot open stack {environment}: {error}", PRECONDITION) from error
         self.name = environment
 
+    def region(self) -> str | None:
+        """The stack's `aws:region`: where its resources are, whatever the shell's default."""
+        from pulumi import automation
+
+        try:
+            return self._stack.get_config("aws:region").value
+        except automation.errors.CommandError:
+            return None
+
     def outputs(self) -> dict[str, Any]:
         return {key: output.value for key, output in self._stack.outputs().items()}
 
@@ -63,10 +74,23 @@ class AutomationStack:
         self._stack.set_config(key, automation.ConfigValue(value=value), path=True)
 
     def preview(self, on_output: Callable[[str], None]) -> str:
-        return self._stack.preview(on_output=on_output).stdout
+        return self._run("preview", lambda: self._stack.preview(on_output=on_output).stdout)
 
     def up(self, on_output: Callable[[str], None]) -> str:
-        return self._stack.up(on_output=on_output).summary.result
+        return self._run("up", lambda: self._stack.up(on_output=on_output).summary.result)
+
+    def _run(self, operation: str, call: Callable[[], str]) -> str:
+        """A failed preview or up (a release that rolled back, say) is an error with Pulumi's
+        own explanation, not a traceback."""
+        from pulumi import automation
+
+        try:
+            return call()
+        except automation.errors.CommandError as error:
+            # The message is Pulumi's "code: …\n stdout: …\n stderr: …": the stderr part explains.
+            stderr = str(error).split("stderr:", 1)[-1]
+            explanation = [line.strip() for line in stderr.strip().splitlines()][-20:]
+            raise OpsError(f"pulumi {operation} failed for {self.name}:\n" + "\n".join(explanation), FAILED) from error
 
 
 def aws_session(region: str | None = None) -> boto3.Session:

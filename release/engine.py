@@ -81,7 +81,14 @@ class Outcome:
 
 
 class ReleaseFailed(Exception):
-    """The release did not happen; the message says why and what to do."""
+    """The release did not happen; the message says why and what to do. `error_code` is
+    CodeDeploy's (ALARM_ACTIVE when an alarm stopped it) and `failed_hooks` the lifecycle events
+    that failed, when a deployment ran."""
+
+    def __init__(self, message: str, error_code: str | None = None, failed_hooks: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.error_code = error_code
+        self.failed_hooks = failed_hooks
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,16 @@ class Releaser:
         if info["status"] == "Succeeded":
             self._progress(f"deployment {deployment_id} succeeded: {target.describe()} is live")
             return Outcome(live_revision=target.revision, deployment_id=deployment_id)
-        raise ReleaseFailed(self.explain(request, info, live))
+        raise ReleaseFailed(
+            self.explain(request, info, live),
+            error_code=(info.get("errorInformation") or {}).get("code"),
+            failed_hooks=tuple(
+                event["lifecycleEventName"]
+                for target in self._targets(deployment_id)
+                for event in (target.get("lambdaTarget") or target.get("ecsTarget") or {}).get("lifecycleEvents", [])
+                if event.get("status") == "Failed"
+            ),
+        )
 
     def _create_deployment(self, request: ReleaseRequest, live: str) -> str:
         target = request.target

@@ -18,7 +18,15 @@ from ops.offline import use_config
 from ops.stack import OpsError
 from release import appspec
 from settings import load_settings
-from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, TABLE, create_log_table, ecs_service_on
+from tests.scenarios import (
+    FUNCTION,
+    HOOKS,
+    ROLLED_BACK_BY_ALARM,
+    TABLE,
+    create_log_table,
+    ecs_service_on,
+    lambda_target,
+)
 
 
 class FakeStack:
@@ -28,6 +36,9 @@ class FakeStack:
         self.name, self._outputs, self._up_result = name, outputs or {}, up_result
         self.config: dict[str, str] = {}
         self.calls: list[str] = []
+
+    def region(self) -> str:
+        return "us-east-1"
 
     def outputs(self) -> dict:
         return self._outputs
@@ -49,7 +60,7 @@ def run(*argv: str, stack: FakeStack | None = None, clock=None) -> tuple[int, di
     code = cli.main(
         [*argv, "--json"],
         stack_factory=lambda name: stack,
-        session_factory=lambda region: boto3.Session(region_name="us-east-1"),
+        session_factory=lambda region: boto3.Session(region_name=region),
         out=out,
         clock=clock or Clock(),
         sleep=lambda seconds: None,
@@ -168,6 +179,36 @@ def test_without_the_pulumi_cli_commands_that_need_it_say_so(monkeypatch):
     assert json.loads(out.getvalue())["error"].startswith("the Pulumi CLI is not installed")
 
 
+def test_a_release_that_fails_during_up_is_explained_not_a_traceback():
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from ops.stack import AutomationStack
+
+    stack = AutomationStack.__new__(AutomationStack)  # no CLI here: only the error handling is exercised
+    stack.name = "staging"
+
+    def failing_up() -> str:
+        stderr = "error: release of greeter-staging version 2 failed: deployment d-1 Stopped\n  alarm fired"
+        raise CommandError(CommandResult("", stderr, 255))
+
+    with pytest.raises(OpsError) as failed:
+        stack._run("up", failing_up)
+    assert failed.value.exit_code == 1
+    assert str(failed.value) == (
+        "pulumi up failed for staging:\nerror: release of greeter-staging version 2 failed: deployment d-1 Stopped\n"
+        "alarm fired"
+    )
+
+
+def test_commands_work_in_the_stacks_region_not_the_shells(published_function, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")  # the function is in us-east-1
+    code, result = run("status", "staging", stack=FakeStack("staging", {**OUTPUTS, "deploymentLogTableName": None}))
+    assert code == 0
+    greeter = next(s for s in result["services"] if s["service"] == "greeter")
+    assert greeter["live"] == "1", "found in us-east-1, where the stack is"
+
+
 def test_without_credentials_commands_that_touch_aws_say_so(monkeypatch):
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(variable, raising=False)
@@ -210,6 +251,19 @@ def test_status_shows_where_the_traffic_of_an_in_flight_release_is(published_fun
     [in_flight] = greeter["inFlight"]
     assert (in_flight["deploymentId"], in_flight["status"]) == (deployment, "InProgress")
     assert in_flight["traffic"] == {"version 2": 10.0}
+
+
+def test_status_lists_the_newest_records_first_whatever_their_status(published_function):
+    create_log_table()
+    record_success("1", "0", "2026-11-01T00:00:00+00:00")
+    drill = ReleaseRecord(
+        "greeter", "staging", "drill-1", "1", "9", "DRILL", "2026-11-03T00:00:00+00:00", "lambda-canary"
+    )
+    put_once(boto3.client("dynamodb"), TABLE, drill)
+    code, result = run("status", "staging", stack=FakeStack("staging", OUTPUTS))
+    assert code == 0
+    greeter = next(s for s in result["services"] if s["service"] == "greeter")
+    assert [(r["status"], r["version"]) for r in greeter["lastReleases"]] == [("DRILL", "9"), ("SUCCEEDED", "1")]
 
 
 def test_rollback_puts_the_last_known_good_version_back_and_pins_it(published_function):
@@ -334,6 +388,7 @@ def test_a_game_day_releases_a_broken_version_and_times_the_automatic_rollback(p
     report = result["drill"]
     assert (report["broken_version"], report["live_version"]) == ("4", "1")
     assert report["rolled_back"] is True and report["passed"] is True
+    assert report["caught_by"] == "alarm"
     assert report["time_to_recover_seconds"] == 10.0
     assert report["sla_seconds"] == 180 + 10 + 300, "the staging budget plus the drill margin"
     configuration = published_function.get_function_configuration(FunctionName=FUNCTION)
@@ -342,6 +397,21 @@ def test_a_game_day_releases_a_broken_version_and_times_the_automatic_rollback(p
     assert broken["Environment"]["Variables"]["ROLLBACK_GUARD_DRILL_FAULT"] == "1"
     logged = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
     assert [item["status"]["S"] for item in logged] == ["DRILL"]
+
+
+def test_a_drill_says_when_the_pre_traffic_hook_caught_the_broken_version(published_function, codedeploy_groups):
+    hook_failed = [
+        {
+            "status": "Failed",
+            "errorInformation": {"code": "HEALTH_CONSTRAINTS"},
+            "rollbackInfo": {"rollbackDeploymentId": "d-ROLLBACK9"},
+            "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Failed"))],
+        }
+    ]
+    code, result = drill(codedeploy_groups, steps=hook_failed)
+    assert code == 0
+    assert result["drill"]["caught_by"] == "hook BeforeAllowTraffic"
+    assert result["drill"]["time_to_detect_seconds"] is None, "no alarm: users never saw the version"
 
 
 def test_a_drill_that_misses_its_sla_fails(published_function, codedeploy_groups):

@@ -15,6 +15,7 @@ from tests.stacks import ROOT, mock_arn, settled_stack
 
 PIPELINE = "release-pipeline"
 CHECK_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:release-checks-smoke-check-pipeline"
+ENDPOINTS = [{"path": f"/route/{i}", "expectStatus": 200, "timeoutSeconds": 5} for i in range(20)]
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +94,19 @@ def test_the_smoke_test_checks_20_endpoints_of_staging_after_its_deploy(pipeline
     assert configuration["StateMachineArn"] == mock_arn(
         "aws:sfn/stateMachine:StateMachine", "release-checks-smoke-test"
     )
-    payload = json.loads(configuration["Input"].replace("#{Staging.SERVICE_URL}", "http://staging"))
-    assert payload["baseUrl"] == "http://staging"
-    assert len(payload["endpoints"]) == 20
+    assert json.loads(configuration["Input"].replace("#{Staging.SERVICE_URL}", "http://staging")) == {
+        "baseUrl": "http://staging"
+    }
     definition = json.loads(pipeline_stack.inputs("release-checks-smoke-test")["definition"])
+    assert len(definition["States"]["Endpoints"]["Parameters"]["endpoints"]) == 20
     assert definition["States"]["CheckEndpoints"]["MaxConcurrency"] == 20
+
+
+def test_every_action_setting_fits_codepipelines_1000_characters(pipeline_stack):
+    for stage_document in stages(pipeline_stack):
+        for action in stage_document["actions"]:
+            for key, value in action["configuration"].items():
+                assert len(str(value)) <= 1000, (action["name"], key)
 
 
 def test_production_is_watched_for_5_minutes_after_its_deploy(pipeline_stack):
@@ -231,7 +240,7 @@ def asl_validator(definition: dict) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     "definition",
-    [smoke_test_definition(CHECK_FUNCTION, 20), health_check_definition(5)],
+    [smoke_test_definition(CHECK_FUNCTION, ENDPOINTS), health_check_definition(5)],
     ids=["smoke-test", "health-check"],
 )
 def test_the_state_machines_are_valid_amazon_states_language(definition):
@@ -240,7 +249,7 @@ def test_the_state_machines_are_valid_amazon_states_language(definition):
 
 
 def test_the_validator_rejects_a_broken_state_machine():
-    broken = smoke_test_definition(CHECK_FUNCTION, 20)
+    broken = smoke_test_definition(CHECK_FUNCTION, ENDPOINTS)
     broken["States"]["AnyFailed"]["Default"] = "NoSuchState"
     assert asl_validator(broken).returncode != 0
 

@@ -485,8 +485,16 @@ def test_prod_bakes_at_least_10_minutes():
 
 def test_rolling_needs_room_to_replace_a_task():
     assert strategy_problems("staging", "rolling", minimumHealthyPercent=100, maximumPercent=100) == [
-        "rollback-guard:deployment.maximumPercent = 100: more than minimumHealthyPercent (100), "
-        "or ECS cannot replace a task"
+        "rollback-guard:deployment.maximumPercent = 100: room for one more task than minimumHealthyPercent (100) "
+        "keeps running: with desiredCount 1 that is 1 healthy and at most 1 running, so ECS cannot replace a task"
+    ]
+
+
+def test_rolling_counts_tasks_not_percentages():
+    # 150% of one task rounds down to one: percentages that look roomy can leave no room at all.
+    assert strategy_problems("staging", "rolling", minimumHealthyPercent=50, maximumPercent=150) == [
+        "rollback-guard:deployment.maximumPercent = 150: room for one more task than minimumHealthyPercent (50) "
+        "keeps running: with desiredCount 1 that is 1 healthy and at most 1 running, so ECS cannot replace a task"
     ]
 
 
