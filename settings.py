@@ -41,8 +41,9 @@ MAX_SMOKE_ENDPOINTS = 40
 # Lambda's init phase is not part of the function timeout; this much is allowed for it.
 COLD_START_SECONDS = 10
 
-# The safety floor production may not go below.
-PROD_MIN_TERMINATION_WAIT_MINUTES = 10
+# The safety floor production may not go below. Blue (the previous version) is kept this long after
+# a shift, as CodeDeploy's termination wait or ECS's bake time.
+PROD_MIN_BLUE_KEPT_MINUTES = 10
 PROD_MIN_DESIRED_COUNT = 2
 PROD_MIN_LOG_RETENTION_DAYS = 30
 
@@ -576,7 +577,7 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings, desired_coun
             f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})"
         )
     smoke_paths = reader.objects("smokePaths", _smoke_path)
-    if not smoke_paths:
+    if not smoke_paths and not isinstance(strategy, Rolling):
         reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
     return DeploymentSettings(
         strategy=strategy,
@@ -686,8 +687,8 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
 
 def _endpoint(raw: Any) -> EndpointCheck:
     check = EndpointCheck.from_dict(raw)
-    if not 0 < check.timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
-        raise ValueError(f"timeoutSeconds from 0 to {MAX_CHECK_TIMEOUT_SECONDS}")
+    if check.timeout_seconds > MAX_CHECK_TIMEOUT_SECONDS:
+        raise ValueError(f"timeoutSeconds {raw['timeoutSeconds']!r}: at most {MAX_CHECK_TIMEOUT_SECONDS}")
     return check
 
 
@@ -707,6 +708,8 @@ _STRATEGY_OF_KEY = {
     "approvalWaitMinutes": (CODEDEPLOY_STRATEGY,),
     "retryRevision": (CODEDEPLOY_STRATEGY,),
     "pinnedRevision": (CODEDEPLOY_STRATEGY,),
+    # Rolling has no test traffic to check.
+    "smokePaths": (CODEDEPLOY_STRATEGY, *_NATIVE),
     "minimumHealthyPercent": ("rolling",),
     "maximumPercent": ("rolling",),
     "bakeTimeMinutes": tuple(_NATIVE),
@@ -758,7 +761,7 @@ def _check_blue_is_kept(
 ) -> None:
     """Blue must outlive the alarms' window (and 10 minutes in prod), or a late alarm has nothing
     to roll back to."""
-    low = PROD_MIN_TERMINATION_WAIT_MINUTES if prod else 0
+    low = PROD_MIN_BLUE_KEPT_MINUTES if prod else 0
     if minutes < low:
         reader.problem(
             key,

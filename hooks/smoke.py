@@ -38,10 +38,15 @@ class EndpointCheck:
     def from_dict(cls, raw: dict) -> EndpointCheck:
         if not isinstance(raw, dict) or not str(raw.get("url", "")).startswith(("http://", "https://")):
             raise ValueError(f"an endpoint needs an http(s) url: {raw!r}")
+        status, timeout = raw.get("expectStatus", 200), raw.get("timeoutSeconds", 5.0)
+        if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+            raise ValueError(f"expectStatus {status!r}: a whole number from 100 to 599")
+        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+            raise ValueError(f"timeoutSeconds {timeout!r}: a number of seconds above 0")
         return cls(
             url=raw["url"],
-            expect_status=int(raw.get("expectStatus", 200)),
-            timeout_seconds=float(raw.get("timeoutSeconds", 5.0)),
+            expect_status=status,
+            timeout_seconds=float(timeout),
             expect_body=raw.get("expectBody"),
             host=raw.get("host"),
         )

@@ -78,3 +78,13 @@ def ecs_service_on(live: int) -> list[str]:
     ]
     ecs.create_service(cluster="web-cluster", serviceName="web-service", taskDefinition=arns[live], desiredCount=1)
     return arns
+
+
+def deployment_for(strategy: str, **keys) -> dict:
+    """The `deployment` overlay that switches a stack file to `strategy`: the keys only CodeDeploy
+    takes are removed (and the smoke paths, which rolling has no use for), `keys` are added."""
+    removed = {"config": None, "terminationWaitMinutes": None, "approvalWaitMinutes": None}
+    removed |= {"retryRevision": None, "pinnedRevision": None}
+    if strategy == "rolling":
+        removed["smokePaths"] = None
+    return {**removed, "strategy": strategy, **keys}

@@ -4,7 +4,8 @@ import pulumi
 import pytest
 
 from settings import SettingsError, load_settings
-from tests.stacks import build_stack, use_config
+from tests.scenarios import deployment_for
+from tests.stacks import build_stack, stack_config, use_config
 
 
 def problems(stack: str, **overrides) -> list[str]:
@@ -29,8 +30,6 @@ def test_both_stack_files_are_valid(stack):
 
 
 def test_both_stack_files_set_the_same_keys():
-    from tests.stacks import stack_config
-
     staging, prod = stack_config("staging"), stack_config("prod")
     assert staging.keys() == prod.keys()
     for key, value in staging.items():
@@ -325,7 +324,7 @@ def test_smoke_endpoints_are_http_urls_with_timeouts_the_hook_outlives():
         "rollback-guard:function.smokeEndpoints = {'url': 'ftp://files'}: "
         "an endpoint needs an http(s) url: {'url': 'ftp://files'}",
         "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': 50}: "
-        "timeoutSeconds from 0 to 45",
+        "timeoutSeconds 50: at most 45",
     ]
 
 
@@ -426,11 +425,9 @@ def test_the_health_check_watches_between_1_and_60_minutes():
 
 # --- release strategies
 
-NOT_CODEDEPLOY = {"config": None, "terminationWaitMinutes": None, "approvalWaitMinutes": None, "retryRevision": None}
-
 
 def strategy_problems(stack: str, strategy: str, **keys) -> list[str]:
-    return problems(stack, deployment={**NOT_CODEDEPLOY, "strategy": strategy, **keys})
+    return problems(stack, deployment=deployment_for(strategy, **keys))
 
 
 def test_the_strategy_is_one_we_know():
@@ -442,7 +439,8 @@ def test_the_strategy_is_one_we_know():
 
 
 def test_codedeploy_settings_are_refused_for_another_strategy():
-    assert problems("staging", deployment={"strategy": "rolling"}) == [
+    found = problems("staging", deployment={"strategy": "rolling"})
+    assert found[:3] == [
         f"rollback-guard:deployment.{key} = {value!r}: only with strategy codedeploy-blue-green (strategy is rolling)"
         for key, value in (
             ("config", "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
@@ -450,6 +448,8 @@ def test_codedeploy_settings_are_refused_for_another_strategy():
             ("approvalWaitMinutes", 0),
         )
     ]
+    assert found[3].startswith("rollback-guard:deployment.smokePaths = [{'path': '/', 'expectStatus': 200}]: only with")
+    assert len(found) == 4
 
 
 def test_a_canary_setting_is_refused_for_a_linear_shift():
@@ -502,4 +502,24 @@ def test_a_bake_time_means_nothing_to_a_rolling_deployment():
     assert strategy_problems("staging", "rolling", bakeTimeMinutes=15) == [
         "rollback-guard:deployment.bakeTimeMinutes = 15: only with strategy ecs-blue-green or ecs-canary or "
         "ecs-linear (strategy is rolling)"
+    ]
+
+
+def test_a_smoke_check_names_the_field_it_cannot_use():
+    found = problems(
+        "staging",
+        deployment={"smokePaths": [{"path": "/", "expectStatus": "ok"}, {"path": "/health", "timeoutSeconds": 0}]},
+    )
+    assert found == [
+        "rollback-guard:deployment.smokePaths = {'path': '/', 'expectStatus': 'ok'}: "
+        "expectStatus 'ok': a whole number from 100 to 599",
+        "rollback-guard:deployment.smokePaths = {'path': '/health', 'timeoutSeconds': 0}: "
+        "timeoutSeconds 0: a number of seconds above 0",
+    ]
+
+
+def test_rolling_takes_no_smoke_paths():
+    assert strategy_problems("staging", "rolling", smokePaths=[]) == [
+        "rollback-guard:deployment.smokePaths = []: only with strategy codedeploy-blue-green or ecs-blue-green or "
+        "ecs-canary or ecs-linear (strategy is rolling)"
     ]

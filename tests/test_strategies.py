@@ -9,10 +9,9 @@ import json
 import pytest
 
 from hooks import ecs_lifecycle
+from tests.scenarios import deployment_for
 from tests.stacks import mock_arn, settled_stack
 
-# Keys only the CodeDeploy strategy takes; removed from the stack file for the others.
-CODEDEPLOY_ONLY = {"config": None, "terminationWaitMinutes": None, "approvalWaitMinutes": None, "retryRevision": None}
 STRATEGIES = {
     "rolling": {"minimumHealthyPercent": 50, "maximumPercent": 200},
     "ecs-blue-green": {"bakeTimeMinutes": 15},
@@ -29,7 +28,7 @@ INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure")
 @functools.cache
 def strategy_stack(environment: str, strategy: str):
     """Built once per environment and strategy: a settled stack is a read-only record."""
-    return settled_stack(environment, deployment={**CODEDEPLOY_ONLY, "strategy": strategy, **STRATEGIES[strategy]})
+    return settled_stack(environment, deployment=deployment_for(strategy, **STRATEGIES[strategy]))
 
 
 @pytest.fixture(params=[(env, strategy) for strategy in STRATEGIES for env in ("staging", "prod")])
@@ -162,27 +161,22 @@ def test_switching_from_codedeploy_to_an_ecs_native_shift_changes_routing_not_th
 # --- the ECS-native hook: it answers with a status instead of reporting one
 
 
-@pytest.fixture
-def node(load_balancer_node):
-    return load_balancer_node
-
-
-def test_green_answering_lets_ecs_shift_production_traffic(node):
+def test_green_answering_lets_ecs_shift_production_traffic(load_balancer_node):
     assert ecs_lifecycle.handler({"executionId": "x1", "lifecycleStage": "POST_TEST_TRAFFIC_SHIFT"}) == {
         "hookStatus": "SUCCEEDED"
     }
 
 
-def test_green_failing_makes_ecs_roll_back(node, monkeypatch):
+def test_green_failing_makes_ecs_roll_back(load_balancer_node, monkeypatch):
     monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/status/502"}]))
     assert ecs_lifecycle.handler({"executionId": "x2"}) == {"hookStatus": "FAILED"}
 
 
-def test_green_hanging_fails_within_its_timeout(node, monkeypatch):
+def test_green_hanging_fails_within_its_timeout(load_balancer_node, monkeypatch):
     monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/hang", "timeoutSeconds": 0.5}]))
     assert ecs_lifecycle.handler({"executionId": "x3"}) == {"hookStatus": "FAILED"}
 
 
-def test_a_hook_without_its_settings_still_answers(node, monkeypatch):
+def test_a_hook_without_its_settings_still_answers(load_balancer_node, monkeypatch):
     monkeypatch.delenv("TEST_LISTENER_PORT")
     assert ecs_lifecycle.handler("not even an event") == {"hookStatus": "FAILED"}
