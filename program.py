@@ -22,12 +22,13 @@ from components.lambda_function import CanaryFunction, CanaryFunctionArgs
 from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
-from components.pipeline import PipelineStorage, ReleasePipeline, ReleasePipelineArgs
+from components.pipeline import PipelineStorage, PipelineStorageArgs, ReleasePipeline, ReleasePipelineArgs
 from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
 from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
 from components.traffic_hooks import (
     RecorderSettings,
     ReleaseRecorder,
+    ReleaseRecorderArgs,
     TestTrafficHook,
     TestTrafficHookArgs,
     TrafficHooks,
@@ -319,16 +320,18 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
     hook = test_traffic_hook(group)
     recorder = ReleaseRecorder(
         f"{name}-recorder",
-        RecorderSettings(
-            service=name,
-            environment=settings.environment,
-            deployment_group_arn=group.deployment_group.arn,
-            application_arn=group.application.arn,
-            table_name=deployment_log.table.name,
-            table_arn=deployment_log.table.arn,
-            log_retention_days=settings.service.log_retention_days,
+        ReleaseRecorderArgs(
+            recorder=RecorderSettings(
+                service=name,
+                environment=settings.environment,
+                deployment_group_arn=group.deployment_group.arn,
+                application_arn=group.application.arn,
+                table_name=deployment_log.table.name,
+                table_arn=deployment_log.table.arn,
+                log_retention_days=settings.service.log_retention_days,
+            ),
+            codedeploy_role_name=group.role.name,
         ),
-        codedeploy_role_name=group.role.name,
         opts=top,
     )
     release = Release(
@@ -445,7 +448,9 @@ def _pipeline(settings: PipelineSettings) -> PipelineProgram:
     )
     # The pipeline's name is fixed so the notifications can match its events before it exists.
     pipeline_name = f"rollback-guard-{pulumi.get_stack()}"
-    storage = PipelineStorage("release-storage")
+    storage = PipelineStorage(
+        "release-storage", PipelineStorageArgs(key_alias_name=f"alias/rollback-guard-{pulumi.get_stack()}")
+    )
     notifications = ReleaseNotifications(
         "release-notifications",
         ReleaseNotificationsArgs(

@@ -19,7 +19,8 @@ import pulumi_aws as aws
 
 from components.iam import role_policy, service_role, write_logs
 
-PULUMI_VERSION = "3.207.0"
+# The CLI the deploy stages install: the same release as the SDK in requirements.txt.
+PULUMI_VERSION = "3.272.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 DEPLOY_TIMEOUT_MINUTES = 480
 
@@ -39,6 +40,12 @@ class ReleasePipelineArgs:
     log_retention_days: int = 90
 
 
+@dataclass
+class PipelineStorageArgs:
+    # The KMS key's alias: the secrets provider the deploy stages name.
+    key_alias_name: str
+
+
 class PipelineStorage(pulumi.ComponentResource):
     """The KMS key (artifacts, Pulumi state and secrets, notifications) and two private buckets:
     pipeline artifacts, and the service stacks' Pulumi state. Losing the state bucket or the key
@@ -49,7 +56,7 @@ class PipelineStorage(pulumi.ComponentResource):
     artifact_bucket: aws.s3.Bucket
     state_bucket: aws.s3.Bucket
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: PipelineStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:pipeline:PipelineStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
@@ -77,7 +84,7 @@ class PipelineStorage(pulumi.ComponentResource):
         )
         self.key_alias = aws.kms.Alias(
             f"{name}-key-alias",
-            name=f"alias/rollback-guard-{pulumi.get_stack()}",
+            name=args.key_alias_name,
             target_key_id=self.key.key_id,
             opts=child,
         )

@@ -108,22 +108,23 @@ def _recorder(name: str, parent: pulumi.Resource, settings: RecorderSettings) ->
     )
 
 
+@dataclass
+class ReleaseRecorderArgs:
+    recorder: RecorderSettings
+    # The deployment group's service role: it must be allowed to invoke the hook.
+    codedeploy_role_name: pulumi.Input[str]
+
+
 class ReleaseRecorder(pulumi.ComponentResource):
     """An ECS service's AfterAllowTraffic hook: every successful release goes into the deployment
     log, as the Lambda canary's post-traffic hook does."""
 
     function: aws.lambda_.Function
 
-    def __init__(
-        self,
-        name: str,
-        settings: RecorderSettings,
-        codedeploy_role_name: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: ReleaseRecorderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
-        self.function = _recorder(name, self, settings)
-        _grant_invoke(name, self, codedeploy_role_name, [self.function])
+        self.function = _recorder(name, self, args.recorder)
+        _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})
 
 
@@ -150,8 +151,8 @@ class TrafficHooksArgs:
 class TrafficHooks(pulumi.ComponentResource):
     """BeforeAllowTraffic smoke-tests the target version; AfterAllowTraffic records the release.
 
-    The pre-traffic hook may invoke the target function only; the post-traffic hook may write to
-    the deployment log only."""
+    Both may read their group's deployments; the pre-traffic hook may invoke the target function
+    only, the post-traffic hook may use the deployment log only."""
 
     pre_traffic: aws.lambda_.Function
     post_traffic: aws.lambda_.Function

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from collections import Counter
@@ -114,13 +115,22 @@ def redeploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
 
     _confirm_production(args, confirm)
     stack = stack_factory(args.environment)
-    [path] = release_paths(stack.outputs(), args.service)
-    key = "function" if path.kind == "lambda" else "deployment"
+    paths = release_paths(stack.outputs(), args.service)
+    if len(paths) != 1:
+        names = ", ".join(path.service for path in paths)
+        raise OpsError(f"this stack releases {names}: name one with --service", BAD_INPUT)
+    [path] = paths
     if path.kind != "lambda" and not path.deployment_group:
         raise OpsError(
             f"{path.service} is released by ECS ({path.strategy}): redeploy by changing service.tag", BAD_INPUT
         )
-    pin = "pinnedVersion" if path.kind == "lambda" else "pinnedRevision"
+    key, pin, form, example = (
+        ("function", "pinnedVersion", r"\d+", "7")
+        if path.kind == "lambda"
+        else ("deployment", "pinnedRevision", r"[\w.-]+:\d+", "web-prod:7")
+    )
+    if not re.fullmatch(form, args.to):
+        raise OpsError(f"--to {args.to!r}: a {path.kind} revision such as {example}", BAD_INPUT)
     stack.set_config(f"rollback-guard:{key}.{pin}", args.to)
     # Deliberate: a version CodeDeploy once rolled back is released again if you say so.
     stack.set_config(f"rollback-guard:{key}.retryRevision", args.to)

@@ -346,6 +346,20 @@ def test_redeploy_pins_the_version_and_releases_it_through_the_canary():
     assert stack.calls == ["up"]
 
 
+def test_redeploy_asks_which_service_when_there_are_several():
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("redeploy", "staging", "--to", "2", stack=stack)
+    assert (code, result) == (2, {"error": "this stack releases web, greeter: name one with --service"})
+    assert stack.config == {}
+
+
+def test_redeploy_refuses_a_version_that_is_not_one():
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("redeploy", "staging", "--to", "latest", "--service", "greeter", stack=stack)
+    assert (code, result) == (2, {"error": "--to 'latest': a lambda revision such as 7"})
+    assert stack.config == {}, "nothing written before the version is known to be one"
+
+
 def test_redeploy_of_prod_needs_confirmation():
     stack = FakeStack("prod", OUTPUTS)
     code, result = run("redeploy", "prod", "--to", "2", "--service", "greeter", stack=stack)

@@ -290,3 +290,10 @@ def test_an_expected_status_other_than_200_is_honoured(targets):
 def test_a_malformed_check_is_a_failed_result_not_a_crash():
     result = smoke_check.handler({"baseUrl": "http://127.0.0.1:1"})
     assert result["ok"] is False and "malformed check" in result["reason"]
+
+
+def test_the_deploy_stages_install_the_cli_of_the_sdk_the_program_runs_with():
+    from components.pipeline import PULUMI_VERSION
+
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    assert f"pulumi=={PULUMI_VERSION}" in requirements
