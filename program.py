@@ -42,7 +42,7 @@ RELEASE_MARGIN_MINUTES = 30
 
 @dataclass
 class CodeDeployRelease:
-    """What a CodeDeploy-released service adds: the group, its test-traffic hook, the release."""
+    """What a CodeDeploy-released service adds: the deployment group and the release."""
 
     deployment_group: EcsDeploymentGroup
     release: Release
@@ -61,15 +61,12 @@ class CodeDeployRelease:
 
 @dataclass
 class EcsService:
-    network: Network
+    name: str
     load_balancer: BlueGreenLoadBalancer
     service: FargateService
-    alarms: LoadBalancerAlarms
     # The rollback alarms: those built here and any configured extra ones.
     alarm_names: pulumi.Output[list[str]]
     strategy: str
-    # The smoke test of green, for CodeDeploy and the ECS-native shifts; rolling has none.
-    test_traffic_hook: TestTrafficHook | None
     codedeploy: CodeDeployRelease | None
 
     @property
@@ -83,10 +80,11 @@ class EcsService:
             **(self.codedeploy.exports if self.codedeploy else {}),
         }
 
-    def release_path(self, service: str) -> dict[str, pulumi.Input]:
+    @property
+    def release_path(self) -> dict[str, pulumi.Input]:
         """What `ops` needs to inspect and roll back this service's releases."""
         path = {
-            "service": service,
+            "service": self.name,
             "kind": "ecs",
             "strategy": self.strategy,
             "cluster": self.service.cluster.name,
@@ -104,6 +102,7 @@ class EcsService:
 
 @dataclass
 class LambdaCanary:
+    name: str
     function: CanaryFunction
     alarms: LambdaAlarms
     deployment_group: LambdaDeploymentGroup
@@ -124,11 +123,12 @@ class LambdaCanary:
             "lambdaLiveVersion": self.release.live_revision,
         }
 
-    def release_path(self, service: str) -> dict[str, pulumi.Input]:
+    @property
+    def release_path(self) -> dict[str, pulumi.Input]:
         """What `ops` needs to inspect, roll back and drill this function's releases."""
         group = self.deployment_group
         return {
-            "service": service,
+            "service": self.name,
             "kind": "lambda",
             "strategy": "lambda-canary",
             "application": group.application.name,
@@ -149,7 +149,6 @@ class Program:
     ecs: EcsService
     deployment_log: DeploymentLog
     canary: LambdaCanary | None
-    service_names: tuple[str, str | None]
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
@@ -164,8 +163,8 @@ class Program:
             **(self.canary.exports if self.canary else {}),
             "environment": self.environment,
             "releasePaths": [
-                self.ecs.release_path(self.service_names[0]),
-                *([self.canary.release_path(self.service_names[1])] if self.canary else []),
+                self.ecs.release_path,
+                *([self.canary.release_path] if self.canary else []),
             ],
         }
 
@@ -202,8 +201,7 @@ def build(settings: Settings | PipelineSettings) -> Program | PipelineProgram:
     )
     ecs = _ecs_service(settings, deployment_log, top)
     canary = _lambda_canary(settings, settings.function, deployment_log, top) if settings.function else None
-    names = (settings.service.name, settings.function.name if settings.function else None)
-    return Program(settings.environment, ecs, deployment_log, canary, names)
+    return Program(settings.environment, ecs, deployment_log, canary)
 
 
 def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.ResourceOptions) -> EcsService:
@@ -291,15 +289,14 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
         opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[load_balancer])),
     )
     parts = dict(
-        network=network,
+        name=name,
         load_balancer=load_balancer,
         service=service,
-        alarms=alarms,
         alarm_names=alarm_names,
         strategy=deployment.strategy_name,
     )
     if not isinstance(strategy, CodeDeployBlueGreen):
-        return EcsService(**parts, test_traffic_hook=native_hook, codedeploy=None)
+        return EcsService(**parts, codedeploy=None)
 
     group = EcsDeploymentGroup(
         f"{name}-deploy",
@@ -358,7 +355,7 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
         ),
         opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hook, recorder, service])),
     )
-    return EcsService(**parts, test_traffic_hook=hook, codedeploy=CodeDeployRelease(group, release))
+    return EcsService(**parts, codedeploy=CodeDeployRelease(group, release))
 
 
 def _lambda_canary(
@@ -434,7 +431,7 @@ def _lambda_canary(
         ),
         opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hooks, canary])),
     )
-    return LambdaCanary(canary, alarms, group, hooks, release)
+    return LambdaCanary(name, canary, alarms, group, hooks, release)
 
 
 def _pipeline(settings: PipelineSettings) -> PipelineProgram:

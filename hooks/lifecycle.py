@@ -78,7 +78,6 @@ class DeploymentRelease:
     created_at: str
     # Lambda only.
     function_name: str = ""
-    alias: str = ""
     current_version: str | None = None
 
     @classmethod
@@ -97,7 +96,6 @@ class DeploymentRelease:
                 target_version=str(properties["TargetVersion"]),
                 created_at=created_at,
                 function_name=properties["Name"],
-                alias=properties["Alias"],
                 current_version=str(properties["CurrentVersion"]),
             )
         except (KeyError, IndexError, StopIteration, TypeError, ValueError) as error:

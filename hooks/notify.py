@@ -16,17 +16,12 @@ import logging
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks.lifecycle import AWS_CLIENT_CONFIG, environment, log
+from hooks.lifecycle import AWS_CLIENT_CONFIG, codedeploy, environment, log
 
 
 @functools.cache
 def sns():
     return boto3.client("sns", config=AWS_CLIENT_CONFIG)
-
-
-@functools.cache
-def codedeploy():
-    return boto3.client("codedeploy", config=AWS_CLIENT_CONFIG)
 
 
 def handler(event, context=None) -> dict:

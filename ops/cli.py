@@ -83,8 +83,8 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
 def deploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     _confirm_production(args, confirm)
     stack = stack_factory(args.environment)
-    stack.preview(on_output=_stream(args))
-    outcome = stack.up(on_output=_stream(args))
+    stack.preview(on_output=_to_stderr)
+    outcome = stack.up(on_output=_to_stderr)
     return {"stack": args.environment, "result": outcome}, 0 if outcome == "succeeded" else FAILED
 
 
@@ -134,7 +134,7 @@ def redeploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     stack.set_config(f"rollback-guard:{key}.{pin}", args.to)
     # Deliberate: a version CodeDeploy once rolled back is released again if you say so.
     stack.set_config(f"rollback-guard:{key}.retryRevision", args.to)
-    outcome = stack.up(on_output=_stream(args))
+    outcome = stack.up(on_output=_to_stderr)
     return {"stack": args.environment, "service": path.service, "to": args.to, "result": outcome}, (
         0 if outcome == "succeeded" else FAILED
     )
@@ -231,16 +231,16 @@ def _operations(args, stack_factory, session_factory):
         session,
         environment=outputs.get("environment", args.environment),
         table=outputs.get("deploymentLogTableName"),
-        on_progress=_stream(args),
+        on_progress=_to_stderr,
         clock=args.clock,
         sleep=args.sleep,
     )
     return operations, release_paths(outputs, getattr(args, "service", None))
 
 
-def _stream(args) -> Callable[[str], None]:
+def _to_stderr(line: str) -> None:
     """Progress goes to stderr, so --json output stays one document on stdout."""
-    return lambda line: print(line.rstrip(), file=sys.stderr)
+    print(line.rstrip(), file=sys.stderr)
 
 
 def _human(command: str, result: dict) -> str:

@@ -4,10 +4,10 @@ import boto3
 import pytest
 
 from hooks import lifecycle, test_traffic
+from ops.offline import settled_stack
 from tests.local_aws import LocalAws
 from tests.scenarios import FUNCTION, zipped_code
 from tests.smoke_targets import SmokeTargets
-from tests.stacks import settled_stack
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pulumi
 import pytest
 
-from tests.stacks import build_stack, mock_arn, settled_stack
+from ops.offline import build_stack, mock_arn, settled_stack
 
 GROUP = "web-deploy-group"
 ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}

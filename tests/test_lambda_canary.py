@@ -6,7 +6,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from tests.stacks import ROOT, build_stack, mock_arn, settled_stack
+from ops.offline import ROOT, build_stack, mock_arn, settled_stack
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")

@@ -10,8 +10,8 @@ import pytest
 
 from components.pipeline_checks import health_check_definition, smoke_test_definition
 from hooks import smoke_check
+from ops.offline import ROOT, mock_arn, settled_stack
 from tests.smoke_targets import SmokeTargets
-from tests.stacks import ROOT, mock_arn, settled_stack
 
 PIPELINE = "release-pipeline"
 CHECK_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:release-checks-smoke-check-pipeline"

@@ -16,10 +16,10 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.release import ReleaseProvider
+from ops.offline import ROOT, mock_arn
 from release import appspec
 from release.engine import ReleaseFailed
 from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM
-from tests.stacks import ROOT, mock_arn
 
 
 def lambda_props(version: str, **overrides) -> dict:
@@ -181,7 +181,7 @@ def test_a_release_starts_only_once_codedeploy_can_invoke_its_hooks(prod, releas
 
 
 def test_a_retry_setting_reaches_the_release():
-    from tests.stacks import settled_stack
+    from ops.offline import settled_stack
 
     staged = settled_stack("staging", function={"retryRevision": "7"}, deployment={"retryRevision": "web-staging:4"})
     assert staged.inputs("greeter-release")["retry_revision"] == "7"
@@ -189,19 +189,13 @@ def test_a_retry_setting_reaches_the_release():
 
 
 def test_a_pinned_version_is_what_the_release_keeps_live():
-    from tests.stacks import settled_stack
+    from ops.offline import settled_stack
 
     staged = settled_stack("staging", function={"pinnedVersion": "6"}, deployment={"pinnedRevision": "web-staging:3"})
     assert staged.inputs("greeter-release")["target"]["version"] == "6"
     assert staged.inputs("web-release")["target"]["task_definition_arn"] == (
         "arn:aws:ecs:us-east-1:123456789012:task-definition/web-staging:3"
     )
-
-
-def test_old_task_definition_revisions_stay_registered_for_rollbacks(stack_name="prod"):
-    from tests.stacks import settled_stack
-
-    assert settled_stack(stack_name).inputs("web-task")["skipDestroy"] is True
 
 
 # --- AppSpec formats

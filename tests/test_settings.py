@@ -3,9 +3,9 @@
 import pulumi
 import pytest
 
+from ops.offline import build_stack, stack_config, use_config
 from settings import SettingsError, load_settings
 from tests.scenarios import deployment_for
-from tests.stacks import build_stack, stack_config, use_config
 
 
 def problems(stack: str, **overrides) -> list[str]:

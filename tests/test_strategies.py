@@ -9,8 +9,8 @@ import json
 import pytest
 
 from hooks import ecs_lifecycle
+from ops.offline import mock_arn, settled_stack
 from tests.scenarios import deployment_for
-from tests.stacks import mock_arn, settled_stack
 
 STRATEGIES = {
     "rolling": {"minimumHealthyPercent": 50, "maximumPercent": 200},
