@@ -107,7 +107,8 @@ class AutoRollback:
 
 @dataclass
 class RollbackPolicy:
-    """What every deployment group shares: how traffic shifts and what sends it back."""
+    """What sends a deployment group's traffic back: the alarms it watches and the events it rolls
+    back on."""
 
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     auto_rollback: AutoRollback = field(default_factory=AutoRollback)

@@ -104,10 +104,11 @@ class FargateServiceArgs:
 
 class FargateService(pulumi.ComponentResource):
     """Cluster with Container Insights, task definition logging to its own log group, separate
-    execution and task roles, and a service on private subnets under the CODE_DEPLOY controller.
+    execution and task roles, and a service on private subnets released by its strategy.
 
-    The task definition created here is the first release; later releases are CodeDeploy
-    deployments, so the service ignores what CodeDeploy changes."""
+    Under CodeDeploy the task definition created here is the first release and later releases are
+    CodeDeploy deployments, so the service ignores what CodeDeploy changes; under the ECS
+    controller a release is a change of task definition, which ECS rolls out and rolls back."""
 
     cluster: aws.ecs.Cluster
     service: aws.ecs.Service

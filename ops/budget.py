@@ -81,8 +81,7 @@ def codedeploy_schedule(config: str | TimeBasedShift) -> Schedule:
         percentage, interval = numbers[0], numbers[1]
     if kind == "canary":
         return [(0, float(percentage)), (interval * 60, 100.0)]
-    steps = math.ceil(100 / percentage)
-    return [(step * interval * 60, float(min(100, (step + 1) * percentage))) for step in range(steps)]
+    return _linear(percentage, interval * 60)
 
 
 def _ecs_schedule(deployment) -> Schedule:
@@ -95,12 +94,13 @@ def _ecs_schedule(deployment) -> Schedule:
     if strategy.strategy == "CANARY":
         return [(0, strategy.canary_percent), (strategy.canary_bake_minutes * 60, 100.0)]
     if strategy.strategy == "LINEAR":
-        steps = math.ceil(100 / strategy.step_percent)
-        return [
-            (step * strategy.step_bake_minutes * 60, float(min(100.0, (step + 1) * strategy.step_percent)))
-            for step in range(steps)
-        ]
+        return _linear(strategy.step_percent, strategy.step_bake_minutes * 60)
     return [(0, 100.0)]
+
+
+def _linear(step_percent: float, step_seconds: int) -> Schedule:
+    steps = math.ceil(100 / step_percent)
+    return [(step * step_seconds, float(min(100, (step + 1) * step_percent))) for step in range(steps)]
 
 
 def _budget(path: str, strategy: str, detect: int, schedule: Schedule) -> Budget:

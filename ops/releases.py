@@ -17,7 +17,7 @@ import boto3
 from hooks.deployment_log import SUCCEEDED, ReleaseRecord, partition_key, put_once
 from hooks.revisions import appspec_content
 from release import appspec
-from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
+from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest, iso
 
 IN_FLIGHT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 # Set on the version a drill publishes: the sample function fails on purpose (functions/greeter).
@@ -85,7 +85,7 @@ class Operations:
     def status(self, path: ReleasePath) -> dict:
         report: dict[str, Any] = {"service": path.service, "kind": path.kind, "strategy": path.strategy}
         report["live"] = self.live(path)
-        report["inFlight"] = [self._progress(i) for i in self._deployments(path, IN_FLIGHT)]
+        report["inFlight"] = [self._in_flight_summary(i) for i in self._deployments(path, IN_FLIGHT)]
         alarms = (
             self.client("cloudwatch").describe_alarms(AlarmNames=list(path.alarms))["MetricAlarms"]
             if path.alarms
@@ -291,16 +291,10 @@ class Operations:
         )["deployments"]
         return codedeploy.batch_get_deployments(deploymentIds=ids[:25])["deploymentsInfo"] if ids else []
 
-    def _progress(self, info: dict) -> dict:
+    def _in_flight_summary(self, info: dict) -> dict:
         """An in-flight deployment and where its traffic is: percent on each side."""
-        codedeploy = self.client("codedeploy")
         deployment_id = info["deploymentId"]
-        ids = codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
-        targets = (
-            codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)["deploymentTargets"]
-            if ids
-            else []
-        )
+        targets = Releaser(self.session.region_name, on_progress=lambda _: None).deployment_targets(deployment_id)
         split = {}
         for target in targets:
             function = (target.get("lambdaTarget") or {}).get("lambdaFunctionInfo") or {}
@@ -311,7 +305,7 @@ class Operations:
         return {
             "deploymentId": deployment_id,
             "status": info["status"],
-            "createdAt": _iso_of(info["createTime"]),
+            "createdAt": iso(info["createTime"]),
             "traffic": split,
         }
 
@@ -343,7 +337,3 @@ class Drill:
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
-def _iso_of(moment: Any) -> str:
-    return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else str(moment)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -166,7 +167,7 @@ class Releaser:
             error_code=(info.get("errorInformation") or {}).get("code"),
             failed_hooks=tuple(
                 event["lifecycleEventName"]
-                for target in self._targets(deployment_id)
+                for target in self.deployment_targets(deployment_id)
                 for event in (target.get("lambdaTarget") or target.get("ecsTarget") or {}).get("lifecycleEvents", [])
                 if event.get("status") == "Failed"
             ),
@@ -231,11 +232,12 @@ class Releaser:
             lines.append(f"deployment {deployment_id}: green is ready and waits for someone to continue it")
         if info.get("instanceTerminationWaitTimeStarted"):
             lines.append(f"deployment {deployment_id}: all traffic shifted; keeping blue while the alarms watch")
-        for target in self._targets(deployment_id):
+        for target in self.deployment_targets(deployment_id):
             lines += _target_lines(deployment_id, target)
         return lines
 
-    def _targets(self, deployment_id: str) -> list[dict]:
+    def deployment_targets(self, deployment_id: str) -> list[dict]:
+        """Where a deployment is, per target: traffic weights and lifecycle events."""
         try:
             ids = self._codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
             if not ids:
@@ -258,7 +260,7 @@ class Releaser:
         if error:
             lines.append(f"  CodeDeploy says: {error.get('code', 'error')}: {error.get('message', '')}".rstrip())
         lines += [f"  alarm {name} fired: {reason}" for name, reason in self._alarms_in_alarm(request)]
-        for deployment_target in self._targets(deployment_id):
+        for deployment_target in self.deployment_targets(deployment_id):
             lines += _failed_hook_lines(deployment_target, target.hooks)
         rollback = info.get("rollbackInfo") or {}
         if rollback.get("rollbackDeploymentId"):
@@ -333,7 +335,11 @@ class Releaser:
 
 
 def _when(info: dict) -> str:
-    moment = info.get("completeTime") or info["createTime"]
+    return iso(info.get("completeTime") or info["createTime"])
+
+
+def iso(moment: Any) -> str:
+    """A time CodeDeploy returned, as ISO 8601 to the second."""
     return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else str(moment)
 
 

@@ -127,7 +127,7 @@ def test_tasks_accept_traffic_only_from_the_alb(stack):
             "ipProtocol": "tcp",
             "fromPort": 80,
             "toPort": 80,
-            "description": into_tasks[0]["description"],
+            "description": "requests and health checks from the load balancer",
         }
     ]
 

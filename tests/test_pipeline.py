@@ -221,12 +221,6 @@ def test_nothing_in_staging_is_protected(staging):
     assert [r.name for r in staging.monitor.registrations.values() if r.protect] == []
 
 
-def test_prod_state_survives_deletion(prod):
-    table = prod.registration("prod-deployment-log-table")
-    assert table.retain_on_delete and table.inputs["deletionProtectionEnabled"]
-    assert prod.inputs("web-lb-alb")["enableDeletionProtection"] is True
-
-
 # --- the state machines, checked by a real validator
 
 
