@@ -12,6 +12,8 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +23,8 @@ from botocore.config import Config
 from hooks.revisions import appspec_content
 
 logger = logging.getLogger("rollback-guard.hooks")
+# Kept back from the invocation's time for the status report (3 attempts of 2 + 5 s, with backoff).
+REPORT_RESERVE_SECONDS = 30
 logger.setLevel(logging.INFO)
 
 # At most 3 attempts of 2 + 5 s per call, with the SDK's standard backoff for throttling: the
@@ -102,12 +106,15 @@ class DeploymentRelease:
             raise HookError(f"deployment {deployment_id} has no Lambda or ECS AppSpec in JSON: {error!r}") from error
 
 
-def run_hook(hook: str, event: Any, check: Callable[[str], None]) -> dict:
-    """Runs `check(deployment_id)` for the deployment in `event`; reports Succeeded only if it returns."""
+def run_hook(hook: str, event: Any, check: Callable[[str], None], context: Any = None) -> dict:
+    """Runs `check(deployment_id)` for the deployment in `event`; reports Succeeded only if it
+    returns. With a Lambda `context`, the check gets the invocation's remaining time less
+    REPORT_RESERVE_SECONDS: a check still running then counts as failed, so the report is always made
+    before Lambda ends the invocation."""
     lifecycle = LifecycleEvent.from_event(event)  # without these ids there is nobody to report to
     status = "Failed"
     try:
-        check(lifecycle.deployment_id)
+        _within(_time_left(context), check, lifecycle.deployment_id)
         status = "Succeeded"
     except HookError as error:
         log(logging.ERROR, "release rejected", hook=hook, deployment_id=lifecycle.deployment_id, reason=str(error))
@@ -122,3 +129,25 @@ def run_hook(hook: str, event: Any, check: Callable[[str], None]) -> dict:
         )
         log(logging.INFO, "status reported", hook=hook, deployment_id=lifecycle.deployment_id, status=status)
     return {"status": status}
+
+
+def _time_left(context: Any) -> float | None:
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return context.get_remaining_time_in_millis() / 1000 - REPORT_RESERVE_SECONDS
+
+
+def _within(seconds: float | None, check: Callable[[str], None], deployment_id: str) -> None:
+    """Runs the check, giving up on it after `seconds` (None: no limit of our own)."""
+    if seconds is None:
+        check(deployment_id)
+        return
+    if seconds <= 0:
+        raise HookError("no time left for the check before the report is due")
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(check, deployment_id).result(timeout=seconds)
+    except FutureTimeout as error:
+        raise HookError(f"the check did not finish within the {seconds:.0f}s left for it") from error
+    finally:
+        pool.shutdown(wait=False)  # a check still running is abandoned; the invocation ends after the report

@@ -21,7 +21,7 @@ def dynamodb():
 
 
 def handler(event, context=None) -> dict:
-    return run_hook("AfterAllowTraffic", event, record_release)
+    return run_hook("AfterAllowTraffic", event, record_release, context)
 
 
 def record_release(deployment_id: str) -> None:

@@ -15,7 +15,7 @@ from hooks.smoke import EndpointCheck, InvokeCheck, run_checks
 
 
 def handler(event, context=None) -> dict:
-    return run_hook("BeforeAllowTraffic", event, smoke_test)
+    return run_hook("BeforeAllowTraffic", event, smoke_test, context)
 
 
 def smoke_test(deployment_id: str) -> None:

@@ -28,7 +28,7 @@ def ec2():
 
 
 def handler(event, context=None) -> dict:
-    return run_hook("AfterAllowTestTraffic", event, smoke_test_green)
+    return run_hook("AfterAllowTestTraffic", event, smoke_test_green, context)
 
 
 def smoke_test_green(release_id: str) -> None:

@@ -196,6 +196,37 @@ def test_a_throttled_status_report_is_retried_and_reported_once(aws):
     assert reported(aws, event) == ["Succeeded"]
 
 
+class LambdaContext:
+    """What Lambda passes a handler: here only the time left, which is what the hook reads."""
+
+    def __init__(self, remaining_seconds: float):
+        self.remaining_seconds = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_seconds * 1000)
+
+
+def test_a_check_that_would_outlast_the_invocation_is_cut_short_and_reported(aws, targets, monkeypatch):
+    # The endpoint would be allowed 5 s, but the invocation has only 31 s left and 30 s are kept for
+    # the report: after 1 s the check counts as failed, and the report is made in time.
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/hang"), "timeoutSeconds": 5}]))
+    event = start_release()
+    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=31)) == {"status": "Failed"}
+    assert reported(aws, event) == ["Failed"]
+
+
+def test_a_hook_started_too_late_to_check_still_reports(aws):
+    event = start_release()
+    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=10)) == {"status": "Failed"}
+    assert reported(aws, event) == ["Failed"]
+
+
+def test_with_enough_time_left_a_passing_check_passes(aws):
+    event = start_release()
+    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=150)) == {"status": "Succeeded"}
+    assert reported(aws, event) == ["Succeeded"]
+
+
 def test_an_event_that_is_not_from_codedeploy_is_refused(aws):
     with pytest.raises(lifecycle.HookError, match="not a CodeDeploy lifecycle event"):
         pre_traffic.handler({"hello": "world"})
