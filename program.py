@@ -26,7 +26,7 @@ from components.pipeline import PipelineStorage, PipelineStorageArgs, ReleasePip
 from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
 from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
 from components.traffic_hooks import (
-    RecorderSettings,
+    ReleaseContext,
     ReleaseRecorder,
     ReleaseRecorderArgs,
     TestTrafficHook,
@@ -318,7 +318,7 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
     recorder = ReleaseRecorder(
         f"{name}-recorder",
         ReleaseRecorderArgs(
-            recorder=RecorderSettings(
+            release=ReleaseContext(
                 service=name,
                 environment=settings.environment,
                 deployment_group_arn=group.deployment_group.arn,
@@ -398,19 +398,21 @@ def _lambda_canary(
     hooks = TrafficHooks(
         f"{name}-hooks",
         TrafficHooksArgs(
-            service=name,
-            environment=settings.environment,
+            release=ReleaseContext(
+                service=name,
+                environment=settings.environment,
+                deployment_group_arn=group.deployment_group.arn,
+                application_arn=group.application.arn,
+                table_name=deployment_log.table.name,
+                table_arn=deployment_log.table.arn,
+                log_retention_days=function.log_retention_days,
+            ),
             target_function_name=canary.function.name,
             target_function_arn=canary.function.arn,
-            deployment_group_arn=group.deployment_group.arn,
-            application_arn=group.application.arn,
             codedeploy_role_name=group.role.name,
-            deployment_log_table_name=deployment_log.table.name,
-            deployment_log_table_arn=deployment_log.table.arn,
             smoke_events=function.smoke_events,
             smoke_endpoints=function.smoke_endpoints,
             check_timeout_seconds=function.check_timeout_seconds,
-            log_retention_days=function.log_retention_days,
         ),
         opts=top,
     )

@@ -77,7 +77,10 @@ def _read_deployments(deployment_group_arn: pulumi.Input[str], application_arn: 
 
 
 @dataclass
-class RecorderSettings:
+class ReleaseContext:
+    """Whose releases a hook serves: the service and environment it records them under, the
+    deployment group and application it reads them from, and the deployment log it writes to."""
+
     service: str
     environment: str
     deployment_group_arn: pulumi.Input[str]
@@ -87,30 +90,30 @@ class RecorderSettings:
     log_retention_days: int = 30
 
 
-def _recorder(name: str, parent: pulumi.Resource, settings: RecorderSettings) -> aws.lambda_.Function:
+def _recorder(name: str, parent: pulumi.Resource, release: ReleaseContext) -> aws.lambda_.Function:
     """AfterAllowTraffic: records the release in the deployment log (hooks/post_traffic.py), which
     it may read (for the previous version) and write, and nothing else."""
     return _hook(
         name,
         parent,
         "hooks.post_traffic.handler",
-        settings.deployment_group_arn,
+        release.deployment_group_arn,
         {
-            "DEPLOYMENT_LOG_TABLE": settings.table_name,
-            "SERVICE_NAME": settings.service,
-            "ENVIRONMENT": settings.environment,
+            "DEPLOYMENT_LOG_TABLE": release.table_name,
+            "SERVICE_NAME": release.service,
+            "ENVIRONMENT": release.environment,
         },
-        settings.log_retention_days,
+        release.log_retention_days,
         statements=[
-            *_read_deployments(settings.deployment_group_arn, settings.application_arn),
-            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": settings.table_arn},
+            *_read_deployments(release.deployment_group_arn, release.application_arn),
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": release.table_arn},
         ],
     )
 
 
 @dataclass
 class ReleaseRecorderArgs:
-    recorder: RecorderSettings
+    release: ReleaseContext
     # The deployment group's service role: it must be allowed to invoke the hook.
     codedeploy_role_name: pulumi.Input[str]
 
@@ -123,29 +126,22 @@ class ReleaseRecorder(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseRecorderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
-        self.function = _recorder(name, self, args.recorder)
+        self.function = _recorder(name, self, args.release)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})
 
 
 @dataclass
 class TrafficHooksArgs:
-    service: str
-    environment: str
+    release: ReleaseContext
     target_function_name: pulumi.Input[str]
     target_function_arn: pulumi.Input[str]
-    deployment_group_arn: pulumi.Input[str]
-    # The hooks read each deployment's AppSpec from its application.
-    application_arn: pulumi.Input[str]
     # The deployment group's service role: it must be allowed to invoke these hooks.
     codedeploy_role_name: pulumi.Input[str]
-    deployment_log_table_name: pulumi.Input[str]
-    deployment_log_table_arn: pulumi.Input[str]
     smoke_events: Sequence[dict[str, Any]] = ()
     smoke_endpoints: Sequence[dict[str, Any]] = ()
     # Per check; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
     check_timeout_seconds: float = 10.0
-    log_retention_days: int = 30
 
 
 class TrafficHooks(pulumi.ComponentResource):
@@ -159,21 +155,22 @@ class TrafficHooks(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
+        release = args.release
         target = pulumi.Output.from_input(args.target_function_arn)
         self.pre_traffic = _hook(
             f"{name}-pre-traffic",
             self,
             "hooks.pre_traffic.handler",
-            args.deployment_group_arn,
+            release.deployment_group_arn,
             {
                 "TARGET_FUNCTION": args.target_function_name,
                 "SMOKE_EVENTS": json.dumps(list(args.smoke_events)),
                 "SMOKE_ENDPOINTS": json.dumps(list(args.smoke_endpoints)),
                 "CHECK_TIMEOUT_SECONDS": str(args.check_timeout_seconds),
             },
-            args.log_retention_days,
+            release.log_retention_days,
             statements=[
-                *_read_deployments(args.deployment_group_arn, args.application_arn),
+                *_read_deployments(release.deployment_group_arn, release.application_arn),
                 {
                     "Effect": "Allow",
                     "Action": "lambda:InvokeFunction",
@@ -181,19 +178,7 @@ class TrafficHooks(pulumi.ComponentResource):
                 },
             ],
         )
-        self.post_traffic = _recorder(
-            f"{name}-post-traffic",
-            self,
-            RecorderSettings(
-                args.service,
-                args.environment,
-                args.deployment_group_arn,
-                args.application_arn,
-                args.deployment_log_table_name,
-                args.deployment_log_table_arn,
-                args.log_retention_days,
-            ),
-        )
+        self.post_traffic = _recorder(f"{name}-post-traffic", self, release)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(
             {"preTrafficHookName": self.pre_traffic.name, "postTrafficHookName": self.post_traffic.name}
