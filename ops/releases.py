@@ -6,6 +6,7 @@ post-traffic hook writes one per successful release), CodeDeploy's history for s
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,11 @@ class Operations:
     def client(self, service: str):
         return self.session.client(service)
 
+    @functools.cached_property
+    def releaser(self) -> Releaser:
+        """One engine, on this stack's session, for every read and release."""
+        return Releaser(session=self.session, on_progress=self.on_progress, sleep=self.sleep)
+
     # --- status
 
     def status(self, path: ReleasePath) -> dict:
@@ -96,10 +102,9 @@ class Operations:
         return report
 
     def live(self, path: ReleasePath) -> str | None:
-        releaser = Releaser(self.session.region_name, on_progress=lambda _: None)
         if path.kind == "lambda":
-            return releaser.live_version(path.function, path.alias)
-        return releaser.live_task_definition(path.cluster, path.ecs_service)
+            return self.releaser.live_version(path.function, path.alias)
+        return self.releaser.live_task_definition(path.cluster, path.ecs_service)
 
     def last_releases(self, service: str, limit: int = 5) -> list[dict]:
         """The newest records first, whatever their status (the sort key groups by status)."""
@@ -220,7 +225,7 @@ class Operations:
         )
         rolled_back, outcome, caught_by = True, "", None
         try:
-            Releaser(self.session.region_name, on_progress=self.on_progress, sleep=self.sleep).release(request)
+            self.releaser.release(request)
             rolled_back, outcome = False, "the broken version was released: automatic rollback did not happen"
         except ReleaseFailed as failure:
             outcome = str(failure)
@@ -294,7 +299,7 @@ class Operations:
     def _in_flight_summary(self, info: dict) -> dict:
         """An in-flight deployment and where its traffic is: percent on each side."""
         deployment_id = info["deploymentId"]
-        targets = Releaser(self.session.region_name, on_progress=lambda _: None).deployment_targets(deployment_id)
+        targets = self.releaser.deployment_targets(deployment_id)
         split = {}
         for target in targets:
             function = (target.get("lambdaTarget") or {}).get("lambdaFunctionInfo") or {}

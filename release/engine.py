@@ -105,8 +105,9 @@ class Releaser:
         on_progress: Callable[[str], None] = print,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff = Backoff(),
+        session: boto3.Session | None = None,
     ):
-        session = boto3.Session(region_name=region)
+        session = session or boto3.Session(region_name=region)
         self._codedeploy = session.client("codedeploy", config=CLIENT_CONFIG)
         self._session = session
         self._progress = on_progress
