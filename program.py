@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.codedeploy import (
+    DeploymentGroupBase,
     EcsDeploymentGroup,
     EcsDeploymentGroupArgs,
     LambdaDeploymentGroup,
@@ -318,14 +319,8 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
     recorder = ReleaseRecorder(
         f"{name}-recorder",
         ReleaseRecorderArgs(
-            release=ReleaseContext(
-                service=name,
-                environment=settings.environment,
-                deployment_group_arn=group.deployment_group.arn,
-                application_arn=group.application.arn,
-                table_name=deployment_log.table.name,
-                table_arn=deployment_log.table.arn,
-                log_retention_days=settings.service.log_retention_days,
+            release=_release_context(
+                name, settings.environment, group, deployment_log, settings.service.log_retention_days
             ),
             codedeploy_role_name=group.role.name,
         ),
@@ -398,15 +393,7 @@ def _lambda_canary(
     hooks = TrafficHooks(
         f"{name}-hooks",
         TrafficHooksArgs(
-            release=ReleaseContext(
-                service=name,
-                environment=settings.environment,
-                deployment_group_arn=group.deployment_group.arn,
-                application_arn=group.application.arn,
-                table_name=deployment_log.table.name,
-                table_arn=deployment_log.table.arn,
-                log_retention_days=function.log_retention_days,
-            ),
+            release=_release_context(name, settings.environment, group, deployment_log, function.log_retention_days),
             target_function_name=canary.function.name,
             target_function_arn=canary.function.arn,
             codedeploy_role_name=group.role.name,
@@ -475,6 +462,21 @@ def _pipeline(settings: PipelineSettings) -> PipelineProgram:
         ),
     )
     return PipelineProgram(storage, checks, notifications, pipeline)
+
+
+def _release_context(
+    service: str, environment: str, group: DeploymentGroupBase, deployment_log: DeploymentLog, log_retention_days: int
+) -> ReleaseContext:
+    """Whose releases a hook serves, and where it records them."""
+    return ReleaseContext(
+        service=service,
+        environment=environment,
+        deployment_group_arn=group.deployment_group.arn,
+        application_arn=group.application.arn,
+        table_name=deployment_log.table.name,
+        table_arn=deployment_log.table.arn,
+        log_retention_days=log_retention_days,
+    )
 
 
 def _task_definition_arn(revision: str) -> pulumi.Output[str]:
