@@ -27,6 +27,7 @@ from components.pipeline import PipelineStorage, PipelineStorageArgs, ReleasePip
 from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
 from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
 from components.traffic_hooks import (
+    PostShiftWatch,
     ReleaseContext,
     ReleaseRecorder,
     ReleaseRecorderArgs,
@@ -371,12 +372,14 @@ def _lambda_canary(
         ),
         opts=top,
     )
+    # The version the release shifts to, which the error-rate alarm must watch.
+    target_version = function.pinned_version or canary.function.version
     alarms = LambdaAlarms(
         f"{name}-rollback",
         LambdaAlarmsArgs(
             function_name=canary.function.name,
             alias_name=canary.alias.name,
-            version=canary.function.version,
+            version=target_version,
             evaluation=settings.alarms.evaluation,
             error_rate_percent=function.error_rate_percent,
             minimum_invocations=function.minimum_invocations,
@@ -397,6 +400,7 @@ def _lambda_canary(
             target_function_name=canary.function.name,
             target_function_arn=canary.function.arn,
             codedeploy_role_name=group.role.name,
+            watch=PostShiftWatch(alarms.alarm_names, alarms.alarm_arns, function.watch_minutes),
             smoke_events=function.smoke_events,
             smoke_endpoints=function.smoke_endpoints,
             check_timeout_seconds=function.check_timeout_seconds,
@@ -410,13 +414,13 @@ def _lambda_canary(
             target=LambdaReleaseTarget(
                 function_name=canary.function.name,
                 alias=canary.alias.name,
-                version=function.pinned_version or canary.function.version,
+                version=target_version,
                 hooks={"BeforeAllowTraffic": hooks.pre_traffic.name, "AfterAllowTraffic": hooks.post_traffic.name},
             ),
             alarm_names=alarms.alarm_names,
             retry_revision=function.retry_revision,
             retry_setting="rollback-guard:function.retryRevision",
-            timeout_minutes=shift_minutes(function.deployment_config) + RELEASE_MARGIN_MINUTES,
+            timeout_minutes=shift_minutes(function.deployment_config) + function.watch_minutes + RELEASE_MARGIN_MINUTES,
         ),
         opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hooks, canary])),
     )

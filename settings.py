@@ -20,6 +20,7 @@ import pulumi
 
 from components.alarms import AlarmEvaluation
 from components.codedeploy import (
+    ALARM_POLL_SECONDS,
     ALL_AT_ONCE_CONFIGS,
     ECS_PREDEFINED_CONFIGS,
     LAMBDA_PREDEFINED_CONFIGS,
@@ -27,12 +28,13 @@ from components.codedeploy import (
     MAX_WAIT_MINUTES,
     DeploymentConfigChoice,
     TimeBasedShift,
+    minimum_blue_kept_minutes,
 )
 from components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
 from components.load_balancer import HealthCheck
 from components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
-from components.traffic_hooks import MAX_CHECK_TIMEOUT_SECONDS
-from hooks.smoke import EndpointCheck, InvokeCheck
+from components.traffic_hooks import MAX_WATCH_MINUTES, minimum_watch_minutes
+from hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
@@ -41,9 +43,10 @@ MAX_SMOKE_ENDPOINTS = 40
 # Lambda's init phase is not part of the function timeout; this much is allowed for it.
 COLD_START_SECONDS = 10
 
-# The safety floor production may not go below. Blue (the previous version) is kept this long after
-# a shift, as CodeDeploy's termination wait or ECS's bake time.
-PROD_MIN_BLUE_KEPT_MINUTES = 10
+# The safety floor production may not go below. After the last shift, a firing alarm still rolls
+# back for at least this long: blue is kept (CodeDeploy's termination wait, ECS's bake time), or the
+# Lambda post-traffic hook keeps watching.
+PROD_MIN_ROLLBACK_WINDOW_MINUTES = 10
 PROD_MIN_DESIRED_COUNT = 2
 PROD_MIN_LOG_RETENTION_DAYS = 30
 
@@ -173,6 +176,8 @@ class FunctionSettings:
     smoke_events: tuple[dict, ...]
     smoke_endpoints: tuple[dict, ...]
     check_timeout_seconds: float
+    # How long the post-traffic hook keeps watching the rollback alarms after the last shift.
+    watch_minutes: int
     # A version CodeDeploy rolled back, to release again deliberately.
     retry_revision: str | None
     # The version to keep live instead of the newest (written by `ops rollback`, cleared by hand).
@@ -240,9 +245,7 @@ class _Reader:
             self.problem(field_name, None, "required")
         return default
 
-    def _checked(
-        self, field_name: str, default: Any, accept: Callable[[Any], bool], allowed: str, fallback: Any
-    ) -> Any:
+    def checked(self, field_name: str, default: Any, accept: Callable[[Any], bool], allowed: str, fallback: Any) -> Any:
         value = self._value(field_name, default)
         if value is _REQUIRED:
             return fallback
@@ -252,7 +255,7 @@ class _Reader:
         return fallback
 
     def integer(self, field_name: str, default: Any = _REQUIRED, *, low: int, high: int) -> int:
-        return self._checked(
+        return self.checked(
             field_name,
             default,
             lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
@@ -261,7 +264,7 @@ class _Reader:
         )
 
     def number(self, field_name: str, default: Any = _REQUIRED, *, low: float, high: float) -> float:
-        value = self._checked(
+        value = self.checked(
             field_name,
             default,
             lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
@@ -271,7 +274,7 @@ class _Reader:
         return None if value is None else float(value)
 
     def boolean(self, field_name: str, default: Any = _REQUIRED) -> bool:
-        return self._checked(field_name, default, lambda v: isinstance(v, bool), "true or false", False)
+        return self.checked(field_name, default, lambda v: isinstance(v, bool), "true or false", False)
 
     def text(self, field_name: str, default: Any = _REQUIRED, *, choices=None, pattern=None, rule="") -> str:
         def accept(v: Any) -> bool:
@@ -280,12 +283,12 @@ class _Reader:
             return (choices is None or v in choices) and (pattern is None or re.fullmatch(pattern, v) is not None)
 
         allowed = rule or (f"one of {', '.join(sorted(choices))}" if choices else "a non-empty string")
-        return self._checked(field_name, default, accept, allowed, default if isinstance(default, str) else "")
+        return self.checked(field_name, default, accept, allowed, default if isinstance(default, str) else "")
 
     def texts(
         self, field_name: str, default: Any = _REQUIRED, *, each: Callable[[str], bool] = bool, rule: str
     ) -> tuple:
-        value = self._checked(
+        value = self.checked(
             field_name,
             default,
             lambda v: isinstance(v, list) and all(isinstance(x, str) and each(x) for x in v),
@@ -295,7 +298,7 @@ class _Reader:
         return None if value is None else tuple(value)
 
     def mapping(self, field_name: str) -> dict[str, str]:
-        return self._checked(
+        return self.checked(
             field_name,
             {},
             lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
@@ -366,9 +369,12 @@ def _service_stack(config: pulumi.Config, problems: list[str], environment: str)
     network = _network(sections["network"])
     service = _service(sections["service"], prod)
     load_balancer = _load_balancer(sections["loadBalancer"], prod)
+    known = len(problems)
     alarms = _alarms(sections["alarms"])
-    deployment = _deployment(sections["deployment"], prod, alarms, service.desired_count)
-    function = _function(sections["function"], prod)
+    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
+    detection = alarms.evaluation if len(problems) == known else None
+    deployment = _deployment(sections["deployment"], prod, alarms, detection, service.desired_count)
+    function = _function(sections["function"], prod, detection)
     for reader in sections.values():
         reader.done()
 
@@ -384,7 +390,7 @@ def _service_stack(config: pulumi.Config, problems: list[str], environment: str)
 def _pipeline_stack(config: pulumi.Config, problems: list[str]) -> PipelineSettings:
     reader = _sections(config, problems, ("pipeline",))["pipeline"]
     stack_rule = "a stack name (letters, digits, - _ .)"
-    endpoints = reader.objects("smokeEndpoints", _smoke_path)
+    endpoints = reader.objects("smokeEndpoints", PathCheck.from_dict)
     if not 1 <= len(endpoints) <= MAX_SMOKE_ENDPOINTS:
         reader.problem("smokeEndpoints", f"{len(endpoints)} endpoints", f"1 to {MAX_SMOKE_ENDPOINTS} endpoints")
     settings = PipelineSettings(
@@ -556,7 +562,9 @@ def _alarms(reader: _Reader) -> AlarmSettings:
     )
 
 
-def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings, desired_count: int) -> DeploymentSettings:
+def _deployment(
+    reader: _Reader, prod: bool, alarms: AlarmSettings, detection: AlarmEvaluation | None, desired_count: int
+) -> DeploymentSettings:
     strategy_name = reader.text("strategy", CODEDEPLOY_STRATEGY, choices=STRATEGY_KEYS)
     reader.used.update(_STRATEGY_OF_KEY)  # known keys, whichever strategy they belong to
     for key, owners in _STRATEGY_OF_KEY.items():
@@ -564,19 +572,19 @@ def _deployment(reader: _Reader, prod: bool, alarms: AlarmSettings, desired_coun
             reader.problem(
                 key, reader.raw[key], f"only with strategy {' or '.join(owners)} (strategy is {strategy_name})"
             )
-    strategy = _strategy(reader, strategy_name, prod, alarms, desired_count)
+    strategy = _strategy(reader, strategy_name, prod, detection, desired_count)
     config = _deployment_config(reader, "config", ECS_PREDEFINED_CONFIGS, DEFAULT_ECS_CONFIG, prod)
 
     wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
     if isinstance(strategy, CodeDeployBlueGreen):
-        _check_blue_is_kept(reader, "terminationWaitMinutes", wait, MAX_WAIT_MINUTES, prod, alarms)
+        _check_blue_is_kept(reader, "terminationWaitMinutes", wait, MAX_WAIT_MINUTES, prod, detection)
     if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
         reader.problems.append(
             f"{PROJECT}:alarms.extraAlarmNames = {list(alarms.extra_alarm_names)!r}: with the "
             f"{alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
             f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})"
         )
-    smoke_paths = reader.objects("smokePaths", _smoke_path)
+    smoke_paths = reader.objects("smokePaths", PathCheck.from_dict)
     if not smoke_paths and not isinstance(strategy, Rolling):
         reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
     return DeploymentSettings(
@@ -632,7 +640,7 @@ def _log_retention(reader: _Reader, prod: bool, default: int) -> int:
     return retention
 
 
-def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
+def _function(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) -> FunctionSettings | None:
     if not reader.raw:
         return None
     code_path = reader.text("codePath", rule="a folder of this project holding the function's code")
@@ -649,10 +657,13 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
     timeout = reader.number("checkTimeoutSeconds", 20, low=1, high=MAX_CHECK_TIMEOUT_SECONDS)
     function_timeout = reader.integer("timeoutSeconds", 10, low=1, high=900)
     events = reader.objects("smokeEvents", lambda raw: InvokeCheck.from_dict(raw, timeout))
-    endpoints = reader.objects("smokeEndpoints", _endpoint)
-    if not events and not endpoints:
+    endpoints = reader.objects("smokeEndpoints", EndpointCheck.from_dict)
+    if reader.raw.get("smokeEvents", []) == []:  # a malformed list has its own problem already
         reader.problem(
-            "smokeEvents", [], "at least one smoke event or endpoint: the pre-traffic hook fails without one"
+            "smokeEvents",
+            [],
+            "at least one smoke event: only an event invokes the new version before traffic moves (an endpoint "
+            "reaches the alias, which still serves the previous version), and the pre-traffic hook fails without one",
         )
     if events and timeout < function_timeout + COLD_START_SECONDS:
         reader.problem(
@@ -680,22 +691,36 @@ def _function(reader: _Reader, prod: bool) -> FunctionSettings | None:
         smoke_events=events,
         smoke_endpoints=endpoints,
         check_timeout_seconds=timeout,
+        watch_minutes=_watch_minutes(reader, prod, detection),
         retry_revision=reader.text("retryRevision", None, pattern=r"\d+", rule="a published version number"),
         pinned_version=reader.text("pinnedVersion", None, pattern=r"\d+", rule="a published version number"),
     )
 
 
-def _endpoint(raw: Any) -> EndpointCheck:
-    check = EndpointCheck.from_dict(raw)
-    if check.timeout_seconds > MAX_CHECK_TIMEOUT_SECONDS:
-        raise ValueError(f"timeoutSeconds {raw['timeoutSeconds']!r}: at most {MAX_CHECK_TIMEOUT_SECONDS}")
-    return check
-
-
-def _smoke_path(raw: Any) -> EndpointCheck:
-    if not isinstance(raw, dict) or not str(raw.get("path", "")).startswith("/"):
-        raise ValueError(f"a smoke path needs a path starting with /: {raw!r}")
-    return _endpoint({**raw, "url": f"http://test-listener{raw['path']}"})
+def _watch_minutes(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) -> int:
+    """After a Lambda shift's last step only the post-traffic hook watches the alarms: long enough
+    for an alarm to fire on a version that went bad at that step, and in prod as long as ECS keeps
+    blue."""
+    shortest = minimum_watch_minutes(detection) if detection else 1
+    if detection and shortest > MAX_WATCH_MINUTES:
+        reader.used.add("watchMinutes")  # no watch would do: the alarms are what to change
+        reader.problems.append(
+            f"{PROJECT}:alarms.periodSeconds = {detection.period_seconds} with datapointsToAlarm = "
+            f"{detection.datapoints_to_alarm}: an alarm needs up to {shortest} min to fire, longer than the Lambda "
+            f"post-traffic hook can keep watching ({MAX_WATCH_MINUTES} min, within Lambda's 15-minute limit), so a "
+            "version that goes bad at its last shift would complete"
+        )
+        return MAX_WATCH_MINUTES
+    low = max(shortest, PROD_MIN_ROLLBACK_WINDOW_MINUTES if prod else 1)
+    why = f"; prod keeps watching at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES}" if prod else ""
+    return reader.checked(
+        "watchMinutes",
+        max(10, low),
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_WATCH_MINUTES,
+        f"a whole number from {low} to {MAX_WATCH_MINUTES}: the alarms need up to {shortest} min to fire after the "
+        f"last shift{why}, and the hook must report within Lambda's 15-minute limit",
+        max(10, low),
+    )
 
 
 # Which keys of `deployment` belong to which strategy; the rest apply to all.
@@ -722,7 +747,9 @@ _STRATEGY_OF_KEY = {
 MAX_BAKE_MINUTES = 1440
 
 
-def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings, desired_count: int) -> EcsStrategy:
+def _strategy(
+    reader: _Reader, name: str, prod: bool, detection: AlarmEvaluation | None, desired_count: int
+) -> EcsStrategy:
     if name == "rolling":
         low = reader.integer("minimumHealthyPercent", 100, low=0, high=100)
         high = reader.integer("maximumPercent", 200, low=100, high=200)
@@ -739,7 +766,7 @@ def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings, des
         return Rolling(minimum_healthy_percent=low, maximum_percent=high)
     if name in _NATIVE:
         bake = reader.integer("bakeTimeMinutes", 15, low=0, high=MAX_BAKE_MINUTES)
-        _check_blue_is_kept(reader, "bakeTimeMinutes", bake, MAX_BAKE_MINUTES, prod, alarms)
+        _check_blue_is_kept(reader, "bakeTimeMinutes", bake, MAX_BAKE_MINUTES, prod, detection)
         native = _NATIVE[name]
         return NativeShift(
             strategy=native,
@@ -757,23 +784,21 @@ def _strategy(reader: _Reader, name: str, prod: bool, alarms: AlarmSettings, des
 
 
 def _check_blue_is_kept(
-    reader: _Reader, key: str, minutes: int, ceiling: int, prod: bool, alarms: AlarmSettings
+    reader: _Reader, key: str, minutes: int, ceiling: int, prod: bool, detection: AlarmEvaluation | None
 ) -> None:
-    """Blue must outlive the alarms' window (and 10 minutes in prod), or a late alarm has nothing
-    to roll back to."""
-    low = PROD_MIN_BLUE_KEPT_MINUTES if prod else 0
+    """Blue must outlive the alarms' worst detection time (and 10 minutes in prod), or a late alarm
+    has nothing to roll back to."""
+    low, reasons = 0, []
+    if prod:
+        low = PROD_MIN_ROLLBACK_WINDOW_MINUTES
+        reasons.append(
+            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release rolls back"
+        )
+    if detection:
+        low = max(low, minimum_blue_kept_minutes(detection))
+        reasons.append(
+            f"the alarms need up to {detection.worst_detection_seconds / 60:g} min to fire on a version that went bad "
+            f"at the last shift, and up to {ALARM_POLL_SECONDS // 60} more to be read"
+        )
     if minutes < low:
-        reader.problem(
-            key,
-            minutes,
-            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release still rolls back "
-            f"(allowed: {low} to {ceiling})",
-        )
-    window_minutes = -(-alarms.evaluation.window_seconds // 60)
-    if minutes < window_minutes:
-        reader.problem(
-            key,
-            minutes,
-            f"at least the alarms' evaluation window ({window_minutes} min), or a regression at the end of the shift "
-            "is detected only after blue is gone",
-        )
+        reader.problem(key, minutes, f"at least {low} (allowed: {low} to {ceiling}): " + "; ".join(reasons))

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("boto3", "hooks.pre_traffic", "hooks.post_traffic")
+MODULES = ("boto3", "hooks.pre_traffic", "hooks.post_traffic", "hooks.test_traffic")
 TARGET_MS = 100.0
 
 

@@ -20,6 +20,10 @@ import pulumi_aws as aws
 ALB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
 LATENCY_STATISTIC = "p95"
+# A one-minute datapoint becomes visible to alarms after a delay AWS does not document: observed
+# 1 to 2.5 minutes. Alarms are evaluated once a minute.
+INGESTION_DELAY_SECONDS = (60, 150)
+EVALUATION_INTERVAL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,15 @@ class AlarmEvaluation:
     datapoints_to_alarm: int = 3
 
     @property
-    def window_seconds(self) -> int:
-        return self.period_seconds * self.evaluation_periods
+    def worst_detection_seconds(self) -> int:
+        """From a version's first bad request to its alarm firing, at worst, with traffic above
+        the guard: the period it started in, `datapoints_to_alarm` full periods, the slowest
+        ingestion observed and one evaluation interval."""
+        return (
+            (self.datapoints_to_alarm + 1) * self.period_seconds
+            + INGESTION_DELAY_SECONDS[1]
+            + EVALUATION_INTERVAL_SECONDS
+        )
 
 
 @dataclass
@@ -53,13 +64,15 @@ class _RollbackAlarms(pulumi.ComponentResource):
 
     alarms: list[aws.cloudwatch.MetricAlarm]
     alarm_names: pulumi.Output[list[str]]
+    alarm_arns: pulumi.Output[list[str]]
     _name: str
     _evaluation: AlarmEvaluation
     _namespace: str
 
     def _finish(self) -> None:
         self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in self.alarms])
-        self.register_outputs({"alarmNames": self.alarm_names})
+        self.alarm_arns = pulumi.Output.all(*[alarm.arn for alarm in self.alarms])
+        self.register_outputs({"alarmNames": self.alarm_names, "alarmArns": self.alarm_arns})
 
     def _alarm(
         self,
@@ -190,7 +203,7 @@ class LoadBalancerAlarms(_RollbackAlarms):
 class LambdaAlarmsArgs:
     function_name: pulumi.Input[str]
     alias_name: str
-    # The newest published version: during a release, the version being shifted to.
+    # The version the release shifts to (the newest published one, or the pinned one).
     version: pulumi.Input[str]
     evaluation: AlarmEvaluation
     error_rate_percent: float = 1.0
@@ -203,7 +216,7 @@ class LambdaAlarms(_RollbackAlarms):
     - `error-rate`: Errors / Invocations of the *new* version through the alias (dimensions
       FunctionName, Resource = function:alias, ExecutedVersion). At 10% canary traffic the new
       version's errors would be diluted tenfold in the alias-wide rate; per executed version they
-      are not. The alarm follows the newest published version, which is the target of the release.
+      are not. The alarm follows the release's target version.
     - `throttle-rate`: Throttles / (Invocations + Throttles) through the alias.
     """
 

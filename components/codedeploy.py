@@ -15,6 +15,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import AlarmEvaluation
 from components.iam import service_role
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
@@ -44,6 +45,15 @@ ALL_AT_ONCE_CONFIGS = frozenset({"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDe
 
 MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
 MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
+# CodeDeploy (and ECS, for its own deployments) reads a deployment's alarms at an interval AWS does
+# not document: assumed to be at most a minute.
+ALARM_POLL_SECONDS = 60
+
+
+def minimum_blue_kept_minutes(evaluation: AlarmEvaluation) -> int:
+    """How long blue must outlive the last shift for an alarm on a version that went bad at that
+    shift to still roll back: the alarm's worst detection time and one poll of its alarms."""
+    return math.ceil((evaluation.worst_detection_seconds + ALARM_POLL_SECONDS) / 60)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ role invoke on exactly its own functions.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +17,24 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import AlarmEvaluation
 from components.iam import role_policy
 from components.lambda_function import hooks_archive, logged_function
+from hooks.alarm_watch import POLL_SECONDS
+from hooks.post_traffic import MAX_WATCH_SECONDS
+from hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
 
-# Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS plus the hook's CodeDeploy calls with their
-# retries (hooks/lifecycle.py: 3 attempts of at most 7 s each), so the hook always lives to report.
+# Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS, the hook's AWS reads with their retries
+# and the report's reserve (hooks/lifecycle.py), so the hook always lives to report. The
+# post-traffic hook has its watch on top.
 HOOK_TIMEOUT_SECONDS = 150
-MAX_CHECK_TIMEOUT_SECONDS = 45
+MAX_WATCH_MINUTES = MAX_WATCH_SECONDS // 60
+
+
+def minimum_watch_minutes(evaluation: AlarmEvaluation) -> int:
+    """The shortest watch after the last shift in which an alarm can still fire for a version that
+    went bad at that shift: the alarm's worst detection time and one poll of the hook."""
+    return math.ceil((evaluation.worst_detection_seconds + POLL_SECONDS) / 60)
 
 
 def _hook(
@@ -33,6 +45,7 @@ def _hook(
     variables: dict[str, pulumi.Input[str]],
     log_retention_days: int,
     statements: Sequence[pulumi.Input[dict[str, Any]]] = (),
+    timeout_seconds: int = HOOK_TIMEOUT_SECONDS,
     **function_args: Any,
 ) -> aws.lambda_.Function:
     """A hook function; with a deployment group, allowed to report its status there."""
@@ -49,7 +62,7 @@ def _hook(
         code=hooks_archive(),
         runtime="python3.13",
         handler=handler,
-        timeout=HOOK_TIMEOUT_SECONDS,
+        timeout=timeout_seconds,
         memory_size=256,
         environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
         **function_args,
@@ -90,9 +103,44 @@ class ReleaseContext:
     log_retention_days: int = 30
 
 
-def _recorder(name: str, parent: pulumi.Resource, release: ReleaseContext) -> aws.lambda_.Function:
-    """AfterAllowTraffic: records the release in the deployment log (hooks/post_traffic.py), which
-    it may read (for the previous version) and write, and nothing else."""
+@dataclass
+class PostShiftWatch:
+    """Which alarms the post-traffic hook keeps watching after the last traffic shift, and for how
+    long: CodeDeploy stops watching a Lambda deployment's alarms at its last step."""
+
+    alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]]
+    alarm_arns: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # At least the alarms' worst detection time; at most MAX_WATCH_MINUTES (Lambda's 15 minutes).
+    minutes: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.minutes <= MAX_WATCH_MINUTES:
+            raise ValueError(
+                f"watch minutes {self.minutes!r}: from 1 to {MAX_WATCH_MINUTES}, so the hook can still report within "
+                "Lambda's 15-minute limit"
+            )
+
+
+def _recorder(
+    name: str, parent: pulumi.Resource, release: ReleaseContext, watch: PostShiftWatch | None
+) -> aws.lambda_.Function:
+    """AfterAllowTraffic (hooks/post_traffic.py): watches `watch`'s alarms, which it may read, then
+    records the release in the deployment log, which it may read (for the previous version) and
+    write, and nothing else."""
+    watch_seconds = watch.minutes * 60 if watch else 0
+    statements = [
+        *_read_deployments(release.deployment_group_arn, release.application_arn),
+        # GetItem: a consistent read of the record after a write whose answer was lost.
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem"],
+            "Resource": release.table_arn,
+        },
+    ]
+    if watch:
+        # Scoped to the alarms: DescribeAlarms takes alarm ARNs for metric alarms (composite
+        # alarms would need "*", and none are watched).
+        statements.append({"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": watch.alarm_arns})
     return _hook(
         name,
         parent,
@@ -102,12 +150,12 @@ def _recorder(name: str, parent: pulumi.Resource, release: ReleaseContext) -> aw
             "DEPLOYMENT_LOG_TABLE": release.table_name,
             "SERVICE_NAME": release.service,
             "ENVIRONMENT": release.environment,
+            "ROLLBACK_ALARMS": pulumi.Output.from_input(watch.alarm_names if watch else []).apply(json.dumps),
+            "WATCH_SECONDS": str(watch_seconds),
         },
         release.log_retention_days,
-        statements=[
-            *_read_deployments(release.deployment_group_arn, release.application_arn),
-            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": release.table_arn},
-        ],
+        statements=statements,
+        timeout_seconds=HOOK_TIMEOUT_SECONDS + watch_seconds,
     )
 
 
@@ -120,13 +168,14 @@ class ReleaseRecorderArgs:
 
 class ReleaseRecorder(pulumi.ComponentResource):
     """An ECS service's AfterAllowTraffic hook: every successful release goes into the deployment
-    log, as the Lambda canary's post-traffic hook does."""
+    log, as the Lambda canary's post-traffic hook does. It watches no alarms: CodeDeploy keeps
+    watching them during blue's termination wait."""
 
     function: aws.lambda_.Function
 
     def __init__(self, name: str, args: ReleaseRecorderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
-        self.function = _recorder(name, self, args.release)
+        self.function = _recorder(name, self, args.release, watch=None)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})
 
@@ -138,17 +187,33 @@ class TrafficHooksArgs:
     target_function_arn: pulumi.Input[str]
     # The deployment group's service role: it must be allowed to invoke these hooks.
     codedeploy_role_name: pulumi.Input[str]
+    # The rollback alarms the post-traffic hook keeps watching after the last shift.
+    watch: PostShiftWatch
+    # As hooks/smoke.py reads them: {name, payload, expect}, at least one (only an event reaches
+    # the new version before traffic moves), and {url, expectStatus, timeoutSeconds, expectBody}.
     smoke_events: Sequence[dict[str, Any]] = ()
     smoke_endpoints: Sequence[dict[str, Any]] = ()
-    # Per check; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
+    # Per test event; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
     check_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.smoke_events:
+            raise ValueError(
+                "smoke_events: at least one test event; endpoints reach the alias, which still serves the previous "
+                "version before traffic moves, so only an event exercises the new one"
+            )
+        if not 0 < self.check_timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"check_timeout_seconds {self.check_timeout_seconds!r}: above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}"
+            )
 
 
 class TrafficHooks(pulumi.ComponentResource):
-    """BeforeAllowTraffic smoke-tests the target version; AfterAllowTraffic records the release.
+    """BeforeAllowTraffic smoke-tests the target version; AfterAllowTraffic keeps watching the
+    rollback alarms after the last shift, then records the release.
 
     Both may read their group's deployments; the pre-traffic hook may invoke the target function
-    only, the post-traffic hook may use the deployment log only."""
+    only, the post-traffic hook may read its alarms and use the deployment log only."""
 
     pre_traffic: aws.lambda_.Function
     post_traffic: aws.lambda_.Function
@@ -178,7 +243,7 @@ class TrafficHooks(pulumi.ComponentResource):
                 },
             ],
         )
-        self.post_traffic = _recorder(f"{name}-post-traffic", self, release)
+        self.post_traffic = _recorder(f"{name}-post-traffic", self, release, args.watch)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(
             {"preTrafficHookName": self.pre_traffic.name, "postTrafficHookName": self.post_traffic.name}

@@ -59,6 +59,12 @@ def put_once(client, table: str, record: ReleaseRecord) -> bool:
     return True
 
 
+def is_recorded(client, table: str, record: ReleaseRecord) -> bool:
+    """Whether the record is there, read consistently: after a write whose answer was lost."""
+    key = {name: value for name, value in record.item().items() if name in ("pk", "sk")}
+    return "Item" in client.get_item(TableName=table, Key=key, ConsistentRead=True)
+
+
 def last_good_version(client, table: str, service: str, environment: str) -> str | None:
     response = client.query(
         TableName=table,

@@ -1,8 +1,13 @@
 """Runs a CodeDeploy lifecycle hook so that exactly one status is reported, whatever happens.
 
 A hook that never calls PutLifecycleEventHookExecutionStatus leaves its deployment hanging for an
-hour. So the status starts as Failed, everything that can go wrong (reading the environment,
-fetching the deployment, the check itself) runs inside the try, and the report is made in `finally`.
+hour. So the status starts as Failed; reading the environment, fetching the deployment and the
+check all run inside the try; and the report is made in `finally`, retried on anything transient
+until the invocation ends.
+
+Time: the check gets the invocation's remaining time less REPORT_RESERVE_SECONDS and is abandoned
+when that runs out (hooks/timing.py). Checks are read-only: what passing leads to (the "passed"
+log line, a record in the deployment log) is done here, only for a check that finished in time.
 """
 
 from __future__ import annotations
@@ -10,52 +15,40 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from hooks import aws, timing
+from hooks.logs import log
 from hooks.revisions import appspec_content
+from hooks.timing import Deadline, HookError, run_within
 
-logger = logging.getLogger("rollback-guard.hooks")
-# Kept back from the invocation's time for the status report (3 attempts of 2 + 5 s, with backoff).
+# Kept back from the invocation's time for the status report and its retries.
 REPORT_RESERVE_SECONDS = 30
-logger.setLevel(logging.INFO)
-
-# At most 3 attempts of 2 + 5 s per call, with the SDK's standard backoff for throttling: the
-# hook's timeout (components/traffic_hooks.py) leaves room for these around the longest check.
-AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+# The report's retries stop this long before Lambda would end the invocation.
+REPORT_MARGIN_SECONDS = 0.5
+REPORT_FIRST_RETRY_SECONDS = 0.2
+REPORT_MAX_RETRY_SECONDS = 5.0
+# What passing leads to (one conditional write, at most 2 attempts of 2 + 3 s) starts only with
+# this much of the check's time left.
+EFFECT_SECONDS = 12
+# A check's own timeouts end this long before the runner gives up on it, so a slow endpoint or
+# call is named by the check that waited for it.
+CUT_MARGIN_SECONDS = 0.5
+# One attempt per call: report() retries until the deadline itself, and knows an accepted report
+# from a lost answer. A retry starts only if an attempt (2 + 5 s at most) fits before the deadline.
+_REPORT_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1})
+REPORT_ATTEMPT_SECONDS = 7
+_ALREADY_REPORTED = "LifecycleEventAlreadyCompletedException"
 
 
 @functools.cache
-def codedeploy():
-    """Created on first use, so importing a hook stays cheap and tests can point it elsewhere."""
-    return boto3.client("codedeploy", config=AWS_CLIENT_CONFIG)
-
-
-class HookError(Exception):
-    """The release must not go on: a check failed, or the hook is misconfigured."""
-
-
-def log(level: int, message: str, **fields: Any) -> None:
-    """One JSON object per line, so CloudWatch Logs Insights can filter on any field."""
-    logger.log(level, json.dumps({"message": message, **fields}, default=str))
-
-
-def environment(name: str, parse: Callable[[str], Any] = str) -> Any:
-    """A required environment variable, parsed; a HookError naming it if missing or malformed."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        raise HookError(f"environment variable {name} is not set")
-    try:
-        return parse(raw)
-    except (ValueError, TypeError) as error:
-        raise HookError(f"environment variable {name} is malformed: {error}") from error
+def status_reports():
+    return aws.new_client("codedeploy", _REPORT_CLIENT_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -66,9 +59,12 @@ class LifecycleEvent:
     @classmethod
     def from_event(cls, event: Any) -> LifecycleEvent:
         try:
-            return cls(event["DeploymentId"], event["LifecycleEventHookExecutionId"])
+            ids = cls(event["DeploymentId"], event["LifecycleEventHookExecutionId"])
         except (KeyError, TypeError) as error:
             raise HookError(f"not a CodeDeploy lifecycle event: missing {error}") from error
+        if not all(isinstance(value, str) and value for value in (ids.deployment_id, ids.execution_id)):
+            raise HookError(f"not a CodeDeploy lifecycle event: ids {ids.deployment_id!r}, {ids.execution_id!r}")
+        return ids
 
 
 @dataclass(frozen=True)
@@ -85,15 +81,23 @@ class DeploymentRelease:
     current_version: str | None = None
 
     @classmethod
-    def fetch(cls, deployment_id: str) -> DeploymentRelease:
-        info = codedeploy().get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    def fetch(cls, deployment_id: str, deadline: Deadline) -> DeploymentRelease:
+        codedeploy = aws.client("codedeploy")
+        info = aws.call(
+            deadline, f"codedeploy GetDeployment {deployment_id}", codedeploy.get_deployment, deploymentId=deployment_id
+        )["deploymentInfo"]
+        content = aws.call(
+            deadline,
+            f"codedeploy GetApplicationRevision of {deployment_id}",
+            appspec_content,
+            codedeploy=codedeploy,
+            info=info,
+        )
         try:
-            content = appspec_content(codedeploy(), info)
             resource = next(iter(json.loads(content)["Resources"][0].values()))
             properties, created_at = resource["Properties"], info["createTime"].isoformat()
             if resource.get("Type") == "AWS::ECS::Service":
-                revision = properties["TaskDefinition"].rsplit("/", 1)[-1]
-                return cls(deployment_id, "ecs", revision, created_at)
+                return cls(deployment_id, "ecs", properties["TaskDefinition"].rsplit("/", 1)[-1], created_at)
             return cls(
                 deployment_id,
                 "lambda",
@@ -102,52 +106,93 @@ class DeploymentRelease:
                 function_name=properties["Name"],
                 current_version=str(properties["CurrentVersion"]),
             )
-        except (KeyError, IndexError, StopIteration, TypeError, ValueError) as error:
+        except (KeyError, IndexError, StopIteration, TypeError, ValueError, AttributeError) as error:
             raise HookError(f"deployment {deployment_id} has no Lambda or ECS AppSpec in JSON: {error!r}") from error
 
 
-def run_hook(hook: str, event: Any, check: Callable[[str], None], context: Any = None) -> dict:
-    """Runs `check(deployment_id)` for the deployment in `event`; reports Succeeded only if it
-    returns. With a Lambda `context`, the check gets the invocation's remaining time less
-    REPORT_RESERVE_SECONDS: a check still running then counts as failed, so the report is always made
-    before Lambda ends the invocation."""
+@dataclass(frozen=True)
+class Passed:
+    """A check's verdict that the release may go on: a log line with its details, and what passing
+    leads to (`effect`, returning a word for the log), which the runner does only for a check that
+    finished in time."""
+
+    summary: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    effect: Callable[[], str] | None = None
+
+
+Check = Callable[[str, Deadline], Passed]
+
+
+def judge(check: Check, release_id: str, deadline: Deadline, fields: dict[str, Any]) -> bool:
+    """Runs `check(release_id, deadline)` and the effect of its passing within `deadline`; logs the
+    verdict, naming the cause of a rejection. True only if both finished in time."""
+    try:
+        passed = run_within(deadline, "the check", lambda: check(release_id, deadline.less(CUT_MARGIN_SECONDS)))
+        effect = _apply(passed.effect, deadline) if passed.effect else None
+    except HookError as error:
+        log(logging.ERROR, "release rejected", **fields, reason=str(error))
+        return False
+    except Exception as error:  # a crash is a failed check, never a hung deployment
+        log(logging.ERROR, "release rejected: the hook crashed", **fields, reason=repr(error), exc_info=error)
+        return False
+    log(logging.INFO, passed.summary, **{**fields, **passed.details, **({"effect": effect} if effect else {})})
+    return True
+
+
+def _apply(effect: Callable[[], str], deadline: Deadline) -> str:
+    if deadline.remaining() < EFFECT_SECONDS:
+        raise HookError(
+            f"the check passed with {deadline.remaining():.1f}s of its time left; what passing leads to needs "
+            f"{EFFECT_SECONDS}s"
+        )
+    return effect()
+
+
+def run_hook(hook: str, event: Any, check: Check, context: Any = None) -> dict:
+    """Judges the deployment in `event` with `check` and reports the verdict to CodeDeploy once."""
     lifecycle = LifecycleEvent.from_event(event)  # without these ids there is nobody to report to
+    invocation = Deadline.of_invocation(context)
+    fields = {"hook": hook, "deployment_id": lifecycle.deployment_id}
     status = "Failed"
     try:
-        _within(_time_left(context), check, lifecycle.deployment_id)
-        status = "Succeeded"
-    except HookError as error:
-        log(logging.ERROR, "release rejected", hook=hook, deployment_id=lifecycle.deployment_id, reason=str(error))
-    except Exception as error:  # a crash must still end in a Failed report, never a hung deployment
-        logger.exception("hook crashed")
-        log(logging.ERROR, "hook crashed", hook=hook, deployment_id=lifecycle.deployment_id, error=repr(error))
+        if judge(check, lifecycle.deployment_id, invocation.less(REPORT_RESERVE_SECONDS), fields):
+            status = "Succeeded"
     finally:
-        codedeploy().put_lifecycle_event_hook_execution_status(
-            deploymentId=lifecycle.deployment_id,
-            lifecycleEventHookExecutionId=lifecycle.execution_id,
-            status=status,
-        )
-        log(logging.INFO, "status reported", hook=hook, deployment_id=lifecycle.deployment_id, status=status)
+        report(lifecycle, status, invocation, fields)
     return {"status": status}
 
 
-def _time_left(context: Any) -> float | None:
-    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
-        return None
-    return context.get_remaining_time_in_millis() / 1000 - REPORT_RESERVE_SECONDS
-
-
-def _within(seconds: float | None, check: Callable[[str], None], deployment_id: str) -> None:
-    """Runs the check, giving up on it after `seconds` (None: no limit of our own)."""
-    if seconds is None:
-        check(deployment_id)
+def report(lifecycle: LifecycleEvent, status: str, invocation: Deadline, fields: dict[str, Any]) -> None:
+    """PutLifecycleEventHookExecutionStatus, retried on anything transient until the invocation's
+    deadline (REPORT_RESERVE_SECONDS from now without one). LifecycleEventAlreadyCompleted after
+    an attempt whose answer was lost means that attempt landed."""
+    until = invocation.less(REPORT_MARGIN_SECONDS) if invocation.bounded else Deadline.after(REPORT_RESERVE_SECONDS)
+    delay, attempts = REPORT_FIRST_RETRY_SECONDS, 0
+    while True:
+        attempts += 1
+        outcome = {**fields, "status": status, "attempts": attempts}
+        try:
+            status_reports().put_lifecycle_event_hook_execution_status(
+                deploymentId=lifecycle.deployment_id,
+                lifecycleEventHookExecutionId=lifecycle.execution_id,
+                status=status,
+            )
+        except (ClientError, BotoCoreError) as error:
+            if aws.error_code(error) == _ALREADY_REPORTED:
+                why = (
+                    "an earlier attempt landed, its answer was lost"
+                    if attempts > 1
+                    else "CodeDeploy has a status for this hook already: another invocation reported, or it ended"
+                )
+                log(logging.WARNING, "status already reported", **outcome, why=why)
+                return
+            if not aws.is_transient(error) or until.remaining() < delay + REPORT_ATTEMPT_SECONDS:
+                why = "the invocation's deadline came first" if aws.is_transient(error) else "a retry cannot help"
+                log(logging.ERROR, "status not reported", **outcome, why=why, error=str(error))
+                return
+            timing.clock.sleep(delay)
+            delay = min(delay * 2, REPORT_MAX_RETRY_SECONDS)
+            continue
+        log(logging.INFO, "status reported", **outcome)
         return
-    if seconds <= 0:
-        raise HookError("no time left for the check before the report is due")
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        pool.submit(check, deployment_id).result(timeout=seconds)
-    except FutureTimeout as error:
-        raise HookError(f"the check did not finish within the {seconds:.0f}s left for it") from error
-    finally:
-        pool.shutdown(wait=False)  # a check still running is abandoned; the invocation ends after the report

@@ -10,23 +10,18 @@ Environment: TOPIC_ARN.
 
 from __future__ import annotations
 
-import functools
 import logging
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks.lifecycle import AWS_CLIENT_CONFIG, codedeploy, environment, log
-
-
-@functools.cache
-def sns():
-    return boto3.client("sns", config=AWS_CLIENT_CONFIG)
+from hooks import aws
+from hooks.environment import environment
+from hooks.logs import log
 
 
 def handler(event, context=None) -> dict:
     subject, message = describe(event)
-    sns().publish(TopicArn=environment("TOPIC_ARN"), Subject=subject[:100], Message=message)
+    aws.client("sns").publish(TopicArn=environment("TOPIC_ARN"), Subject=subject[:100], Message=message)
     log(logging.INFO, "notified", subject=subject)
     return {"subject": subject}
 
@@ -60,7 +55,7 @@ def _deployment(detail: dict) -> tuple[str, str]:
         return f"released: {group}", f"CodeDeploy deployment {deployment} of {group} succeeded."
     lines = [f"CodeDeploy deployment {deployment} of {group}: {state}."]
     try:
-        info = codedeploy().get_deployment(deploymentId=deployment)["deploymentInfo"]
+        info = aws.client("codedeploy").get_deployment(deploymentId=deployment)["deploymentInfo"]
     except (ClientError, BotoCoreError) as error:  # the notice still goes out, with less detail
         lines.append(f"(details unavailable: {error})")
         info = {}

@@ -1,49 +1,125 @@
-"""AfterAllowTraffic: record the release in the deployment log, then report. For a Lambda alias or
-an ECS service alike: the AppSpec says which.
+"""AfterAllowTraffic: keep watching the rollback alarms after the last traffic shift, then record
+the release in the deployment log, then report. For a Lambda alias or an ECS service alike: the
+AppSpec says which.
 
-Environment: DEPLOYMENT_LOG_TABLE, SERVICE_NAME, ENVIRONMENT.
+Lambda: CodeDeploy stops watching alarms at the last shift, so this hook watches them for
+WATCH_SECONDS more and fails if one fires (hooks/alarm_watch.py); its failure rolls back. ECS
+blue/green: WATCH_SECONDS is 0, because CodeDeploy keeps watching during blue's termination wait.
+The record is written only for a release that passed its watch in time, never by a check that was
+cut off.
+
+Environment: DEPLOYMENT_LOG_TABLE, SERVICE_NAME, ENVIRONMENT, ROLLBACK_ALARMS (JSON list of alarm
+names), WATCH_SECONDS.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 
-import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks.deployment_log import SUCCEEDED, ReleaseRecord, last_good_version, put_once
-from hooks.lifecycle import AWS_CLIENT_CONFIG, DeploymentRelease, environment, log, run_hook
+from hooks import aws
+from hooks.alarm_watch import MAX_ALARMS, AlarmWatch
+from hooks.deployment_log import SUCCEEDED, ReleaseRecord, is_recorded, last_good_version, put_once
+from hooks.environment import environment, json_list, matching, seconds
+from hooks.lifecycle import EFFECT_SECONDS, REPORT_RESERVE_SECONDS, DeploymentRelease, Passed, run_hook
+from hooks.timing import Deadline, HookError
+
+# Lambda ends an invocation after 15 minutes: the watch, the reads around it, what passing leads to
+# and the report must fit (components/traffic_hooks.py sets the hook's timeout from the watch).
+MAX_WATCH_SECONDS = 720
+# Reading the deployment, its status after the watch and the previous release, around the watch.
+READS_SECONDS = 60
+ENDED = {"Succeeded", "Failed", "Stopped"}
+# Two attempts of 2 + 3 s at most: the write is done within EFFECT_SECONDS (hooks/lifecycle.py).
+_WRITE_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
 
 
 @functools.cache
 def dynamodb():
-    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+    return aws.new_client("dynamodb", _WRITE_CONFIG)
 
 
 def handler(event, context=None) -> dict:
-    return run_hook("AfterAllowTraffic", event, record_release, context)
+    return run_hook("AfterAllowTraffic", event, watch_then_record, context)
 
 
-def record_release(deployment_id: str) -> None:
-    release = DeploymentRelease.fetch(deployment_id)
-    table = environment("DEPLOYMENT_LOG_TABLE")
+def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
+    table = environment("DEPLOYMENT_LOG_TABLE", matching(r"[\w.-]{3,255}", "a DynamoDB table name"))
     service, stage = environment("SERVICE_NAME"), environment("ENVIRONMENT")
+    alarms = environment("ROLLBACK_ALARMS", json_list(_alarm_name))
+    if len(alarms) > MAX_ALARMS:
+        raise HookError(f"environment variable ROLLBACK_ALARMS names {len(alarms)} alarms: at most {MAX_ALARMS}")
+    watch = AlarmWatch(tuple(alarms), environment("WATCH_SECONDS", seconds(MAX_WATCH_SECONDS, zero_allowed=True)))
+    needed = watch.seconds + READS_SECONDS + EFFECT_SECONDS
+    if deadline.remaining() < needed:
+        raise HookError(
+            f"WATCH_SECONDS = {watch.seconds:g} does not fit: this invocation leaves {deadline.remaining():.0f}s "
+            f"before the report is due and needs {needed:g}s; the hook's timeout must be at least "
+            f"{needed + REPORT_RESERVE_SECONDS:g}s"
+        )
+
+    release = DeploymentRelease.fetch(deployment_id, deadline)
+    polls = watch.run(deadline)
+    _still_running(deployment_id, deadline)
     # An ECS AppSpec names only the new task definition: the previous one is the last recorded.
-    previous = release.current_version or last_good_version(dynamodb(), table, service, stage) or ""
+    previous = release.current_version or aws.call(
+        deadline,
+        f"dynamodb Query {table} for the last release of {service}",
+        last_good_version,
+        client=dynamodb(),
+        table=table,
+        service=service,
+        environment=stage,
+    )
     record = ReleaseRecord(
         service=service,
         environment=stage,
         deployment_id=release.deployment_id,
-        previous_version=previous,
+        previous_version=previous or "",
         version=release.target_version,
         status=SUCCEEDED,
         deployment_created_at=release.created_at,
         strategy="lambda-canary" if release.kind == "lambda" else "codedeploy-blue-green",
     )
-    written = put_once(dynamodb(), table, record)
-    log(
-        logging.INFO,
-        "release recorded" if written else "release already recorded by an earlier attempt",
-        deployment_id=release.deployment_id,
-        version=release.target_version,
+    return Passed(
+        "release recorded" if watch.seconds else "release recorded (no watch: the deployment keeps watching)",
+        {"version": release.target_version, "watched_seconds": watch.seconds, "alarm_polls": polls},
+        effect=functools.partial(_record, table, record),
     )
+
+
+def _alarm_name(raw: object) -> str:
+    if not (isinstance(raw, str) and 0 < len(raw) <= 255):
+        raise ValueError(f"{raw!r}: an alarm name of 1 to 255 characters")
+    return raw
+
+
+def _still_running(deployment_id: str, deadline: Deadline) -> None:
+    """A deployment stopped during the watch (`ops rollback`, a stop with rollback) has put traffic
+    back: its alarms then see no traffic, and a record would call the stopped version good."""
+    codedeploy = aws.client("codedeploy")
+    info = aws.call(
+        deadline, f"codedeploy GetDeployment {deployment_id}", codedeploy.get_deployment, deploymentId=deployment_id
+    )["deploymentInfo"]
+    if info.get("status") in ENDED:
+        raise HookError(f"deployment {deployment_id} is {info['status']}: it ended during the watch, nothing recorded")
+
+
+def _record(table: str, record: ReleaseRecord) -> str:
+    try:
+        written = put_once(dynamodb(), table, record)
+    except (ClientError, BotoCoreError) as error:
+        # Every attempt's answer may have been lost after the write landed: a consistent read says.
+        if aws.is_transient(error) and _recorded_after_all(table, record):
+            return "written (the answer to the write was lost)"
+        raise HookError(f"dynamodb PutItem {table} for deployment {record.deployment_id} failed: {error}") from error
+    return "written" if written else "already written by an earlier attempt"
+
+
+def _recorded_after_all(table: str, record: ReleaseRecord) -> bool:
+    try:
+        return is_recorded(dynamodb(), table, record)
+    except (ClientError, BotoCoreError):
+        return False

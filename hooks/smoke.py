@@ -1,130 +1,275 @@
-"""Smoke checks: call an HTTP endpoint or invoke a Lambda version, and say what went wrong.
+"""Smoke checks: call an HTTP endpoint or invoke one Lambda version, and say what went wrong.
 
-Each check returns None when it passes, or one line a person can act on. Checks run in parallel,
-so a set of checks takes as long as its slowest one, and every call has its own timeout.
+Each check returns None when it passes, or one line a person can act on that names the endpoint or
+the function version. Checks run in parallel, so a set takes as long as its slowest check.
+
+Every check has an expectation: an HTTP status (200 unless `expectStatus` says otherwise), an
+invocation result (`{"statusCode": 200}` and no FunctionError unless `expect` says otherwise). An
+unknown key in a check is an error, never ignored.
+
+HTTP answers are taken as they come: a redirect is compared with `expectStatus` like any status
+and never followed, so a green that redirects elsewhere cannot pass on another origin's 200. Each
+request has a total deadline (its timeout, cut to the check's time left), enforced by shutting the
+socket down: a socket timeout bounds each read, not an answer that trickles in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import json
+import math
 import socket
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-Check = Callable[[], "str | None"]
+from hooks import aws
+from hooks.environment import known_keys
+from hooks.timing import Deadline, HookError
+
+# Per check: every hook's timeout leaves room for one check of this length and the report.
+MAX_CHECK_TIMEOUT_SECONDS = 45
+MAX_BODY_BYTES = 65536
+_NO_WAIT_SECONDS = 0.001
+_EXPECTATION_KEYS = ("expectStatus", "timeoutSeconds", "expectBody")
+DEFAULT_INVOKE_EXPECTATION = {"statusCode": 200}
+
+
+class SmokeCheck(Protocol):
+    label: str
+
+    def __call__(self, deadline: Deadline) -> str | None: ...
+
+
+def check_seconds(value: Any, key: str) -> float:
+    """A check's timeout: a finite number of seconds above 0 and at most MAX_CHECK_TIMEOUT_SECONDS."""
+    if not (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 < value <= MAX_CHECK_TIMEOUT_SECONDS
+    ):
+        raise ValueError(f"{key} {value!r}: a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class HttpExpectation:
+    status: int = 200
+    # Text the body must contain, if any.
+    body: str | None = None
+    timeout_seconds: float = 5.0
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> HttpExpectation:
+        status = raw.get("expectStatus", 200)
+        if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+            raise ValueError(f"expectStatus {status!r}: a whole number from 100 to 599")
+        body = raw.get("expectBody")
+        if body is not None and not (isinstance(body, str) and body):
+            raise ValueError(f"expectBody {body!r}: a non-empty text the body must contain")
+        return cls(status, body, check_seconds(raw.get("timeoutSeconds", 5.0), "timeoutSeconds"))
 
 
 @dataclass(frozen=True)
 class EndpointCheck:
     url: str
-    expect_status: int = 200
-    timeout_seconds: float = 5.0
-    # Text the body must contain, if any.
-    expect_body: str | None = None
+    expect: HttpExpectation = HttpExpectation()
     # Sent as the Host header when the URL addresses a load balancer node by IP.
     host: str | None = None
 
     @classmethod
-    def from_dict(cls, raw: dict) -> EndpointCheck:
-        if not isinstance(raw, dict) or not str(raw.get("url", "")).startswith(("http://", "https://")):
-            raise ValueError(f"an endpoint needs an http(s) url: {raw!r}")
-        status, timeout = raw.get("expectStatus", 200), raw.get("timeoutSeconds", 5.0)
-        if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
-            raise ValueError(f"expectStatus {status!r}: a whole number from 100 to 599")
-        if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
-            raise ValueError(f"timeoutSeconds {timeout!r}: a number of seconds above 0")
-        return cls(
-            url=raw["url"],
-            expect_status=status,
-            timeout_seconds=float(timeout),
-            expect_body=raw.get("expectBody"),
-            host=raw.get("host"),
-        )
+    def from_dict(cls, raw: Any) -> EndpointCheck:
+        known_keys(raw, ("url", *_EXPECTATION_KEYS), "an endpoint")
+        url = raw.get("url")
+        if not (isinstance(url, str) and url.startswith(("http://", "https://")) and _host_of(url)):
+            raise ValueError(f"url {url!r}: an http:// or https:// URL")
+        return cls(url, HttpExpectation.from_dict(raw))
 
-    def __call__(self) -> str | None:
-        headers = {"user-agent": "rollback-guard-smoke", **({"host": self.host} if self.host else {})}
-        request = urllib.request.Request(self.url, headers=headers)
+    @property
+    def label(self) -> str:
+        return self.url
+
+    def __call__(self, deadline: Deadline) -> str | None:
+        seconds = deadline.seconds_for(self.url, self.expect.timeout_seconds)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                status, body = response.status, response.read(65536)
-        except urllib.error.HTTPError as error:
-            status, body = error.code, error.read(65536)
+            status, location, body = _get(self.url, self.host, seconds)
         except TimeoutError:
-            return f"{self.url}: no answer within {self.timeout_seconds:g}s"
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, (TimeoutError, socket.timeout)):
-                return f"{self.url}: no answer within {self.timeout_seconds:g}s"
-            return f"{self.url}: {error.reason}"
-        except (ConnectionError, http.client.HTTPException) as error:
+            return f"{self.url}: no complete answer within {seconds:.3g}s"
+        except (OSError, http.client.HTTPException, ValueError) as error:
             return f"{self.url}: {type(error).__name__}: {error}"
-        if status != self.expect_status:
-            return f"{self.url}: status {status}, expected {self.expect_status}"
-        if self.expect_body is not None and self.expect_body not in body.decode("utf-8", "replace"):
-            return f"{self.url}: body does not contain {self.expect_body!r}"
+        if status != self.expect.status:
+            redirect = f" (a redirect to {location}, not followed)" if 300 <= status < 400 else ""
+            return f"{self.url}: status {status}{redirect}, expected {self.expect.status}"
+        if self.expect.body is not None and self.expect.body not in body.decode("utf-8", "replace"):
+            return f"{self.url}: body does not contain {self.expect.body!r}"
         return None
 
 
+@dataclass(frozen=True)
+class PathCheck:
+    """An endpoint of a service whose address is known only when the check runs: `path` on a
+    load balancer node, or on the staging service's URL."""
+
+    path: str
+    expect: HttpExpectation = HttpExpectation()
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> PathCheck:
+        known_keys(raw, ("path", *_EXPECTATION_KEYS), "a smoke path")
+        path = raw.get("path")
+        if not (isinstance(path, str) and path.startswith("/") and not any(c.isspace() for c in path)):
+            raise ValueError(f"path {path!r}: a path starting with / and without spaces")
+        return cls(path, HttpExpectation.from_dict(raw))
+
+    def at(self, base_url: str, host: str | None = None) -> EndpointCheck:
+        return EndpointCheck(f"{base_url.rstrip('/')}{self.path}", self.expect, host)
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, bytes]:
+    """One GET that takes at most `seconds` in all, connecting included: (status, Location, the
+    body's first bytes). Real time, like the sockets it bounds."""
+    parts = urllib.parse.urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=seconds)
+    end = time.monotonic() + seconds
+    cut = threading.Event()
+    opened: list[socket.socket] = []  # http.client lets go of its socket once an answer says "close"
+
+    def cut_off() -> None:
+        # Shutting down wakes a read that is waiting (the plain socket's shutdown: TLS's own would
+        # unwrap the socket under the reader); Linux still delivers bytes that trickle in after it,
+        # so every later read also gets (almost) no time to wait.
+        cut.set()
+        for sock in opened or [connection.sock]:
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.settimeout(_NO_WAIT_SECONDS)
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut_off)
+    timer.daemon = True
+    timer.start()
+    headers = {"User-Agent": "rollback-guard-smoke", **({"Host": host} if host else {})}
+    try:
+        connection.connect()
+        opened.append(connection.sock)
+        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
+        response = connection.getresponse()
+        answer = response.status, response.getheader("Location"), response.read(MAX_BODY_BYTES)
+    except Exception as error:
+        if cut.is_set() or time.monotonic() >= end:  # whatever a cut socket raises, it was the deadline
+            raise TimeoutError(url) from error
+        raise
+    finally:
+        timer.cancel()
+        connection.close()
+        for sock in opened:
+            sock.close()
+    # An answer without a length ends when the socket does: cut, or late, it is not complete.
+    if cut.is_set() or time.monotonic() > end:
+        raise TimeoutError(url)
+    return answer
+
+
 @functools.cache
-def _lambda_client(timeout_seconds: float):
-    # One attempt: a smoke test that needs a retry to pass has failed.
-    config = Config(connect_timeout=3, read_timeout=timeout_seconds, retries={"total_max_attempts": 1})
-    return boto3.client("lambda", config=config)
+def _lambda_client(read_timeout_seconds: float):
+    """One per timeout (a hook has one): the invocation's answer must come within it. One attempt:
+    a smoke test that needs a retry to pass has failed."""
+    config = Config(connect_timeout=2, read_timeout=read_timeout_seconds, retries={"total_max_attempts": 1})
+    return aws.new_client("lambda", config)
 
 
 @dataclass(frozen=True)
 class InvokeCheck:
-    """Invoke one version of a function with a test event; every key of `expect` must come back
-    with the same value in the response."""
+    """A test event: `payload` sent to one version of a function, whose result must hold every key
+    of `expect` with the same value."""
 
     name: str
-    payload: Any
-    expect: dict = field(default_factory=dict)
+    payload: Any = field(default_factory=dict)
+    expect: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_INVOKE_EXPECTATION))
     timeout_seconds: float = 10.0
 
     @classmethod
-    def from_dict(cls, raw: dict, timeout_seconds: float) -> InvokeCheck:
-        if not isinstance(raw, dict) or "name" not in raw or not isinstance(raw.get("expect", {}), dict):
-            raise ValueError(f"a test event needs a name, a payload and an optional expect object: {raw!r}")
-        return cls(raw["name"], raw.get("payload", {}), raw.get("expect", {}), timeout_seconds)
+    def from_dict(cls, raw: Any, timeout_seconds: float) -> InvokeCheck:
+        known_keys(raw, ("name", "payload", "expect"), "a smoke event")
+        name = raw.get("name")
+        if not (isinstance(name, str) and name):
+            raise ValueError(f"name {name!r}: a smoke event needs a name")
+        expect = raw.get("expect", DEFAULT_INVOKE_EXPECTATION)
+        if not (isinstance(expect, dict) and expect):
+            raise ValueError(f"expect {expect!r}: an object of keys the result must hold, such as {{statusCode: 200}}")
+        return cls(name, raw.get("payload", {}), dict(expect), timeout_seconds)
 
-    def against(self, function_name: str, version: str) -> Check:
-        return functools.partial(self._invoke, function_name, version)
+    def against(self, function_name: str, version: str) -> VersionInvocation:
+        return VersionInvocation(self, function_name, version)
 
-    def _invoke(self, function_name: str, version: str) -> str | None:
-        where = f"{function_name}:{version} with {self.name}"
+
+@dataclass(frozen=True)
+class VersionInvocation:
+    event: InvokeCheck
+    function_name: str
+    version: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.function_name}:{self.version} with {self.event.name}"
+
+    def __call__(self, deadline: Deadline) -> str | None:
+        deadline.check(self.label)  # an invocation cut off by the deadline is abandoned (hooks/timing.py)
         try:
-            response = _lambda_client(self.timeout_seconds).invoke(
-                FunctionName=function_name, Qualifier=version, Payload=json.dumps(self.payload).encode()
+            response = _lambda_client(self.event.timeout_seconds).invoke(
+                FunctionName=self.function_name,
+                Qualifier=self.version,
+                Payload=json.dumps(self.event.payload).encode(),
             )
             body = response["Payload"].read()
         except (ClientError, BotoCoreError) as error:
-            return f"{where}: invoke failed: {error}"
+            return f"{self.label}: lambda Invoke failed: {error}"
         if "FunctionError" in response:
-            return f"{where}: the function raised: {body.decode('utf-8', 'replace')[:500]}"
+            return f"{self.label}: the function raised: {body.decode('utf-8', 'replace')[:500]}"
         try:
             result = json.loads(body)
         except ValueError:
-            return f"{where}: the response is not JSON: {body[:200]!r}"
-        wrong = {k: result.get(k) if isinstance(result, dict) else None for k in self.expect}
-        wrong = {k: v for k, v in wrong.items() if v != self.expect[k]}
+            return f"{self.label}: the result is not JSON: {body[:200]!r}"
+        if not isinstance(result, dict):
+            return f"{self.label}: the result is not an object: {body[:200]!r}, expected {self.event.expect}"
+        wrong = {key: result.get(key) for key, value in self.event.expect.items() if result.get(key) != value}
         if wrong:
-            return f"{where}: expected {self.expect}, got {wrong}"
+            return f"{self.label}: expected {self.event.expect}, got {wrong}"
         return None
 
 
-def run_checks(checks: list[Check]) -> list[str]:
-    """Every check's failure, in the order the checks were given."""
+def run_checks(checks: list[SmokeCheck], deadline: Deadline) -> list[str]:
+    """Every check's failure, in the order the checks were given; a check with no time left to
+    start, or one that crashed, is a failure too, named by its label."""
+
+    def run(check: SmokeCheck) -> str | None:
+        with deadline.waiting_for(check.label):
+            try:
+                return check(deadline)
+            except HookError as error:
+                return str(error)
+            except Exception as error:  # one check's crash must not hide what the others found
+                return f"{check.label}: the check crashed: {error!r}"
+
     if not checks:
         return []
     with ThreadPoolExecutor(max_workers=min(32, len(checks))) as pool:
-        return [failure for failure in pool.map(lambda check: check(), checks) if failure]
+        return [failure for failure in pool.map(run, checks) if failure is not None]

@@ -1,9 +1,12 @@
 """The rollback budget of every release path of a stack, from its settings alone.
 
-For each path: how long a bad version takes to be detected (the alarms' M periods plus CloudWatch's
-delay), how long the rollback itself takes, and the worst share of traffic on the bad version
-before traffic is back — the share shifted by the time the alarm fires, if the version fails from
-its first request.
+For each path: how long a bad version takes to be detected at worst (AlarmEvaluation.
+worst_detection_seconds: the partial first period, the alarm's M periods, the slowest ingestion
+delay observed, one evaluation), how long the rollback itself takes, the worst share of traffic on
+the bad version before traffic is back (the share shifted by the time the alarm fires, if the
+version fails from its first request), how long the alarms still roll back after the last shift,
+and the traffic below which they cannot see a regression at all: the per-version alarm counts
+nothing in a period with fewer than its guard's requests of the new version.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from components.codedeploy import TimeBasedShift
 from components.ecs_service import CodeDeployBlueGreen, NativeShift, Rolling
 from settings import Settings
 
-# CloudWatch evaluates a minute's datapoint roughly a minute after it ends.
-CLOUDWATCH_DELAY_SECONDS = 60
 # How long putting traffic back takes once the alarm has fired.
 ROLLBACK_SECONDS = {
     "codedeploy-blue-green": 60,  # CodeDeploy reroutes the listeners to blue, still running
@@ -32,6 +33,15 @@ Schedule = list[tuple[int, float]]
 
 
 @dataclass(frozen=True)
+class Blindness:
+    """Below `requests_per_second` overall, the alarm that judges the new version sees fewer than
+    its guard's requests a period while it has `share_percent` of the traffic."""
+
+    share_percent: float
+    requests_per_second: float
+
+
+@dataclass(frozen=True)
 class Budget:
     path: str
     strategy: str
@@ -39,27 +49,58 @@ class Budget:
     rollback_seconds: int
     worst_share_percent: float
     schedule: Schedule
+    # How long the alarms still roll back after the last shift (termination wait, bake time, or the
+    # Lambda post-traffic hook's watch).
+    watch_after_last_shift_seconds: int
+    # The minimum-traffic guard: requests of the new version an alarm period needs.
+    guard_requests: int
+    period_seconds: int
+
+    @property
+    def blind_below(self) -> list[Blindness]:
+        shares = sorted({share for _, share in self.schedule})
+        return [
+            Blindness(share, round(self.guard_requests / (share / 100 * self.period_seconds), 2)) for share in shares
+        ]
 
     @property
     def recovery_seconds(self) -> int:
         return self.detect_seconds + self.rollback_seconds
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "recovery_seconds": self.recovery_seconds}
+        return {
+            **asdict(self),
+            "recovery_seconds": self.recovery_seconds,
+            "blind_below": [asdict(blindness) for blindness in self.blind_below],
+        }
 
 
 def budgets(settings: Settings) -> list[Budget]:
     evaluation = settings.alarms.evaluation
-    detect = evaluation.period_seconds * evaluation.datapoints_to_alarm + CLOUDWATCH_DELAY_SECONDS
+    detect = evaluation.worst_detection_seconds
     deployment = settings.deployment
-    found = [_budget(settings.service.name, deployment.strategy_name, detect, _ecs_schedule(deployment))]
+    found = [
+        _budget(
+            settings.service.name,
+            deployment.strategy_name,
+            detect,
+            _ecs_schedule(deployment),
+            watch_seconds=_ecs_watch_minutes(deployment) * 60,
+            guard=settings.alarms.minimum_requests,
+            period=evaluation.period_seconds,
+        )
+    ]
     if settings.function:
+        function = settings.function
         found.append(
             _budget(
-                settings.function.name,
+                function.name,
                 "lambda-canary",
                 detect,
-                codedeploy_schedule(settings.function.deployment_config),
+                codedeploy_schedule(function.deployment_config),
+                watch_seconds=function.watch_minutes * 60,
+                guard=function.minimum_invocations,
+                period=evaluation.period_seconds,
             )
         )
     return found
@@ -84,6 +125,15 @@ def codedeploy_schedule(config: str | TimeBasedShift) -> Schedule:
     return _linear(percentage, interval * 60)
 
 
+def _ecs_watch_minutes(deployment) -> int:
+    strategy = deployment.strategy
+    if isinstance(strategy, CodeDeployBlueGreen):
+        return deployment.termination_wait_minutes
+    if isinstance(strategy, NativeShift):
+        return strategy.bake_time_minutes
+    return 0  # rolling: the deployment ends with its last task replaced
+
+
 def _ecs_schedule(deployment) -> Schedule:
     strategy = deployment.strategy
     if isinstance(strategy, CodeDeployBlueGreen):
@@ -103,7 +153,9 @@ def _linear(step_percent: float, step_seconds: int) -> Schedule:
     return [(step * step_seconds, float(min(100, (step + 1) * step_percent))) for step in range(steps)]
 
 
-def _budget(path: str, strategy: str, detect: int, schedule: Schedule) -> Budget:
+def _budget(
+    path: str, strategy: str, detect: int, schedule: Schedule, *, watch_seconds: int, guard: int, period: int
+) -> Budget:
     return Budget(
         path=path,
         strategy=strategy,
@@ -111,4 +163,7 @@ def _budget(path: str, strategy: str, detect: int, schedule: Schedule) -> Budget
         rollback_seconds=ROLLBACK_SECONDS[strategy],
         worst_share_percent=share_at(schedule, detect),
         schedule=schedule,
+        watch_after_last_shift_seconds=watch_seconds,
+        guard_requests=guard,
+        period_seconds=period,
     )

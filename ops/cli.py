@@ -249,11 +249,16 @@ def _human(command: str, result: dict) -> str:
     if command == "plan":
         lines = [f"{result['stack']}: {result['resources']['total']} resources"]
         for budget in result["budgets"]:
-            lines.append(
+            blind = ", ".join(f"{b['requests_per_second']:g} at {b['share_percent']:g}%" for b in budget["blind_below"])
+            lines += [
                 f"  {budget['path']} ({budget['strategy']}): detect ≤ {budget['detect_seconds']} s, roll back "
                 f"~{budget['rollback_seconds']} s, restored ≤ {math.ceil(budget['recovery_seconds'] / 60)} min; "
-                f"worst case {budget['worst_share_percent']:g}% of traffic on a bad version"
-            )
+                f"worst case {budget['worst_share_percent']:g}% of traffic on a bad version",
+                f"    after the last shift the alarms still roll back for "
+                f"{budget['watch_after_last_shift_seconds'] / 60:g} min",
+                f"    blind below (req/s overall, a guard of {budget['guard_requests']} requests of the new version "
+                f"per {budget['period_seconds']} s): {blind}",
+            ]
         lines.append(f"  timeline: {result['timeline']}")
         return "\n".join(lines) + "\n"
     return json.dumps(result, indent=2, default=str) + "\n"

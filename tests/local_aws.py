@@ -2,7 +2,8 @@
 
 - CodeDeploy PutLifecycleEventHookExecutionStatus: moto does not implement it. The hooks' reports
   are recorded here, over real HTTP, so botocore's own retry path handles a throttled report (a
-  Stubber would answer before the retry logic runs).
+  Stubber would answer before the retry logic runs). A second report for the same hook execution is
+  refused with LifecycleEventAlreadyCompletedException, as CodeDeploy refuses it.
 - Lambda Invoke: moto runs functions in Docker, which this machine does not have. Invocations run
   the registered Python handler in-process and answer in Lambda's wire format (a raised exception
   becomes `X-Amz-Function-Error: Unhandled` with the error document as payload).
@@ -19,6 +20,10 @@
 
 Everything else (DynamoDB, Lambda aliases, ECS, CloudWatch, CodeDeploy create/list/get) is moto's
 server, unchanged.
+
+Faults (`inject`): any operation, by its API name, can be answered with an AWS error instead, be
+delayed, or be carried out with its answer lost (the caller sees a 500 and cannot tell whether it
+landed), each for the next N calls.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import io
 import json
 import re
 import threading
+import time
 import traceback
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +51,22 @@ _STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
 _JSON = [("Content-Type", "application/x-amz-json-1.1")]
 # Fields of a scripted step laid over moto's deployment document.
 _OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeStarted")
+_ALREADY_COMPLETED = "LifecycleEventAlreadyCompletedException"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What happens to one call: an AWS `error` code (with an HTTP `status`) instead of the answer,
+    a `delay` in seconds before it, or `lose_answer`: carried out, then answered with a 500."""
+
+    error: str | None = None
+    status: int = 400
+    delay: float = 0.0
+    lose_answer: bool = False
+
+
+def throttled() -> Fault:
+    return Fault(error="ThrottlingException")
 
 
 @dataclass
@@ -60,6 +83,13 @@ class LocalAws:
     _steps: dict[str, dict] = field(default_factory=dict)
     _appspecs: dict[str, str] = field(default_factory=dict)
     stopped_deployments: list[dict] = field(default_factory=list)
+    # Per operation name (GetDeployment, PutItem, Invoke, ...): the faults of its next calls.
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    # Operation names in the order they were called.
+    calls: list[str] = field(default_factory=list)
+
+    def inject(self, operation: str, fault: Fault, times: int = 1) -> None:
+        self.faults.setdefault(operation, []).extend([fault] * times)
 
     def script_next_deployment(self, steps: list[dict]) -> None:
         """The life of the next deployment polled: one step per GetDeployment, the last repeated.
@@ -86,9 +116,27 @@ class LocalAws:
         self._steps.clear()
         self._appspecs.clear()
         self.stopped_deployments.clear()
+        self.faults.clear()
+        self.calls.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
+        body = _body(environ)
+        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        operation = _operation(environ, body)
+        self.calls.append(operation)
+        pending = self.faults.get(operation)
+        fault = pending.pop(0) if pending else None
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and fault.error:
+            return _error(environ, start_response, operation, fault.error, fault.status)
+        if fault and fault.lose_answer:
+            self._route(environ, lambda status, headers, exc_info=None: None)
+            return _error(environ, start_response, operation, "InternalFailure", 500)
+        return self._route(environ, start_response)
+
+    def _route(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == _STATUS_TARGET:
             return self._report_status(environ, start_response)
@@ -108,7 +156,13 @@ class LocalAws:
             self.throttle_next_reports -= 1
             self.throttled_reports += 1
             return _throttled(start_response)
-        self.status_reports.append(body)
+        execution = body["lifecycleEventHookExecutionId"]
+        if any(report["lifecycleEventHookExecutionId"] == execution for report in self.status_reports):
+            message = f"The lifecycle event hook execution {execution} has already completed"
+            return _error(
+                environ, start_response, "PutLifecycleEventHookExecutionStatus", _ALREADY_COMPLETED, 400, message
+            )
+        self.status_reports.append({**body, "at": time.monotonic()})
         return _json(start_response, {"lifecycleEventHookExecutionId": body["lifecycleEventHookExecutionId"]})
 
     def _codedeploy_CreateDeployment(self, environ, start_response):
@@ -211,6 +265,33 @@ def _body(environ) -> bytes:
 def _json(start_response, document: dict) -> list[bytes]:
     start_response("200 OK", _JSON)
     return [json.dumps(document, default=str).encode()]
+
+
+def _operation(environ, body: bytes) -> str:
+    """The API name of a request: from X-Amz-Target (JSON protocols), Action (EC2's query protocol)
+    or the path (Lambda)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if _INVOKE_PATH.match(environ.get("PATH_INFO", "")) and environ["REQUEST_METHOD"] == "POST":
+        return "Invoke"
+    action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+    return action[0] if action else f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
+
+
+def _error(environ, start_response, operation: str, code: str, status: int, message: str = "") -> list[bytes]:
+    """An AWS error answer in the protocol the caller speaks."""
+    message = message or f"injected fault: {operation} answered {code}"
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        start_response(f"{status} {reason}", _JSON)
+        return [json.dumps({"__type": code, "message": message}).encode()]
+    if operation == "Invoke":
+        start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)])
+        return [json.dumps({"message": message}).encode()]
+    start_response(f"{status} {reason}", [("Content-Type", "text/xml")])
+    document = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>"
+    return [document.encode()]
 
 
 def _throttled(start_response) -> list[bytes]:

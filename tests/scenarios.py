@@ -4,6 +4,7 @@ scripts that tests play (see LocalAws.script_next_deployment)."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import boto3
@@ -47,6 +48,23 @@ def zipped_code(release: int) -> bytes:
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", f"def handler(event, context):\n    return {{'release': {release}}}\n")
     return code.getvalue()
+
+
+def publish_versions():
+    """The function with versions 1 to 3 published and `live` on version 1, as Pulumi leaves it;
+    returns the Lambda client."""
+    role = boto3.client("iam").create_role(
+        RoleName="greeter", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )["Role"]["Arn"]
+    client = boto3.client("lambda")
+    client.create_function(
+        FunctionName=FUNCTION, Runtime="python3.13", Role=role, Handler="app.handler", Code={"ZipFile": zipped_code(0)}
+    )
+    for release in (1, 2, 3):  # Lambda publishes a new version only for new code
+        client.update_function_code(FunctionName=FUNCTION, ZipFile=zipped_code(release))
+        client.publish_version(FunctionName=FUNCTION)
+    client.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    return client
 
 
 def create_log_table() -> None:

@@ -334,6 +334,9 @@ def test_every_successful_release_is_recorded_in_the_deployment_log(prod):
         "DEPLOYMENT_LOG_TABLE": "prod-deployment-log-table",
         "SERVICE_NAME": "web",
         "ENVIRONMENT": "prod",
+        # CodeDeploy itself keeps watching the alarms during blue's termination wait.
+        "ROLLBACK_ALARMS": "[]",
+        "WATCH_SECONDS": "0",
     }
     grant = json.loads(prod.inputs("web-recorder-invoke")["policy"])["Statement"][0]
     assert grant["Resource"] == [mock_arn("aws:lambda/function:Function", "web-recorder-function")]

@@ -1,74 +1,36 @@
-"""Lambda lifecycle hooks against moto's server and real local HTTP targets.
+"""What each lifecycle hook lets through, against moto's server and real local HTTP targets.
 
-Every case asserts exactly one status report, and the right one.
+Every case asserts exactly one status report, and the right one. Faults (AWS errors, environment,
+time) are in tests/test_hook_faults.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
 
-from hooks import lifecycle, post_traffic, pre_traffic, smoke, test_traffic
+from hooks import post_traffic, pre_traffic, test_traffic, timing
 from hooks.deployment_log import last_good_version
+from hooks.lifecycle import HookError
+from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
 from tests.conftest import TEST_HOST
+from tests.hook_runs import (
+    ROLLBACK_ALARMS,
+    FakeClock,
+    LambdaContext,
+    ecs_appspec,
+    enable_logs,
+    fire_alarm,
+    hook_logs,
+    lambda_appspec,
+    rejections,
+    start_release,
+)
 from tests.local_aws import LocalAws
-from tests.scenarios import TABLE, create_log_table
-
-FUNCTION = "greeter-staging"
-
-
-@pytest.fixture
-def aws(local_aws, monkeypatch):
-    local_aws.reset()
-    for cached in (lifecycle.codedeploy, post_traffic.dynamodb, smoke._lambda_client, test_traffic.ec2):
-        cached.cache_clear()
-    local_aws.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 200, "body": "hello"}
-    monkeypatch.setenv("TARGET_FUNCTION", FUNCTION)
-    monkeypatch.setenv("CHECK_TIMEOUT_SECONDS", "2")
-    monkeypatch.setenv("SMOKE_EVENTS", json.dumps([{"name": "hello", "payload": {}, "expect": {"statusCode": 200}}]))
-    monkeypatch.setenv("SMOKE_ENDPOINTS", "[]")
-    monkeypatch.setenv("DEPLOYMENT_LOG_TABLE", TABLE)
-    monkeypatch.setenv("SERVICE_NAME", "greeter")
-    monkeypatch.setenv("ENVIRONMENT", "staging")
-    codedeploy = boto3.client("codedeploy")
-    codedeploy.create_application(applicationName="greeter", computePlatform="Lambda")
-    codedeploy.create_deployment_group(
-        applicationName="greeter",
-        deploymentGroupName="greeter-deploy",
-        serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-    )
-    return local_aws
-
-
-def start_release(current: str = "1", target: str = "2", appspec: str | None = None) -> dict:
-    """A Lambda deployment in moto, as the release resource creates it; returns the hook's event."""
-    content = appspec or json.dumps(
-        {
-            "version": 0.0,
-            "Resources": [
-                {
-                    "greeter": {
-                        "Type": "AWS::Lambda::Function",
-                        "Properties": {
-                            "Name": FUNCTION,
-                            "Alias": "live",
-                            "CurrentVersion": current,
-                            "TargetVersion": target,
-                        },
-                    }
-                }
-            ],
-        }
-    )
-    deployment_id = boto3.client("codedeploy").create_deployment(
-        applicationName="greeter",
-        deploymentGroupName="greeter-deploy",
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
-    )["deploymentId"]
-    return {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": "execution-1"}
+from tests.scenarios import FUNCTION, TABLE, lambda_target, publish_versions
 
 
 def reported(aws: LocalAws, event: dict) -> list[str]:
@@ -77,174 +39,198 @@ def reported(aws: LocalAws, event: dict) -> list[str]:
     return [r["status"] for r in aws.status_reports]
 
 
+def records() -> list[dict]:
+    return [{k: v["S"] for k, v in item.items()} for item in boto3.client("dynamodb").scan(TableName=TABLE)["Items"]]
+
+
+@pytest.fixture(autouse=True)
+def logs(caplog):
+    enable_logs(caplog)
+    return caplog
+
+
 # --- pre-traffic: smoke-test the target version before users reach it
 
 
-def test_a_release_whose_checks_all_pass_is_allowed_traffic(aws, targets, monkeypatch):
+def test_a_release_whose_checks_all_pass_is_allowed_traffic(hook_env, targets, monkeypatch, logs):
     monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/health")}, {"url": targets.url("/ok")}]))
     event = start_release()
-    assert pre_traffic.handler(event) == {"status": "Succeeded"}
-    assert reported(aws, event) == ["Succeeded"]
+    assert pre_traffic.handler(event, LambdaContext(150)) == {"status": "Succeeded"}
+    assert reported(hook_env, event) == ["Succeeded"]
+    [passed] = [line for line in hook_logs(logs) if line["message"] == "smoke checks passed"]
+    assert (passed["version"], passed["checks"]) == ("2", 3)
 
 
-def test_the_target_version_is_what_gets_invoked(aws):
-    aws.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 500}
-    aws.functions[(FUNCTION, "1")] = lambda event: {"statusCode": 200}
-    event = start_release(current="1", target="2")
+def test_the_target_version_is_what_gets_invoked(hook_env, logs):
+    hook_env.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 500}
+    hook_env.functions[(FUNCTION, "1")] = lambda event: {"statusCode": 200}
+    event = start_release(lambda_appspec(current="1", target="2"))
     pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    assert "greeter-staging:2 with hello: expected {'statusCode': 200}, got {'statusCode': 500}" in rejections(logs)[0]
 
 
-def test_a_target_answering_500_fails_the_release(aws, targets, monkeypatch):
-    monkeypatch.setenv(
-        "SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/ok")}, {"url": targets.url("/status/500")}])
-    )
+def test_a_smoke_event_without_an_expectation_still_expects_status_200(hook_env, monkeypatch, logs):
+    monkeypatch.setenv("SMOKE_EVENTS", json.dumps([{"name": "bare"}]))
+    hook_env.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 500}
     event = start_release()
     assert pre_traffic.handler(event) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    assert "expected {'statusCode': 200}, got {'statusCode': 500}" in rejections(logs)[0]
 
 
-def test_a_target_that_hangs_past_its_timeout_fails_the_release(aws, targets, monkeypatch):
-    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/hang"), "timeoutSeconds": 0.5}]))
-    event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_target_that_resets_the_connection_fails_the_release(aws, targets, monkeypatch):
-    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/reset")}]))
-    event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_malformed_http_response_fails_the_release(aws, targets, monkeypatch):
-    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/garbage")}]))
-    event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_malformed_function_response_fails_the_release(aws):
-    aws.functions[(FUNCTION, "2")] = lambda event: "not an object"
-    event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_target_version_that_raises_fails_the_release(aws):
+def test_endpoints_alone_never_let_a_version_through_untested(hook_env, targets, monkeypatch, logs):
+    # The alias still serves version 1 at BeforeAllowTraffic: endpoints would test the old code.
     def broken(event):
-        raise RuntimeError("database password rotated")
+        raise RuntimeError("every call fails")
 
-    aws.functions[(FUNCTION, "2")] = broken
+    hook_env.functions[(FUNCTION, "2")] = broken
+    monkeypatch.setenv("SMOKE_EVENTS", "[]")
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/ok")}]))
     event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    assert pre_traffic.handler(event) == {"status": "Failed"}
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs) == ["environment variable SMOKE_EVENTS = '[]': a JSON list of at least 1 item(s)"]
+
+
+def test_a_redirect_to_another_origin_is_an_answer_not_a_pass(hook_env, targets, monkeypatch, logs):
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/redirect")}]))
+    targets.hosts_seen.clear()
+    event = start_release()
+    assert pre_traffic.handler(event) == {"status": "Failed"}
+    location = f"http://localhost:{targets.port}/ok"
+    assert f"status 302 (a redirect to {location}, not followed), expected 200" in rejections(logs)[0]
+    assert targets.hosts_seen == [f"127.0.0.1:{targets.port}"], "the other origin was never asked"
+
+
+def test_an_expected_redirect_passes_without_being_followed(hook_env, targets, monkeypatch):
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/redirect"), "expectStatus": 302}]))
+    targets.hosts_seen.clear()
+    event = start_release()
+    assert pre_traffic.handler(event) == {"status": "Succeeded"}
+    assert len(targets.hosts_seen) == 1, "the redirect's target was never called"
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("path", "cause"),
     [
-        ("TARGET_FUNCTION", None),
-        ("SMOKE_EVENTS", "{not json"),
-        ("SMOKE_EVENTS", '{"name": "an object, not a list"}'),
-        ("SMOKE_ENDPOINTS", '[{"url": "ftp://example"}]'),
-        ("CHECK_TIMEOUT_SECONDS", "soon"),
+        ("/status/500", "status 500, expected 200"),
+        ("/reset", "RemoteDisconnected|ConnectionResetError"),
+        ("/garbage", "BadStatusLine"),
     ],
 )
-def test_a_missing_or_malformed_environment_still_reports_failed(aws, monkeypatch, variable, value):
-    if value is None:
-        monkeypatch.delenv(variable)
-    else:
-        monkeypatch.setenv(variable, value)
+def test_an_endpoint_that_fails_fails_the_release(hook_env, targets, monkeypatch, logs, path, cause):
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/ok")}, {"url": targets.url(path)}]))
     event = start_release()
     assert pre_traffic.handler(event) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    [reason] = rejections(logs)
+    assert reason.startswith("1 of 3 smoke checks of greeter-staging version 2 failed: ")
+    assert re.search(f"{re.escape(targets.url(path))}: .*({cause})", reason)
 
 
-def test_a_hook_with_no_checks_configured_refuses_to_pass(aws, monkeypatch):
-    monkeypatch.setenv("SMOKE_EVENTS", "[]")
+def test_an_answer_that_trickles_in_is_cut_at_its_total_deadline(hook_env, targets, monkeypatch, logs):
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/trickle/3000"), "timeoutSeconds": 0.6}]))
     event = start_release()
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    started = timing.clock.now()
+    assert pre_traffic.handler(event) == {"status": "Failed"}
+    assert timing.clock.now() - started < 1.5, "each byte came quickly, but the answer took too long"
+    assert f"{targets.url('/trickle/3000')}: no complete answer within 0.6s" in rejections(logs)[0]
 
 
-def test_a_deployment_of_another_function_is_not_tested_here(aws):
-    appspec = json.dumps(
-        {
-            "Resources": [
-                {"x": {"Properties": {"Name": "billing", "Alias": "live", "CurrentVersion": 1, "TargetVersion": 2}}}
-            ]
-        }
-    )
-    event = start_release(appspec=appspec)
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_deployment_without_a_json_appspec_reports_failed(aws):
-    event = start_release(appspec="version: 0.0\nResources: []\n")
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_a_throttled_status_report_is_retried_and_reported_once(aws):
-    aws.throttle_next_reports = 1
+def test_an_https_endpoint_is_checked_like_any_other(hook_env, tls_targets, certificate, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": tls_targets.url("/ok"), "expectBody": "ok"}]))
     event = start_release()
     assert pre_traffic.handler(event) == {"status": "Succeeded"}
-    assert aws.throttled_reports == 1
-    assert reported(aws, event) == ["Succeeded"]
 
 
-class LambdaContext:
-    """What Lambda passes a handler: here only the time left, which is what the hook reads."""
-
-    def __init__(self, remaining_seconds: float):
-        self.remaining_seconds = remaining_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self.remaining_seconds * 1000)
+def test_an_https_endpoint_nobody_vouches_for_fails_the_release(hook_env, tls_targets, monkeypatch, logs):
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": tls_targets.url("/ok")}]))
+    event = start_release()
+    assert pre_traffic.handler(event) == {"status": "Failed"}
+    assert f"{tls_targets.url('/ok')}: SSLCertVerificationError" in rejections(logs)[0]
 
 
-def test_a_check_that_would_outlast_the_invocation_is_cut_short_and_reported(aws, targets, monkeypatch):
+def test_an_https_answer_that_trickles_in_is_cut_at_its_total_deadline(
+    hook_env, tls_targets, certificate, monkeypatch, logs
+):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    url = tls_targets.url("/trickle-unframed/3000")
+    monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": url, "timeoutSeconds": 0.6}]))
+    started = timing.clock.now()
+    assert pre_traffic.handler(start_release()) == {"status": "Failed"}
+    assert timing.clock.now() - started < 1.5
+    assert f"{url}: no complete answer within 0.6s" in rejections(logs)[0]
+
+
+def test_a_target_version_that_raises_fails_the_release(hook_env, logs):
+    def broken(event):
+        raise RuntimeError("database password rotated")
+
+    hook_env.functions[(FUNCTION, "2")] = broken
+    event = start_release()
+    pre_traffic.handler(event)
+    assert reported(hook_env, event) == ["Failed"]
+    assert "greeter-staging:2 with hello: the function raised" in rejections(logs)[0]
+    assert "database password rotated" in rejections(logs)[0]
+
+
+def test_a_deployment_of_another_function_is_not_tested_here(hook_env, logs):
+    event = start_release(lambda_appspec(function="billing"))
+    pre_traffic.handler(event)
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs) == [
+        f"deployment {event['DeploymentId']} targets billing; this hook tests greeter-staging only"
+    ]
+
+
+def test_a_deployment_without_a_json_appspec_reports_failed(hook_env):
+    event = start_release("version: 0.0\nResources: []\n")
+    pre_traffic.handler(event)
+    assert reported(hook_env, event) == ["Failed"]
+
+
+def test_the_pre_traffic_hook_refuses_an_ecs_deployment(hook_env):
+    event = start_release(ecs_appspec(1))
+    pre_traffic.handler(event)
+    assert reported(hook_env, event) == ["Failed"]
+
+
+def test_a_check_that_would_outlast_the_invocation_is_cut_short_and_reported(hook_env, targets, monkeypatch, logs):
     # The endpoint would be allowed 5 s, but the invocation has only 31 s left and 30 s are kept for
-    # the report: after 1 s the check counts as failed, and the report is made in time.
+    # the report: the check gets 1 s, and the report is made in time.
     monkeypatch.setenv("SMOKE_ENDPOINTS", json.dumps([{"url": targets.url("/hang"), "timeoutSeconds": 5}]))
     event = start_release()
-    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=31)) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    context = LambdaContext(31)
+    assert pre_traffic.handler(event, context) == {"status": "Failed"}
+    assert reported(hook_env, event) == ["Failed"]
+    assert hook_env.status_reports[0]["at"] < context.deadline - 29
+    assert f"{targets.url('/hang')}: no complete answer within" in rejections(logs)[0]
 
 
-def test_a_hook_started_too_late_to_check_still_reports(aws):
+def test_a_hook_started_too_late_to_check_still_reports(hook_env, logs):
     event = start_release()
-    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=10)) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    assert pre_traffic.handler(event, LambdaContext(10)) == {"status": "Failed"}
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs) == ["no time left for the check"]
 
 
-def test_with_enough_time_left_a_passing_check_passes(aws):
-    event = start_release()
-    assert pre_traffic.handler(event, LambdaContext(remaining_seconds=150)) == {"status": "Succeeded"}
-    assert reported(aws, event) == ["Succeeded"]
-
-
-def test_an_event_that_is_not_from_codedeploy_is_refused(aws):
-    with pytest.raises(lifecycle.HookError, match="not a CodeDeploy lifecycle event"):
+def test_an_event_that_is_not_from_codedeploy_is_refused(hook_env):
+    with pytest.raises(HookError, match="not a CodeDeploy lifecycle event"):
         pre_traffic.handler({"hello": "world"})
-    assert aws.status_reports == []
+    assert hook_env.status_reports == []
 
 
-# --- post-traffic: record the release in the deployment log
+# --- post-traffic: keep watching after the last shift, then record the release
 
 
-def test_a_finished_release_is_recorded_then_reported(aws):
-    create_log_table()
-    event = start_release(current="1", target="2")
+def test_a_finished_release_is_recorded_then_reported(hook_env):
+    event = start_release(lambda_appspec(current="1", target="2"))
     assert post_traffic.handler(event) == {"status": "Succeeded"}
-    assert reported(aws, event) == ["Succeeded"]
+    assert reported(hook_env, event) == ["Succeeded"]
 
-    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
-    assert len(items) == 1
-    item = {key: value["S"] for key, value in items[0].items()}
+    [item] = records()
     assert item["pk"] == "greeter#staging"
     assert item["sk"].startswith("SUCCEEDED#") and item["sk"].endswith(f"#{event['DeploymentId']}")
     assert (item["deploymentId"], item["previousVersion"], item["version"]) == (event["DeploymentId"], "1", "2")
@@ -252,39 +238,102 @@ def test_a_finished_release_is_recorded_then_reported(aws):
     assert item["deploymentCreatedAt"] and item["recordedAt"]
 
 
-def test_a_retried_post_traffic_hook_neither_duplicates_nor_clobbers_the_record(aws):
-    create_log_table()
+def test_a_retried_post_traffic_hook_neither_duplicates_nor_clobbers_the_record(hook_env, logs):
+    first_event = start_release()
+    post_traffic.handler(first_event)
+    first = records()
+
+    retry = {**first_event, "LifecycleEventHookExecutionId": "execution-2"}
+    assert post_traffic.handler(retry) == {"status": "Succeeded"}, "the conditional-check failure is a repeat"
+    assert [r["status"] for r in hook_env.status_reports] == ["Succeeded", "Succeeded"]
+    assert records() == first
+    assert hook_logs(logs)[-2]["effect"] == "already written by an earlier attempt"
+
+
+def test_a_release_that_cannot_be_recorded_fails(hook_env, logs):
+    boto3.client("dynamodb").delete_table(TableName=TABLE)
     event = start_release()
-    post_traffic.handler(event)
-    first = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
-
-    aws.status_reports.clear()
-    assert post_traffic.handler(event) == {"status": "Succeeded"}, "the conditional-check failure is a repeat"
-    assert reported(aws, event) == ["Succeeded"]
-    assert boto3.client("dynamodb").scan(TableName=TABLE)["Items"] == first
-
-
-def test_a_release_that_cannot_be_recorded_fails(aws):
-    event = start_release()  # no table
     assert post_traffic.handler(event) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs)[0].startswith(f"dynamodb PutItem {TABLE} for deployment {event['DeploymentId']} failed")
 
 
-def test_post_traffic_without_its_table_setting_reports_failed(aws, monkeypatch):
-    create_log_table()
-    monkeypatch.delenv("DEPLOYMENT_LOG_TABLE")
-    event = start_release()
-    post_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_the_last_good_version_is_one_query_away(aws):
-    create_log_table()
-    for current, target in (("1", "2"), ("2", "3")):
-        post_traffic.handler(start_release(current, target))
+def test_the_last_good_version_is_one_query_away(hook_env):
+    for execution, (current, target) in enumerate((("1", "2"), ("2", "3"))):
+        post_traffic.handler(start_release(lambda_appspec(current, target), execution=f"execution-{execution}"))
     client = boto3.client("dynamodb")
     assert last_good_version(client, TABLE, "greeter", "staging") == "3"
     assert last_good_version(client, TABLE, "greeter", "prod") is None
+
+
+def test_an_ecs_release_is_recorded_with_the_previous_recorded_revision(hook_env, monkeypatch):
+    monkeypatch.setenv("ROLLBACK_ALARMS", "[]")  # as the ECS recorder is configured
+    for revision in (1, 2):
+        event = start_release(ecs_appspec(revision), execution=f"execution-{revision}")
+        assert post_traffic.handler(event) == {"status": "Succeeded"}
+    recorded = sorted((item["version"], item["previousVersion"], item["strategy"]) for item in records())
+    assert recorded == [
+        ("web-staging:1", "", "codedeploy-blue-green"),
+        ("web-staging:2", "web-staging:1", "codedeploy-blue-green"),
+    ]
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(timing, "clock", clock)
+    return clock
+
+
+def test_an_alarm_that_fires_minutes_after_the_last_shift_rolls_the_release_back(
+    hook_env, monkeypatch, fake_clock, logs
+):
+    # The error rate needs its datapoints plus CloudWatch's delay: it fires 5 minutes after the
+    # last traffic shift, when CodeDeploy itself has stopped watching.
+    monkeypatch.setenv("WATCH_SECONDS", "600")
+    fake_clock.at(300, fire_alarm)
+    event = start_release()
+    assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Failed"}
+    assert reported(hook_env, event) == ["Failed"]
+    [reason] = rejections(logs)
+    assert reason.startswith(f"rollback alarm {ROLLBACK_ALARMS[0]} is in ALARM 300s after the last traffic shift: ")
+    assert "Threshold Crossed" in reason
+    assert records() == [], "a release that failed its watch is never recorded as good"
+
+    # CodeDeploy's answer to a failed AfterAllowTraffic hook: the deployment fails and rolls back.
+    publish_versions()
+    hook_env.script_next_deployment(
+        [
+            {
+                "status": "Failed",
+                "errorInformation": {"code": "HOOK_FAILED", "message": "AfterAllowTraffic failed"},
+                "rollbackInfo": {"rollbackDeploymentId": "d-ROLLBACK2"},
+                "targets": [lambda_target(0.0, ("AfterAllowTraffic", "Failed"))],
+            }
+        ]
+    )
+    releaser = Releaser("us-east-1", on_progress=lambda line: None, sleep=lambda seconds: None)
+    with pytest.raises(ReleaseFailed) as failed:
+        releaser.release(
+            ReleaseRequest(
+                "greeter",
+                "greeter-deploy",
+                LambdaTarget(FUNCTION, "live", "3", {"AfterAllowTraffic": "greeter-hooks-post-traffic-staging"}),
+            )
+        )
+    assert failed.value.failed_hooks == ("AfterAllowTraffic",)
+    assert "CodeDeploy rolled back (deployment d-ROLLBACK2)" in str(failed.value)
+
+
+def test_a_quiet_watch_lasts_its_full_time_then_records(hook_env, monkeypatch, fake_clock, logs):
+    monkeypatch.setenv("WATCH_SECONDS", "600")
+    started = fake_clock.now()
+    event = start_release()
+    assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Succeeded"}
+    assert fake_clock.now() - started >= 600
+    [recorded] = [line for line in hook_logs(logs) if line["message"] == "release recorded"]
+    assert (recorded["watched_seconds"], recorded["alarm_polls"]) == (600, 41), "every 15 s, first and last included"
+    assert len(records()) == 1
 
 
 # --- ECS AfterAllowTestTraffic: smoke-test green through the test listener
@@ -294,76 +343,43 @@ def ecs_event() -> dict:
     return {"DeploymentId": "d-ECS0001", "LifecycleEventHookExecutionId": "execution-ecs"}
 
 
-def test_green_answering_on_the_test_listener_lets_production_traffic_move(aws, load_balancer_node):
+def test_green_answering_on_the_test_listener_lets_production_traffic_move(hook_env, load_balancer_node):
     event = ecs_event()
     assert test_traffic.handler(event) == {"status": "Succeeded"}
-    assert reported(aws, event) == ["Succeeded"]
+    assert reported(hook_env, event) == ["Succeeded"]
     assert load_balancer_node.hosts_seen == [TEST_HOST], "the node is asked for the load balancer's own name"
 
 
-def test_green_failing_on_the_test_listener_stops_the_release_before_users_see_it(aws, load_balancer_node, monkeypatch):
+def test_green_failing_on_the_test_listener_stops_the_release_before_users_see_it(
+    hook_env, load_balancer_node, monkeypatch, logs
+):
     monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/health"}, {"path": "/status/503"}]))
     event = ecs_event()
     assert test_traffic.handler(event) == {"status": "Failed"}
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    assert f"1 of 2 checks of green through the test listener ({TEST_HOST}:" in rejections(logs)[0]
 
 
-def test_green_hanging_on_the_test_listener_fails_within_its_timeout(aws, load_balancer_node, monkeypatch):
+def test_green_hanging_on_the_test_listener_fails_within_its_timeout(hook_env, load_balancer_node, monkeypatch):
     monkeypatch.setenv("SMOKE_PATHS", json.dumps([{"path": "/hang", "timeoutSeconds": 0.5}]))
     event = ecs_event()
+    started = timing.clock.now()
     test_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    assert timing.clock.now() - started < 1.5
+    assert reported(hook_env, event) == ["Failed"]
 
 
-def test_a_load_balancer_that_cannot_be_found_reports_failed(aws, load_balancer_node, monkeypatch):
+def test_a_load_balancer_that_cannot_be_found_reports_failed(hook_env, load_balancer_node, monkeypatch, logs):
     monkeypatch.setenv("LOAD_BALANCER", "app/another/fedcba9876543210")
     event = ecs_event()
     test_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs) == ["no network interface found for load balancer app/another/fedcba9876543210"]
 
 
 @pytest.mark.parametrize("paths", ["[]", "not json", '{"path": "/"}'])
-def test_smoke_paths_that_are_missing_or_malformed_report_failed(aws, load_balancer_node, monkeypatch, paths):
+def test_smoke_paths_that_are_missing_or_malformed_report_failed(hook_env, load_balancer_node, monkeypatch, paths):
     monkeypatch.setenv("SMOKE_PATHS", paths)
     event = ecs_event()
     test_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
-
-
-def test_an_ecs_release_is_recorded_with_the_previous_recorded_revision(aws):
-    create_log_table()
-    task_definition = "arn:aws:ecs:us-east-1:123456789012:task-definition/web-staging:{}"
-    for revision in (1, 2):
-        content = json.dumps(
-            {
-                "version": 0.0,
-                "Resources": [
-                    {
-                        "TargetService": {
-                            "Type": "AWS::ECS::Service",
-                            "Properties": {
-                                "TaskDefinition": task_definition.format(revision),
-                                "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 80},
-                            },
-                        }
-                    }
-                ],
-            }
-        )
-        event = start_release(appspec=content)
-        assert post_traffic.handler(event) == {"status": "Succeeded"}
-    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
-    recorded = sorted((item["version"]["S"], item["previousVersion"]["S"], item["strategy"]["S"]) for item in items)
-    assert recorded == [
-        ("web-staging:1", "", "codedeploy-blue-green"),
-        ("web-staging:2", "web-staging:1", "codedeploy-blue-green"),
-    ]
-
-
-def test_the_pre_traffic_hook_refuses_an_ecs_deployment(aws):
-    content = json.dumps(
-        {"Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x/web:1"}}}]}
-    )
-    event = start_release(appspec=content)
-    pre_traffic.handler(event)
-    assert reported(aws, event) == ["Failed"]
+    assert reported(hook_env, event) == ["Failed"]

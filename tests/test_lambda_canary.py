@@ -6,6 +6,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
 from ops.offline import ROOT, build_stack, mock_arn, settled_stack
 
 GROUP = "greeter-deploy-group"
@@ -108,7 +109,32 @@ def test_hooks_are_packaged_from_the_hooks_folder(stack):
             packaged
         )
         assert not [name for name in packaged if "__pycache__" in name or name.endswith(".pyc")]
-        assert function["timeout"] == 150
+
+
+def test_every_hook_lives_long_enough_to_report_and_the_post_traffic_hook_to_watch_as_well(stack):
+    assert stack.inputs(HOOKS[0])["timeout"] == 150
+    watch_seconds = int(stack.inputs(HOOKS[1])["environment"]["variables"]["WATCH_SECONDS"])
+    assert watch_seconds == 600
+    assert stack.inputs(HOOKS[1])["timeout"] == 150 + watch_seconds <= 900, "within Lambda's 15 minutes"
+
+
+def test_the_post_traffic_hook_keeps_watching_the_rollback_alarms_after_the_last_shift(prod):
+    variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
+    alarms = ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
+    assert json.loads(variables["ROLLBACK_ALARMS"]) == alarms
+    assert prod.inputs(GROUP)["alarmConfiguration"]["alarms"] == alarms, "the same alarms CodeDeploy watches"
+    assert {
+        "Effect": "Allow",
+        "Action": "cloudwatch:DescribeAlarms",
+        "Resource": [mock_arn("aws:cloudwatch/metricAlarm:MetricAlarm", name) for name in alarms],
+    } in policy_statements(prod, "greeter-hooks-post-traffic-policy")
+
+
+def test_the_error_rate_alarm_watches_the_version_being_released_even_when_pinned():
+    pinned = settled_stack("staging", function={"pinnedVersion": "7"})
+    dimensions = {q["id"]: q for q in pinned.inputs("greeter-rollback-error-rate")["metricQueries"]}["errors"]
+    assert dimensions["metric"]["dimensions"]["ExecutedVersion"] == "7"
+    assert pinned.inputs("greeter-release")["target"]["version"] == "7"
 
 
 def test_the_pre_traffic_hook_may_invoke_only_the_target_function(prod):
@@ -138,10 +164,14 @@ def test_hooks_report_and_read_only_for_their_own_deployment_group(stack):
 def test_the_post_traffic_hook_may_only_write_to_the_deployment_log(prod):
     statements = policy_statements(prod, "greeter-hooks-post-traffic-policy")
     table = mock_arn("aws:dynamodb/table:Table", "prod-deployment-log-table")
-    assert {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"], "Resource": table} in statements
+    assert {
+        "Effect": "Allow",
+        "Action": ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem"],
+        "Resource": table,
+    } in statements
     assert not any("lambda:InvokeFunction" in json.dumps(s) for s in statements)
     variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
-    assert variables == {
+    assert {key: variables[key] for key in ("DEPLOYMENT_LOG_TABLE", "SERVICE_NAME", "ENVIRONMENT")} == {
         "DEPLOYMENT_LOG_TABLE": "prod-deployment-log-table",
         "SERVICE_NAME": "greeter",
         "ENVIRONMENT": "prod",
@@ -204,3 +234,25 @@ def test_exports_name_what_a_lambda_release_needs():
 
 def _assert_includes(exports: dict, expected: dict) -> None:
     assert {key: exports[key] for key in expected} == expected
+
+
+def release_context() -> ReleaseContext:
+    return ReleaseContext("greeter", "staging", "group-arn", "application-arn", "table", "table-arn")
+
+
+def test_the_hooks_component_itself_refuses_a_pre_traffic_hook_that_cannot_reach_the_new_version():
+    with pytest.raises(ValueError, match="smoke_events: at least one test event"):
+        TrafficHooksArgs(
+            release=release_context(),
+            target_function_name="greeter-staging",
+            target_function_arn="arn",
+            codedeploy_role_name="role",
+            watch=PostShiftWatch(["alarm"], ["alarm-arn"]),
+            smoke_endpoints=[{"url": "https://api.example.com/"}],
+        )
+
+
+@pytest.mark.parametrize("minutes", [0, 13])
+def test_the_hooks_component_itself_refuses_a_watch_lambda_cannot_hold(minutes):
+    with pytest.raises(ValueError, match="from 1 to 12"):
+        PostShiftWatch(["alarm"], ["alarm-arn"], minutes)

@@ -9,14 +9,14 @@ import boto3
 import pytest
 
 from hooks import notify
+from tests.conftest import fresh_hook_clients
 from tests.scenarios import ALARM, ROLLED_BACK_BY_ALARM
 
 
 @pytest.fixture
 def inbox(codedeploy_groups, monkeypatch):
     """A topic with a queue subscribed to it: what the formatter publishes lands in the queue."""
-    for cached in (notify.sns, notify.codedeploy):
-        cached.cache_clear()
+    fresh_hook_clients()
     topic = boto3.client("sns").create_topic(Name="releases")["TopicArn"]
     sqs = boto3.client("sqs")
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]

@@ -14,7 +14,7 @@ from components.codedeploy import TimeBasedShift
 from hooks.deployment_log import SUCCEEDED, ReleaseRecord, put_once
 from ops import cli
 from ops.budget import budgets, codedeploy_schedule, share_at
-from ops.offline import use_config
+from ops.offline import ROOT, use_config
 from ops.stack import OpsError
 from release import appspec
 from settings import load_settings
@@ -100,7 +100,7 @@ def record_success(version: str, previous: str, when: str) -> None:
 # --- plan: offline, on the real stack files
 
 
-@pytest.mark.parametrize(("stack", "detect", "worst"), [("staging", 180, 40.0), ("prod", 240, 50.0)])
+@pytest.mark.parametrize(("stack", "detect", "worst"), [("staging", 390, 70.0), ("prod", 450, 80.0)])
 def test_plan_budgets_every_release_path_offline(tmp_path, stack, detect, worst):
     code, result = run("plan", stack, "--png", str(tmp_path / "timeline.png"))
     assert code == 0
@@ -111,7 +111,7 @@ def test_plan_budgets_every_release_path_offline(tmp_path, stack, detect, worst)
         ("greeter", "lambda-canary"),
     ]
     for budget in result["budgets"]:
-        assert budget["detect_seconds"] == detect, "datapoints to alarm x period + CloudWatch's delay"
+        assert budget["detect_seconds"] == detect, "a partial period, M periods, 150 s of delay, an evaluation"
         assert budget["worst_share_percent"] == worst, "10% a minute, shifted until the alarm fires"
         assert budget["recovery_seconds"] == detect + budget["rollback_seconds"]
     assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -141,6 +141,31 @@ def test_plan_of_the_pipeline_stack_says_it_has_nothing_to_budget(tmp_path):
 )
 def test_the_share_on_a_bad_version_follows_the_traffic_shift(config, at_seconds, share):
     assert share_at(codedeploy_schedule(config), at_seconds) == share
+
+
+@pytest.mark.parametrize(("stack", "path", "watch_minutes"), [("staging", "web", 8), ("prod", "greeter", 10)])
+def test_plan_says_how_long_each_path_keeps_watching_after_its_last_shift(stack, path, watch_minutes):
+    use_config(stack, {})
+    budget = next(b for b in budgets(load_settings()) if b.path == path)
+    assert budget.watch_after_last_shift_seconds == watch_minutes * 60
+    assert budget.watch_after_last_shift_seconds >= budget.detect_seconds, "a late regression still rolls back"
+
+
+def test_plan_names_the_traffic_below_which_the_alarms_are_blind_at_each_step():
+    use_config("prod", {})
+    greeter = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    blind = {b.share_percent: b.requests_per_second for b in greeter.blind_below}
+    # 50 invocations of the new version a minute: at 10% that takes 50 / (0.1 * 60) requests a second.
+    assert (blind[10.0], blind[50.0], blind[100.0]) == (8.33, 1.67, 0.83)
+    assert len(blind) == 10
+
+
+def test_the_readme_shows_what_ops_plan_prints_for_prod_today(tmp_path):
+    out = io.StringIO()
+    assert cli.main(["plan", "prod", "--png", str(tmp_path / "plan.png")], out=out) == 0
+    printed = "".join(line for line in out.getvalue().splitlines(keepends=True) if "timeline:" not in line)
+    readme = (ROOT / "README.md").read_text()
+    assert f"```\n{printed}```" in readme, "rerun `python -m ops plan prod` and paste it into the README"
 
 
 def test_a_canary_keeps_the_worst_case_to_its_first_step():
@@ -404,7 +429,7 @@ def test_a_game_day_releases_a_broken_version_and_times_the_automatic_rollback(p
     assert report["rolled_back"] is True and report["passed"] is True
     assert report["caught_by"] == "alarm"
     assert report["time_to_recover_seconds"] == 10.0
-    assert report["sla_seconds"] == 180 + 10 + 300, "the staging budget plus the drill margin"
+    assert report["sla_seconds"] == 390 + 10 + 300, "the staging budget plus the drill margin"
     configuration = published_function.get_function_configuration(FunctionName=FUNCTION)
     assert "ROLLBACK_GUARD_DRILL_FAULT" not in (configuration.get("Environment") or {}).get("Variables", {})
     broken = published_function.get_function_configuration(FunctionName=FUNCTION, Qualifier="4")

@@ -274,7 +274,7 @@ def test_a_failing_endpoint_is_a_result_naming_it(targets):
 
 def test_a_hanging_endpoint_fails_within_its_timeout(targets):
     result = check(targets, "/hang", timeoutSeconds=0.3)
-    assert (result["ok"], result["reason"]) == (False, f"{targets.url('/hang')}: no answer within 0.3s")
+    assert (result["ok"], result["reason"]) == (False, f"{targets.url('/hang')}: no complete answer within 0.3s")
 
 
 def test_an_expected_status_other_than_200_is_honoured(targets):

@@ -18,6 +18,7 @@ from release.engine import (
     Releaser,
     ReleaseRequest,
 )
+from tests.hook_runs import fire_alarm
 from tests.scenarios import ALARM, FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, ecs_service_on, lambda_target
 
 
@@ -51,21 +52,6 @@ def deployments() -> list[dict]:
     codedeploy = boto3.client("codedeploy")
     ids = codedeploy.list_deployments(applicationName="greeter", deploymentGroupName="greeter-deploy")["deployments"]
     return codedeploy.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"] if ids else []
-
-
-def fire_alarm(reason: str) -> None:
-    cloudwatch = boto3.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=ALARM,
-        MetricName="Errors",
-        Namespace="AWS/Lambda",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=3,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason=reason)
 
 
 def test_the_first_release_of_a_new_function_needs_no_deployment(published_function, recorder):

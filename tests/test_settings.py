@@ -15,6 +15,11 @@ def problems(stack: str, **overrides) -> list[str]:
     return raised.value.problems
 
 
+def settings_of(stack: str, **overrides):
+    use_config(stack, overrides)
+    return load_settings()
+
+
 def only_problem(stack: str, **overrides) -> str:
     found = problems(stack, **overrides)
     assert len(found) == 1, found
@@ -112,20 +117,32 @@ def test_a_deployment_group_takes_at_most_10_alarms():
     )
 
 
+PROD_BLUE_KEPT_REASONS = (
+    "prod keeps blue at least 10 minutes so an alarm within 10 minutes of the release rolls back; the alarms need "
+    "up to 7.5 min to fire on a version that went bad at the last shift, and up to 1 more to be read"
+)
+
+
 def test_prod_keeps_blue_at_least_10_minutes():
     message = only_problem("prod", deployment={"terminationWaitMinutes": 5})
     assert message == (
-        "rollback-guard:deployment.terminationWaitMinutes = 5: prod keeps blue at least 10 minutes so an alarm "
-        "within 10 minutes of the release still rolls back (allowed: 10 to 2880)"
+        "rollback-guard:deployment.terminationWaitMinutes = 5: at least 10 (allowed: 10 to 2880): "
+        + PROD_BLUE_KEPT_REASONS
     )
 
 
-def test_the_termination_wait_covers_the_alarm_window_everywhere():
-    message = only_problem("staging", deployment={"terminationWaitMinutes": 2})
+def test_the_termination_wait_outlasts_the_alarms_worst_detection_everywhere():
+    message = only_problem("staging", deployment={"terminationWaitMinutes": 7})
     assert message == (
-        "rollback-guard:deployment.terminationWaitMinutes = 2: at least the alarms' evaluation window (3 min), "
-        "or a regression at the end of the shift is detected only after blue is gone"
+        "rollback-guard:deployment.terminationWaitMinutes = 7: at least 8 (allowed: 8 to 2880): the alarms need up "
+        "to 6.5 min to fire on a version that went bad at the last shift, and up to 1 more to be read"
     )
+
+
+def test_invalid_alarms_are_named_once_without_follow_on_complaints():
+    assert problems("staging", alarms={"periodSeconds": 90}) == [
+        "rollback-guard:alarms.periodSeconds = 90: a multiple of 60 (load balancer metrics have one-minute resolution)"
+    ]
 
 
 def test_the_termination_wait_cannot_exceed_codedeploys_two_days():
@@ -305,11 +322,23 @@ def test_the_runtime_is_one_we_package_for():
     )
 
 
-def test_a_release_needs_at_least_one_smoke_check():
-    message = only_problem("staging", function={"smokeEvents": [], "smokeEndpoints": []})
-    assert message == (
-        "rollback-guard:function.smokeEvents = []: at least one smoke event or endpoint: "
-        "the pre-traffic hook fails without one"
+ONLY_EVENTS_REACH_THE_NEW_VERSION = (
+    "rollback-guard:function.smokeEvents = []: at least one smoke event: only an event invokes the new version "
+    "before traffic moves (an endpoint reaches the alias, which still serves the previous version), and the "
+    "pre-traffic hook fails without one"
+)
+
+
+def test_a_release_needs_at_least_one_smoke_event():
+    assert only_problem("staging", function={"smokeEvents": [], "smokeEndpoints": []}) == (
+        ONLY_EVENTS_REACH_THE_NEW_VERSION
+    )
+
+
+def test_endpoints_alone_never_test_the_new_version():
+    endpoints = [{"url": "https://api.example.com/greet"}]
+    assert only_problem("staging", function={"smokeEvents": None, "smokeEndpoints": endpoints}) == (
+        ONLY_EVENTS_REACH_THE_NEW_VERSION
     )
 
 
@@ -317,20 +346,93 @@ def test_smoke_endpoints_are_http_urls_with_timeouts_the_hook_outlives():
     found = problems(
         "staging",
         function={
-            "smokeEndpoints": [{"url": "ftp://files"}, {"url": "https://api.example.com/", "timeoutSeconds": 50}]
+            "smokeEndpoints": [
+                {"url": "ftp://files"},
+                {"url": "https://api.example.com/", "timeoutSeconds": 50},
+                {"url": "https://api.example.com/", "timeoutSeconds": float("nan")},
+            ]
         },
     )
     assert found == [
         "rollback-guard:function.smokeEndpoints = {'url': 'ftp://files'}: "
-        "an endpoint needs an http(s) url: {'url': 'ftp://files'}",
+        "url 'ftp://files': an http:// or https:// URL",
         "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': 50}: "
-        "timeoutSeconds 50: at most 45",
+        "timeoutSeconds 50: a number of seconds above 0 and at most 45",
+        "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': nan}: "
+        "timeoutSeconds nan: a number of seconds above 0 and at most 45",
     ]
 
 
 def test_smoke_events_have_a_name():
     message = only_problem("staging", function={"smokeEvents": [{"payload": {}}]})
-    assert message.startswith("rollback-guard:function.smokeEvents = {'payload': {}}: a test event needs a name")
+    assert message == "rollback-guard:function.smokeEvents = {'payload': {}}: name None: a smoke event needs a name"
+
+
+def test_a_smoke_event_always_expects_something():
+    message = only_problem("staging", function={"smokeEvents": [{"name": "greets", "expect": {}}]})
+    assert message == (
+        "rollback-guard:function.smokeEvents = {'name': 'greets', 'expect': {}}: "
+        "expect {}: an object of keys the result must hold, such as {statusCode: 200}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "check", "unknown", "nearest"),
+    [
+        ("function", "smokeEvents", {"name": "greets", "expected": {"statusCode": 200}}, "expected", "expect"),
+        (
+            "function",
+            "smokeEndpoints",
+            {"url": "https://api.example.com/", "expectedBody": "ok"},
+            "expectedBody",
+            "expectBody",
+        ),
+        ("deployment", "smokePaths", {"path": "/", "expect_status": 200}, "expect_status", "expectStatus"),
+    ],
+)
+def test_a_misspelt_key_inside_a_check_is_named_never_ignored(section, key, check, unknown, nearest):
+    message = only_problem("staging", **{section: {key: [check]}})
+    assert message.startswith(f"rollback-guard:{section}.{key} = {check!r}: ")
+    assert f"unknown key {unknown!r} (did you mean {nearest!r}?)" in message
+
+
+def test_the_lambda_path_keeps_watching_after_its_last_shift_by_default():
+    assert settings_of("staging").function.watch_minutes == 10
+    assert settings_of("prod").function.watch_minutes == 10
+
+
+def test_prod_keeps_watching_as_long_as_ecs_keeps_blue():
+    message = only_problem("prod", function={"watchMinutes": 9})
+    assert message == (
+        "rollback-guard:function.watchMinutes = 9: a whole number from 10 to 12: the alarms need up to 8 min to fire "
+        "after the last shift; prod keeps watching at least 10, and the hook must report within Lambda's "
+        "15-minute limit"
+    )
+
+
+def test_a_watch_shorter_than_the_alarms_need_is_refused():
+    message = only_problem("staging", function={"watchMinutes": 5})
+    assert message.startswith("rollback-guard:function.watchMinutes = 5: a whole number from 7 to 12: ")
+
+
+def test_a_watch_longer_than_lambda_allows_is_refused():
+    assert only_problem("staging", function={"watchMinutes": 13}).startswith(
+        "rollback-guard:function.watchMinutes = 13: a whole number from 7 to 12"
+    )
+
+
+def test_alarms_too_slow_for_any_watch_after_a_lambda_shift_are_refused():
+    message = only_problem(
+        "staging",
+        alarms={"periodSeconds": 300},
+        deployment={"terminationWaitMinutes": 20},
+        function={"watchMinutes": None},
+    )
+    assert message == (
+        "rollback-guard:alarms.periodSeconds = 300 with datapointsToAlarm = 2: an alarm needs up to 19 min to fire, "
+        "longer than the Lambda post-traffic hook can keep watching (12 min, within Lambda's 15-minute limit), so a "
+        "version that goes bad at its last shift would complete"
+    )
 
 
 def test_a_smoke_event_waits_for_the_cold_start_of_the_new_version():
@@ -370,7 +472,7 @@ def test_smoke_paths_start_with_a_slash():
     message = only_problem("staging", deployment={"smokePaths": [{"path": "health"}]})
     assert message == (
         "rollback-guard:deployment.smokePaths = {'path': 'health'}: "
-        "a smoke path needs a path starting with /: {'path': 'health'}"
+        "path 'health': a path starting with / and without spaces"
     )
 
 
@@ -444,7 +546,7 @@ def test_codedeploy_settings_are_refused_for_another_strategy():
         f"rollback-guard:deployment.{key} = {value!r}: only with strategy codedeploy-blue-green (strategy is rolling)"
         for key, value in (
             ("config", "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
-            ("terminationWaitMinutes", 5),
+            ("terminationWaitMinutes", 8),
             ("approvalWaitMinutes", 0),
         )
     ]
@@ -478,8 +580,7 @@ def test_bake_times_stay_within_a_day():
 
 def test_prod_bakes_at_least_10_minutes():
     assert strategy_problems("prod", "ecs-canary", bakeTimeMinutes=5) == [
-        "rollback-guard:deployment.bakeTimeMinutes = 5: prod keeps blue at least 10 minutes so an alarm within "
-        "10 minutes of the release still rolls back (allowed: 10 to 1440)"
+        "rollback-guard:deployment.bakeTimeMinutes = 5: at least 10 (allowed: 10 to 1440): " + PROD_BLUE_KEPT_REASONS
     ]
 
 
@@ -514,7 +615,7 @@ def test_a_smoke_check_names_the_field_it_cannot_use():
         "rollback-guard:deployment.smokePaths = {'path': '/', 'expectStatus': 'ok'}: "
         "expectStatus 'ok': a whole number from 100 to 599",
         "rollback-guard:deployment.smokePaths = {'path': '/health', 'timeoutSeconds': 0}: "
-        "timeoutSeconds 0: a number of seconds above 0",
+        "timeoutSeconds 0: a number of seconds above 0 and at most 45",
     ]
 
 
