@@ -25,7 +25,7 @@ from components.network import Network, NetworkArgs
 from components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
 from components.pipeline import PipelineStorage, PipelineStorageArgs, ReleasePipeline, ReleasePipelineArgs
 from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
-from components.release import EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
+from components.release import DeploymentLogRef, EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
 from components.traffic_hooks import (
     PostShiftWatch,
     ReleaseContext,
@@ -91,6 +91,9 @@ class EcsService:
             "strategy": self.strategy,
             "cluster": self.service.cluster.name,
             "ecsService": self.service.service.name,
+            # What a corrective deployment names in its AppSpec: the container behind the load balancer.
+            "container": self.service.container_name,
+            "containerPort": self.service.container_port,
             "alarms": self.alarm_names,
         }
         if self.codedeploy:
@@ -344,6 +347,7 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog, top: pulumi.
             alarm_names=alarm_names,
             retry_revision=deployment.retry_revision,
             retry_setting="rollback-guard:deployment.retryRevision",
+            deployment_log=DeploymentLogRef(deployment_log.table.name, name, settings.environment),
             timeout_minutes=shift_minutes(deployment.config)
             + deployment.approval_wait_minutes
             + deployment.termination_wait_minutes
@@ -420,6 +424,7 @@ def _lambda_canary(
             alarm_names=alarms.alarm_names,
             retry_revision=function.retry_revision,
             retry_setting="rollback-guard:function.retryRevision",
+            deployment_log=DeploymentLogRef(deployment_log.table.name, name, settings.environment),
             timeout_minutes=shift_minutes(function.deployment_config) + function.watch_minutes + RELEASE_MARGIN_MINUTES,
         ),
         opts=pulumi.ResourceOptions.merge(top, pulumi.ResourceOptions(depends_on=[hooks, canary])),

@@ -285,6 +285,21 @@ class _Reader:
         allowed = rule or (f"one of {', '.join(sorted(choices))}" if choices else "a non-empty string")
         return self.checked(field_name, default, accept, allowed, default if isinstance(default, str) else "")
 
+    def version_number(self, field_name: str) -> str | None:
+        """A published version number, optional: `pulumi config set --path` (what `ops rollback`
+        and `ops redeploy` run) stores 7 as the integer 7, a person may write "7"."""
+        value = self.checked(
+            field_name,
+            None,
+            lambda v: (
+                (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+                or (isinstance(v, str) and re.fullmatch(r"[1-9]\d*", v) is not None)
+            ),
+            "a published version number such as 7",
+            None,
+        )
+        return None if value is None else str(value)
+
     def texts(
         self, field_name: str, default: Any = _REQUIRED, *, each: Callable[[str], bool] = bool, rule: str
     ) -> tuple:
@@ -692,8 +707,8 @@ def _function(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) ->
         smoke_endpoints=endpoints,
         check_timeout_seconds=timeout,
         watch_minutes=_watch_minutes(reader, prod, detection),
-        retry_revision=reader.text("retryRevision", None, pattern=r"\d+", rule="a published version number"),
-        pinned_version=reader.text("pinnedVersion", None, pattern=r"\d+", rule="a published version number"),
+        retry_revision=reader.version_number("retryRevision"),
+        pinned_version=reader.version_number("pinnedVersion"),
     )
 
 

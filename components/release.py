@@ -27,6 +27,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from components.codedeploy import DeploymentGroupBase
 from release.engine import Releaser, ReleaseRequest, parse_target
+from release.history import LogRef
 
 # The inputs that say what to release; a change to any of them is a diff.
 INPUT_KEYS = (
@@ -39,6 +40,7 @@ INPUT_KEYS = (
     "retry_revision",
     "retry_setting",
     "timeout_minutes",
+    "log",
 )
 
 
@@ -62,6 +64,13 @@ class EcsReleaseTarget:
 
 
 @dataclass
+class DeploymentLogRef:
+    table_name: pulumi.Input[str]
+    service: str
+    environment: str
+
+
+@dataclass
 class ReleaseArgs:
     deployment_group: DeploymentGroupBase
     target: LambdaReleaseTarget | EcsReleaseTarget
@@ -72,6 +81,9 @@ class ReleaseArgs:
     retry_setting: str = "retryRevision"
     # Longest the release may take: traffic shift, approval wait and termination wait, with margin.
     timeout_minutes: int = 120
+    # The deployment log, where `ops rollback` records the revisions it rolled back: they are
+    # refused like those CodeDeploy rolled back.
+    deployment_log: DeploymentLogRef | None = None
 
     @property
     def kind(self) -> Literal["lambda", "ecs"]:
@@ -86,12 +98,17 @@ class ReleaseProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs=_release(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        """A change of inputs, or a live revision that is not the wanted one (read from AWS)."""
+        """A change of inputs, a deployment still in flight (an interrupted `up` left it: the
+        update follows it, blue's termination wait included), or a live revision that is not the
+        wanted one (read from AWS)."""
         changed = [key for key in INPUT_KEYS if olds.get(key) != news.get(key)]
         if changed or _has_unknown(news):
             return dynamic.DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        releaser = Releaser(news["region"], on_progress=pulumi.log.info)
+        if releaser.history(news["application"], news["deployment_group"]).in_flight():
+            return dynamic.DiffResult(changes=True, replaces=[], delete_before_replace=False)
         target = parse_target(news["kind"], news["target"])
-        live = Releaser(news["region"], on_progress=pulumi.log.info).live_revision(target)
+        live = releaser.live_revision(target)
         return dynamic.DiffResult(changes=live != target.revision, replaces=[], delete_before_replace=False)
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
@@ -123,6 +140,13 @@ class Release(dynamic.Resource, module="release", name="Release"):
             "retry_revision": args.retry_revision,
             "retry_setting": args.retry_setting,
             "timeout_minutes": args.timeout_minutes,
+            "log": {
+                "table": args.deployment_log.table_name,
+                "service": args.deployment_log.service,
+                "environment": args.deployment_log.environment,
+            }
+            if args.deployment_log
+            else None,
             "live_revision": None,
             "deployment_id": None,
         }
@@ -140,6 +164,7 @@ def _release(props: dict[str, Any]) -> dict[str, Any]:
         retry_setting=props.get("retry_setting") or "retryRevision",
         timeout_minutes=int(props["timeout_minutes"]),
         alarm_names=tuple(props.get("alarm_names") or ()),
+        log=LogRef(**props["log"]) if props.get("log") else None,
     )
     outcome = Releaser(props["region"], on_progress=pulumi.log.info).release(request)
     return {**props, "live_revision": outcome.live_revision, "deployment_id": outcome.deployment_id}

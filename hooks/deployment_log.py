@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 SUCCEEDED = "SUCCEEDED"
+# An operator put traffic back (`ops rollback`): `previousVersion` is the revision rolled back,
+# `version` the one restored, `by` and `reason` who and why.
+ROLLED_BACK = "ROLLED_BACK"
 
 
 def partition_key(service: str, environment: str) -> str:
@@ -29,6 +32,10 @@ class ReleaseRecord:
     status: str
     deployment_created_at: str
     strategy: str
+    # "release", or "rollback" for a deployment that put a known-good revision back.
+    action: str = "release"
+    by: str = ""
+    reason: str = ""
 
     @property
     def sort_key(self) -> str:
@@ -47,6 +54,9 @@ class ReleaseRecord:
             "strategy": {"S": self.strategy},
             "deploymentCreatedAt": {"S": self.deployment_created_at},
             "recordedAt": {"S": datetime.now(UTC).isoformat()},
+            "action": {"S": self.action},
+            **({"by": {"S": self.by}} if self.by else {}),
+            **({"reason": {"S": self.reason}} if self.reason else {}),
         }
 
 

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hooks import aws, timing
 from hooks.logs import log
-from hooks.revisions import appspec_content
+from hooks.revisions import appspec_content, described
 from hooks.timing import Deadline, HookError, run_within
 
 # Kept back from the invocation's time for the status report and its retries.
@@ -79,6 +79,8 @@ class DeploymentRelease:
     # Lambda only.
     function_name: str = ""
     current_version: str | None = None
+    # A corrective deployment (rollback-guard's): it puts a known-good revision back.
+    corrective: bool = False
 
     @classmethod
     def fetch(cls, deployment_id: str, deadline: Deadline) -> DeploymentRelease:
@@ -93,11 +95,14 @@ class DeploymentRelease:
             codedeploy=codedeploy,
             info=info,
         )
+        said = described(info)
+        corrective = bool(said and said["action"] == "rollback")
         try:
             resource = next(iter(json.loads(content)["Resources"][0].values()))
             properties, created_at = resource["Properties"], info["createTime"].isoformat()
             if resource.get("Type") == "AWS::ECS::Service":
-                return cls(deployment_id, "ecs", properties["TaskDefinition"].rsplit("/", 1)[-1], created_at)
+                revision = properties["TaskDefinition"].rsplit("/", 1)[-1]
+                return cls(deployment_id, "ecs", revision, created_at, corrective=corrective)
             return cls(
                 deployment_id,
                 "lambda",
@@ -105,6 +110,7 @@ class DeploymentRelease:
                 created_at=created_at,
                 function_name=properties["Name"],
                 current_version=str(properties["CurrentVersion"]),
+                corrective=corrective,
             )
         except (KeyError, IndexError, StopIteration, TypeError, ValueError, AttributeError) as error:
             raise HookError(f"deployment {deployment_id} has no Lambda or ECS AppSpec in JSON: {error!r}") from error

@@ -5,8 +5,9 @@ AppSpec says which.
 Lambda: CodeDeploy stops watching alarms at the last shift, so this hook watches them for
 WATCH_SECONDS more and fails if one fires (hooks/alarm_watch.py); its failure rolls back. ECS
 blue/green: WATCH_SECONDS is 0, because CodeDeploy keeps watching during blue's termination wait.
-The record is written only for a release that passed its watch in time, never by a check that was
-cut off.
+A corrective deployment (a known-good revision put back while the alarms still hold the bad one's
+errors) is not watched, and is recorded as a rollback. The record is written only for a release
+that passed its watch in time, never by a check that was cut off.
 
 Environment: DEPLOYMENT_LOG_TABLE, SERVICE_NAME, ENVIRONMENT, ROLLBACK_ALARMS (JSON list of alarm
 names), WATCH_SECONDS.
@@ -61,7 +62,7 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
         )
 
     release = DeploymentRelease.fetch(deployment_id, deadline)
-    polls = watch.run(deadline)
+    polls = 0 if release.corrective else watch.run(deadline)
     _still_running(deployment_id, deadline)
     # An ECS AppSpec names only the new task definition: the previous one is the last recorded.
     previous = release.current_version or aws.call(
@@ -82,10 +83,12 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
         status=SUCCEEDED,
         deployment_created_at=release.created_at,
         strategy="lambda-canary" if release.kind == "lambda" else "codedeploy-blue-green",
+        action="rollback" if release.corrective else "release",
     )
+    watched = 0 if release.corrective else watch.seconds
     return Passed(
-        "release recorded" if watch.seconds else "release recorded (no watch: the deployment keeps watching)",
-        {"version": release.target_version, "watched_seconds": watch.seconds, "alarm_polls": polls},
+        "rollback recorded" if release.corrective else "release recorded",
+        {"version": release.target_version, "watched_seconds": watched, "alarm_polls": polls},
         effect=functools.partial(_record, table, record),
     )
 

@@ -1,7 +1,9 @@
 """`python -m ops`: one command for everything around a release.
 
-Every command prints a human summary, or with --json one JSON document; exit codes are 0 done,
-1 failed, 2 bad input, 3 a precondition missing (see ops/stack.py).
+Every command prints a human summary, or with --json one JSON document, on stdout; errors also go
+to stderr; progress goes to stderr. Exit codes are 0 done, 1 failed, 2 bad input, 3 a
+precondition missing (see ops/stack.py). Bad input is refused before anything needs the Pulumi
+CLI or AWS.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.stack import BAD_INPUT, FAILED, PRECONDITION, ROOT, AutomationStack, OpsError, StackPort, aws_session
@@ -25,6 +29,8 @@ StackFactory = Callable[[str], StackPort]
 SessionFactory = Callable[[str | None], Any]
 # Deployment starts, hooks and CodeDeploy's own bookkeeping, beyond detection and rollback.
 DRILL_MARGIN_SECONDS = 300
+PIPELINE = "pipeline"
+LAMBDA_VERSION, TASK_DEFINITION_REVISION = r"[1-9]\d*", r"[\w.-]+:[1-9]\d*"
 
 
 def main(
@@ -32,20 +38,26 @@ def main(
     stack_factory: StackFactory = AutomationStack,
     session_factory: SessionFactory = aws_session,
     out: TextIO = sys.stdout,
-    confirm: Callable[[str], str] = input,
+    err: TextIO = sys.stderr,
+    confirm: Callable[[str], str] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
     args = _parser().parse_args(argv)
-    args.clock, args.sleep = clock, sleep
+    args.clock, args.sleep, args.monotonic = clock, sleep, monotonic
     try:
-        result, code = COMMANDS[args.command](args, stack_factory, session_factory, confirm)
+        _require_stack_file(args.environment)
+        result, code = COMMANDS[args.command](args, stack_factory, session_factory, confirm or _ask(err))
     except OpsError as error:
         result, code = {"error": str(error)}, error.exit_code
-    except LookupError as error:
-        result, code = {"error": str(error.args[0] if error.args else error)}, BAD_INPUT
     except (ClientError, BotoCoreError) as error:  # AWS said no: say what, without a traceback
         result, code = {"error": f"AWS: {error}"}, FAILED
+    for said in [result, *result.get("services", []), *result.get("rollbacks", [])]:
+        who = f"{said['service']}: " if "service" in said else ""
+        for kind in ("error", "warning"):
+            if kind in said:
+                err.write(f"{kind}: {who}{said[kind]}\n")
     out.write(json.dumps(result, indent=2, default=str) + "\n" if args.json else _human(args.command, result))
     return code
 
@@ -60,13 +72,12 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     from ops.timeline import draw
     from settings import SettingsError, load_settings
 
-    _require_stack_file(args.environment)
     try:
         use_config(args.environment, {})
         settings = load_settings()
         built = settled_stack(args.environment)
     except SettingsError as error:
-        raise OpsError(str(error), BAD_INPUT) from error
+        raise OpsError(str(error), BAD_INPUT) from None
     if not hasattr(settings, "deployment"):
         raise OpsError(f"{args.environment} is the pipeline stack: it has no release paths to budget", BAD_INPUT)
     found = budgets(settings)
@@ -81,39 +92,52 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
 
 
 def deploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
-    _confirm_production(args, confirm)
     stack = stack_factory(args.environment)
+    session_factory(stack.region())  # credentials that work, or exit 3 before anything runs
+    _require_passphrase(stack)
     stack.preview(on_output=_to_stderr)
+    _confirm_production(args, confirm)
     outcome = stack.up(on_output=_to_stderr)
     return {"stack": args.environment, "result": outcome}, 0 if outcome == "succeeded" else FAILED
 
 
 def status(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     operations, paths = _operations(args, stack_factory, session_factory)
-    return {"stack": args.environment, "services": [operations.status(path) for path in paths]}, 0
+    services = [_per_service(path, lambda path=path: operations.status(path)) for path in paths]
+    return {"stack": args.environment, "services": services}, _worst(services)
 
 
 def rollback(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     from ops.releases import release_paths
 
+    _not_the_pipeline(args)
+    _confirm_production(args, confirm)
     stack = stack_factory(args.environment)
     operations, _ = _operations(args, lambda _: stack, session_factory)
     paths = [path for path in release_paths(stack.outputs(), args.service) if path.deployment_group or args.service]
+    by = operations.caller()
     done = []
     for path in paths:
-        action = operations.rollback(path)
-        if action["pin"]:
+        action = _per_service(path, lambda path=path: operations.rollback(path, by=by, reason=args.reason))
+        if action.get("pin"):
             key, value = action["pin"]
             # So the next `pulumi up` keeps this version instead of releasing the bad one again.
-            stack.set_config(f"rollback-guard:{key}", value)
+            try:
+                stack.set_config(f"rollback-guard:{key}", value)
+            except OpsError as error:
+                action["warning"] = (
+                    f"rolled back, but the pin was not written ({error}): "
+                    f"pulumi config set --path rollback-guard:{key} {value}"
+                )
         done.append(action)
-    return {"stack": args.environment, "rollbacks": done}, 0
+    return {"stack": args.environment, "rollbacks": done}, _worst(done)
 
 
 def redeploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     from ops.releases import release_paths
 
-    _confirm_production(args, confirm)
+    _not_the_pipeline(args)
+    kind = _revision_kind(args.to)
     stack = stack_factory(args.environment)
     paths = release_paths(stack.outputs(), args.service)
     if len(paths) != 1:
@@ -124,16 +148,25 @@ def redeploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
         raise OpsError(
             f"{path.service} is released by ECS ({path.strategy}): redeploy by changing service.tag", BAD_INPUT
         )
-    key, pin, form, example = (
-        ("function", "pinnedVersion", r"\d+", "7")
-        if path.kind == "lambda"
-        else ("deployment", "pinnedRevision", r"[\w.-]+:\d+", "web-prod:7")
-    )
-    if not re.fullmatch(form, args.to):
-        raise OpsError(f"--to {args.to!r}: a {path.kind} revision such as {example}", BAD_INPUT)
-    stack.set_config(f"rollback-guard:{key}.{pin}", args.to)
-    # Deliberate: a version CodeDeploy once rolled back is released again if you say so.
-    stack.set_config(f"rollback-guard:{key}.retryRevision", args.to)
+    if kind != path.kind:
+        example = "7" if path.kind == "lambda" else "web-prod:7"
+        raise OpsError(f"--to {args.to!r}: {path.service} takes a {path.kind} revision such as {example}", BAD_INPUT)
+    section, pin = ("function", "pinnedVersion") if path.kind == "lambda" else ("deployment", "pinnedRevision")
+    keys = [f"rollback-guard:{section}.{pin}", f"rollback-guard:{section}.retryRevision"]
+    before = {key: stack.get_config(key) for key in keys}
+    # The pin, and a deliberate retry: a version CodeDeploy once rolled back is released again if you say so.
+    for key in keys:
+        stack.set_config(key, args.to)
+    if args.environment == "prod" and not args.yes:
+        confirmed = False
+        try:
+            stack.preview(on_output=_to_stderr)
+            _confirm_production(args, confirm)
+            confirmed = True
+        finally:
+            if not confirmed:  # declined, or the preview failed: the stack is as it was
+                for key, value in before.items():
+                    stack.set_config(key, value) if value is not None else stack.remove_config(key)
     outcome = stack.up(on_output=_to_stderr)
     return {"stack": args.environment, "service": path.service, "to": args.to, "result": outcome}, (
         0 if outcome == "succeeded" else FAILED
@@ -146,7 +179,7 @@ def gameday(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     from ops.releases import release_paths
     from settings import load_settings
 
-    _require_stack_file(args.environment)
+    _not_the_pipeline(args)
     use_config(args.environment, {})
     settings = load_settings()
     if getattr(settings, "is_production", False):
@@ -192,10 +225,13 @@ def _parser() -> argparse.ArgumentParser:
     command("deploy", "preview, then up, with streamed progress").add_argument(
         "--yes", action="store_true", help="needed for prod when not asked interactively"
     )
-    command("status", "live versions, in-flight deployments, alarm states, last releases")
-    command(
-        "rollback", "fast path: stop the in-flight deployment or put the last known-good version back"
-    ).add_argument("service", nargs="?", help="one service (default: every CodeDeploy-released one)")
+    command("status", "live versions, in-flight deployments, alarm states, last releases").add_argument(
+        "--service", help="one service (default: all)"
+    )
+    back = command("rollback", "fast path: stop the in-flight deployment or put the last known-good version back")
+    back.add_argument("--service", help="one service (default: every CodeDeploy-released one)")
+    back.add_argument("--reason", help="why, for the deployment log (default: the alarms in ALARM)")
+    back.add_argument("--yes", action="store_true", help="needed for prod when not asked interactively")
     redo = command("redeploy", "full path: release an earlier version through the canary")
     redo.add_argument("--to", required=True, help="a Lambda version, or a task definition revision (web-prod:7)")
     redo.add_argument("--service", help="which service, if the stack has more than one")
@@ -206,10 +242,49 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _revision_kind(revision: str) -> str:
+    """What a --to names, known before anything needs the Pulumi CLI or AWS."""
+    if re.fullmatch(LAMBDA_VERSION, revision):
+        return "lambda"
+    if re.fullmatch(TASK_DEFINITION_REVISION, revision):
+        return "ecs"
+    raise OpsError(
+        f"--to {revision!r}: a Lambda version such as 7 or a task definition revision such as web-prod:7", BAD_INPUT
+    )
+
+
 def _require_stack_file(environment: str) -> None:
     if not (ROOT / f"Pulumi.{environment}.yaml").is_file():
         stacks = ", ".join(sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml")))
         raise OpsError(f"no stack file Pulumi.{environment}.yaml; stacks: {stacks}", BAD_INPUT)
+
+
+def _not_the_pipeline(args) -> None:
+    if args.environment == PIPELINE:
+        raise OpsError(f"{PIPELINE} is the pipeline stack: it releases no service of its own", BAD_INPUT)
+
+
+def _require_passphrase(stack: StackPort) -> None:
+    """On the local file backend a stack's secrets are encrypted with a passphrase (unless its
+    stack file names another secrets provider), which every `up` must be given."""
+    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack.name}.yaml").read_text()) or {}
+    provider = str(stack_file.get("secretsprovider") or "passphrase")
+    given = "PULUMI_CONFIG_PASSPHRASE" in os.environ or "PULUMI_CONFIG_PASSPHRASE_FILE" in os.environ
+    if stack.backend_url().startswith("file://") and provider.startswith("passphrase") and not given:
+        raise OpsError(
+            "the local file backend needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) set", PRECONDITION
+        )
+
+
+def _ask(err: TextIO) -> Callable[[str], str]:
+    """A question on stderr, so stdout stays the result."""
+
+    def ask(question: str) -> str:
+        err.write(question)
+        err.flush()
+        return input()
+
+    return ask
 
 
 def _confirm_production(args, confirm: Callable[[str], str]) -> None:
@@ -224,6 +299,7 @@ def _confirm_production(args, confirm: Callable[[str], str]) -> None:
 def _operations(args, stack_factory, session_factory):
     from ops.releases import Operations, release_paths
 
+    _not_the_pipeline(args)
     stack = stack_factory(args.environment)
     outputs = stack.outputs()
     session = session_factory(stack.region())
@@ -234,8 +310,23 @@ def _operations(args, stack_factory, session_factory):
         on_progress=_to_stderr,
         clock=args.clock,
         sleep=args.sleep,
+        monotonic=args.monotonic,
     )
     return operations, release_paths(outputs, getattr(args, "service", None))
+
+
+def _per_service(path, work: Callable[[], dict]) -> dict:
+    """One service's result, or what went wrong with it: the others still get theirs."""
+    try:
+        return work()
+    except OpsError as error:
+        return {"service": path.service, "error": str(error), "exitCode": error.exit_code}
+    except (ClientError, BotoCoreError) as error:
+        return {"service": path.service, "error": f"AWS: {error}", "exitCode": FAILED}
+
+
+def _worst(results: list[dict]) -> int:
+    return max((result.get("exitCode", 0) for result in results), default=0)
 
 
 def _to_stderr(line: str) -> None:
@@ -245,20 +336,86 @@ def _to_stderr(line: str) -> None:
 
 def _human(command: str, result: dict) -> str:
     if "error" in result:
-        return f"error: {result['error']}\n"
-    if command == "plan":
-        lines = [f"{result['stack']}: {result['resources']['total']} resources"]
-        for budget in result["budgets"]:
-            blind = ", ".join(f"{b['requests_per_second']:g} at {b['share_percent']:g}%" for b in budget["blind_below"])
-            lines += [
-                f"  {budget['path']} ({budget['strategy']}): detect ≤ {budget['detect_seconds']} s, roll back "
-                f"~{budget['rollback_seconds']} s, restored ≤ {math.ceil(budget['recovery_seconds'] / 60)} min; "
-                f"worst case {budget['worst_share_percent']:g}% of traffic on a bad version",
-                f"    after the last shift the alarms still roll back for "
-                f"{budget['watch_after_last_shift_seconds'] / 60:g} min",
-                f"    blind below (req/s overall, a guard of {budget['guard_requests']} requests of the new version "
-                f"per {budget['period_seconds']} s): {blind}",
-            ]
-        lines.append(f"  timeline: {result['timeline']}")
-        return "\n".join(lines) + "\n"
-    return json.dumps(result, indent=2, default=str) + "\n"
+        return ""  # said on stderr
+    lines = HUMAN[command](result)
+    return "\n".join(lines) + "\n"
+
+
+def _plan_lines(result: dict) -> list[str]:
+    lines = [f"{result['stack']}: {result['resources']['total']} resources"]
+    for budget in result["budgets"]:
+        blind = ", ".join(f"{b['requests_per_second']:g} at {b['share_percent']:g}%" for b in budget["blind_below"])
+        lines += [
+            f"  {budget['path']} ({budget['strategy']}): detect ≤ {budget['detect_seconds']} s, roll back "
+            f"~{budget['rollback_seconds']} s, restored ≤ {math.ceil(budget['recovery_seconds'] / 60)} min; "
+            f"worst case {budget['worst_share_percent']:g}% of traffic on a bad version",
+            f"    after the last shift the alarms still roll back for "
+            f"{budget['watch_after_last_shift_seconds'] / 60:g} min",
+            f"    blind below (req/s overall, a guard of {budget['guard_requests']} requests of the new version "
+            f"per {budget['period_seconds']} s): {blind}",
+        ]
+    lines.append(f"  timeline: {result['timeline']}")
+    return lines
+
+
+def _status_lines(result: dict) -> list[str]:
+    lines = [f"{result['stack']}:"]
+    for service in result["services"]:
+        if "error" in service:
+            lines.append(f"  {service['service']}: error: {service['error']}")
+            continue
+        alarms = ", ".join(f"{name} {state}" for name, state in service["alarms"].items()) or "none"
+        lines.append(f"  {service['service']} ({service['strategy']}): live {service['live']}; alarms: {alarms}")
+        for flight in service["inFlight"]:
+            traffic = ", ".join(
+                f"{where} {share:g}%" for where, share in flight["traffic"].items() if share is not None
+            )
+            lines.append(f"    in flight: {flight['deploymentId']} {flight['status']} ({traffic or 'no traffic yet'})")
+        for release in service["lastReleases"]:
+            lines.append(
+                f"    {release.get('deploymentCreatedAt', '?')} {release.get('status')} {release.get('version')} "
+                f"(from {release.get('previousVersion') or '-'})"
+            )
+    return lines
+
+
+def _rollback_lines(result: dict) -> list[str]:
+    lines = [f"{result['stack']}:"]
+    for done in result["rollbacks"]:
+        if "error" in done:
+            lines.append(f"  {done['service']}: error: {done['error']}")
+        elif done["action"] in ("stopped", "already-rolling-back"):
+            lines.append(f"  {done['service']}: {done['action']} (deployment {done['deploymentId']})")
+        else:
+            key, value = done["pin"]
+            lines.append(
+                f"  {done['service']}: {done['action']} from {done['from']} to {done['to']} ({done['reason']}); "
+                f"pinned rollback-guard:{key} = {value} in this stack's config: commit it, or the pipeline's next "
+                "up is refused the rolled-back revision anyway"
+            )
+    return lines
+
+
+def _gameday_lines(result: dict) -> list[str]:
+    drill = result["drill"]
+    verdict = "PASSED" if drill["passed"] else "FAILED"
+    lines = [f"{result['stack']}: drill {verdict}: {drill['service']} version {drill['broken_version']}"]
+    if drill["ran"]:
+        lines.append(
+            f"  caught by {drill['caught_by']}; recovered in {drill['time_to_recover_seconds']:g} s "
+            f"(SLA {drill['sla_seconds']:g} s); live: {drill['live_version']}"
+        )
+    lines.append(f"  {drill['outcome'].splitlines()[0] if drill['outcome'] else ''}".rstrip())
+    return lines
+
+
+HUMAN = {
+    "plan": _plan_lines,
+    "deploy": lambda result: [f"{result['stack']}: up {result['result']}"],
+    "status": _status_lines,
+    "rollback": _rollback_lines,
+    "redeploy": lambda result: [
+        f"{result['stack']}: {result['service']} redeployed to {result['to']}: {result['result']}"
+    ],
+    "gameday": _gameday_lines,
+}

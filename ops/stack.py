@@ -34,6 +34,12 @@ class StackPort(Protocol):
 
     def set_config(self, key: str, value: str) -> None: ...
 
+    def get_config(self, key: str) -> str | None: ...
+
+    def remove_config(self, key: str) -> None: ...
+
+    def backend_url(self) -> str: ...
+
     def preview(self, on_output: Callable[[str], None]) -> str: ...
 
     def up(self, on_output: Callable[[str], None]) -> str: ...
@@ -53,7 +59,14 @@ class AutomationStack:
         try:
             self._stack = automation.select_stack(stack_name=environment, work_dir=str(ROOT))
         except automation.errors.CommandError as error:
-            raise OpsError(f"cannot open stack {environment}: {error}", PRECONDITION) from error
+            explanation = _stderr(error)
+            if "no stack named" in explanation:
+                raise OpsError(
+                    f"no stack {environment} in the current Pulumi backend (`pulumi stack ls`); create it with "
+                    f"`pulumi stack init {environment}`",
+                    BAD_INPUT,
+                ) from None
+            raise OpsError(f"cannot open stack {environment}: {explanation}", PRECONDITION) from None
         self.name = environment
 
     def region(self) -> str | None:
@@ -71,7 +84,30 @@ class AutomationStack:
     def set_config(self, key: str, value: str) -> None:
         from pulumi import automation
 
-        self._stack.set_config(key, automation.ConfigValue(value=value), path=True)
+        try:
+            self._stack.set_config(key, automation.ConfigValue(value=value), path=True)
+        except automation.errors.CommandError as error:
+            raise OpsError(f"cannot set {key} on {self.name}: {_stderr(error)}", FAILED) from None
+
+    def get_config(self, key: str) -> str | None:
+        from pulumi import automation
+
+        try:
+            return self._stack.get_config(key, path=True).value
+        except automation.errors.CommandError:
+            return None
+
+    def remove_config(self, key: str) -> None:
+        self._stack.remove_config(key, path=True)
+
+    def backend_url(self) -> str:
+        """Where the stack's state is ("" if Pulumi cannot say)."""
+        from pulumi import automation
+
+        try:
+            return self._stack.workspace.who_am_i().url or ""
+        except automation.errors.CommandError:
+            return ""
 
     def preview(self, on_output: Callable[[str], None]) -> str:
         return self._run("preview", lambda: self._stack.preview(on_output=on_output).stdout)
@@ -87,10 +123,13 @@ class AutomationStack:
         try:
             return call()
         except automation.errors.CommandError as error:
-            # The message is Pulumi's "code: …\n stdout: …\n stderr: …": the stderr part explains.
-            stderr = str(error).split("stderr:", 1)[-1]
-            explanation = [line.strip() for line in stderr.strip().splitlines()][-20:]
-            raise OpsError(f"pulumi {operation} failed for {self.name}:\n" + "\n".join(explanation), FAILED) from error
+            raise OpsError(f"pulumi {operation} failed for {self.name}:\n{_stderr(error)}", FAILED) from None
+
+
+def _stderr(error: Exception) -> str:
+    """The explaining part of Pulumi's "code: …\n stdout: …\n stderr: …", its last 20 lines."""
+    stderr = str(error).split("stderr:", 1)[-1]
+    return "\n".join([line.strip() for line in stderr.strip().splitlines()][-20:])
 
 
 def aws_session(region: str | None = None) -> boto3.Session:

@@ -2,31 +2,65 @@
 end, and say what happened in words a person can act on.
 
 The live revision is always read from AWS (the alias's version, the service's primary task set),
-never remembered, so an unchanged request after a successful release does nothing, and a request
-for a revision that CodeDeploy rolled back is refused until someone asks for a retry explicitly.
+never remembered, so an unchanged request after a successful release does nothing. What went
+before is read from AWS too (release/history.py): a revision rolled back for cause is refused
+until someone asks for a retry explicitly.
+
+When things go wrong:
+- an `up` that was interrupted left its deployment running: the next `up` adopts and follows it
+  (blue's termination wait included) instead of starting another; any other deployment in flight
+  is named;
+- throttling, 5xx answers, lost connections and credential refreshes are retried until the
+  release's own deadline (release/patience.py);
+- a release back to a known-good revision while the rollback alarms still fire (the pipeline
+  re-running `up` on the previous artifact) is a corrective deployment: all at once, with the
+  deployment group's alarms and automatic rollback set aside, described and reported as a
+  rollback — the alarms that caught the bad revision would stop it otherwise.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks.revisions import appspec_content
+from hooks.revisions import describe, described
 from release import appspec
+from release.history import History, LogRef, deployment_targets, target_detail
+from release.patience import ONE_ATTEMPT, Patient, throttled
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
-THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
-# How far back a rolled-back revision is remembered.
-ROLLBACK_MEMORY = timedelta(days=30)
-# The SDK retries a throttled call a little; the polling loop backs off beyond that.
-CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 2})
+# How long an explanation may wait for AWS on each of its reads.
+EXPLAIN_PATIENCE_SECONDS = 60
+ALL_AT_ONCE = {"lambda": "CodeDeployDefault.LambdaAllAtOnce", "ecs": "CodeDeployDefault.ECSAllAtOnce"}
+# How long a failure's explanation waits for CodeDeploy's own rollback deployment to end.
+ROLLBACK_WAIT_MINUTES = 15
+# Settings of a function version or task definition that make two revisions the same release.
+_LAMBDA_CONTENT = (
+    "CodeSha256",
+    "Runtime",
+    "Handler",
+    "MemorySize",
+    "Timeout",
+    "Architectures",
+    "Environment",
+    "Layers",
+)
+_ECS_CONTENT = (
+    "containerDefinitions",
+    "cpu",
+    "memory",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "runtimePlatform",
+    "volumes",
+    "ephemeralStorage",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +69,7 @@ class LambdaTarget:
     alias: str
     version: str
     hooks: dict[str, str]
+    kind = "lambda"
 
     @property
     def revision(self) -> str:
@@ -52,6 +87,7 @@ class EcsTarget:
     container_name: str
     container_port: int
     hooks: dict[str, str]
+    kind = "ecs"
 
     @property
     def revision(self) -> str:
@@ -60,19 +96,25 @@ class EcsTarget:
     def describe(self, revision: str | None = None) -> str:
         return f"service {self.service} on task definition {revision or self.revision}"
 
+    def arn_of(self, revision: str) -> str:
+        """The ARN of another revision, in this target's account and region."""
+        return f"{self.task_definition_arn.rsplit('/', 1)[0]}/{revision}"
+
 
 @dataclass(frozen=True)
 class ReleaseRequest:
     application: str
     deployment_group: str
     target: LambdaTarget | EcsTarget
-    # A revision CodeDeploy rolled back is released again only if named here.
+    # A revision rolled back for cause is released again only if named here.
     retry_revision: str | None = None
     # The configuration key a person sets to retry, named in the refusal message.
     retry_setting: str = "retryRevision"
     timeout_minutes: int = 120
     # The deployment group's rollback alarms, to name the one that fired.
     alarm_names: tuple[str, ...] = ()
+    # Where `ops rollback` records what it rolled back.
+    log: LogRef | None = None
 
 
 @dataclass(frozen=True)
@@ -82,14 +124,28 @@ class Outcome:
 
 
 class ReleaseFailed(Exception):
-    """The release did not happen; the message says why and what to do. `error_code` is
-    CodeDeploy's (ALARM_ACTIVE when an alarm stopped it) and `failed_hooks` the lifecycle events
-    that failed, when a deployment ran."""
+    """The release did not happen: a one-line `summary`, then details and what to do.
+    `deployment_id` is the deployment that ran (None if none was created), `error_code`
+    CodeDeploy's (ALARM_ACTIVE when an alarm stopped it), `failed_hooks` the lifecycle events
+    that failed, `traffic_back` whether traffic is known to be back on the previous revision
+    (False: known not to be; None: unknown, or it never moved)."""
 
-    def __init__(self, message: str, error_code: str | None = None, failed_hooks: tuple[str, ...] = ()):
-        super().__init__(message)
+    def __init__(
+        self,
+        summary: str,
+        details: Sequence[str] = (),
+        *,
+        deployment_id: str | None = None,
+        error_code: str | None = None,
+        failed_hooks: tuple[str, ...] = (),
+        traffic_back: bool | None = None,
+    ):
+        super().__init__("\n".join([summary, *(f"  {line}" for line in details)]))
+        self.summary = summary
+        self.deployment_id = deployment_id
         self.error_code = error_code
         self.failed_hooks = failed_hooks
+        self.traffic_back = traffic_back
 
 
 @dataclass(frozen=True)
@@ -106,14 +162,21 @@ class Releaser:
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff = Backoff(),
         session: boto3.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        session = session or boto3.Session(region_name=region)
-        self._codedeploy = session.client("codedeploy", config=CLIENT_CONFIG)
-        self._session = session
+        self._session = session or boto3.Session(region_name=region)
+        self._codedeploy = self._session.client("codedeploy", config=ONE_ATTEMPT)
         self._progress = on_progress
         self._sleep = sleep
+        self._clock = clock
         self._backoff = backoff
-        self._targets_by_sha256: dict[str | None, str | None] = {}
+        self.patience = Patient(sleep=sleep, on_retry=on_progress, clock=clock)
+
+    def client(self, service: str):
+        return self._session.client(service, config=ONE_ATTEMPT)
+
+    def history(self, application: str, group: str, log: LogRef | None = None) -> History:
+        return History(self._session, application, group, self.patience, log)
 
     # --- reading what is live
 
@@ -124,18 +187,23 @@ class Releaser:
 
     def live_version(self, function_name: str, alias: str) -> str | None:
         """The version the alias points at."""
-        client = self._session.client("lambda", config=CLIENT_CONFIG)
+        client = self.client("lambda")
         try:
-            return client.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"]
+            alias_info = self.patience.call(
+                f"lambda GetAlias {function_name}:{alias}", client.get_alias, FunctionName=function_name, Name=alias
+            )
         except client.exceptions.ResourceNotFoundException:
             return None
+        return alias_info["FunctionVersion"]
 
     def live_task_definition(self, cluster: str, service: str) -> str | None:
         """The primary task set's task definition (family:revision); under the ECS controller, the
         service's own."""
-        client = self._session.client("ecs", config=CLIENT_CONFIG)
+        client = self.client("ecs")
         try:
-            services = client.describe_services(cluster=cluster, services=[service])["services"]
+            services = self.patience.call(
+                f"ecs DescribeServices {service}", client.describe_services, cluster=cluster, services=[service]
+            )["services"]
         except client.exceptions.ClusterNotFoundException:
             return None
         if not services:
@@ -149,32 +217,125 @@ class Releaser:
 
     def release(self, request: ReleaseRequest) -> Outcome:
         target = request.target
+        deadline = self._clock() + request.timeout_minutes * 60
+        history = self._settled_history(request, deadline)
+        adopted = next((a for a in history.in_flight() if a.target == target.revision), None)
+        if adopted:
+            self._progress(
+                f"deployment {adopted.deployment_id}: already releasing {target.describe()} (an earlier `up` "
+                "started it and was interrupted): following it to its end"
+            )
+            return self._finish(request, adopted.deployment_id, None, deadline)
+        self._refuse_another_in_flight(request, history)
         live = self.live_revision(target)
         if live == target.revision:
             self._progress(f"{target.describe()} is already live: nothing to release")
             return Outcome(live_revision=live, deployment_id=None)
         if live is None:
             raise ReleaseFailed(f"cannot release {target.describe()}: there is no live revision to shift from")
-        self._refuse_rolled_back(request, live)
+        self._refuse_rolled_back(request, history, live)
+        restores = self._restores_known_good(request, history, live)
+        deployment_id = self._create_deployment(request, live, restores)
+        return self._finish(request, deployment_id, live, deadline, restores)
 
-        deployment_id = self._create_deployment(request, live)
-        self._progress(f"deployment {deployment_id}: releasing {target.describe()} (live: {live})")
-        info = self._follow(deployment_id, request.timeout_minutes)
-        if info["status"] == "Succeeded":
-            self._progress(f"deployment {deployment_id} succeeded: {target.describe()} is live")
-            return Outcome(live_revision=target.revision, deployment_id=deployment_id)
+    def _settled_history(self, request: ReleaseRequest, deadline: float) -> History:
+        """The group's history once no rollback is in flight: CodeDeploy's own, or a corrective
+        deployment, is waited for (stopping it would undo it), unless it brings back the wanted
+        revision itself."""
+        while True:
+            history = self.history(request.application, request.deployment_group, request.log)
+            rolling_back = [
+                attempt
+                for attempt in history.in_flight()
+                if attempt.action == "rollback" and attempt.target != request.target.revision
+            ]
+            if not rolling_back:
+                return history
+            attempt = rolling_back[0]
+            self._progress(
+                f"deployment {attempt.deployment_id}: a rollback is in progress in {request.deployment_group}; "
+                "waiting for it to end before releasing"
+            )
+            self._follow(attempt.deployment_id, deadline, request.timeout_minutes)
+
+    def _refuse_another_in_flight(self, request: ReleaseRequest, history: History) -> None:
+        """CodeDeploy runs one deployment at a time per group: another one in flight is named."""
+        in_flight = history.in_flight()
+        if not in_flight:
+            return
+        other = in_flight[0]
         raise ReleaseFailed(
-            self.explain(request, info, live),
+            f"cannot release {request.target.describe()}: a deployment of "
+            f"{request.target.describe(other.target or 'an unknown revision')} is in progress in "
+            f"{request.deployment_group} (deployment {other.deployment_id}, {other.status}, created "
+            f"{iso(other.info['createTime'])})",
+            [
+                "wait for it to end and run up again, or stop it with rollback: "
+                f"aws deploy stop-deployment --deployment-id {other.deployment_id} --auto-rollback-enabled"
+            ],
+        )
+
+    def _finish(
+        self,
+        request: ReleaseRequest,
+        deployment_id: str,
+        live: str | None,
+        deadline: float,
+        restores: str | None = None,
+    ) -> Outcome:
+        info = self._follow(deployment_id, deadline, request.timeout_minutes)
+        if info["status"] == "Succeeded":
+            self._progress(f"deployment {deployment_id} succeeded: {request.target.describe()} is live")
+            return Outcome(live_revision=request.target.revision, deployment_id=deployment_id)
+        summary, details, traffic_back = self.explain(request, info, live, restores)
+        raise ReleaseFailed(
+            summary,
+            details,
+            deployment_id=deployment_id,
             error_code=(info.get("errorInformation") or {}).get("code"),
             failed_hooks=tuple(
                 event["lifecycleEventName"]
                 for target in self.deployment_targets(deployment_id)
-                for event in (target.get("lambdaTarget") or target.get("ecsTarget") or {}).get("lifecycleEvents", [])
+                for event in target_detail(target).get("lifecycleEvents", [])
                 if event.get("status") == "Failed"
             ),
+            traffic_back=traffic_back,
         )
 
-    def _create_deployment(self, request: ReleaseRequest, live: str) -> str:
+    def _restores_known_good(self, request: ReleaseRequest, history: History, live: str) -> str | None:
+        """The known-good revision the wanted one brings back, when a rollback alarm fires: then the
+        release is a rollback, which those alarms must not stop."""
+        firing, _ = self.alarms_in_alarm(request.alarm_names)
+        if not firing:
+            return None
+        good = history.known_good(live)
+        if good is None:
+            return None
+        target = request.target
+        if good == target.revision or self._content(target, target.revision) == self._content(target, good):
+            return good
+        return None
+
+    def _content(self, target: LambdaTarget | EcsTarget, revision: str) -> dict[str, Any]:
+        """What a revision runs: two revisions with the same content are the same release."""
+        if isinstance(target, LambdaTarget):
+            client = self.client("lambda")
+            found = self.patience.call(
+                f"lambda GetFunctionConfiguration {target.function_name}:{revision}",
+                client.get_function_configuration,
+                FunctionName=target.function_name,
+                Qualifier=revision,
+            )
+            return {key: found.get(key) for key in _LAMBDA_CONTENT}
+        client = self.client("ecs")
+        found = self.patience.call(
+            f"ecs DescribeTaskDefinition {revision}",
+            client.describe_task_definition,
+            taskDefinition=target.arn_of(revision),
+        )["taskDefinition"]
+        return {key: found.get(key) for key in _ECS_CONTENT}
+
+    def _create_deployment(self, request: ReleaseRequest, live: str, restores: str | None) -> str:
         target = request.target
         if isinstance(target, LambdaTarget):
             spec = appspec.lambda_appspec(target.function_name, target.alias, live, target.version, target.hooks)
@@ -182,50 +343,98 @@ class Releaser:
             spec = appspec.ecs_appspec(
                 target.task_definition_arn, target.container_name, target.container_port, target.hooks
             )
+        if restores:
+            self._progress(
+                f"rolling back: {target.describe()} brings back known-good {restores} while the rollback alarms "
+                f"still fire for {live}; it goes all at once, the alarms and automatic rollback set aside"
+            )
+            corrective = {
+                "deploymentConfigName": ALL_AT_ONCE[target.kind],
+                "overrideAlarmConfiguration": {"enabled": False, "alarms": []},
+                "autoRollbackConfiguration": {"enabled": False, "events": []},
+            }
+            description = describe("rollback", target.revision, live, f"back to known-good {restores}")
+        else:
+            corrective, description = {}, describe("release", target.revision, live, target.describe())
         try:
-            return self._codedeploy.create_deployment(
+            deployment_id = self.patience.call(
+                f"codedeploy CreateDeployment {request.deployment_group}",
+                self._codedeploy.create_deployment,
+                retry_if=throttled,  # a 5xx or a lost answer may have created it: never sent twice
                 applicationName=request.application,
                 deploymentGroupName=request.deployment_group,
                 revision=appspec.revision(spec),
-                description=f"rollback-guard: {target.describe()} (from {live})",
+                description=description,
+                **corrective,
             )["deploymentId"]
         except ClientError as error:
             if error.response["Error"]["Code"] == "DeploymentLimitExceededException":
                 raise ReleaseFailed(
-                    f"cannot release {target.describe()}: another deployment of {request.deployment_group} is "
-                    f"still in progress ({error.response['Error']['Message']}); wait for it or stop it, then retry"
-                ) from error
+                    f"cannot release {target.describe()}: another deployment of {request.deployment_group} started "
+                    "meanwhile",
+                    [error.response["Error"]["Message"], "wait for it or stop it, then run up again"],
+                ) from None
             raise
+        self._progress(f"deployment {deployment_id}: releasing {target.describe()} (live: {live})")
+        return deployment_id
 
-    def _follow(self, deployment_id: str, timeout_minutes: int) -> dict:
+    def follow(self, deployment_id: str, timeout_minutes: int, *, until_traffic_moved: bool = False) -> dict:
+        """The deployment once it has ended, or with `until_traffic_moved` once all traffic is on
+        its revision (blue's termination wait may go on)."""
+        deadline = self._clock() + timeout_minutes * 60
+        return self._follow(deployment_id, deadline, timeout_minutes, until_traffic_moved)
+
+    def _follow(
+        self, deployment_id: str, deadline: float, timeout_minutes: int, until_traffic_moved: bool = False
+    ) -> dict:
         """Polls until the deployment ends (blue's termination wait included), with backoff that
-        resets whenever something changes."""
-        deadline = time.monotonic() + timeout_minutes * 60
+        resets whenever something changes; transient AWS errors are retried until `deadline`. A
+        corrective deployment waiting for approval (Ready) is continued: it restores what was
+        approved before."""
         delay, seen = self._backoff.first_seconds, set()
         while True:
             try:
-                info = self._codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in THROTTLING:
-                    raise
-                info = None
-            if info is not None:
-                if info["status"] in TERMINAL:
-                    return info
-                news = [line for line in self._progress_lines(deployment_id, info) if line not in seen]
-                for line in news:
-                    self._progress(line)
-                seen.update(news)
-                delay = self._backoff.first_seconds if news else min(delay * 2, self._backoff.max_seconds)
-            else:
-                delay = min(delay * 2, self._backoff.max_seconds)
-            if time.monotonic() + delay > deadline:
+                info = self.deployment(deployment_id, until=deadline)
+            except (ClientError, BotoCoreError) as error:
                 raise ReleaseFailed(
-                    f"deployment {deployment_id} has not finished after {timeout_minutes} minutes; it goes on in "
-                    "CodeDeploy, which still rolls it back on alarm. Follow it with "
-                    f"`aws deploy get-deployment --deployment-id {deployment_id}`"
+                    f"deployment {deployment_id} cannot be followed: {error}",
+                    [f"follow it: aws deploy get-deployment --deployment-id {deployment_id}"],
+                    deployment_id=deployment_id,
+                ) from None
+            if info["status"] in TERMINAL or (until_traffic_moved and info.get("instanceTerminationWaitTimeStarted")):
+                return info
+            said = described(info)
+            if info["status"] == "Ready" and said and said["action"] == "rollback":
+                self.patience.call(
+                    f"codedeploy ContinueDeployment {deployment_id}",
+                    self._codedeploy.continue_deployment,
+                    until=deadline,
+                    deploymentId=deployment_id,
+                    deploymentWaitType="READY_WAIT",
+                )
+            news = [line for line in self._progress_lines(deployment_id, info) if line not in seen]
+            for line in news:
+                self._progress(line)
+            seen.update(news)
+            delay = self._backoff.first_seconds if news else min(delay * 2, self._backoff.max_seconds)
+            if self._clock() + delay > deadline:
+                raise ReleaseFailed(
+                    f"deployment {deployment_id} has not finished after {timeout_minutes} minutes",
+                    [
+                        "it goes on in CodeDeploy, which still rolls it back on alarm; the next up follows it",
+                        f"follow it: aws deploy get-deployment --deployment-id {deployment_id}",
+                    ],
+                    deployment_id=deployment_id,
                 )
             self._sleep(delay)
+
+    def deployment(self, deployment_id: str, until: float | None = None) -> dict:
+        return self.patience.call(
+            f"codedeploy GetDeployment {deployment_id}",
+            self._codedeploy.get_deployment,
+            until=until,
+            deploymentId=deployment_id,
+        )["deploymentInfo"]
 
     def _progress_lines(self, deployment_id: str, info: dict) -> list[str]:
         lines = [f"deployment {deployment_id}: {info['status']}"]
@@ -237,115 +446,112 @@ class Releaser:
             lines += _target_lines(deployment_id, target)
         return lines
 
-    def deployment_targets(self, deployment_id: str) -> list[dict]:
-        """Where a deployment is, per target: traffic weights and lifecycle events."""
+    def deployment_targets(self, deployment_id: str, until: float | None = None) -> list[dict]:
+        """Where a deployment is, per target: traffic weights and lifecycle events (none when
+        CodeDeploy cannot say right now: progress is best effort)."""
         try:
-            ids = self._codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
-            if not ids:
-                return []
-            return self._codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)[
-                "deploymentTargets"
-            ]
-        except ClientError as error:
-            if error.response["Error"]["Code"] in THROTTLING:
-                return []
-            raise
+            return deployment_targets(self._codedeploy, self.patience, deployment_id, until)
+        except (ClientError, BotoCoreError) as error:
+            self._progress(f"deployment {deployment_id}: where its traffic is cannot be read now ({error})")
+            return []
 
     # --- explaining
 
-    def explain(self, request: ReleaseRequest, info: dict, live: str) -> str:
+    def explain(
+        self, request: ReleaseRequest, info: dict, live: str | None, restores: str | None = None
+    ) -> tuple[str, list[str], bool | None]:
+        """A one-line summary (what failed, and where traffic is now), the details, and whether
+        traffic is known to be back (None: unknown). Each read it makes waits a minute at most."""
         target = request.target
         deployment_id = info["deploymentId"]
-        lines = [f"release of {target.describe()} failed: deployment {deployment_id} {info['status']}"]
+        patience = self._clock() + EXPLAIN_PATIENCE_SECONDS
+        details = []
         error = info.get("errorInformation") or {}
         if error:
-            lines.append(f"  CodeDeploy says: {error.get('code', 'error')}: {error.get('message', '')}".rstrip())
-        lines += [f"  alarm {name} fired: {reason}" for name, reason in self._alarms_in_alarm(request)]
-        for deployment_target in self.deployment_targets(deployment_id):
-            lines += _failed_hook_lines(deployment_target, target.hooks)
-        rollback = info.get("rollbackInfo") or {}
-        if rollback.get("rollbackDeploymentId"):
-            lines.append(
-                f"  traffic stays on {target.describe(live)}: CodeDeploy rolled back "
-                f"(deployment {rollback['rollbackDeploymentId']})"
-            )
-        elif rollback.get("rollbackMessage"):
-            lines.append(f"  rollback: {rollback['rollbackMessage']}")
+            details.append(f"CodeDeploy says: {error.get('code', 'error')}: {error.get('message', '')}".rstrip())
+        firing, unreadable = self.alarms_in_alarm(request.alarm_names, until=patience)
+        details += [f"alarm {name} fired: {reason}" for name, reason in firing]
+        if unreadable:
+            details.append(f"the alarms' states cannot be read now ({unreadable})")
+        for deployment_target in self.deployment_targets(deployment_id, until=patience):
+            details += _failed_hook_lines(deployment_target, target.hooks)
+        if restores:  # a corrective deployment rolls nothing back: traffic stays where it was
+            where, traffic_back = f"the rollback to {restores} did not happen: traffic is still on {live}", False
         else:
-            lines.append(f"  traffic was not shifted back automatically: check {target.describe(live)} is live")
-        lines.append(f"  details: aws deploy get-deployment --deployment-id {deployment_id}")
-        return "\n".join(lines)
+            where, traffic_back = self._where_traffic_is(info, target.describe(live) if live else None, details)
+        details.append(f"details: aws deploy get-deployment --deployment-id {deployment_id}")
+        summary = f"release of {target.describe()} failed: deployment {deployment_id} {info['status']}; {where}"
+        return summary, details, traffic_back
 
-    def _alarms_in_alarm(self, request: ReleaseRequest) -> list[tuple[str, str]]:
-        if not request.alarm_names:
-            return []
-        cloudwatch = self._session.client("cloudwatch", config=CLIENT_CONFIG)
-        alarms = cloudwatch.describe_alarms(AlarmNames=list(request.alarm_names))["MetricAlarms"]
-        return [
-            (alarm["AlarmName"], alarm.get("StateReason", "")) for alarm in alarms if alarm["StateValue"] == "ALARM"
-        ]
+    def _where_traffic_is(self, info: dict, before: str | None, details: list[str]) -> tuple[str, bool | None]:
+        """Follows CodeDeploy's own rollback deployment until traffic has moved, so traffic is
+        said to be back only if it is."""
+        before = before or "the revision before it"
+        rollback = info.get("rollbackInfo") or {}
+        rollback_id = rollback.get("rollbackDeploymentId")
+        if not rollback_id:
+            if rollback.get("rollbackMessage"):
+                details.append(f"rollback: {rollback['rollbackMessage']}")
+            return f"traffic was not shifted back automatically: check that {before} is live", None
+        try:
+            ended = self.follow(rollback_id, ROLLBACK_WAIT_MINUTES, until_traffic_moved=True)
+        except ReleaseFailed:
+            details.append(f"CodeDeploy's rollback deployment {rollback_id} has not moved traffic yet")
+            return f"CodeDeploy is still rolling back to {before} (deployment {rollback_id})", None
+        if ended["status"] not in ("Failed", "Stopped"):
+            details.append(f"CodeDeploy rolled back (deployment {rollback_id} {ended['status'].lower()})")
+            return f"traffic is back on {before}", True
+        failure = (ended.get("errorInformation") or {}).get("message") or ended["status"]
+        details.append(f"CodeDeploy's rollback deployment {rollback_id} {ended['status']}: {failure}")
+        return (
+            "CodeDeploy's rollback FAILED: traffic may still be on the bad revision; run `python -m ops rollback`",
+            False,
+        )
+
+    def alarms_in_alarm(
+        self, alarm_names: Sequence[str], until: float | None = None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """The alarms in ALARM with their reasons, and why they could not be read, if they could not."""
+        if not alarm_names:
+            return [], None
+        cloudwatch = self.client("cloudwatch")
+        try:
+            alarms = self.patience.call(
+                "cloudwatch DescribeAlarms", cloudwatch.describe_alarms, until=until, AlarmNames=list(alarm_names)
+            )["MetricAlarms"]
+        except (ClientError, BotoCoreError) as error:
+            return [], str(error)
+        return [(a["AlarmName"], a.get("StateReason", "")) for a in alarms if a["StateValue"] == "ALARM"], None
 
     # --- refusing to repeat an incident
 
-    def _refuse_rolled_back(self, request: ReleaseRequest, live: str) -> None:
+    def _refuse_rolled_back(self, request: ReleaseRequest, history: History, live: str) -> None:
         wanted = request.target.revision
         if request.retry_revision == wanted:
             self._progress(f"retrying {request.target.describe()} deliberately ({request.retry_setting} = {wanted})")
             return
-        attempts = [info for info in self._recent_deployments(request) if self._target_of(info) == wanted]
-        if not attempts:
+        why = history.rolled_back(wanted)
+        if why is None:
             return
-        latest = max(attempts, key=lambda info: info["createTime"])
-        if latest["status"] == "Succeeded":
-            return
-        error = latest.get("errorInformation") or {}
-        why = error.get("message") or error.get("code") or latest["status"]
         raise ReleaseFailed(
-            "\n".join(
-                [
-                    f"refusing to release {request.target.describe()} again: it was rolled back at "
-                    f"{_when(latest)} (deployment {latest['deploymentId']} {latest['status']}: {why})",
-                    "  ways forward:",
-                    f"  - go back to what is live ({request.target.describe(live)}) or on to a fixed revision, "
-                    "and run up again",
-                    "  - or retry this exact revision deliberately: "
-                    f"pulumi config set --path {request.retry_setting} {wanted}",
-                ]
-            )
+            f"refusing to release {request.target.describe()} again: it was rolled back ({why})",
+            [
+                "ways forward:",
+                f"- go back to what is live ({request.target.describe(live)}) or on to a fixed revision, and run up "
+                "again",
+                "- or retry this exact revision deliberately: "
+                f"pulumi config set --path {request.retry_setting} {wanted}",
+            ],
         )
-
-    def _target_of(self, info: dict) -> str | None:
-        sha256 = ((info.get("revision") or {}).get("appSpecContent") or {}).get("sha256")
-        if sha256 not in self._targets_by_sha256:
-            self._targets_by_sha256[sha256] = appspec.target_of(appspec_content(self._codedeploy, info) or "")
-        return self._targets_by_sha256[sha256]
-
-    def _recent_deployments(self, request: ReleaseRequest) -> Iterable[dict]:
-        since = datetime.now(UTC) - ROLLBACK_MEMORY
-        ids: list[str] = []
-        paginator = self._codedeploy.get_paginator("list_deployments")
-        for page in paginator.paginate(
-            applicationName=request.application,
-            deploymentGroupName=request.deployment_group,
-            includeOnlyStatuses=["Succeeded", "Failed", "Stopped"],
-            createTimeRange={"start": since},
-        ):
-            ids += page["deployments"]
-        for start in range(0, len(ids), 25):
-            yield from self._codedeploy.batch_get_deployments(deploymentIds=ids[start : start + 25])["deploymentsInfo"]
-
-
-def _when(info: dict) -> str:
-    return iso(info.get("completeTime") or info["createTime"])
 
 
 def iso(moment: Any) -> str:
     """A time CodeDeploy returned, as ISO 8601 to the second."""
-    return moment.isoformat(timespec="seconds") if isinstance(moment, datetime) else str(moment)
+    return moment.isoformat(timespec="seconds") if hasattr(moment, "isoformat") else str(moment)
 
 
 def _target_lines(deployment_id: str, target: dict) -> list[str]:
-    detail = target.get("lambdaTarget") or target.get("ecsTarget") or {}
+    detail = target_detail(target)
     lines = []
     function = detail.get("lambdaFunctionInfo")
     if function and function.get("targetVersionWeight") is not None:
@@ -361,16 +567,15 @@ def _target_lines(deployment_id: str, target: dict) -> list[str]:
 
 
 def _failed_hook_lines(target: dict, hooks: dict[str, str]) -> list[str]:
-    detail = target.get("lambdaTarget") or target.get("ecsTarget") or {}
     lines = []
-    for event in detail.get("lifecycleEvents", []):
+    for event in target_detail(target).get("lifecycleEvents", []):
         if event.get("status") != "Failed":
             continue
         name = event["lifecycleEventName"]
         diagnostics = event.get("diagnostics") or {}
         message = diagnostics.get("message") or diagnostics.get("errorCode") or "no diagnostics"
         where = f" (logs: /aws/lambda/{hooks[name]})" if name in hooks else ""
-        lines.append(f"  hook {name} failed: {message}{where}")
+        lines.append(f"hook {name} failed: {message}{where}")
     return lines
 
 

@@ -12,11 +12,14 @@
   GetApplicationRevision returns; moto returns the content and lacks GetApplicationRevision. Here
   both behave as AWS does.
 - StopDeployment: moto lacks it; the call is recorded and the deployment marked Stopped.
+  ContinueDeployment: moto lacks it too; answered, the deployment's script moves it on.
 - Deployment progress: moto creates CodeDeploy deployments but never runs them. A test scripts the
   next deployment's life (`script_next_deployment`): each GetDeployment advances one step, whose
   status is written into moto's own model (so ListDeployments filters on it) and whose
   errorInformation, rollbackInfo and deployment targets (traffic weights, lifecycle events; moto
-  has no deployment-target API) are laid over moto's answers.
+  has no deployment-target API) are laid over moto's answers. The rollback deployment a step names
+  (rollbackInfo.rollbackDeploymentId) answers GetDeployment with its outcome in
+  `rollback_outcomes` (Succeeded unless a test says otherwise).
 
 Everything else (DynamoDB, Lambda aliases, ECS, CloudWatch, CodeDeploy create/list/get) is moto's
 server, unchanged.
@@ -46,12 +49,24 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+# Lambda's REST operations by method and path, so faults can name them.
+_LAMBDA_ROUTES = {
+    ("GET", r"/2015-03-31/functions/[^/]+"): "GetFunction",
+    ("GET", r"/2015-03-31/functions/[^/]+/configuration"): "GetFunctionConfiguration",
+    ("PUT", r"/2015-03-31/functions/[^/]+/configuration"): "UpdateFunctionConfiguration",
+    ("PUT", r"/2015-03-31/functions/[^/]+/code"): "UpdateFunctionCode",
+    ("POST", r"/2015-03-31/functions/[^/]+/versions"): "PublishVersion",
+    ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+"): "GetAlias",
+    ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+"): "UpdateAlias",
+}
 _CODEDEPLOY = "CodeDeploy_20141006."
 _STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
 _JSON = [("Content-Type", "application/x-amz-json-1.1")]
 # Fields of a scripted step laid over moto's deployment document.
-_OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeStarted")
+_OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeStarted", "creator")
 _ALREADY_COMPLETED = "LifecycleEventAlreadyCompletedException"
+# Deployment ids per ListDeployments page (CodeDeploy's page size is larger; small finds paging bugs).
+LIST_PAGE = 10
 
 
 @dataclass(frozen=True)
@@ -83,19 +98,28 @@ class LocalAws:
     _steps: dict[str, dict] = field(default_factory=dict)
     _appspecs: dict[str, str] = field(default_factory=dict)
     stopped_deployments: list[dict] = field(default_factory=list)
+    # Every CreateDeployment request, as sent.
+    created_deployments: list[dict] = field(default_factory=list)
+    # CodeDeploy's own rollback deployments, named by scripted steps: their final status.
+    rollback_outcomes: dict[str, str] = field(default_factory=dict)
     # Per operation name (GetDeployment, PutItem, Invoke, ...): the faults of its next calls.
-    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    faults: dict[str, list[Fault | None]] = field(default_factory=dict)
     # Operation names in the order they were called.
     calls: list[str] = field(default_factory=list)
 
-    def inject(self, operation: str, fault: Fault, times: int = 1) -> None:
-        self.faults.setdefault(operation, []).extend([fault] * times)
+    def inject(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `operation`, once `after` more have gone through, meet `fault`."""
+        self.faults.setdefault(operation, []).extend([None] * after + [fault] * times)
 
     def script_next_deployment(self, steps: list[dict]) -> None:
         """The life of the next deployment polled: one step per GetDeployment, the last repeated.
         A step is {"status": ..., and any of errorInformation, rollbackInfo,
         instanceTerminationWaitTimeStarted, targets: [deployment target documents]}."""
         self._pending_script = list(steps)
+        for step in steps:
+            rollback = (step.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+            if rollback:
+                self.rollback_outcomes.setdefault(rollback, "Succeeded")
 
     def start(self) -> str:
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -116,8 +140,10 @@ class LocalAws:
         self._steps.clear()
         self._appspecs.clear()
         self.stopped_deployments.clear()
+        self.created_deployments.clear()
         self.faults.clear()
         self.calls.clear()
+        self.rollback_outcomes.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
@@ -167,6 +193,7 @@ class LocalAws:
 
     def _codedeploy_CreateDeployment(self, environ, start_response):
         request = json.loads(_body(environ))
+        self.created_deployments.append(request)
         spec = (request.get("revision") or {}).get("appSpecContent")
         if spec is not None:  # AWS hashes the content itself when the caller sends none
             spec.setdefault("sha256", hashlib.sha256(spec["content"].encode()).hexdigest())
@@ -179,6 +206,10 @@ class LocalAws:
         self.stopped_deployments.append(request)
         _moto_deployment(request["deploymentId"]).status = "Stopped"
         return _json(start_response, {"status": "Succeeded", "statusMessage": "stopped with rollback"})
+
+    def _codedeploy_ContinueDeployment(self, environ, start_response):
+        """moto lacks it: the deployment's script moves it on."""
+        return _json(start_response, {})
 
     def _codedeploy_GetApplicationRevision(self, environ, start_response):
         request = json.loads(_body(environ))
@@ -195,6 +226,12 @@ class LocalAws:
             self.throttle_next_polls -= 1
             return _throttled(start_response)
         deployment_id = json.loads(body)["deploymentId"]
+        if deployment_id in self.rollback_outcomes:
+            status = self.rollback_outcomes[deployment_id]
+            info = {"deploymentId": deployment_id, "status": status, "creator": "codeDeployRollback"}
+            if status != "Succeeded":
+                info["errorInformation"] = {"code": "INTERNAL_ERROR", "message": "the rollback could not complete"}
+            return _json(start_response, {"deploymentInfo": info})
         if deployment_id not in self._scripts and self._pending_script:
             self._scripts[deployment_id], self._pending_script = self._pending_script, None
         script = self._scripts.get(deployment_id)
@@ -206,8 +243,22 @@ class LocalAws:
         self._overlay(answer["deploymentInfo"])
         return _json(start_response, answer)
 
+    def _codedeploy_ListDeployments(self, environ, start_response):
+        """Pages of LIST_PAGE ids, as CodeDeploy pages them (moto answers with one page)."""
+        request = json.loads(_body(environ))
+        start = int(request.pop("nextToken", 0) or 0)
+        ids = self._forward(environ, json.dumps(request).encode())["deployments"]
+        page = {"deployments": ids[start : start + LIST_PAGE]}
+        if start + LIST_PAGE < len(ids):
+            page["nextToken"] = str(start + LIST_PAGE)
+        return _json(start_response, page)
+
     def _codedeploy_BatchGetDeployments(self, environ, start_response):
-        answer = self._forward(environ, _body(environ))
+        body = _body(environ)
+        if len(json.loads(body)["deploymentIds"]) > 25:
+            message = "The maximum number of deployment IDs you can specify is 25"
+            return _error(environ, start_response, "BatchGetDeployments", "BatchLimitExceededException", 400, message)
+        answer = self._forward(environ, body)
         for info in answer.get("deploymentsInfo", []):
             self._overlay(info)
         return _json(start_response, answer)
@@ -273,8 +324,12 @@ def _operation(environ, body: bytes) -> str:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
-    if _INVOKE_PATH.match(environ.get("PATH_INFO", "")) and environ["REQUEST_METHOD"] == "POST":
+    path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+    if _INVOKE_PATH.match(path) and method == "POST":
         return "Invoke"
+    for (route_method, route), name in _LAMBDA_ROUTES.items():
+        if method == route_method and re.fullmatch(route, path):
+            return name
     action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
     return action[0] if action else f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
 
@@ -286,7 +341,7 @@ def _error(environ, start_response, operation: str, code: str, status: int, mess
     if environ.get("HTTP_X_AMZ_TARGET"):
         start_response(f"{status} {reason}", _JSON)
         return [json.dumps({"__type": code, "message": message}).encode()]
-    if operation == "Invoke":
+    if operation == "Invoke" or operation in _LAMBDA_ROUTES.values():
         start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)])
         return [json.dumps({"message": message}).encode()]
     start_response(f"{status} {reason}", [("Content-Type", "text/xml")])

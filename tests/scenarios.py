@@ -33,20 +33,25 @@ def lambda_target(weight: float, *events: tuple[str, str], diagnostics: dict | N
 
 
 ROLLED_BACK_BY_ALARM = [
-    {"status": "InProgress", "targets": [lambda_target(0.1, ("BeforeAllowTraffic", "Succeeded"))]},
+    {
+        "status": "InProgress",
+        "targets": [lambda_target(0.1, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "InProgress"))],
+    },
     {
         "status": "Stopped",
         "errorInformation": {"code": "ALARM_ACTIVE", "message": f"One or more alarms have been activated: {ALARM}"},
         "rollbackInfo": {"rollbackDeploymentId": "d-ROLLBACK1", "rollbackMessage": "Deployment rolled back"},
-        "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Succeeded"))],
+        "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "Failed"))],
     },
 ]
 
 
 def zipped_code(release: int) -> bytes:
+    """The same bytes for the same release, so Lambda sees the same code (the same CodeSha256)."""
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", f"def handler(event, context):\n    return {{'release': {release}}}\n")
+        entry = zipfile.ZipInfo("app.py", date_time=(2026, 1, 1, 0, 0, 0))
+        archive.writestr(entry, f"def handler(event, context):\n    return {{'release': {release}}}\n")
     return code.getvalue()
 
 

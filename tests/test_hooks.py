@@ -15,6 +15,7 @@ import pytest
 from hooks import post_traffic, pre_traffic, test_traffic, timing
 from hooks.deployment_log import last_good_version
 from hooks.lifecycle import HookError
+from hooks.revisions import describe
 from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
 from tests.conftest import TEST_HOST
 from tests.hook_runs import (
@@ -300,7 +301,8 @@ def test_an_alarm_that_fires_minutes_after_the_last_shift_rolls_the_release_back
     assert "Threshold Crossed" in reason
     assert records() == [], "a release that failed its watch is never recorded as good"
 
-    # CodeDeploy's answer to a failed AfterAllowTraffic hook: the deployment fails and rolls back.
+    # CodeDeploy's answer to a failed AfterAllowTraffic hook: the deployment fails and rolls back;
+    # `up`, following the deployment, says so.
     publish_versions()
     hook_env.script_next_deployment(
         [
@@ -318,11 +320,12 @@ def test_an_alarm_that_fires_minutes_after_the_last_shift_rolls_the_release_back
             ReleaseRequest(
                 "greeter",
                 "greeter-deploy",
-                LambdaTarget(FUNCTION, "live", "3", {"AfterAllowTraffic": "greeter-hooks-post-traffic-staging"}),
+                LambdaTarget(FUNCTION, "live", "2", {"AfterAllowTraffic": "greeter-hooks-post-traffic-staging"}),
             )
         )
     assert failed.value.failed_hooks == ("AfterAllowTraffic",)
-    assert "CodeDeploy rolled back (deployment d-ROLLBACK2)" in str(failed.value)
+    assert failed.value.summary.endswith("traffic is back on the revision before it")
+    assert "CodeDeploy rolled back (deployment d-ROLLBACK2 succeeded)" in str(failed.value)
 
 
 def test_a_quiet_watch_lasts_its_full_time_then_records(hook_env, monkeypatch, fake_clock, logs):
@@ -334,6 +337,25 @@ def test_a_quiet_watch_lasts_its_full_time_then_records(hook_env, monkeypatch, f
     [recorded] = [line for line in hook_logs(logs) if line["message"] == "release recorded"]
     assert (recorded["watched_seconds"], recorded["alarm_polls"]) == (600, 41), "every 15 s, first and last included"
     assert len(records()) == 1
+
+
+def test_a_corrective_deployment_is_recorded_as_a_rollback_without_watching_the_alarms_that_caught_the_bad_one(
+    hook_env, monkeypatch, fake_clock, logs
+):
+    monkeypatch.setenv("WATCH_SECONDS", "600")
+    fire_alarm()  # still in ALARM from the bad version 3
+    deployment_id = boto3.client("codedeploy").create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": lambda_appspec("3", "4")}},
+        description=describe("rollback", "4", "3", "back to known-good 2"),
+    )["deploymentId"]
+    event = {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": "execution-1"}
+    assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Succeeded"}
+    [item] = records()
+    assert (item["action"], item["previousVersion"], item["version"]) == ("rollback", "3", "4")
+    [line] = [line for line in hook_logs(logs) if line["message"] == "rollback recorded"]
+    assert line["watched_seconds"] == 0
 
 
 # --- ECS AfterAllowTestTraffic: smoke-test green through the test listener

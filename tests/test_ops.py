@@ -4,6 +4,7 @@ on loopback, `plan` on the real stack files, exit codes and the --json shape."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -12,12 +13,17 @@ import pytest
 
 from components.codedeploy import TimeBasedShift
 from hooks.deployment_log import SUCCEEDED, ReleaseRecord, put_once
+from hooks.revisions import describe
 from ops import cli
 from ops.budget import budgets, codedeploy_schedule, share_at
 from ops.offline import ROOT, use_config
 from ops.stack import OpsError
 from release import appspec
+from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
+from release.history import LogRef
 from settings import load_settings
+from tests.hook_runs import fire_alarm
+from tests.local_aws import Fault
 from tests.scenarios import (
     FUNCTION,
     HOOKS,
@@ -32,8 +38,10 @@ from tests.scenarios import (
 class FakeStack:
     """Stands in for the Automation API stack: records what the commands ask of it."""
 
-    def __init__(self, name: str, outputs: dict | None = None, up_result: str = "succeeded"):
-        self.name, self._outputs, self._up_result = name, outputs or {}, up_result
+    def __init__(
+        self, name: str, outputs: dict | None = None, up_result: str = "succeeded", backend: str = "s3://state"
+    ):
+        self.name, self._outputs, self._up_result, self._backend = name, outputs or {}, up_result, backend
         self.config: dict[str, str] = {}
         self.calls: list[str] = []
 
@@ -46,6 +54,15 @@ class FakeStack:
     def set_config(self, key: str, value: str) -> None:
         self.config[key] = value
 
+    def get_config(self, key: str) -> str | None:
+        return self.config.get(key)
+
+    def remove_config(self, key: str) -> None:
+        self.config.pop(key, None)
+
+    def backend_url(self) -> str:
+        return self._backend
+
     def preview(self, on_output) -> str:
         self.calls.append("preview")
         return "preview"
@@ -55,16 +72,33 @@ class FakeStack:
         return self._up_result
 
 
-def run(*argv: str, stack: FakeStack | None = None, clock=None) -> tuple[int, dict]:
-    out = io.StringIO()
+class FakeTime:
+    """Sleeping takes no time but moves the monotonic clock on, so deadlines still come."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def run(*argv: str, stack: FakeStack | None = None, clock=None, session_factory=None, errors=None) -> tuple[int, dict]:
+    out, err, fake_time = io.StringIO(), io.StringIO(), FakeTime()
     code = cli.main(
         [*argv, "--json"],
         stack_factory=lambda name: stack,
-        session_factory=lambda region: boto3.Session(region_name=region),
+        session_factory=session_factory or (lambda region: boto3.Session(region_name=region)),
         out=out,
+        err=err,
         clock=clock or Clock(),
-        sleep=lambda seconds: None,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
     )
+    if errors is not None:
+        errors.append(err.getvalue())
     return code, json.loads(out.getvalue())
 
 
@@ -87,6 +121,8 @@ ECS_PATH = {
     "deploymentGroup": "web-deploy",
     "cluster": "web-cluster",
     "ecsService": "web-service",
+    "container": "web",
+    "containerPort": 80,
     "alarms": [],
 }
 OUTPUTS = {"environment": "staging", "deploymentLogTableName": TABLE, "releasePaths": [ECS_PATH, LAMBDA_PATH]}
@@ -174,14 +210,14 @@ def test_a_canary_keeps_the_worst_case_to_its_first_step():
     assert greeter.worst_share_percent == 10.0
 
 
-# --- deploy
+# --- deploy and the command line's contract
 
 
-def test_deploy_refuses_prod_without_confirmation():
+def test_deploy_shows_the_preview_before_asking_to_change_prod():
     stack = FakeStack("prod")
     code, result = run("deploy", "prod", stack=stack)
     assert (code, result) == (3, {"error": "refusing to change prod without confirmation: pass --yes"})
-    assert stack.calls == []
+    assert stack.calls == ["preview"], "the preview was shown; nothing changed"
 
 
 def test_deploy_previews_then_updates():
@@ -194,6 +230,85 @@ def test_deploy_previews_then_updates():
 def test_a_failed_update_is_a_failed_deploy():
     code, result = run("deploy", "staging", stack=FakeStack("staging", up_result="failed"))
     assert (code, result["result"]) == (1, "failed")
+
+
+def test_deploy_without_credentials_stops_before_anything_runs():
+    def no_credentials(region):
+        raise OpsError("no usable AWS credentials (Unable to locate credentials)", 3)
+
+    stack = FakeStack("staging")
+    code, result = run("deploy", "staging", stack=stack, session_factory=no_credentials)
+    assert (code, stack.calls) == (3, [])
+    assert result["error"].startswith("no usable AWS credentials")
+
+
+def test_deploy_on_the_local_file_backend_needs_its_passphrase(monkeypatch):
+    for variable in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    stack = FakeStack("staging", backend="file://~")
+    code, result = run("deploy", "staging", stack=stack)
+    assert (code, stack.calls) == (3, [])
+    assert "PULUMI_CONFIG_PASSPHRASE" in result["error"]
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")  # an empty passphrase is one
+    assert run("deploy", "staging", stack=stack)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "command", [["plan"], ["deploy"], ["status"], ["rollback"], ["redeploy", "--to", "2"], ["gameday"]]
+)
+def test_an_unknown_stack_is_bad_input_for_every_command(command):
+    errors: list[str] = []
+    code, result = run(command[0], "qa", *command[1:], errors=errors)
+    assert (code, result) == (2, {"error": "no stack file Pulumi.qa.yaml; stacks: pipeline, prod, staging"})
+    assert errors == ["error: no stack file Pulumi.qa.yaml; stacks: pipeline, prod, staging\n"], "said on stderr"
+
+
+def test_a_stack_the_backend_does_not_know_is_bad_input_without_pulumis_dump(monkeypatch):
+    from pulumi import automation
+    from pulumi.automation._cmd import CommandResult
+
+    from ops.stack import AutomationStack
+
+    def no_such_stack(**kwargs):
+        raise automation.errors.CommandError(CommandResult("", "error: no stack named 'staging' found", 255))
+
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/local/bin/pulumi")
+    monkeypatch.setattr(automation, "select_stack", no_such_stack)
+    with pytest.raises(OpsError) as refused:
+        AutomationStack("staging")
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        "no stack staging in the current Pulumi backend (`pulumi stack ls`); create it with `pulumi stack init staging`"
+    )
+
+
+def test_a_malformed_version_is_refused_before_anything_needs_the_cli():
+    def no_cli(name):
+        raise AssertionError("the stack was opened for a --to that cannot be right")
+
+    out = io.StringIO()
+    code = cli.main(
+        ["redeploy", "staging", "--to", "latest", "--json"], stack_factory=no_cli, out=out, err=io.StringIO()
+    )
+    assert code == 2
+    assert json.loads(out.getvalue())["error"] == (
+        "--to 'latest': a Lambda version such as 7 or a task definition revision such as web-prod:7"
+    )
+
+
+def test_without_json_the_output_is_readable_text(published_function):
+    create_log_table()
+    out = io.StringIO()
+    code = cli.main(
+        ["status", "staging", "--service", "greeter"],
+        stack_factory=lambda name: FakeStack("staging", OUTPUTS),
+        session_factory=lambda region: boto3.Session(region_name=region),
+        out=out,
+        err=io.StringIO(),
+    )
+    assert code == 0
+    assert out.getvalue().splitlines() == ["staging:", "  greeter (lambda-canary): live 1; alarms: none"]
 
 
 def test_without_the_pulumi_cli_commands_that_need_it_say_so(monkeypatch):
@@ -291,70 +406,325 @@ def test_status_lists_the_newest_records_first_whatever_their_status(published_f
     assert [(r["status"], r["version"]) for r in greeter["lastReleases"]] == [("DRILL", "9"), ("SUCCEEDED", "1")]
 
 
-def test_rollback_puts_the_last_known_good_version_back_and_pins_it(published_function):
+def succeeded(local_aws, application: str, spec: dict, target: str, source: str, **extra) -> str:
+    """A release that went through: created as the release resource creates it, ended Succeeded."""
+    local_aws.script_next_deployment([{"status": "Succeeded"}])
+    codedeploy = boto3.client("codedeploy")
+    deployment = codedeploy.create_deployment(
+        applicationName=application,
+        deploymentGroupName=f"{application}-deploy",
+        revision=appspec.revision(spec),
+        description=describe("release", target, source, "a release"),
+        **extra,
+    )["deploymentId"]
+    codedeploy.get_deployment(deploymentId=deployment)
+    return deployment
+
+
+def lambda_releases(local_aws, *steps: tuple[str, str]) -> None:
+    for source, target in steps:
+        succeeded(local_aws, "greeter", appspec.lambda_appspec(FUNCTION, "live", source, target, HOOKS), target, source)
+
+
+def rollback_records() -> list[dict]:
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return [{k: v["S"] for k, v in item.items()} for item in items if item["status"]["S"] == "ROLLED_BACK"]
+
+
+def live_version(client) -> str:
+    return client.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"]
+
+
+def test_rollback_goes_back_to_the_version_before_the_release_and_records_who_when_and_why(
+    published_function, codedeploy_groups
+):
     create_log_table()
-    record_success("1", "0", "2026-11-01T00:00:00+00:00")
-    record_success("2", "1", "2026-11-02T00:00:00+00:00")
+    lambda_releases(codedeploy_groups, ("1", "2"), ("2", "3"))
     published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="3")  # the suspect
     stack = FakeStack("staging", OUTPUTS)
 
-    code, result = run("rollback", "staging", "greeter", stack=stack)
+    code, result = run("rollback", "staging", "--service", "greeter", "--reason", "checkout errors", stack=stack)
     assert code == 0
     [done] = result["rollbacks"]
     assert (done["action"], done["from"], done["to"]) == ("alias-flipped", "3", "2")
-    alias = published_function.get_alias(FunctionName=FUNCTION, Name="live")
-    assert alias["FunctionVersion"] == "2"
+    assert live_version(published_function) == "2"
     assert stack.config == {"rollback-guard:function.pinnedVersion": "2"}, "the next up keeps version 2"
+    [record] = rollback_records()
+    assert (record["previousVersion"], record["version"], record["reason"]) == ("3", "2", "checkout errors")
+    assert record["by"] == boto3.client("sts").get_caller_identity()["Arn"]
+    assert datetime.fromisoformat(record["deploymentCreatedAt"]) <= datetime.now(UTC)
 
 
-def test_rollback_of_an_in_flight_deployment_stops_it_with_rollback(published_function, codedeploy_groups):
+def test_a_second_rollback_goes_further_back_never_to_the_bad_version(published_function, codedeploy_groups):
+    create_log_table()
+    lambda_releases(codedeploy_groups, ("1", "2"), ("2", "3"))
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="3")
+    stack = FakeStack("staging", OUTPUTS)
+
+    assert run("rollback", "staging", "--service", "greeter", stack=stack)[0] == 0
+    assert live_version(published_function) == "2"
+    code, result = run("rollback", "staging", "--service", "greeter", stack=stack)
+    assert code == 0
+    assert (result["rollbacks"][0]["from"], result["rollbacks"][0]["to"]) == ("2", "1"), "3 was rolled back"
+    assert live_version(published_function) == "1"
+
+    code, result = run("rollback", "staging", "--service", "greeter", stack=stack)
+    assert code == 2
+    assert result["rollbacks"][0]["error"].startswith("no known-good version of greeter to go back to from 1")
+    assert live_version(published_function) == "1"
+
+
+def test_rollback_says_why_by_default_with_the_alarms_in_alarm(published_function, codedeploy_groups):
+    create_log_table()
+    lambda_releases(codedeploy_groups, ("1", "2"))
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
+    fire_alarm()
+    code, result = run("rollback", "staging", "--service", "greeter", stack=FakeStack("staging", OUTPUTS))
+    assert code == 0
+    assert result["rollbacks"][0]["reason"] == "alarms in ALARM: greeter-rollback-error-rate"
+
+
+def test_a_rolled_back_version_is_refused_by_the_next_up_even_without_the_pin(published_function, codedeploy_groups):
+    create_log_table()
+    lambda_releases(codedeploy_groups, ("1", "2"))
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
+    run("rollback", "staging", "--service", "greeter", stack=FakeStack("staging", OUTPUTS))
+
+    # The pipeline's next up, from git, where nobody committed the pin: it wants version 2 again.
+    request = ReleaseRequest(
+        "greeter",
+        "greeter-deploy",
+        LambdaTarget(FUNCTION, "live", "2", HOOKS),
+        log=LogRef(TABLE, "greeter", "staging"),
+    )
+    fake_time = FakeTime()
+    releaser = Releaser("us-east-1", on_progress=lambda line: None, sleep=fake_time.sleep, clock=fake_time.monotonic)
+    with pytest.raises(ReleaseFailed) as refused:
+        releaser.release(request)
+    assert refused.value.summary.startswith(f"refusing to release {FUNCTION} version 2 again: it was rolled back (")
+    assert "rolled back by arn:aws:sts::123456789012:user/moto" in refused.value.summary
+
+
+def test_rollback_of_an_in_flight_deployment_stops_it_and_records_it(published_function, codedeploy_groups):
+    create_log_table()
     deployment = boto3.client("codedeploy").create_deployment(
         applicationName="greeter",
         deploymentGroupName="greeter-deploy",
         revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "1", "2", HOOKS)),
+        description=describe("release", "2", "1", "a release"),
     )["deploymentId"]
     codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM[:1])
     boto3.client("codedeploy").get_deployment(deploymentId=deployment)  # now InProgress
     stack = FakeStack("staging", OUTPUTS)
 
-    code, result = run("rollback", "staging", "greeter", stack=stack)
+    code, result = run("rollback", "staging", "--service", "greeter", stack=stack)
     assert code == 0
-    assert result["rollbacks"] == [{"service": "greeter", "action": "stopped", "deploymentId": deployment, "pin": None}]
+    [done] = result["rollbacks"]
+    assert (done["action"], done["deploymentId"], done["pin"]) == ("stopped", deployment, None)
+    assert (done["from"], done["to"]) == ("2", "1")
     assert codedeploy_groups.stopped_deployments == [{"deploymentId": deployment, "autoRollbackEnabled": True}]
+    assert stack.config == {}
+    assert [(r["previousVersion"], r["version"]) for r in rollback_records()] == [("2", "1")]
+
+
+def test_rollback_never_stops_codedeploys_own_rollback(published_function, codedeploy_groups):
+    deployment = boto3.client("codedeploy").create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "2", "1", HOOKS)),
+    )["deploymentId"]
+    codedeploy_groups.script_next_deployment([{"status": "InProgress", "creator": "codeDeployRollback"}])
+    boto3.client("codedeploy").get_deployment(deploymentId=deployment)
+
+    code, result = run("rollback", "staging", "--service", "greeter", stack=FakeStack("staging", OUTPUTS))
+    assert code == 0
+    assert result["rollbacks"][0]["action"] == "already-rolling-back"
+    assert codedeploy_groups.stopped_deployments == []
+
+
+def test_rollback_of_a_shift_stuck_half_way_takes_the_weight_off_the_new_version(published_function, codedeploy_groups):
+    create_log_table()
+    # CodeDeploy's rollback failed: the alias is still on 1 with a tenth of the traffic on 3.
+    published_function.update_alias(
+        FunctionName=FUNCTION, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}}
+    )
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("rollback", "staging", "--service", "greeter", stack=stack)
+    assert code == 0
+    [done] = result["rollbacks"]
+    assert (done["action"], done["from"], done["to"]) == ("weights-cleared", "3", "1")
+    alias = published_function.get_alias(FunctionName=FUNCTION, Name="live")
+    assert (alias["FunctionVersion"], (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")) in (
+        ("1", None),
+        ("1", {}),
+    )
+    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}
+
+
+def test_a_rollback_whose_record_cannot_be_written_still_pins_and_warns(published_function, codedeploy_groups):
+    create_log_table()
+    lambda_releases(codedeploy_groups, ("1", "2"))
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
+    codedeploy_groups.inject("PutItem", Fault(error="AccessDeniedException"))
+    stack, errors = FakeStack("staging", OUTPUTS), []
+    code, result = run("rollback", "staging", "--service", "greeter", stack=stack, errors=errors)
+    assert code == 0
+    assert live_version(published_function) == "1"
+    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}
+    assert result["rollbacks"][0]["warning"].startswith("rolled back, but not recorded in the deployment log")
+    assert errors[0].startswith("warning: greeter: rolled back, but not recorded")
+
+
+def test_a_shift_back_waiting_for_approval_is_continued(codedeploy_groups):
+    create_log_table()
+    ecs_releases(codedeploy_groups, ecs_service_on(live=1))
+    codedeploy_groups.script_next_deployment(
+        [{"status": "Ready"}, {"status": "InProgress", "instanceTerminationWaitTimeStarted": True}]
+    )
+    code, result = run("rollback", "staging", "--service", "web", stack=FakeStack("staging", OUTPUTS))
+    assert (code, result["rollbacks"][0]["action"]) == (0, "shifted-back")
+    assert "ContinueDeployment" in codedeploy_groups.calls
+
+
+def test_a_shift_back_that_never_moves_traffic_is_a_failure_not_a_traceback(codedeploy_groups):
+    create_log_table()
+    ecs_releases(codedeploy_groups, ecs_service_on(live=1))
+    codedeploy_groups.script_next_deployment([{"status": "InProgress"}])  # forever
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("rollback", "staging", "--service", "web", stack=stack)
+    assert code == 1
+    assert result["rollbacks"][0]["error"].startswith("the shift back to web-staging:1 has not moved traffic:")
     assert stack.config == {}
 
 
-def test_rollback_without_a_known_good_version_is_refused(published_function):
-    create_log_table()
-    code, result = run("rollback", "staging", "greeter", stack=FakeStack("staging", OUTPUTS))
-    assert (code, result) == (2, {"error": "no known-good version of greeter other than the live one (1)"})
+def test_rollback_in_prod_needs_confirmation(published_function):
+    stack = FakeStack("prod", OUTPUTS)
+    code, result = run("rollback", "prod", "--service", "greeter", stack=stack)
+    assert (code, result) == (3, {"error": "refusing to change prod without confirmation: pass --yes"})
+    assert live_version(published_function) == "1" and stack.config == {}
 
 
 def test_rollback_of_an_unknown_service_names_the_known_ones(published_function):
-    code, result = run("rollback", "staging", "billing", stack=FakeStack("staging", OUTPUTS))
+    code, result = run("rollback", "staging", "--service", "billing", stack=FakeStack("staging", OUTPUTS))
     assert (code, result) == (2, {"error": "no service 'billing' in this stack; services: web, greeter"})
 
 
-def test_an_ecs_rollback_shifts_back_all_at_once_to_the_previous_release_and_pins_it(codedeploy_groups):
+def test_a_rollback_of_several_services_reports_each(published_function, codedeploy_groups):
+    create_log_table()
+    lambda_releases(codedeploy_groups, ("1", "2"))
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
+    code, result = run("rollback", "staging", stack=FakeStack("staging", OUTPUTS))
+    web, greeter = result["rollbacks"]
+    assert (web["service"], web["exitCode"]) == ("web", 2), "web has nothing to go back to"
+    assert (greeter["action"], greeter["to"]) == ("alias-flipped", "1"), "greeter still rolled back"
+    assert code == 2
+
+
+def ecs_releases(local_aws, arns: list[str]) -> None:
+    """The service created on the first task definition, then each next one released."""
+    for previous, arn in itertools.pairwise(arns):
+        source, target = appspec.task_definition_revision(previous), appspec.task_definition_revision(arn)
+        succeeded(local_aws, "web", appspec.ecs_appspec(arn, "web", 80, {}), target, source)
+
+
+def test_an_ecs_rollback_is_a_corrective_deployment_the_alarms_cannot_stop(codedeploy_groups):
+    create_log_table()
     arns = ecs_service_on(live=1)
+    ecs_releases(codedeploy_groups, arns)  # 1.27, then 1.28: live and suspect
+    codedeploy_groups.script_next_deployment([{"status": "InProgress", "instanceTerminationWaitTimeStarted": True}])
+    stack = FakeStack("staging", OUTPUTS)
+
+    code, result = run("rollback", "staging", "--service", "web", stack=stack)
+    assert code == 0, result
+    [done] = result["rollbacks"]
+    assert (done["action"], done["from"], done["to"]) == ("shifted-back", "web-staging:2", "web-staging:1")
+    corrective = codedeploy_groups.created_deployments[-1]
+    assert corrective["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
+    assert corrective["overrideAlarmConfiguration"] == {"enabled": False, "alarms": []}
+    assert corrective["autoRollbackConfiguration"] == {"enabled": False, "events": []}
+    assert corrective["description"].startswith("rollback-guard rollback web-staging:1 (from web-staging:2)")
+    assert stack.config == {"rollback-guard:deployment.pinnedRevision": "web-staging:1"}
+
+
+def test_a_second_ecs_rollback_never_shifts_back_to_the_bad_revision(codedeploy_groups):
+    create_log_table()
+    arns = ecs_service_on(live=1)
+    ecs_releases(codedeploy_groups, arns)
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    stack = FakeStack("staging", OUTPUTS)
+    assert run("rollback", "staging", "--service", "web", stack=stack)[0] == 0
+    boto3.client("ecs").update_service(cluster="web-cluster", service="web-service", taskDefinition=arns[0])
+
+    code, result = run("rollback", "staging", "--service", "web", stack=stack)
+    assert code == 2
+    assert result["rollbacks"][0]["error"].startswith("no known-good version of web to go back to from web-staging:1")
+
+
+def test_a_rollback_while_the_shift_back_keeps_blue_leaves_the_shift_back_alone(codedeploy_groups):
+    create_log_table()
+    ecs_releases(codedeploy_groups, ecs_service_on(live=1))
+    # The shift back has moved traffic and keeps the bad revision (now blue) for the termination wait.
+    codedeploy_groups.script_next_deployment([{"status": "InProgress", "instanceTerminationWaitTimeStarted": True}])
+    stack = FakeStack("staging", OUTPUTS)
+    assert run("rollback", "staging", "--service", "web", stack=stack)[0] == 0
+    shift_back = codedeploy_groups.created_deployments[-1]
+
+    code, result = run("rollback", "staging", "--service", "web", stack=stack)
+    assert (code, result["rollbacks"][0]["action"]) == (0, "already-rolling-back")
+    assert codedeploy_groups.stopped_deployments == [], "stopping it would roll traffic back onto the bad revision"
+    assert shift_back["description"].startswith("rollback-guard rollback")
+
+
+def test_a_shift_back_that_fails_says_so_and_pins_nothing(codedeploy_groups):
+    create_log_table()
+    ecs_releases(codedeploy_groups, ecs_service_on(live=1))
+    codedeploy_groups.script_next_deployment(
+        [{"status": "Failed", "errorInformation": {"code": "ECS_UPDATE_ERROR", "message": "tasks failed to start"}}]
+    )
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("rollback", "staging", "--service", "web", stack=stack)
+    assert code == 1
+    assert "the shift back to web-staging:1 failed" in result["rollbacks"][0]["error"]
+    assert "tasks failed to start; traffic is still on web-staging:2" in result["rollbacks"][0]["error"]
+    assert stack.config == {} and rollback_records() == []
+
+
+def test_the_shift_back_names_the_release_paths_container_not_the_task_definitions_first(codedeploy_groups):
+    create_log_table()
+    ecs = boto3.client("ecs")
+    ecs_service_on(live=1)
+    sidecar_first = ecs.register_task_definition(
+        family="web-staging",
+        containerDefinitions=[
+            {"name": "log-router", "image": "fluent-bit", "memory": 128},
+            {"name": "web", "image": "nginx:1.29", "memory": 512, "portMappings": [{"containerPort": 80}]},
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs_releases(codedeploy_groups, [sidecar_first.replace(":3", ":2"), sidecar_first])
+    ecs.update_service(cluster="web-cluster", service="web-service", taskDefinition=sidecar_first)
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    assert run("rollback", "staging", "--service", "web", stack=FakeStack("staging", OUTPUTS))[0] == 0
+    spec = json.loads(codedeploy_groups.created_deployments[-1]["revision"]["appSpecContent"]["content"])
+    properties = spec["Resources"][0]["TargetService"]["Properties"]
+    assert properties["LoadBalancerInfo"] == {"ContainerName": "web", "ContainerPort": 80}
+
+
+def test_rollback_reads_the_whole_history_not_only_the_first_page(codedeploy_groups):
+    create_log_table()
+    arns = ecs_service_on(live=1)
+    ecs_releases(codedeploy_groups, arns)
     codedeploy = boto3.client("codedeploy")
-    for arn in arns:  # two releases, both succeeded: 1.28 is live and suspect
-        codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    for _ in range(30):  # then 30 attempts that failed before any traffic (infrastructure, say)
+        codedeploy_groups.script_next_deployment([{"status": "Failed", "errorInformation": {"code": "INTERNAL_ERROR"}}])
         deployment = codedeploy.create_deployment(
             applicationName="web",
             deploymentGroupName="web-deploy",
-            revision=appspec.revision(appspec.ecs_appspec(arn, "web", 80, {})),
+            revision=appspec.revision(appspec.ecs_appspec(arns[0].replace(":1", ":3"), "web", 80, {})),
         )["deploymentId"]
         codedeploy.get_deployment(deploymentId=deployment)
-    stack = FakeStack("staging", OUTPUTS)
-
-    code, result = run("rollback", "staging", "web", stack=stack)
-    assert code == 0
-    [done] = result["rollbacks"]
-    assert (done["action"], done["from"], done["to"]) == ("shifted-back", "web-staging:2", "web-staging:1")
-    shift_back = codedeploy.get_deployment(deploymentId=done["deploymentId"])["deploymentInfo"]
-    assert shift_back["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
-    assert stack.config == {"rollback-guard:deployment.pinnedRevision": "web-staging:1"}
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    code, result = run("rollback", "staging", "--service", "web", stack=FakeStack("staging", OUTPUTS))
+    assert (code, result["rollbacks"][0]["to"]) == (0, "web-staging:1")
 
 
 # --- redeploy: the full path
@@ -378,18 +748,31 @@ def test_redeploy_asks_which_service_when_there_are_several():
     assert stack.config == {}
 
 
-def test_redeploy_refuses_a_version_that_is_not_one():
+def test_redeploy_refuses_a_revision_of_the_wrong_kind():
     stack = FakeStack("staging", OUTPUTS)
-    code, result = run("redeploy", "staging", "--to", "latest", "--service", "greeter", stack=stack)
-    assert (code, result) == (2, {"error": "--to 'latest': a lambda revision such as 7"})
+    code, result = run("redeploy", "staging", "--to", "web-staging:2", "--service", "greeter", stack=stack)
+    assert (code, result) == (2, {"error": "--to 'web-staging:2': greeter takes a lambda revision such as 7"})
     assert stack.config == {}, "nothing written before the version is known to be one"
 
 
-def test_redeploy_of_prod_needs_confirmation():
+def test_a_failed_preview_of_a_prod_redeploy_leaves_the_stack_as_it_was():
+    class FailingPreview(FakeStack):
+        def preview(self, on_output) -> str:
+            raise OpsError("pulumi preview failed for prod:\nerror: something", 1)
+
+    stack = FailingPreview("prod", OUTPUTS)
+    code, _ = run("redeploy", "prod", "--to", "2", "--service", "greeter", stack=stack)
+    assert code == 1
+    assert stack.config == {}
+
+
+def test_redeploy_of_prod_shows_the_preview_then_needs_confirmation_and_leaves_the_stack_as_it_was():
     stack = FakeStack("prod", OUTPUTS)
+    stack.config["rollback-guard:function.pinnedVersion"] = "1"
     code, result = run("redeploy", "prod", "--to", "2", "--service", "greeter", stack=stack)
     assert (code, result) == (3, {"error": "refusing to change prod without confirmation: pass --yes"})
-    assert stack.config == {} and stack.calls == []
+    assert stack.calls == ["preview"]
+    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}, "declined: as it was"
 
 
 # --- game day
@@ -451,6 +834,59 @@ def test_a_drill_says_when_the_pre_traffic_hook_caught_the_broken_version(publis
     assert code == 0
     assert result["drill"]["caught_by"] == "hook BeforeAllowTraffic"
     assert result["drill"]["time_to_detect_seconds"] is None, "no alarm: users never saw the version"
+
+
+def test_a_drill_that_never_ran_does_not_pass_and_is_not_recorded(published_function, codedeploy_groups):
+    create_log_table()
+    someone_elses = boto3.client("codedeploy").create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "1", "2", HOOKS)),
+    )["deploymentId"]
+    code, result = run("gameday", "staging", "--service", "greeter", stack=FakeStack("staging", OUTPUTS))
+    assert code == 1
+    report = result["drill"]
+    assert (report["ran"], report["passed"], report["rolled_back"]) == (False, False, False)
+    assert report["outcome"].startswith("the drill did not run: cannot release greeter-staging version 4:")
+    assert someone_elses in report["outcome"]
+    assert boto3.client("dynamodb").scan(TableName=TABLE)["Items"] == [], "no drill record"
+
+
+def test_a_drill_waits_for_each_function_update_before_the_next_step(published_function, codedeploy_groups):
+    codedeploy_groups.calls.clear()
+    drill(codedeploy_groups)
+    steps = [
+        call
+        for call in codedeploy_groups.calls
+        if call in ("UpdateFunctionConfiguration", "PublishVersion", "GetFunction")
+    ]
+    # Lambda refuses to publish while an update is in progress: each update is waited for (GetFunction).
+    assert steps == [
+        "GetFunction",
+        "UpdateFunctionConfiguration",
+        "GetFunction",
+        "PublishVersion",
+        "GetFunction",
+        "UpdateFunctionConfiguration",
+        "GetFunction",
+    ]
+
+
+def test_a_drill_whose_restore_fails_says_the_fault_may_still_be_set(published_function, codedeploy_groups):
+    codedeploy_groups.inject("UpdateFunctionConfiguration", Fault(error="AccessDeniedException", status=403), after=1)
+    code, result = drill(codedeploy_groups)
+    assert code == 1
+    assert result["error"].startswith(
+        "the drill's fault ROLLBACK_GUARD_DRILL_FAULT may still be set on greeter-staging's $LATEST "
+        "(the restore failed:"
+    )
+
+
+def test_a_drill_whose_rollback_failed_does_not_pass(published_function, codedeploy_groups):
+    codedeploy_groups.rollback_outcomes["d-ROLLBACK1"] = "Failed"
+    code, result = drill(codedeploy_groups)
+    assert code == 1
+    assert (result["drill"]["ran"], result["drill"]["rolled_back"]) == (True, False)
 
 
 def test_a_drill_that_misses_its_sla_fails(published_function, codedeploy_groups):

@@ -8,7 +8,8 @@ import json
 import boto3
 import pytest
 
-from hooks.revisions import appspec_content
+from hooks.revisions import appspec_content, describe
+from release import appspec
 from release.appspec import target_of
 from release.engine import (
     Backoff,
@@ -19,13 +20,19 @@ from release.engine import (
     ReleaseRequest,
 )
 from tests.hook_runs import fire_alarm
-from tests.scenarios import ALARM, FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, ecs_service_on, lambda_target
+from tests.local_aws import Fault
+from tests.scenarios import ALARM, FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, ecs_service_on, lambda_target, zipped_code
 
 
 class Recorder:
+    """What the engine said and how long it slept; its clock moves only by those sleeps."""
+
     def __init__(self):
         self.lines: list[str] = []
         self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return sum(self.sleeps)
 
 
 @pytest.fixture
@@ -34,7 +41,13 @@ def recorder():
 
 
 def releaser(recorder: Recorder) -> Releaser:
-    return Releaser("us-east-1", on_progress=recorder.lines.append, sleep=recorder.sleeps.append, backoff=Backoff(1, 8))
+    return Releaser(
+        "us-east-1",
+        on_progress=recorder.lines.append,
+        sleep=recorder.sleeps.append,
+        clock=recorder.clock,
+        backoff=Backoff(1, 8),
+    )
 
 
 def lambda_request(version: str, **overrides) -> ReleaseRequest:
@@ -95,11 +108,13 @@ def test_a_release_stopped_by_an_alarm_names_the_alarm_and_keeps_traffic_on_the_
         releaser(recorder).release(lambda_request("2"))
     [deployment] = deployments()
     message = str(failed.value)
-    assert message.startswith(
-        f"release of {FUNCTION} version 2 failed: deployment {deployment['deploymentId']} Stopped"
+    assert failed.value.summary == (
+        f"release of {FUNCTION} version 2 failed: deployment {deployment['deploymentId']} Stopped; "
+        f"traffic is back on {FUNCTION} version 1"
     )
+    assert message.startswith(failed.value.summary + "\n"), "one line first, then the details"
     assert f"alarm {ALARM} fired: Threshold Crossed: 3 out of the last 3 datapoints" in message
-    assert f"traffic stays on {FUNCTION} version 1: CodeDeploy rolled back (deployment d-ROLLBACK1)" in message
+    assert "CodeDeploy rolled back (deployment d-ROLLBACK1 succeeded)" in message
     assert f"aws deploy get-deployment --deployment-id {deployment['deploymentId']}" in message
 
 
@@ -142,12 +157,12 @@ def test_polling_backs_off_while_nothing_changes(published_function, recorder, c
     assert recorder.sleeps == [1, 2, 4, 8], "each poll that brings no news waits longer, up to the maximum"
 
 
-def test_polling_survives_throttling_beyond_the_sdk_retries(published_function, recorder, codedeploy_groups):
-    codedeploy_groups.throttle_next_polls = 2  # both of the SDK's attempts
+def test_polling_survives_throttling(published_function, recorder, codedeploy_groups):
+    codedeploy_groups.throttle_next_polls = 2
     codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
     assert releaser(recorder).release(lambda_request("2")).live_revision == "2"
     assert codedeploy_groups.throttle_next_polls == 0
-    assert recorder.sleeps == [2], "a throttled poll backs off before the next"
+    assert recorder.sleeps == [1, 2], "each throttled poll backs off before the next"
 
 
 def test_the_blue_termination_wait_is_part_of_the_release(published_function, recorder, codedeploy_groups):
@@ -187,8 +202,8 @@ def test_a_rolled_back_revision_is_not_released_again_unless_retried_deliberatel
     with pytest.raises(ReleaseFailed) as refused:
         releaser(recorder).release(lambda_request("2"))
     message = str(refused.value)
-    assert message.startswith(f"refusing to release {FUNCTION} version 2 again: it was rolled back at ")
-    assert f"Stopped: One or more alarms have been activated: {ALARM}" in message
+    assert message.startswith(f"refusing to release {FUNCTION} version 2 again: it was rolled back (deployment ")
+    assert "Stopped at 20" in message and f"One or more alarms have been activated: {ALARM})" in message
     assert f"go back to what is live ({FUNCTION} version 1) or on to a fixed revision" in message
     assert (
         "retry this exact revision deliberately: pulumi config set --path rollback-guard:function.retryRevision 2"
@@ -219,7 +234,7 @@ def test_a_fixed_version_is_released_after_a_rolled_back_one(published_function,
 
 def test_a_release_that_outlives_its_timeout_says_where_to_follow_it(published_function, recorder, codedeploy_groups):
     codedeploy_groups.script_next_deployment([{"status": "InProgress"}])
-    with pytest.raises(ReleaseFailed, match="has not finished after 0 minutes; it goes on in CodeDeploy"):
+    with pytest.raises(ReleaseFailed, match="has not finished after 0 minutes\n  it goes on in CodeDeploy"):
         releaser(recorder).release(lambda_request("2", timeout_minutes=0))
 
 
@@ -278,3 +293,274 @@ def test_a_new_task_definition_is_released_as_a_codedeploy_deployment(service, r
     }
     assert json.loads(content)["Hooks"] == [{"AfterAllowTestTraffic": "web-test-traffic-staging"}]
     assert any("30% of traffic on green" in line for line in recorder.lines)
+
+
+# --- when things go wrong: interrupted ups, flaky AWS, what CodeDeploy did, what to refuse
+
+
+def in_flight(local_aws, version: str, steps: list[dict], **info) -> str:
+    """A deployment an earlier `up` started and was killed during: it goes on in CodeDeploy."""
+    codedeploy = boto3.client("codedeploy")
+    deployment = codedeploy.create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "1", version, HOOKS)),
+        description=describe("release", version, "1", "an interrupted up"),
+    )["deploymentId"]
+    local_aws.script_next_deployment(steps)
+    codedeploy.get_deployment(deploymentId=deployment)  # its first step
+    return deployment
+
+
+def test_an_interrupted_up_is_resumed_by_the_next_one(published_function, recorder, codedeploy_groups):
+    deployment = in_flight(codedeploy_groups, "2", [{"status": "InProgress"}, {"status": "Succeeded"}])
+    outcome = releaser(recorder).release(lambda_request("2"))
+    assert outcome.deployment_id == deployment
+    assert len(deployments()) == 1, "adopted, not started again"
+    assert "an earlier `up` started it and was interrupted" in recorder.lines[0]
+
+
+def test_a_release_still_in_blues_termination_wait_is_not_finished(published_function, recorder, codedeploy_groups):
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")  # traffic has moved
+    in_flight(
+        codedeploy_groups,
+        "2",
+        [
+            {"status": "InProgress", "instanceTerminationWaitTimeStarted": True},
+            {
+                "status": "Stopped",
+                "errorInformation": {"code": "ALARM_ACTIVE", "message": "alarm during the termination wait"},
+                "rollbackInfo": {"rollbackDeploymentId": "d-ROLLBACK4"},
+            },
+        ],
+    )
+    with pytest.raises(ReleaseFailed) as failed:
+        releaser(recorder).release(lambda_request("2"))
+    assert "already live" not in " ".join(recorder.lines)
+    assert failed.value.summary.endswith("Stopped; traffic is back on the revision before it")
+
+
+def test_another_deployment_in_flight_is_named(published_function, recorder, codedeploy_groups):
+    deployment = in_flight(codedeploy_groups, "3", [{"status": "InProgress"}])
+    with pytest.raises(ReleaseFailed) as refused:
+        releaser(recorder).release(lambda_request("2"))
+    assert refused.value.summary.startswith(
+        f"cannot release {FUNCTION} version 2: a deployment of {FUNCTION} version 3 is in progress in greeter-deploy "
+        f"(deployment {deployment}, InProgress, created 20"
+    )
+    assert refused.value.deployment_id is None, "nothing was started"
+
+
+def test_codedeploys_own_rollback_in_flight_is_waited_for_not_fought(published_function, recorder, codedeploy_groups):
+    rollback = in_flight(
+        codedeploy_groups,
+        "1",
+        [
+            {"status": "InProgress", "creator": "codeDeployRollback"},
+            {"status": "Succeeded", "creator": "codeDeployRollback"},
+        ],
+    )
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    assert releaser(recorder).release(lambda_request("2")).live_revision == "2"
+    assert f"deployment {rollback}: a rollback is in progress in greeter-deploy; waiting for it to end" in " ".join(
+        recorder.lines
+    )
+    assert codedeploy_groups.stopped_deployments == [], "never stopped: that would undo it"
+
+
+def test_the_wait_survives_resets_5xx_answers_and_expired_credentials(published_function, recorder, codedeploy_groups):
+    codedeploy_groups.script_next_deployment([{"status": "InProgress"}, {"status": "Succeeded"}])
+    for fault in (
+        Fault(error="InternalFailure", status=500),
+        Fault(lose_answer=True),
+        Fault(error="ExpiredTokenException"),
+        Fault(error="ServiceUnavailable", status=503),
+    ):
+        codedeploy_groups.inject("GetDeployment", fault)
+    assert releaser(recorder).release(lambda_request("2")).live_revision == "2"
+    assert sum("retrying" in line for line in recorder.lines) == 4
+
+
+def test_an_alarm_read_that_fails_does_not_hide_the_explanation(published_function, recorder, codedeploy_groups):
+    fire_alarm()
+    codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM)
+    codedeploy_groups.inject("DescribeAlarms", Fault(error="ThrottlingException"), times=1000)
+    with pytest.raises(ReleaseFailed) as failed:
+        releaser(recorder).release(lambda_request("2"))
+    message = str(failed.value)
+    assert failed.value.summary.endswith(f"traffic is back on {FUNCTION} version 1")
+    assert "CodeDeploy says: ALARM_ACTIVE" in message
+    assert "the alarms' states cannot be read now (An error occurred (ThrottlingException)" in message
+
+
+def test_a_failed_codedeploy_rollback_is_never_reported_as_traffic_back(
+    published_function, recorder, codedeploy_groups
+):
+    codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM)
+    codedeploy_groups.rollback_outcomes["d-ROLLBACK1"] = "Failed"
+    with pytest.raises(ReleaseFailed) as failed:
+        releaser(recorder).release(lambda_request("2"))
+    assert failed.value.summary.endswith(
+        "CodeDeploy's rollback FAILED: traffic may still be on the bad revision; run `python -m ops rollback`"
+    )
+    assert "traffic is back" not in str(failed.value)
+    assert "CodeDeploy's rollback deployment d-ROLLBACK1 Failed: the rollback could not complete" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    "ended",
+    [
+        {
+            "status": "Failed",
+            "errorInformation": {"code": "INTERNAL_ERROR", "message": "CodeDeploy had a bad day"},
+            "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "Failed"))],
+        },
+        # A hotfix stopped at its start because the previous incident's alarm had not cleared.
+        {
+            "status": "Stopped",
+            "errorInformation": {"code": "ALARM_ACTIVE", "message": "alarm already in ALARM"},
+            "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "Pending"))],
+        },
+    ],
+    ids=["infrastructure failure", "stopped before any traffic"],
+)
+def test_a_revision_that_never_got_a_fair_try_may_be_released_again(
+    published_function, recorder, codedeploy_groups, ended
+):
+    codedeploy_groups.script_next_deployment([ended])
+    with pytest.raises(ReleaseFailed):
+        releaser(recorder).release(lambda_request("2"))
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    assert releaser(recorder).release(lambda_request("2")).live_revision == "2"
+
+
+def test_a_revision_whose_hook_failed_is_refused_next_time(published_function, recorder, codedeploy_groups):
+    failed_hook = lambda_target(0.0, ("BeforeAllowTraffic", "Failed"))
+    codedeploy_groups.script_next_deployment([{"status": "Failed", "targets": [failed_hook]}])
+    with pytest.raises(ReleaseFailed):
+        releaser(recorder).release(lambda_request("2"))
+    with pytest.raises(ReleaseFailed, match="refusing to release greeter-staging version 2 again"):
+        releaser(recorder).release(lambda_request("2"))
+
+
+def test_the_memory_reads_no_appspec_of_a_deployment_it_described_itself(
+    published_function, recorder, codedeploy_groups
+):
+    for version in ("2", "3"):
+        codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+        releaser(recorder).release(lambda_request(version))
+        published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+    codedeploy_groups.calls.clear()
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    published_function.update_function_code(FunctionName=FUNCTION, ZipFile=zipped_code(4))
+    published_function.publish_version(FunctionName=FUNCTION)
+    releaser(recorder).release(lambda_request("4"))
+    assert "GetApplicationRevision" not in codedeploy_groups.calls
+
+
+def released_bad_version_3(local_aws, published_function, recorder) -> None:
+    """2 went out and was good; 3 went out, passed its canary and is now live, and bad."""
+    for version in ("2", "3"):
+        local_aws.script_next_deployment([{"status": "Succeeded"}])
+        releaser(recorder).release(lambda_request(version))
+        published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+
+
+def republish(published_function, release: int) -> str:
+    """What `pulumi up` on an earlier commit does: the old code again, as a new version number."""
+    published_function.update_function_code(FunctionName=FUNCTION, ZipFile=zipped_code(release))
+    return published_function.publish_version(FunctionName=FUNCTION)["Version"]
+
+
+def test_going_back_to_known_good_code_while_the_alarms_fire_is_a_rollback_they_cannot_stop(
+    published_function, recorder, codedeploy_groups
+):
+    released_bad_version_3(codedeploy_groups, published_function, recorder)
+    fire_alarm()
+    version = republish(published_function, 2)  # the pipeline's stage rollback: the previous artifact
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    assert releaser(recorder).release(lambda_request(version)).live_revision == version
+    corrective = codedeploy_groups.created_deployments[-1]
+    assert corrective["deploymentConfigName"] == "CodeDeployDefault.LambdaAllAtOnce"
+    assert corrective["overrideAlarmConfiguration"] == {"enabled": False, "alarms": []}
+    assert corrective["autoRollbackConfiguration"] == {"enabled": False, "events": []}
+    assert corrective["description"].startswith(f"rollback-guard rollback {version} (from 3)")
+    assert any(
+        line.startswith(f"rolling back: {FUNCTION} version {version} brings back known-good 2")
+        for line in recorder.lines
+    )
+
+
+def test_old_code_without_an_alarm_firing_goes_out_through_the_canary(published_function, recorder, codedeploy_groups):
+    released_bad_version_3(codedeploy_groups, published_function, recorder)
+    version = republish(published_function, 2)
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    releaser(recorder).release(lambda_request(version))
+    assert "overrideAlarmConfiguration" not in codedeploy_groups.created_deployments[-1]
+
+
+def test_new_code_is_never_a_rollback_even_while_the_alarms_fire(published_function, recorder, codedeploy_groups):
+    released_bad_version_3(codedeploy_groups, published_function, recorder)
+    fire_alarm()
+    version = republish(published_function, 9)  # a hotfix
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    releaser(recorder).release(lambda_request(version))
+    assert "overrideAlarmConfiguration" not in codedeploy_groups.created_deployments[-1]
+
+
+# --- the memory, read straight from the history
+
+
+def ended(local_aws, target: str, source: str, step: dict) -> str:
+    """A Lambda deployment rollback-guard created, which ended as `step` says."""
+    codedeploy = boto3.client("codedeploy")
+    deployment = codedeploy.create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", source, target, HOOKS)),
+        description=describe("release", target, source, "a release"),
+    )["deploymentId"]
+    local_aws.script_next_deployment([step])
+    codedeploy.get_deployment(deploymentId=deployment)
+    return deployment
+
+
+STOPPED_BY_ALARM_AFTER_TRAFFIC = {
+    "status": "Stopped",
+    "errorInformation": {"code": "ALARM_ACTIVE", "message": "alarm"},
+    "targets": [lambda_target(0.0, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "Failed"))],
+}
+
+
+def history(recorder):
+    return releaser(recorder).history("greeter", "greeter-deploy")
+
+
+def test_known_good_passes_over_a_revision_rolled_back_for_cause_and_sees_every_older_one(
+    published_function, recorder, codedeploy_groups
+):
+    ended(codedeploy_groups, "2", "1", {"status": "Succeeded"})
+    ended(codedeploy_groups, "3", "2", {"status": "Succeeded"})
+    ended(codedeploy_groups, "4", "3", STOPPED_BY_ALARM_AFTER_TRAFFIC)
+    ended(codedeploy_groups, "5", "4", {"status": "Succeeded"})
+    assert history(recorder).known_good("5") == "3", "4 was rolled back; 3 is the newest good one before it"
+
+
+def test_known_good_after_codedeploys_own_rollback_failed_is_what_the_release_replaced(
+    published_function, recorder, codedeploy_groups
+):
+    ended(codedeploy_groups, "2", "1", {"status": "Succeeded"})
+    ended(
+        codedeploy_groups, "3", "2", {**STOPPED_BY_ALARM_AFTER_TRAFFIC, "rollbackInfo": {"rollbackDeploymentId": "d-X"}}
+    )
+    assert history(recorder).known_good("3") == "2"
+
+
+def test_codedeploys_own_rollback_says_nothing_against_the_revision_it_puts_back(
+    published_function, recorder, codedeploy_groups
+):
+    ended(codedeploy_groups, "2", "1", {"status": "Succeeded"})
+    # CodeDeploy's rollback deployment may carry the description of the release it undoes.
+    ended(codedeploy_groups, "1", "2", {"status": "Succeeded", "creator": "codeDeployRollback"})
+    remembered = history(recorder)
+    assert remembered.rolled_back("2") is None and remembered.rolled_back("1") is None

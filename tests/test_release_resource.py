@@ -16,6 +16,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.release import ReleaseProvider
+from hooks.revisions import describe
 from ops.offline import ROOT, mock_arn
 from release import appspec
 from release.engine import ReleaseFailed
@@ -88,6 +89,28 @@ def test_an_up_after_a_rollback_refuses_to_repeat_the_bad_revision(published_fun
     codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
     outs = provider.update("id", state, lambda_props("2", retry_revision="2")).outs
     assert outs["live_revision"] == "2"
+
+
+def test_an_up_after_a_killed_one_follows_the_deployment_it_left_running(published_function, codedeploy_groups):
+    # The killed up had already moved traffic: the alias is on 2, blue is kept while the alarms watch.
+    provider = ReleaseProvider()
+    state = provider.create(lambda_props("1")).outs
+    published_function.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="2")
+    state = {**state, **lambda_props("2"), "live_revision": "2"}
+    deployment = boto3.client("codedeploy").create_deployment(
+        applicationName="greeter",
+        deploymentGroupName="greeter-deploy",
+        revision=appspec.revision(appspec.lambda_appspec(FUNCTION, "live", "1", "2", HOOKS)),
+        description=describe("release", "2", "1", "the killed up"),
+    )["deploymentId"]
+    codedeploy_groups.script_next_deployment(
+        [{"status": "InProgress", "instanceTerminationWaitTimeStarted": True}, {"status": "Succeeded"}]
+    )
+    boto3.client("codedeploy").get_deployment(deploymentId=deployment)
+
+    assert provider.diff("id", state, lambda_props("2")).changes is True, "not finished: blue is still kept"
+    outs = provider.update("id", state, lambda_props("2")).outs
+    assert (outs["live_revision"], outs["deployment_id"]) == ("2", deployment)
 
 
 def test_unknown_inputs_during_preview_are_a_diff_without_asking_aws(published_function):

@@ -485,7 +485,21 @@ def test_a_retry_names_a_task_definition_revision():
 
 def test_a_lambda_retry_names_a_published_version():
     message = only_problem("staging", function={"retryRevision": "$LATEST"})
-    assert message == "rollback-guard:function.retryRevision = '$LATEST': a published version number"
+    assert message == "rollback-guard:function.retryRevision = '$LATEST': a published version number such as 7"
+
+
+@pytest.mark.parametrize("key", ["pinnedVersion", "retryRevision"])
+@pytest.mark.parametrize("written", [7, "7"])
+def test_a_version_written_by_pulumi_config_set_path_survives_the_round_trip(key, written):
+    # `pulumi config set --path rollback-guard:function.pinnedVersion 7` stores the integer 7.
+    function = settings_of("staging", function={key: written}).function
+    assert getattr(function, {"pinnedVersion": "pinned_version", "retryRevision": "retry_revision"}[key]) == "7"
+
+
+@pytest.mark.parametrize("written", [0, -3, True, 7.5, "07", ""])
+def test_a_pinned_version_is_a_whole_published_version_number(written):
+    message = only_problem("staging", function={"pinnedVersion": written})
+    assert message == f"rollback-guard:function.pinnedVersion = {written!r}: a published version number such as 7"
 
 
 # --- the pipeline stack
