@@ -1,19 +1,30 @@
-# `make test` on a fresh machine: creates the virtualenv, installs pinned dependencies, runs everything.
+# `make plan` and `make test` on a fresh machine: each creates the virtualenv and installs the
+# locked set it needs (requirements/*.txt, from pyproject.toml by `make lock`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# What the stacks and `plan` need; the test and lint tools on top of it.
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
 NODE_INSTALLED := node_modules/.installed
+COMPILE := $(BIN)/pip-compile --quiet --no-header --no-emit-index-url --no-emit-find-links --strip-extras
 
-.PHONY: plan test lint lint-migrations bench clean
+.PHONY: plan test lint lint-migrations bench lock clean
 
 # The main job on a fresh machine, offline: the staging stack's resources and rollback budget.
-plan: $(INSTALLED)
+plan: $(RUNTIME)
 	$(BIN)/python -m ops plan staging
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+$(RUNTIME): requirements/runtime.txt | $(BIN)/python
+	$(PIP) -r requirements/runtime.txt
+	touch $@
+
+$(DEV): requirements/dev.txt | $(BIN)/python
+	$(PIP) -r requirements/dev.txt
 	touch $@
 
 # asl-validator, for the state machine definitions.
@@ -21,21 +32,26 @@ $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
-lint: $(INSTALLED)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # Rollbacks don't roll back databases: every migration must be backward compatible.
-lint-migrations: $(INSTALLED)
+lint-migrations: $(DEV)
 	$(BIN)/squawk migrations/*.sql
 
 test: lint $(NODE_INSTALLED)
 	$(BIN)/python -m pytest
 
 # Figures, not pass/fail: never part of `make test`.
-bench: $(INSTALLED)
+bench: $(DEV)
 	$(BIN)/python benchmarks/hook_import.py
 	$(BIN)/python benchmarks/smoke_parallel.py
+
+# Re-resolve the locks after a change to pyproject.toml's dependencies (pins already there are kept).
+lock: $(DEV)
+	$(COMPILE) --all-extras -o requirements/dev.txt pyproject.toml
+	$(COMPILE) --extra vpc --extra plan -c requirements/dev.txt -o requirements/runtime.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) node_modules

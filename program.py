@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
-from components.codedeploy import (
+from rollback_guard.components.alarms import LambdaAlarms, LambdaAlarmsArgs, LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from rollback_guard.components.codedeploy import (
     DeploymentGroupBase,
     EcsDeploymentGroup,
     EcsDeploymentGroupArgs,
@@ -17,16 +17,33 @@ from components.codedeploy import (
     RollbackPolicy,
     shift_minutes,
 )
-from components.deployment_log import DeploymentLog, DeploymentLogArgs
-from components.ecs_service import CodeDeployBlueGreen, FargateService, FargateServiceArgs, NativeRouting, NativeShift
-from components.lambda_function import CanaryFunction, CanaryFunctionArgs
-from components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
-from components.network import Network, NetworkArgs
-from components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
-from components.pipeline import PipelineStorage, PipelineStorageArgs, ReleasePipeline, ReleasePipelineArgs
-from components.pipeline_checks import PipelineChecks, PipelineChecksArgs
-from components.release import DeploymentLogRef, EcsReleaseTarget, LambdaReleaseTarget, Release, ReleaseArgs
-from components.traffic_hooks import (
+from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
+from rollback_guard.components.ecs_service import (
+    CodeDeployBlueGreen,
+    FargateService,
+    FargateServiceArgs,
+    NativeRouting,
+    NativeShift,
+)
+from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs
+from rollback_guard.components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs
+from rollback_guard.components.network import Network, NetworkArgs
+from rollback_guard.components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
+from rollback_guard.components.pipeline import (
+    PipelineStorage,
+    PipelineStorageArgs,
+    ReleasePipeline,
+    ReleasePipelineArgs,
+)
+from rollback_guard.components.pipeline_checks import PipelineChecks, PipelineChecksArgs
+from rollback_guard.components.release import (
+    DeploymentLogRef,
+    EcsReleaseTarget,
+    LambdaReleaseTarget,
+    Release,
+    ReleaseArgs,
+)
+from rollback_guard.components.traffic_hooks import (
     PostShiftWatch,
     ReleaseContext,
     ReleaseRecorder,

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import pulumi
 
-from components.alarms import AlarmEvaluation
-from components.codedeploy import (
+from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.codedeploy import (
     ALARM_POLL_SECONDS,
     ALL_AT_ONCE_CONFIGS,
     ECS_PREDEFINED_CONFIGS,
@@ -30,11 +30,11 @@ from components.codedeploy import (
     TimeBasedShift,
     minimum_blue_kept_minutes,
 )
-from components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
-from components.load_balancer import HealthCheck
-from components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
-from components.traffic_hooks import MAX_WATCH_MINUTES, minimum_watch_minutes
-from hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
+from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
+from rollback_guard.components.load_balancer import HealthCheck
+from rollback_guard.components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
+from rollback_guard.components.traffic_hooks import MAX_WATCH_MINUTES, minimum_watch_minutes
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hooks import smoke_check
-from hooks.smoke import EndpointCheck, run_checks
-from hooks.timing import Deadline
+from rollback_guard.hooks import smoke_check
+from rollback_guard.hooks.smoke import EndpointCheck, run_checks
+from rollback_guard.hooks.timing import Deadline
 from tests.smoke_targets import SmokeTargets
 
 ENDPOINTS = 20

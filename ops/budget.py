@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from components.codedeploy import TimeBasedShift
-from components.ecs_service import CodeDeployBlueGreen, NativeShift, Rolling
+from rollback_guard.components.codedeploy import TimeBasedShift
+from rollback_guard.components.ecs_service import CodeDeployBlueGreen, NativeShift, Rolling
 from settings import Settings
 
 # How long putting traffic back takes once the alarm has fired.

@@ -19,12 +19,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from hooks.deployment_log import ROLLED_BACK, ReleaseRecord, partition_key, put_once
-from hooks.revisions import describe
 from ops.stack import BAD_INPUT, FAILED, OpsError
-from release import appspec
-from release.engine import ALL_AT_ONCE, LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest, iso
-from release.history import History, LogRef
+from rollback_guard.hooks.deployment_log import ROLLED_BACK, ReleaseRecord, partition_key, put_once
+from rollback_guard.hooks.revisions import describe
+from rollback_guard.release import appspec
+from rollback_guard.release.engine import ALL_AT_ONCE, LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest, iso
+from rollback_guard.release.history import History, LogRef
 
 # Set on the version a drill publishes: the sample function fails on purpose (functions/greeter).
 DRILL_FAULT = "ROLLBACK_GUARD_DRILL_FAULT"

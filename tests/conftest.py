@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hooks import aws, lifecycle, post_traffic, smoke
 from ops.offline import settled_stack
+from rollback_guard.hooks import aws, lifecycle, post_traffic, smoke
 from tests.hook_runs import ROLLBACK_ALARMS, create_rollback_alarms
 from tests.local_aws import LocalAws
 from tests.scenarios import FUNCTION, TABLE, create_log_table, publish_versions

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from hooks import timing
+from rollback_guard.hooks import timing
 from tests.scenarios import ALARM, FUNCTION
 
 LOGGER = "rollback-guard.hooks"

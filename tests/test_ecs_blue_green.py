@@ -280,7 +280,7 @@ def test_exports_name_everything_a_release_needs():
 
 def test_the_test_traffic_hook_runs_in_the_private_subnets(stack):
     function = stack.inputs("web-test-traffic-function")
-    assert function["handler"] == "hooks.test_traffic.handler"
+    assert function["handler"] == "rollback_guard.hooks.test_traffic.handler"
     assert function["vpcConfig"] == {
         "subnetIds": ["subnet-private-a", "subnet-private-b"],
         "securityGroupIds": ["web-test-traffic-sg-id"],
@@ -329,7 +329,7 @@ def test_the_test_listener_stays_http_when_production_is_https():
 
 def test_every_successful_release_is_recorded_in_the_deployment_log(prod):
     recorder = prod.inputs("web-recorder-function")
-    assert recorder["handler"] == "hooks.post_traffic.handler"
+    assert recorder["handler"] == "rollback_guard.hooks.post_traffic.handler"
     assert recorder["environment"]["variables"] == {
         "DEPLOYMENT_LOG_TABLE": "prod-deployment-log-table",
         "SERVICE_NAME": "web",

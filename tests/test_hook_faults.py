@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from hooks import alarm_watch, ecs_lifecycle, lifecycle, post_traffic, pre_traffic, test_traffic
+from rollback_guard.hooks import alarm_watch, ecs_lifecycle, lifecycle, post_traffic, pre_traffic, test_traffic
 from tests.hook_runs import (
     ROLLBACK_ALARMS,
     LambdaContext,

@@ -12,11 +12,11 @@ import re
 import boto3
 import pytest
 
-from hooks import post_traffic, pre_traffic, test_traffic, timing
-from hooks.deployment_log import last_good_version
-from hooks.lifecycle import HookError
-from hooks.revisions import describe
-from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
+from rollback_guard.hooks import post_traffic, pre_traffic, test_traffic, timing
+from rollback_guard.hooks.deployment_log import last_good_version
+from rollback_guard.hooks.lifecycle import HookError
+from rollback_guard.hooks.revisions import describe
+from rollback_guard.release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
 from tests.conftest import TEST_HOST
 from tests.hook_runs import (
     ROLLBACK_ALARMS,

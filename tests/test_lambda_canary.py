@@ -6,8 +6,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
 from ops.offline import ROOT, build_stack, mock_arn, settled_stack
+from rollback_guard.components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
@@ -100,15 +100,15 @@ def test_throttles_through_the_alias_also_roll_back(staging):
     assert queries["rate"]["expression"].startswith("IF(FILL(requests, 0) >= 20,")
 
 
-def test_hooks_are_packaged_from_the_hooks_folder(stack):
-    for hook, handler in zip(HOOKS, ("hooks.pre_traffic.handler", "hooks.post_traffic.handler"), strict=True):
+def test_hooks_are_packaged_from_the_installed_package(stack):
+    for hook, module in zip(HOOKS, ("pre_traffic", "post_traffic"), strict=True):
         function = stack.inputs(hook)
-        assert function["handler"] == handler
+        assert function["handler"] == f"rollback_guard.hooks.{module}.handler"
         packaged = function["code"].assets
-        assert {"hooks/__init__.py", "hooks/lifecycle.py", "hooks/pre_traffic.py", "hooks/post_traffic.py"} <= set(
-            packaged
-        )
+        shipped = {"__init__.py", "hooks/__init__.py", "hooks/lifecycle.py", "hooks/pre_traffic.py"}
+        assert {f"rollback_guard/{name}" for name in shipped} <= set(packaged)
         assert not [name for name in packaged if "__pycache__" in name or name.endswith(".pyc")]
+        assert not [name for name in packaged if "/components/" in name], "Lambda has no Pulumi to import"
 
 
 def test_every_hook_lives_long_enough_to_report_and_the_post_traffic_hook_to_watch_as_well(stack):

@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from hooks import notify
+from rollback_guard.hooks import notify
 from tests.conftest import fresh_hook_clients
 from tests.scenarios import ALARM, ROLLED_BACK_BY_ALARM
 

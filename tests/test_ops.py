@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from components.codedeploy import TimeBasedShift
-from hooks.deployment_log import SUCCEEDED, ReleaseRecord, put_once
-from hooks.revisions import describe
 from ops import cli
 from ops.budget import budgets, codedeploy_schedule, share_at
 from ops.offline import ROOT, use_config
 from ops.stack import OpsError
-from release import appspec
-from release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
-from release.history import LogRef
+from rollback_guard.components.codedeploy import TimeBasedShift
+from rollback_guard.hooks.deployment_log import SUCCEEDED, ReleaseRecord, put_once
+from rollback_guard.hooks.revisions import describe
+from rollback_guard.release import appspec
+from rollback_guard.release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
+from rollback_guard.release.history import LogRef
 from settings import load_settings
 from tests.hook_runs import fire_alarm
 from tests.local_aws import Fault

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from components.pipeline_checks import health_check_definition, smoke_test_definition
-from hooks import smoke_check
 from ops.offline import ROOT, mock_arn, settled_stack
+from rollback_guard.components.pipeline_checks import health_check_definition, smoke_test_definition
+from rollback_guard.hooks import smoke_check
 from tests.smoke_targets import SmokeTargets
 
 PIPELINE = "release-pipeline"
@@ -287,7 +287,7 @@ def test_a_malformed_check_is_a_failed_result_not_a_crash():
 
 
 def test_the_deploy_stages_install_the_cli_of_the_sdk_the_program_runs_with():
-    from components.pipeline import PULUMI_VERSION
+    from rollback_guard.components.pipeline import PULUMI_VERSION
 
-    requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    assert f"pulumi=={PULUMI_VERSION}" in requirements
+    locked = (ROOT / "requirements" / "runtime.txt").read_text().splitlines()
+    assert f"pulumi=={PULUMI_VERSION}" in locked

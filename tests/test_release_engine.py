@@ -8,10 +8,10 @@ import json
 import boto3
 import pytest
 
-from hooks.revisions import appspec_content, describe
-from release import appspec
-from release.appspec import target_of
-from release.engine import (
+from rollback_guard.hooks.revisions import appspec_content, describe
+from rollback_guard.release import appspec
+from rollback_guard.release.appspec import target_of
+from rollback_guard.release.engine import (
     Backoff,
     EcsTarget,
     LambdaTarget,

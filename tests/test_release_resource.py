@@ -15,11 +15,11 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
-from components.release import ReleaseProvider
-from hooks.revisions import describe
 from ops.offline import ROOT, mock_arn
-from release import appspec
-from release.engine import ReleaseFailed
+from rollback_guard.components.release import ReleaseProvider
+from rollback_guard.hooks.revisions import describe
+from rollback_guard.release import appspec
+from rollback_guard.release.engine import ReleaseFailed
 from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM
 
 
@@ -133,7 +133,7 @@ def test_the_pickled_provider_is_a_reference_with_no_clients_or_credentials():
     provider = ReleaseProvider()
     assert vars(provider) == {}
     pickled = base64.b64decode(serialize_provider(provider))
-    assert b"components.release" in pickled and b"ReleaseProvider" in pickled
+    assert b"rollback_guard.components.release" in pickled and b"ReleaseProvider" in pickled
     for secret_or_client in (b"boto", b"Session", b"credentials", b"AWS_"):
         assert secret_or_client not in pickled
     assert len(pickled) < 200
@@ -147,7 +147,7 @@ def test_the_pickled_provider_loads_in_a_fresh_interpreter_from_the_project():
         "print(type(provider).__module__, type(provider).__name__)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["components.release", "ReleaseProvider"]
+    assert result.stdout.split() == ["rollback_guard.components.release", "ReleaseProvider"]
     assert dill.loads(base64.b64decode(pickled)).__class__ is ReleaseProvider
 
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from hooks import ecs_lifecycle
 from ops.offline import mock_arn, settled_stack
+from rollback_guard.hooks import ecs_lifecycle
 from tests.scenarios import deployment_for
 
 STRATEGIES = {
@@ -126,7 +126,7 @@ def test_ecs_acts_through_a_role_that_may_move_traffic_and_invoke_only_the_hook(
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": HOOK}
     ]
     hook = stack.inputs("web-test-traffic-function")
-    assert hook["handler"] == "hooks.ecs_lifecycle.handler"
+    assert hook["handler"] == "rollback_guard.hooks.ecs_lifecycle.handler"
     hook_policy = stack.inputs("web-test-traffic-policy")["policy"]
     assert "PutLifecycleEventHookExecutionStatus" not in hook_policy, "ECS reads the answer; nothing to report"
     assert "web-test-traffic-invoke" not in stack.monitor.registrations

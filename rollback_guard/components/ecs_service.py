@@ -12,7 +12,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import role_policy, service_role, write_logs
+from rollback_guard.components.iam import role_policy, service_role, write_logs
 
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.

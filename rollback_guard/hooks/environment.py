@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from hooks.timing import HookError
+from rollback_guard.hooks.timing import HookError
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import role_policy, service_role
-from components.lambda_function import hooks_archive, logged_function
+from rollback_guard.components.iam import role_policy, service_role
+from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
 
 POLL_SECONDS = 30
 CHECK_FUNCTION_TIMEOUT_SECONDS = 60
@@ -163,7 +163,7 @@ class PipelineChecks(pulumi.ComponentResource):
             log_retention_days=args.log_retention_days,
             code=hooks_archive(),
             runtime="python3.13",
-            handler="hooks.smoke_check.handler",
+            handler=hook_handler("smoke_check"),
             timeout=CHECK_FUNCTION_TIMEOUT_SECONDS,
             memory_size=256,
         )

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks import aws
-from hooks.environment import known_keys
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks import aws
+from rollback_guard.hooks.environment import known_keys
+from rollback_guard.hooks.timing import Deadline, HookError
 
 # Per check: every hook's timeout leaves room for one check of this length and the report.
 MAX_CHECK_TIMEOUT_SECONDS = 45

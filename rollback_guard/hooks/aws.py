@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks.timing import Deadline, HookError
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from hooks import aws, timing
-from hooks.logs import log
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks import aws, timing
+from rollback_guard.hooks.logs import log
+from rollback_guard.hooks.timing import Deadline, HookError
 
 POLL_SECONDS = 15
 # Alarms that cannot be read for this long are not being watched: the release does not go on. Less

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.lambda_function import hooks_archive, logged_function
+from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
 
 # What each rule matches, by name: the outcomes a platform team wants to hear about.
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
@@ -86,7 +86,7 @@ class ReleaseNotifications(pulumi.ComponentResource):
             ],
             code=hooks_archive(),
             runtime="python3.13",
-            handler="hooks.notify.handler",
+            handler=hook_handler("notify"),
             timeout=30,
             memory_size=128,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={"TOPIC_ARN": self.topic.arn}),

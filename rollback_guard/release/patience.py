@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, CredentialRetrievalError
 
-from hooks.aws import error_code, is_transient
+from rollback_guard.hooks.aws import error_code, is_transient
 
 T = TypeVar("T")
 # Clients make one attempt per call: Patient retries, knowing what is worth a retry.

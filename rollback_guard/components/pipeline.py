@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import role_policy, service_role, write_logs
+from rollback_guard.components.iam import role_policy, service_role, write_logs
 
-# The CLI the deploy stages install: the same release as the SDK in requirements.txt.
+# The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
 PULUMI_VERSION = "3.272.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 DEPLOY_TIMEOUT_MINUTES = 480

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hooks.deployment_log import ROLLED_BACK, partition_key
-from hooks.revisions import appspec_content, described
-from release import appspec
-from release.patience import ONE_ATTEMPT, Patient
+from rollback_guard.hooks.deployment_log import ROLLED_BACK, partition_key
+from rollback_guard.hooks.revisions import appspec_content, described
+from rollback_guard.release import appspec
+from rollback_guard.release.patience import ONE_ATTEMPT, Patient
 
 # How far back CodeDeploy's history is read, newest window first.
 WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=30))

@@ -15,8 +15,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import AlarmEvaluation
-from components.iam import service_role
+from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.iam import service_role
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
 ECS_PREDEFINED_CONFIGS = frozenset(

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 
-from hooks.lifecycle import judge
-from hooks.logs import log
-from hooks.test_traffic import smoke_test_green
-from hooks.timing import Deadline
+from rollback_guard.hooks.lifecycle import judge
+from rollback_guard.hooks.logs import log
+from rollback_guard.hooks.test_traffic import smoke_test_green
+from rollback_guard.hooks.timing import Deadline
 
 # Kept back from the invocation's time to return the answer.
 ANSWER_MARGIN_SECONDS = 2

@@ -25,9 +25,9 @@ import pulumi.dynamic as dynamic
 import pulumi_aws as aws
 from pulumi.runtime.rpc import UNKNOWN
 
-from components.codedeploy import DeploymentGroupBase
-from release.engine import Releaser, ReleaseRequest, parse_target
-from release.history import LogRef
+from rollback_guard.components.codedeploy import DeploymentGroupBase
+from rollback_guard.release.engine import Releaser, ReleaseRequest, parse_target
+from rollback_guard.release.history import LogRef
 
 # The inputs that say what to release; a change to any of them is a diff.
 INPUT_KEYS = (

@@ -1,4 +1,5 @@
-"""Where the services run: a new VPC (awsx) or an existing one."""
+"""Where the services run: a new VPC (awsx, the `vpc` extra: imported only to build one) or an
+existing one."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_awsx as awsx
 
-NAT_STRATEGIES = {"single": awsx.ec2.NatGatewayStrategy.SINGLE, "one-per-az": awsx.ec2.NatGatewayStrategy.ONE_PER_AZ}
+NAT_STRATEGIES = ("single", "one-per-az")
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,15 @@ class Network(pulumi.ComponentResource):
         super().__init__("rollback-guard:network:Network", name, None, opts)
         spec = args.vpc
         if isinstance(spec, NewVpc):
+            import pulumi_awsx as awsx
+
+            single = spec.nat_gateways == "single"
+            strategy = awsx.ec2.NatGatewayStrategy.SINGLE if single else awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
             vpc = awsx.ec2.Vpc(
                 f"{name}-vpc",
                 cidr_block=spec.cidr_block,
                 number_of_availability_zones=spec.availability_zones,
-                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=NAT_STRATEGIES[spec.nat_gateways]),
+                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=strategy),
                 enable_dns_hostnames=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import role_policy, service_role, write_logs
+from rollback_guard.components.iam import role_policy, service_role, write_logs
 
 ALIAS_NAME = "live"
 # CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
@@ -20,7 +20,7 @@ CODEDEPLOY_OWNED_ALIAS_PROPERTIES = ["functionVersion", "routingConfig"]
 XRAY_WRITE = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
 
 
-HOOKS_DIRECTORY = Path(__file__).resolve().parent.parent / "hooks"
+PACKAGE_DIRECTORY = Path(__file__).resolve().parent.parent
 
 
 def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive:
@@ -34,8 +34,16 @@ def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive
 
 
 def hooks_archive() -> pulumi.AssetArchive:
-    """hooks/ as the package `hooks`, so handlers are `hooks.<module>.handler`."""
-    return code_archive(HOOKS_DIRECTORY, "hooks/")
+    """The hook handlers, shipped from the installed package as `rollback_guard.hooks`: the
+    package's own `__init__.py` (which imports nothing) and `hooks/`."""
+    hooks = code_archive(PACKAGE_DIRECTORY / "hooks", "rollback_guard/hooks/")
+    package = pulumi.FileAsset(str(PACKAGE_DIRECTORY / "__init__.py"))
+    return pulumi.AssetArchive({"rollback_guard/__init__.py": package, **hooks.assets})
+
+
+def hook_handler(module: str) -> str:
+    """The handler of a hook module in hooks_archive()."""
+    return f"rollback_guard.hooks.{module}.handler"
 
 
 def logged_function(

@@ -28,10 +28,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks.revisions import describe, described
-from release import appspec
-from release.history import History, LogRef, deployment_targets, target_detail
-from release.patience import ONE_ATTEMPT, Patient, throttled
+from rollback_guard.hooks.revisions import describe, described
+from rollback_guard.release import appspec
+from rollback_guard.release.history import History, LogRef, deployment_targets, target_detail
+from rollback_guard.release.patience import ONE_ATTEMPT, Patient, throttled
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
 # How long an explanation may wait for AWS on each of its reads.

@@ -11,10 +11,10 @@ timeoutSeconds, expectBody}), CHECK_TIMEOUT_SECONDS (per test event).
 
 from __future__ import annotations
 
-from hooks.environment import environment, json_list, matching, seconds
-from hooks.lifecycle import DeploymentRelease, Passed, run_hook
-from hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, run_checks
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks.environment import environment, json_list, matching, seconds
+from rollback_guard.hooks.lifecycle import DeploymentRelease, Passed, run_hook
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, run_checks
+from rollback_guard.hooks.timing import Deadline, HookError
 
 # A function's name or unqualified ARN: the hook names the version itself.
 FUNCTION_NAME = r"(arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}"

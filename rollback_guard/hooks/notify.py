@@ -14,9 +14,9 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks import aws
-from hooks.environment import environment
-from hooks.logs import log
+from rollback_guard.hooks import aws
+from rollback_guard.hooks.environment import environment
+from rollback_guard.hooks.logs import log
 
 
 def handler(event, context=None) -> dict:

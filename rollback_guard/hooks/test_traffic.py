@@ -13,11 +13,11 @@ least one).
 
 from __future__ import annotations
 
-from hooks import aws
-from hooks.environment import environment, json_list, matching, whole_number
-from hooks.lifecycle import Passed, run_hook
-from hooks.smoke import PathCheck, run_checks
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks import aws
+from rollback_guard.hooks.environment import environment, json_list, matching, whole_number
+from rollback_guard.hooks.lifecycle import Passed, run_hook
+from rollback_guard.hooks.smoke import PathCheck, run_checks
+from rollback_guard.hooks.timing import Deadline, HookError
 
 HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
 LOAD_BALANCER_SUFFIX = r"app/[\w-]{1,32}/[0-9a-f]+"

@@ -20,12 +20,12 @@ import functools
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks import aws
-from hooks.alarm_watch import MAX_ALARMS, AlarmWatch
-from hooks.deployment_log import SUCCEEDED, ReleaseRecord, is_recorded, last_good_version, put_once
-from hooks.environment import environment, json_list, matching, seconds
-from hooks.lifecycle import EFFECT_SECONDS, REPORT_RESERVE_SECONDS, DeploymentRelease, Passed, run_hook
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks import aws
+from rollback_guard.hooks.alarm_watch import MAX_ALARMS, AlarmWatch
+from rollback_guard.hooks.deployment_log import SUCCEEDED, ReleaseRecord, is_recorded, last_good_version, put_once
+from rollback_guard.hooks.environment import environment, json_list, matching, seconds
+from rollback_guard.hooks.lifecycle import EFFECT_SECONDS, REPORT_RESERVE_SECONDS, DeploymentRelease, Passed, run_hook
+from rollback_guard.hooks.timing import Deadline, HookError
 
 # Lambda ends an invocation after 15 minutes: the watch, the reads around it, what passing leads to
 # and the report must fit (components/traffic_hooks.py sets the hook's timeout from the watch).

@@ -7,8 +7,8 @@ so the state machine can name every failure at once.
 
 from __future__ import annotations
 
-from hooks.smoke import PathCheck
-from hooks.timing import Deadline, HookError
+from rollback_guard.hooks.smoke import PathCheck
+from rollback_guard.hooks.timing import Deadline, HookError
 
 # Kept back from the invocation's time to return the result.
 ANSWER_MARGIN_SECONDS = 1

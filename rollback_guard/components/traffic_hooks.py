@@ -17,12 +17,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import AlarmEvaluation
-from components.iam import role_policy
-from components.lambda_function import hooks_archive, logged_function
-from hooks.alarm_watch import POLL_SECONDS
-from hooks.post_traffic import MAX_WATCH_SECONDS
-from hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
+from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.iam import role_policy
+from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.hooks.alarm_watch import POLL_SECONDS
+from rollback_guard.hooks.post_traffic import MAX_WATCH_SECONDS
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
 
 # Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS, the hook's AWS reads with their retries
 # and the report's reserve (hooks/lifecycle.py), so the hook always lives to report. The
@@ -144,7 +144,7 @@ def _recorder(
     return _hook(
         name,
         parent,
-        "hooks.post_traffic.handler",
+        hook_handler("post_traffic"),
         release.deployment_group_arn,
         {
             "DEPLOYMENT_LOG_TABLE": release.table_name,
@@ -225,7 +225,7 @@ class TrafficHooks(pulumi.ComponentResource):
         self.pre_traffic = _hook(
             f"{name}-pre-traffic",
             self,
-            "hooks.pre_traffic.handler",
+            hook_handler("pre_traffic"),
             release.deployment_group_arn,
             {
                 "TARGET_FUNCTION": args.target_function_name,
@@ -303,7 +303,7 @@ class TestTrafficHook(pulumi.ComponentResource):
         self.function = _hook(
             name,
             self,
-            "hooks.test_traffic.handler" if for_codedeploy else "hooks.ecs_lifecycle.handler",
+            hook_handler("test_traffic" if for_codedeploy else "ecs_lifecycle"),
             args.deployment_group_arn,
             {
                 "LOAD_BALANCER": args.load_balancer_arn_suffix,

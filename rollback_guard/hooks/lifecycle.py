@@ -22,10 +22,10 @@ from typing import Any, Literal
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hooks import aws, timing
-from hooks.logs import log
-from hooks.revisions import appspec_content, described
-from hooks.timing import Deadline, HookError, run_within
+from rollback_guard.hooks import aws, timing
+from rollback_guard.hooks.logs import log
+from rollback_guard.hooks.revisions import appspec_content, described
+from rollback_guard.hooks.timing import Deadline, HookError, run_within
 
 # Kept back from the invocation's time for the status report and its retries.
 REPORT_RESERVE_SECONDS = 30
