@@ -2,10 +2,10 @@
 
 import json
 
-import pulumi
 import pytest
 
-from ops.offline import build_stack, mock_arn, settled_stack
+from ops.offline import build_stack, settled_stack
+from rollback_guard.testing import mock_arn, resolved
 
 GROUP = "web-deploy-group"
 ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
@@ -135,7 +135,7 @@ def test_tasks_accept_traffic_only_from_the_alb(stack):
 def test_the_alb_is_open_on_its_listener_ports_only(stack):
     rules = [r.inputs for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
     into_alb = {(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in rules if r["securityGroupId"] == "web-lb-sg-id"}
-    vpc_cidr = VPC_CIDRS[stack.name]
+    vpc_cidr = VPC_CIDRS[stack.stack]
     assert into_alb == {(80, 80, "0.0.0.0/0"), (8080, 8080, vpc_cidr)}, "the test listener must stay inside the VPC"
     egress = stack.inputs("web-lb-to-targets")
     assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (80, 80, vpc_cidr)
@@ -256,7 +256,6 @@ def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
     assert staging.inputs("web-net-vpc")["natGateways"] == {"strategy": "Single"}
 
 
-@pulumi.runtime.test
 def test_exports_name_everything_a_release_needs():
     expected = {
         "clusterName": "web-cluster",
@@ -272,7 +271,7 @@ def test_exports_name_everything_a_release_needs():
         assert exports["serviceUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:80"
         assert exports["testUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080"
 
-    return build_stack("prod").resolved_exports().apply(check)
+    build_stack("prod", then=lambda built: resolved(built.exports).apply(check))
 
 
 # --- the test-traffic hook: smoke tests against green before production traffic moves
@@ -298,7 +297,7 @@ def test_the_test_traffic_hook_may_reach_the_test_listener_and_aws_apis_only(sta
         for rule in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
         if rule.inputs["securityGroupId"] == "web-test-traffic-sg-id"
     }
-    assert egress == {(8080, VPC_CIDRS[stack.name]), (443, "0.0.0.0/0")}
+    assert egress == {(8080, VPC_CIDRS[stack.stack]), (443, "0.0.0.0/0")}
 
 
 def test_codedeploy_may_invoke_the_test_traffic_hook(stack):

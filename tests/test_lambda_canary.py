@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-import pulumi
 import pytest
 
-from ops.offline import ROOT, build_stack, mock_arn, settled_stack
+from ops.offline import ROOT, build_stack, settled_stack
 from rollback_guard.components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
+from rollback_guard.testing import mock_arn, resolved
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
@@ -214,10 +214,9 @@ def test_a_custom_canary_becomes_a_lambda_deployment_config():
 def test_a_stack_without_a_function_builds_no_lambda():
     staged = settled_stack("staging", **{"rollback-guard:function": None})
     assert not [name for name in staged.monitor.registrations if name.startswith("greeter")]
-    assert staged.program.canary is None
+    assert staged.value.canary is None
 
 
-@pulumi.runtime.test
 def test_exports_name_what_a_lambda_release_needs():
     expected = {
         "deploymentLogTableName": "staging-deployment-log-table",
@@ -229,7 +228,7 @@ def test_exports_name_what_a_lambda_release_needs():
         "preTrafficHookName": "greeter-hooks-pre-traffic-staging",
         "postTrafficHookName": "greeter-hooks-post-traffic-staging",
     }
-    return build_stack("staging").resolved_exports().apply(lambda exports: _assert_includes(exports, expected))
+    build_stack("staging", then=lambda built: resolved(built.exports).apply(lambda e: _assert_includes(e, expected)))
 
 
 def _assert_includes(exports: dict, expected: dict) -> None:

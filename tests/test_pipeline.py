@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ops.offline import ROOT, mock_arn, settled_stack
+from ops.offline import ROOT, settled_stack
 from rollback_guard.components.pipeline_checks import health_check_definition, smoke_test_definition
 from rollback_guard.hooks import smoke_check
+from rollback_guard.testing import mock_arn
 from tests.smoke_targets import SmokeTargets
 
 PIPELINE = "release-pipeline"

@@ -15,11 +15,12 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.offline import ROOT, mock_arn
+from ops.offline import ROOT
 from rollback_guard.components.release import ReleaseProvider
 from rollback_guard.hooks.revisions import describe
 from rollback_guard.release import appspec
 from rollback_guard.release.engine import ReleaseFailed
+from rollback_guard.testing import mock_arn
 from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM
 
 

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from ops.offline import mock_arn, settled_stack
+from ops.offline import settled_stack
 from rollback_guard.hooks import ecs_lifecycle
+from rollback_guard.testing import mock_arn
 from tests.scenarios import deployment_for
 
 STRATEGIES = {

@@ -1,0 +1,172 @@
+"""Test a Pulumi program that uses rollback_guard, offline: Pulumi's mocks, with no AWS account and
+no Pulumi CLI, recording what each resource was registered with — its inputs and the options the
+mocks do not expose (protect, retain-on-delete, ignore_changes, dependencies).
+
+    from rollback_guard.testing import run
+
+    def test_the_checkout_group_rolls_back_on_alarm():
+        built = run(lambda: LambdaCanary("checkout", LambdaCanaryArgs(...)), stack="prod")
+        group = built.inputs("checkout-deploy-group")
+        assert "DEPLOYMENT_STOP_ON_ALARM" in group["autoRollbackConfiguration"]["events"]
+
+`run` returns once every resource is registered. Outputs echo the inputs, with the attributes AWS
+would compute (an ARN, a load balancer's DNS name, a function's version "1") added by FakeAws;
+subclass it for more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+
+T = TypeVar("T")
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def mock_arn(type_token: str, name: str) -> str:
+    """The ARN FakeAws gives a resource."""
+    return f"arn:aws:mock:{REGION}:{ACCOUNT}:{type_token}/{name}"
+
+
+class FakeAws(pulumi.runtime.Mocks):
+    """Echoes inputs back as outputs and adds the attributes AWS would compute."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        name = args.inputs.get("name") or args.name
+        outputs = {**args.inputs, "name": name, "arn": mock_arn(args.typ, args.name)}
+        if args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            outputs |= {"arnSuffix": f"app/{name}/0123456789abcdef", "dnsName": f"{name}.{REGION}.elb.amazonaws.com"}
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            outputs |= {"arnSuffix": f"targetgroup/{name}/0123456789abcdef"}
+        elif args.typ == "aws:lambda/function:Function":
+            outputs |= {"version": "1"}
+        elif args.typ == "aws:s3/bucket:Bucket":
+            outputs |= {"bucket": args.name}
+        elif args.typ == "aws:kms/key:Key":
+            outputs |= {"keyId": f"{args.name}-key-id"}
+        elif args.typ == "awsx:ec2:Vpc":
+            # A remote component: its outputs are not its inputs (natGateways becomes resources).
+            outputs = {
+                "vpcId": "vpc-0123456789abcdef0",
+                "publicSubnetIds": ["subnet-public-a", "subnet-public-b"],
+                "privateSubnetIds": ["subnet-private-a", "subnet-private-b"],
+            }
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        results = {
+            "aws:index/getRegion:getRegion": {"region": REGION, "name": REGION},
+            "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+            "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT},
+            "aws:ec2/getVpc:getVpc": {"id": args.args.get("id"), "cidrBlock": "172.31.0.0/16"},
+        }
+        return results[args.token]
+
+
+@dataclass(frozen=True)
+class Registration:
+    type: str
+    name: str
+    inputs: dict
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: tuple[str, ...]
+    # URNs of the resources this one was told to wait for (depends_on).
+    dependencies: tuple[str, ...]
+    # How long the provider may take to create / update it, e.g. "45m" ("" for its default).
+    update_timeout: str
+    urn: str
+    # The URN of its parent ("" for a top-level resource).
+    parent: str
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            # Names are unique across a program, so tests can look resources up by name alone.
+            assert request.name not in self.registrations, f"two resources named {request.name}"
+            self.registrations[request.name] = Registration(
+                request.type,
+                request.name,
+                pulumi.runtime.rpc.deserialize_properties(request.object),
+                request.protect,
+                request.retainOnDelete,
+                tuple(request.ignoreChanges),
+                tuple(request.dependencies),
+                request.customTimeouts.update,
+                response.urn,
+                request.parent,
+            )
+        return response
+
+
+@dataclass
+class Built(Generic[T]):
+    """What a program returned, and every resource it registered."""
+
+    value: T
+    stack: str
+    monitor: RecordingMonitor = field(repr=False)
+
+    def registration(self, name: str) -> Registration:
+        return self.monitor.registrations[name]
+
+    def inputs(self, name: str) -> dict:
+        return self.registration(name).inputs
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.monitor.registrations.values() if r.type == type_token]
+
+    def children_of(self, name: str) -> list[Registration]:
+        """The resources whose parent is the resource `name`."""
+        parent = self.registration(name).urn
+        return [r for r in self.monitor.registrations.values() if r.parent == parent]
+
+
+def resolved(outputs: Mapping[str, Any]) -> pulumi.Output[dict]:
+    """A mapping of outputs (a program's exports) as one output of their values."""
+    keys = list(outputs)
+    return pulumi.Output.all(*outputs.values()).apply(lambda values: dict(zip(keys, values, strict=True)))
+
+
+def run(
+    program: Callable[[], T],
+    *,
+    project: str = "test",
+    stack: str = "test",
+    config: Mapping[str, Any] | None = None,
+    mocks: pulumi.runtime.Mocks | None = None,
+    then: Callable[[T], Any] | None = None,
+) -> Built[T]:
+    """Runs `program()` under mocks with `config` (keys `project:key`; objects and lists are passed as
+    JSON, as Pulumi passes them) and returns once every resource is registered. `then(value)` runs
+    in the same test run: an Output it returns (assertions on resolved outputs) is awaited."""
+    mocks = mocks or FakeAws()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        {
+            key: json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            for key, value in (config or {}).items()
+        }
+    )
+    returned: list[T] = []
+
+    @pulumi.runtime.test
+    def build() -> Any:
+        returned.append(program())
+        return then(returned[0]) if then else None
+
+    build()
+    return Built(returned[0], stack, monitor)
