@@ -30,25 +30,25 @@ from rollback_guard.components.codedeploy import (
     TimeBasedShift,
     minimum_blue_kept_minutes,
 )
+from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
 from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
 from rollback_guard.components.load_balancer import HealthCheck
 from rollback_guard.components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
 from rollback_guard.components.traffic_hooks import MAX_WATCH_MINUTES, minimum_watch_minutes
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
+from rollback_guard.policy.rules import (
+    PROD_MIN_DESIRED_COUNT,
+    PROD_MIN_LOG_RETENTION_DAYS,
+    PROD_MIN_ROLLBACK_WINDOW_MINUTES,
+)
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
 PIPELINE = "pipeline"
-MAX_SMOKE_ENDPOINTS = 40
+
 # Lambda's init phase is not part of the function timeout; this much is allowed for it.
 COLD_START_SECONDS = 10
 
-# The safety floor production may not go below. After the last shift, a firing alarm still rolls
-# back for at least this long: blue is kept (CodeDeploy's termination wait, ECS's bake time), or the
-# Lambda post-traffic hook keeps watching.
-PROD_MIN_ROLLBACK_WINDOW_MINUTES = 10
-PROD_MIN_DESIRED_COUNT = 2
-PROD_MIN_LOG_RETENTION_DAYS = 30
 
 # Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
 # to "<service>-lb-green".

@@ -82,7 +82,7 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
         raise OpsError(f"{args.environment} is the pipeline stack: it has no release paths to budget", BAD_INPUT)
     found = budgets(settings)
     png = draw(found, args.environment, Path(args.png or f"plan-{args.environment}.png"))
-    types = Counter(registration.type for registration in built.monitor.registrations.values())
+    types = Counter(registration.type for registration in built.monitor.registered)
     return {
         "stack": args.environment,
         "resources": {"total": sum(types.values()), "byType": dict(sorted(types.items()))},

@@ -16,6 +16,7 @@ import pulumi
 import yaml
 
 import program
+from rollback_guard.components.delivery import DeliveryPipeline
 from rollback_guard.testing import Built, run
 from settings import PROJECT, load_settings
 
@@ -55,7 +56,7 @@ def use_config(stack: str, overrides: dict[str, Any]) -> None:
 
 def build_stack(
     stack: str, then: Callable[[Any], Any] | None = None, **overrides: Any
-) -> Built[program.Program | program.PipelineProgram]:
+) -> Built[program.Program | DeliveryPipeline]:
     """The stack built under mocks; returns once every resource is registered (and `then`, given
     the built program, has run: see rollback_guard.testing.run)."""
     return run(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pulumi
+from google.protobuf.json_format import MessageToDict
 from pulumi.runtime.mocks import MockMonitor
 
 T = TypeVar("T")
@@ -84,29 +85,47 @@ class Registration:
     urn: str
     # The URN of its parent ("" for a top-level resource).
     parent: str
+    # A resource AWS holds, rather than a component grouping others.
+    custom: bool
+    # As the SDK sent them: {"urn": ...} or {"spec": {"name", "type", "noParent", "parentUrn"}}.
+    aliases: tuple[dict, ...]
 
 
 class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
-        self.registrations: dict[str, Registration] = {}
+        # Every resource but the stack, in the order registered: a parent before its children.
+        self.registered: list[Registration] = []
+
+    @property
+    def registrations(self) -> dict[str, Registration]:
+        """The resources by name. A component may share its name with the component it wraps
+        (EcsServiceWithRollback "web" around FargateService "web"): the name then means the
+        innermost one, registered last."""
+        return {registration.name: registration for registration in self.registered}
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            # Names are unique across a program, so tests can look resources up by name alone.
-            assert request.name not in self.registrations, f"two resources named {request.name}"
-            self.registrations[request.name] = Registration(
-                request.type,
-                request.name,
-                pulumi.runtime.rpc.deserialize_properties(request.object),
-                request.protect,
-                request.retainOnDelete,
-                tuple(request.ignoreChanges),
-                tuple(request.dependencies),
-                request.customTimeouts.update,
-                response.urn,
-                request.parent,
+            # Custom resources' names are unique across a program, so tests can look them up by name alone.
+            assert not (request.custom and any(r.name == request.name and r.custom for r in self.registered)), (
+                f"two resources named {request.name}"
+            )
+            self.registered.append(
+                Registration(
+                    request.type,
+                    request.name,
+                    pulumi.runtime.rpc.deserialize_properties(request.object),
+                    request.protect,
+                    request.retainOnDelete,
+                    tuple(request.ignoreChanges),
+                    tuple(request.dependencies),
+                    request.customTimeouts.update,
+                    response.urn,
+                    request.parent,
+                    request.custom,
+                    tuple(MessageToDict(alias) for alias in request.aliases),
+                )
             )
         return response
 
@@ -119,19 +138,28 @@ class Built(Generic[T]):
     stack: str
     monitor: RecordingMonitor = field(repr=False)
 
-    def registration(self, name: str) -> Registration:
-        return self.monitor.registrations[name]
+    def registration(self, name: str, type_token: str | None = None) -> Registration:
+        """The resource `name` (of `type_token`, where a component shares its name)."""
+        if type_token is None:
+            return self.monitor.registrations[name]
+        return next(r for r in self.monitor.registered if r.name == name and r.type == type_token)
 
     def inputs(self, name: str) -> dict:
         return self.registration(name).inputs
 
-    def of_type(self, type_token: str) -> list[Registration]:
-        return [r for r in self.monitor.registrations.values() if r.type == type_token]
+    @property
+    def top_level(self) -> list[Registration]:
+        """The resources the program itself created, whose parent is the stack."""
+        urns = {r.urn for r in self.monitor.registered}
+        return [r for r in self.monitor.registered if r.parent not in urns]
 
-    def children_of(self, name: str) -> list[Registration]:
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.monitor.registered if r.type == type_token]
+
+    def children_of(self, name: str, type_token: str | None = None) -> list[Registration]:
         """The resources whose parent is the resource `name`."""
-        parent = self.registration(name).urn
-        return [r for r in self.monitor.registrations.values() if r.parent == parent]
+        parent = self.registration(name, type_token).urn
+        return [r for r in self.monitor.registered if r.parent == parent]
 
 
 def resolved(outputs: Mapping[str, Any]) -> pulumi.Output[dict]:

@@ -213,13 +213,13 @@ def test_success_failure_and_rollback_are_announced(pipeline_stack, rule, detail
 
 
 def test_every_resource_of_the_prod_stack_is_protected(prod):
-    unprotected = [r.name for r in prod.monitor.registrations.values() if not r.protect]
+    unprotected = [r.name for r in prod.monitor.registered if not r.protect]
     assert unprotected == ["web-task"], "only the task definition, which every release replaces"
     assert prod.inputs("web-task")["skipDestroy"] is True, "a replaced revision stays registered"
 
 
 def test_nothing_in_staging_is_protected(staging):
-    assert [r.name for r in staging.monitor.registrations.values() if r.protect] == []
+    assert [r.name for r in staging.monitor.registered if r.protect] == []
 
 
 # --- the state machines, checked by a real validator

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.iam import service_role
+from rollback_guard.policy import rules
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
 ECS_PREDEFINED_CONFIGS = frozenset(
@@ -41,7 +42,7 @@ LAMBDA_PREDEFINED_CONFIGS = frozenset(
         "CodeDeployDefault.LambdaAllAtOnce",
     }
 )
-ALL_AT_ONCE_CONFIGS = frozenset({"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.LambdaAllAtOnce"})
+ALL_AT_ONCE_CONFIGS = rules.ALL_AT_ONCE_CONFIGS & (ECS_PREDEFINED_CONFIGS | LAMBDA_PREDEFINED_CONFIGS)
 
 MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
 MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
@@ -77,6 +78,13 @@ def shift_minutes(choice: DeploymentConfigChoice) -> int:
             return choice.interval_minutes
         return math.ceil(100 / choice.percentage) * choice.interval_minutes
     return _PREDEFINED_SHIFT_MINUTES[choice]
+
+
+def all_at_once(choice: DeploymentConfigChoice) -> bool:
+    """Whether a config moves all traffic in one step."""
+    if isinstance(choice, TimeBasedShift):
+        return choice.percentage >= 100
+    return choice in ALL_AT_ONCE_CONFIGS
 
 
 _PREDEFINED_SHIFT_MINUTES = {
@@ -140,8 +148,25 @@ class DeploymentGroupBase(pulumi.ComponentResource):
         managed_policy_arn: str,
         deployment_config: DeploymentConfigChoice,
         policy: RollbackPolicy,
+        production: bool,
+        termination_wait_minutes: int | None = None,
         **platform_args,
     ) -> None:
+        """Refuses an unsafe group (policy/rules.py) before creating anything: the alarm list
+        once it is known."""
+        names = policy.alarm_names
+        known = isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
+        rules.refuse(
+            f"deployment group {name}",
+            rules.deployment_group(
+                alarm_names=names if known else ["(known once created)"],
+                rollback_events=policy.auto_rollback.events(),
+                config=str(deployment_config),
+                all_at_once=all_at_once(deployment_config),
+                termination_wait_minutes=termination_wait_minutes,
+                production=production,
+            ),
+        )
         child = pulumi.ResourceOptions(parent=self)
         self.application = aws.codedeploy.Application(f"{name}-app", compute_platform=compute_platform, opts=child)
         self.role = _service_role(name, managed_policy_arn, child)
@@ -155,7 +180,7 @@ class DeploymentGroupBase(pulumi.ComponentResource):
                 deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
             ),
             auto_rollback_configuration=_auto_rollback(policy.auto_rollback),
-            alarm_configuration=_alarm_configuration(policy.alarm_names, policy.ignore_poll_alarm_failure),
+            alarm_configuration=_alarm_configuration(name, policy.alarm_names, policy.ignore_poll_alarm_failure),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
             **platform_args,
         )
@@ -185,6 +210,8 @@ class EcsDeploymentGroupArgs:
     # 0 shifts traffic as soon as green is ready; otherwise someone must continue the deployment
     # within this many minutes or it stops (and rolls back).
     approval_wait_minutes: int = 0
+    # Production floors (policy/rules.py): gradual shifts, blue kept at least 10 minutes.
+    production: bool = False
 
 
 class EcsDeploymentGroup(DeploymentGroupBase):
@@ -201,6 +228,8 @@ class EcsDeploymentGroup(DeploymentGroupBase):
             "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS",
             args.deployment_config,
             args.rollback,
+            args.production,
+            args.termination_wait_minutes,
             blue_green_deployment_config=cd.DeploymentGroupBlueGreenDeploymentConfigArgs(
                 deployment_ready_option=cd.DeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOptionArgs(
                     action_on_timeout="STOP_DEPLOYMENT" if wait else "CONTINUE_DEPLOYMENT",
@@ -239,6 +268,8 @@ class LambdaDeploymentGroupArgs:
     rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
     # Ten steps a minute apart: the whole shift takes ten minutes.
     deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+    # Production floors (policy/rules.py): gradual shifts.
+    production: bool = False
 
 
 class LambdaDeploymentGroup(DeploymentGroupBase):
@@ -255,6 +286,7 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
             "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
             args.deployment_config,
             args.rollback,
+            args.production,
         )
 
 
@@ -300,9 +332,11 @@ def _auto_rollback(policy: AutoRollback) -> aws.codedeploy.DeploymentGroupAutoRo
 
 
 def _alarm_configuration(
-    alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]], ignore_poll_alarm_failure: bool
+    name: str, alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]], ignore_poll_alarm_failure: bool
 ) -> pulumi.Output[aws.codedeploy.DeploymentGroupAlarmConfigurationArgs]:
     def configure(names: list[str]) -> aws.codedeploy.DeploymentGroupAlarmConfigurationArgs:
+        if not names:
+            raise rules.UnsafeConfiguration(f"deployment group {name}", ["it watches no alarm: give it at least one"])
         if len(names) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
             raise ValueError(
                 f"a deployment group takes at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms, got {len(names)}"

@@ -1,0 +1,16 @@
+"""How a high-level component holds its parts."""
+
+from __future__ import annotations
+
+import pulumi
+
+
+def part_of(component: pulumi.Resource, **options) -> pulumi.ResourceOptions:
+    """Options for a part that a high-level component builds.
+
+    Programs that built these parts at their top level (as rollback-guard's own stacks did before
+    the high-level components existed) move to the component without replacing anything: each
+    part carries an alias to its top-level URN, and its own parts inherit it."""
+    return pulumi.ResourceOptions(
+        parent=component, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)], **options
+    )

@@ -1,0 +1,371 @@
+"""An ECS Fargate service with automatic rollback, as one node: load balancer with blue and green
+target groups and production and test listeners, the service, its rollback alarms, its release
+strategy, the hooks that smoke-test green and record releases, and the release itself.
+
+Shaped like AWS CDK's aws-codedeploy: what it runs and where is required; everything else has a
+safe default (CodeDeploy blue/green shifting 10% a minute, rollback on failure, stop and alarm,
+blue kept 15 minutes, a smoke test of `/` through the test listener). With `production=True` the
+floors of policy/rules.py hold, and the component is protected from `pulumi destroy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from rollback_guard.components.alarms import AlarmEvaluation, LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from rollback_guard.components.codedeploy import (
+    MAX_ALARMS_PER_DEPLOYMENT_GROUP,
+    DeploymentConfigChoice,
+    EcsDeploymentGroup,
+    EcsDeploymentGroupArgs,
+    RollbackPolicy,
+    all_at_once,
+    minimum_blue_kept_minutes,
+    shift_minutes,
+)
+from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
+from rollback_guard.components.ecs_service import (
+    CodeDeployBlueGreen,
+    Container,
+    EcsStrategy,
+    FargateService,
+    FargateServiceArgs,
+    NativeRouting,
+    NativeShift,
+    Rolling,
+)
+from rollback_guard.components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs, HealthCheck
+from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
+from rollback_guard.components.parts import part_of
+from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
+from rollback_guard.components.traffic_hooks import (
+    ReleaseContext,
+    ReleaseRecorder,
+    ReleaseRecorderArgs,
+    TestTrafficHook,
+    TestTrafficHookArgs,
+)
+from rollback_guard.hooks.smoke import PathCheck
+from rollback_guard.policy import rules
+
+# Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
+RELEASE_MARGIN_MINUTES = 30
+ALARMS_BUILT_HERE = 3
+
+
+@dataclass
+class ServiceAlarms:
+    """What decides that a release of the service is bad (components/alarms.py)."""
+
+    evaluation: AlarmEvaluation = field(default_factory=AlarmEvaluation)
+    error_rate_percent: float = 1.0
+    # Requests per period below which the rate counts as 0.
+    minimum_requests: int = 50
+    # Width of the p95 latency anomaly band in standard deviations; None leaves that alarm out.
+    latency_anomaly_band: float | None = None
+    # Alarms that exist elsewhere and should also stop a release.
+    extra_alarm_names: Sequence[str] = ()
+
+
+@dataclass
+class LoadBalancerOptions:
+    listener_port: int = 80
+    test_listener_port: int = 8080
+    # An ACM certificate in the stack's region: the listeners become HTTPS.
+    certificate_arn: str | None = None
+    ingress_cidrs: Sequence[str] = ("0.0.0.0/0",)
+    # None: only the VPC may reach the test listener.
+    test_ingress_cidrs: Sequence[str] | None = None
+    deletion_protection: bool = True
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+
+
+@dataclass
+class EcsRelease:
+    """Who releases the service and how (README: Choosing a release strategy)."""
+
+    strategy: EcsStrategy = field(default_factory=CodeDeployBlueGreen)
+    # CodeDeploy only: the traffic shift, blue's termination wait, the approval wait.
+    config: DeploymentConfigChoice = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    termination_wait_minutes: int = 15
+    approval_wait_minutes: int = 0
+    # Checked on green through the test listener: {path, expectStatus, timeoutSeconds, expectBody}.
+    smoke_paths: Sequence[dict[str, Any]] = ({"path": "/"},)
+    # A task definition revision (family:number) rolled back once, to release again deliberately...
+    retry_revision: str | None = None
+    # ...and the setting a person changes to name it, as refusals say.
+    retry_setting: str = "retryRevision"
+    # The revision to keep live instead of the newest (written by `ops rollback`).
+    pinned_revision: str | None = None
+
+
+@dataclass
+class EcsServiceWithRollbackArgs:
+    # Where it runs: a VPC to create, an existing one, or a Network shared with other services.
+    network: NewVpc | ExistingVpc | Network
+    # What it runs.
+    container: Container
+    desired_count: int = 2
+    log_retention_days: int = 30
+    release: EcsRelease = field(default_factory=EcsRelease)
+    alarms: ServiceAlarms = field(default_factory=ServiceAlarms)
+    load_balancer: LoadBalancerOptions = field(default_factory=LoadBalancerOptions)
+    # Where releases are recorded; None: a table of its own.
+    deployment_log: DeploymentLog | None = None
+    # The environment its releases are recorded under; None: the stack's name.
+    environment: str | None = None
+    # The floors of policy/rules.py, and protection from `pulumi destroy`.
+    production: bool = False
+
+
+class EcsServiceWithRollback(pulumi.ComponentResource):
+    """See the module docstring. Outputs: `service_url`, `test_url`, `alarm_names`, and
+    `release_path`, what `ops` needs to inspect and roll back its releases."""
+
+    load_balancer: BlueGreenLoadBalancer
+    service: FargateService
+    alarm_names: pulumi.Output[list[str]]
+    deployment_group: EcsDeploymentGroup | None
+    release: Release | None
+    service_url: pulumi.Output[str]
+    test_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EcsServiceWithRollbackArgs, opts: pulumi.ResourceOptions | None = None):
+        _check(name, args)
+        if args.production:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+        super().__init__("rollback-guard:service:EcsServiceWithRollback", name, None, opts)
+        child = part_of(self)
+        release, options = args.release, args.load_balancer
+        network = (
+            args.network
+            if isinstance(args.network, Network)
+            else Network(f"{name}-net", NetworkArgs(vpc=args.network), opts=child)
+        )
+        self.load_balancer = BlueGreenLoadBalancer(
+            f"{name}-lb",
+            BlueGreenLoadBalancerArgs(
+                vpc_id=network.vpc_id,
+                subnet_ids=network.public_subnet_ids,
+                target_port=args.container.port,
+                target_cidr=network.cidr_block,
+                health_check=options.health_check,
+                listener_port=options.listener_port,
+                test_listener_port=options.test_listener_port,
+                certificate_arn=options.certificate_arn,
+                ingress_cidrs=options.ingress_cidrs,
+                test_ingress_cidrs=options.test_ingress_cidrs or [network.cidr_block],
+                deletion_protection=options.deletion_protection,
+                weighted_rules=isinstance(release.strategy, NativeShift),
+            ),
+            opts=child,
+        )
+        lb = self.load_balancer
+        alarms = LoadBalancerAlarms(
+            f"{name}-rollback",
+            LoadBalancerAlarmsArgs(
+                load_balancer_arn_suffix=lb.load_balancer.arn_suffix,
+                target_group_arn_suffixes=[lb.blue.arn_suffix, lb.green.arn_suffix],
+                evaluation=args.alarms.evaluation,
+                error_rate_percent=args.alarms.error_rate_percent,
+                minimum_requests=args.alarms.minimum_requests,
+                latency_anomaly_band=args.alarms.latency_anomaly_band,
+            ),
+            opts=child,
+        )
+        extra = list(args.alarms.extra_alarm_names)
+        self.alarm_names = alarms.alarm_names.apply(lambda names: [*names, *extra])
+
+        def test_traffic_hook(group: EcsDeploymentGroup | None) -> TestTrafficHook:
+            return TestTrafficHook(
+                f"{name}-test-traffic",
+                TestTrafficHookArgs(
+                    vpc_id=network.vpc_id,
+                    vpc_cidr=network.cidr_block,
+                    subnet_ids=network.private_subnet_ids,
+                    load_balancer_arn_suffix=lb.load_balancer.arn_suffix,
+                    load_balancer_dns_name=lb.load_balancer.dns_name,
+                    test_listener_port=options.test_listener_port,
+                    smoke_paths=release.smoke_paths,
+                    deployment_group_arn=group.deployment_group.arn if group else None,
+                    codedeploy_role_name=group.role.name if group else None,
+                    log_retention_days=args.log_retention_days,
+                ),
+                opts=child,
+            )
+
+        native_hook = test_traffic_hook(None) if isinstance(release.strategy, NativeShift) else None
+        self.service = FargateService(
+            name,
+            FargateServiceArgs(
+                container=args.container,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                load_balancer_security_group_id=lb.security_group.id,
+                target_group_arn=lb.blue.arn,
+                desired_count=args.desired_count,
+                log_retention_days=args.log_retention_days,
+                strategy=release.strategy,
+                rollback_alarm_names=self.alarm_names,
+                native_routing=NativeRouting(
+                    alternate_target_group_arn=lb.green.arn,
+                    production_listener_rule_arn=lb.production_rule.arn,
+                    test_listener_rule_arn=lb.test_rule.arn,
+                    smoke_test_function_arn=native_hook.function.arn,
+                )
+                if native_hook
+                else None,
+            ),
+            # The service may only join a target group that a listener already routes to.
+            opts=part_of(self, depends_on=[lb]),
+        )
+        self.deployment_group, self.release = None, None
+        if isinstance(release.strategy, CodeDeployBlueGreen):
+            self._codedeploy(name, args, test_traffic_hook)
+        self.service_url, self.test_url = lb.service_url, lb.test_url
+        self.register_outputs(
+            {"serviceUrl": self.service_url, "testUrl": self.test_url, "alarmNames": self.alarm_names}
+        )
+
+    def _codedeploy(self, name: str, args: EcsServiceWithRollbackArgs, test_traffic_hook) -> None:
+        """CodeDeploy releases the service: its deployment group, the hooks and the release."""
+        child = part_of(self)
+        release, lb, service = args.release, self.load_balancer, self.service
+        group = EcsDeploymentGroup(
+            f"{name}-deploy",
+            EcsDeploymentGroupArgs(
+                cluster_name=service.cluster.name,
+                service_name=service.service.name,
+                blue_target_group_name=lb.blue.name,
+                green_target_group_name=lb.green.name,
+                production_listener_arn=lb.production_listener.arn,
+                test_listener_arn=lb.test_listener.arn,
+                rollback=RollbackPolicy(alarm_names=self.alarm_names),
+                deployment_config=release.config,
+                termination_wait_minutes=release.termination_wait_minutes,
+                approval_wait_minutes=release.approval_wait_minutes,
+                production=args.production,
+            ),
+            opts=child,
+        )
+        hook = test_traffic_hook(group)
+        log = args.deployment_log or DeploymentLog(
+            f"{name}-deployment-log", DeploymentLogArgs(protected=args.production), opts=child
+        )
+        environment = args.environment or pulumi.get_stack()
+        recorder = ReleaseRecorder(
+            f"{name}-recorder",
+            ReleaseRecorderArgs(
+                release=ReleaseContext(
+                    service=name,
+                    environment=environment,
+                    deployment_group_arn=group.deployment_group.arn,
+                    application_arn=group.application.arn,
+                    table_name=log.table.name,
+                    table_arn=log.table.arn,
+                    log_retention_days=args.log_retention_days,
+                ),
+                codedeploy_role_name=group.role.name,
+            ),
+            opts=child,
+        )
+        self.deployment_group = group
+        self.release = Release(
+            f"{name}-release",
+            ReleaseArgs(
+                deployment_group=group,
+                target=EcsReleaseTarget(
+                    cluster=service.cluster.name,
+                    service=service.service.name,
+                    task_definition_arn=_task_definition_arn(release.pinned_revision)
+                    if release.pinned_revision
+                    else service.task_definition.arn,
+                    container_name=service.container_name,
+                    container_port=service.container_port,
+                    hooks={"AfterAllowTestTraffic": hook.function.name, "AfterAllowTraffic": recorder.function.name},
+                ),
+                alarm_names=self.alarm_names,
+                retry_revision=release.retry_revision,
+                retry_setting=release.retry_setting,
+                timeout_minutes=shift_minutes(release.config)
+                + release.approval_wait_minutes
+                + release.termination_wait_minutes
+                + RELEASE_MARGIN_MINUTES,
+                deployment_log=DeploymentLogRef(log.table.name, name, environment),
+            ),
+            opts=part_of(self, depends_on=[hook, recorder, service]),
+        )
+
+    def release_path(self, name: str, strategy_name: str) -> dict[str, pulumi.Input]:
+        """What `ops` needs to inspect and roll back this service's releases."""
+        path = {
+            "service": name,
+            "kind": "ecs",
+            "strategy": strategy_name,
+            "cluster": self.service.cluster.name,
+            "ecsService": self.service.service.name,
+            # What a corrective deployment names in its AppSpec: the container behind the load balancer.
+            "container": self.service.container_name,
+            "containerPort": self.service.container_port,
+            "alarms": self.alarm_names,
+        }
+        if self.deployment_group:
+            path |= {
+                "application": self.deployment_group.application.name,
+                "deploymentGroup": self.deployment_group.deployment_group.deployment_group_name,
+            }
+        return path
+
+
+def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
+    """The component's own floors, before anything is created."""
+    release, strategy = args.release, args.release.strategy
+    found = rules.service(
+        desired_count=args.desired_count,
+        log_retention_days=args.log_retention_days,
+        deletion_protection=args.load_balancer.deletion_protection,
+        production=args.production,
+    )
+    found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate")
+    if isinstance(strategy, CodeDeployBlueGreen):
+        found += rules.gradual_shift(str(release.config), all_at_once(release.config), args.production)
+    if len(args.alarms.extra_alarm_names) + ALARMS_BUILT_HERE + (args.alarms.latency_anomaly_band is not None) > (
+        MAX_ALARMS_PER_DEPLOYMENT_GROUP
+    ):
+        found.append(f"a deployment group watches at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms")
+    # After the last shift blue must outlive the alarms' worst detection, or a late alarm has
+    # nothing to roll back to.
+    blue_kept = None
+    if isinstance(strategy, CodeDeployBlueGreen):
+        blue_kept = ("termination wait", release.termination_wait_minutes)
+    elif isinstance(strategy, NativeShift):
+        blue_kept = ("bake time", strategy.bake_time_minutes)
+    if blue_kept:
+        found += rules.rollback_window(blue_kept[1], blue_kept[0], args.production)
+        shortest = minimum_blue_kept_minutes(args.alarms.evaluation)
+        if blue_kept[1] < shortest:
+            found.append(
+                f"the {blue_kept[0]} ({blue_kept[1]} min) keeps blue at least {shortest} min: the alarms need that "
+                "long to fire on a version that went bad at the last shift"
+            )
+    if isinstance(strategy, NativeShift):
+        found += rules.ecs_shift(canary_percent=strategy.canary_percent, production=args.production)
+    elif isinstance(strategy, Rolling):
+        found += rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=args.production)
+    if not isinstance(strategy, Rolling):
+        found += rules.smoke_checks(release.smoke_paths, PathCheck.from_dict)
+        if not release.smoke_paths:
+            found.append("the test-traffic hook needs at least one smoke path")
+    rules.refuse(f"service {name}", found)
+
+
+def _task_definition_arn(revision: str) -> pulumi.Output[str]:
+    """The ARN of a pinned task definition revision (family:number) in this stack's account."""
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.format("arn:aws:ecs:{0}:{1}:task-definition/{2}", region, account, revision)

@@ -1,0 +1,1 @@
+"""Rollback safety rules (rules.py), enforced by the components and by the CrossGuard pack."""

@@ -1,0 +1,130 @@
+"""Rollback safety, as rules over plain values: what the components enforce on their arguments
+(raising before anything is created) and the CrossGuard pack enforces on any program's resources.
+
+Each rule returns the violations it finds, one sentence each, empty when the values are safe.
+"Always" rules hold for every stack; production rules add the floors production may not go below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# After the last traffic shift a firing alarm still rolls back for at least this long in
+# production: blue is kept (CodeDeploy's termination wait, ECS's bake time), or the Lambda
+# post-traffic hook keeps watching.
+PROD_MIN_ROLLBACK_WINDOW_MINUTES = 10
+PROD_MIN_DESIRED_COUNT = 2
+PROD_MIN_LOG_RETENTION_DAYS = 30
+ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
+ALL_AT_ONCE_CONFIGS = frozenset(
+    {"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.AllAtOnce"}
+)
+
+
+class UnsafeConfiguration(ValueError):
+    """Arguments a component refuses: every violation, one per line."""
+
+    def __init__(self, what: str, violations: Sequence[str]):
+        self.violations = list(violations)
+        super().__init__(f"{what}: " + "; ".join(self.violations))
+
+
+def refuse(what: str, violations: Sequence[str]) -> None:
+    if violations:
+        raise UnsafeConfiguration(what, violations)
+
+
+def deployment_group(
+    *,
+    alarm_names: Sequence[str],
+    alarms_enabled: bool = True,
+    rollback_events: Sequence[str],
+    rollback_enabled: bool = True,
+    config: str,
+    all_at_once: bool,
+    termination_wait_minutes: int | None = None,
+    production: bool,
+) -> list[str]:
+    """A CodeDeploy deployment group: it rolls back on alarm, with an alarm to watch; in
+    production it shifts gradually and, for ECS, keeps blue while a late alarm can still fire.
+    `config` names the deployment config; `all_at_once` says it moves all traffic in one step."""
+    found = []
+    if not (alarms_enabled and alarm_names):
+        found.append("it watches no alarm: give it at least one rollback alarm")
+    missing = [event for event in ROLLBACK_EVENTS if not (rollback_enabled and event in rollback_events)]
+    if "DEPLOYMENT_STOP_ON_ALARM" in missing or "DEPLOYMENT_FAILURE" in missing:
+        found.append(f"it does not roll back on {' or '.join(missing)}")
+    found += gradual_shift(config, all_at_once, production)
+    waits = termination_wait_minutes is not None
+    if production and waits and termination_wait_minutes < PROD_MIN_ROLLBACK_WINDOW_MINUTES:
+        found.append(
+            f"production keeps blue at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES} minutes after the shift "
+            f"(termination wait {termination_wait_minutes})"
+        )
+    return found
+
+
+def gradual_shift(config: str, all_at_once: bool, production: bool) -> list[str]:
+    """Production shifts traffic in steps, so an alarm can stop a bad release early."""
+    if production and all_at_once:
+        return [f"production shifts traffic gradually, not all at once ({config})"]
+    return []
+
+
+def rate_alarm(threshold_percent: float, what: str) -> list[str]:
+    """A rate alarm that can fire: its threshold is a percentage above 0 and below 100."""
+    if not 0 < threshold_percent < 100:
+        return [f"{what} threshold {threshold_percent:g}% can never fire as a rollback alarm: above 0 and below 100"]
+    return []
+
+
+def service(*, desired_count: int, log_retention_days: int, deletion_protection: bool, production: bool) -> list[str]:
+    if not production:
+        return []
+    found = []
+    if desired_count < PROD_MIN_DESIRED_COUNT:
+        found.append(f"production runs at least {PROD_MIN_DESIRED_COUNT} tasks (desired count {desired_count})")
+    found += logs(log_retention_days, production)
+    if not deletion_protection:
+        found.append("production load balancers keep deletion protection on")
+    return found
+
+
+def logs(retention_days: int, production: bool) -> list[str]:
+    """Production keeps the logs an incident is investigated from."""
+    if production and retention_days < PROD_MIN_LOG_RETENTION_DAYS:
+        return [f"production keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days ({retention_days})"]
+    return []
+
+
+def smoke_checks(checks: Sequence[Any], parse: Callable[[Any], Any]) -> list[str]:
+    """Every smoke check is one the hook can read: `parse` raises ValueError saying why not."""
+    found = []
+    for check in checks:
+        try:
+            parse(check)
+        except (ValueError, TypeError) as error:
+            found.append(f"smoke check {check!r}: {error}")
+    return found
+
+
+def rollback_window(minutes: int, what: str, production: bool) -> list[str]:
+    """How long a late alarm still rolls back after the last shift."""
+    if production and minutes < PROD_MIN_ROLLBACK_WINDOW_MINUTES:
+        return [f"production keeps the {what} at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES} minutes ({minutes})"]
+    return []
+
+
+def ecs_shift(
+    *, canary_percent: float | None = None, minimum_healthy_percent: int | None = None, production: bool
+) -> list[str]:
+    """An ECS-native canary that is a canary, a rolling deployment that keeps tasks running."""
+    if not production:
+        return []
+    found = []
+    if canary_percent is not None and canary_percent >= 100:
+        found.append(f"production canaries take part of the traffic, not {canary_percent:g}%")
+    if minimum_healthy_percent is not None and minimum_healthy_percent <= 0:
+        found.append("production rolling deployments keep some tasks running (minimum healthy percent 0)")
+    return found

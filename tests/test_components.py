@@ -1,0 +1,260 @@
+"""Policy for the library's components as a platform team uses them directly, without this
+project's settings: one node each, safe by default, and the production floors enforced by the
+components themselves."""
+
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from rollback_guard.components.codedeploy import (
+    AutoRollback,
+    EcsDeploymentGroup,
+    EcsDeploymentGroupArgs,
+    LambdaDeploymentGroup,
+    LambdaDeploymentGroupArgs,
+    RollbackPolicy,
+    TimeBasedShift,
+)
+from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
+from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
+from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+from rollback_guard.components.network import ExistingVpc
+from rollback_guard.components.service import (
+    EcsRelease,
+    EcsServiceWithRollback,
+    EcsServiceWithRollbackArgs,
+    LoadBalancerOptions,
+    ServiceAlarms,
+)
+from rollback_guard.testing import run
+
+GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
+VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
+NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
+SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
+SERVICE_TYPE = "rollback-guard:service:EcsServiceWithRollback"
+CANARY_TYPE = "rollback-guard:lambda_canary:LambdaCanary"
+
+
+def service(name="checkout", production=False, **args) -> EcsServiceWithRollback:
+    return EcsServiceWithRollback(
+        name, EcsServiceWithRollbackArgs(network=VPC, container=NGINX, production=production, **args)
+    )
+
+
+def canary(name="greeter", production=False, **args) -> LambdaCanary:
+    args = {"smoke_events": [SMOKE_EVENT]} | args
+    return LambdaCanary(name, LambdaCanaryArgs(code_path=GREETER, handler="app.handler", production=production, **args))
+
+
+def group(production=True, **args) -> EcsDeploymentGroup:
+    defaults = dict(
+        cluster_name="c",
+        service_name="s",
+        blue_target_group_name="blue",
+        green_target_group_name="green",
+        production_listener_arn="arn:prod",
+        test_listener_arn="arn:test",
+        rollback=RollbackPolicy(alarm_names=["checkout-5xx"]),
+        production=production,
+    )
+    return EcsDeploymentGroup("checkout-deploy", EcsDeploymentGroupArgs(**(defaults | args)))
+
+
+def refusal(program, stack="prod") -> str:
+    # Known arguments are refused as UnsafeConfiguration; an alarm list known once created, when the
+    # engine resolves it (which wraps the error).
+    with pytest.raises(ValueError) as refused:
+        run(program, stack=stack)
+    return str(refused.value)
+
+
+# --- one node each
+
+
+def test_an_ecs_service_is_one_node_holding_every_part_of_its_release_path():
+    built = run(service)
+    parts = {r.type.rsplit(":", 1)[1] for r in built.children_of("checkout", SERVICE_TYPE)}
+    assert parts == {
+        "Network",
+        "BlueGreenLoadBalancer",
+        "LoadBalancerAlarms",
+        "FargateService",
+        "EcsDeploymentGroup",
+        "TestTrafficHook",
+        "DeploymentLog",
+        "ReleaseRecorder",
+        "Release",
+    }
+    assert [r.name for r in built.top_level] == ["checkout"], "nothing of the service lives outside its node"
+
+
+def test_a_lambda_canary_is_one_node_holding_function_alarms_group_hooks_log_and_release():
+    built = run(canary)
+    parts = {r.type.rsplit(":", 1)[1] for r in built.children_of("greeter", CANARY_TYPE)}
+    assert parts == {
+        "CanaryFunction",
+        "LambdaAlarms",
+        "LambdaDeploymentGroup",
+        "DeploymentLog",
+        "TrafficHooks",
+        "Release",
+    }
+    assert [r.name for r in built.top_level] == ["greeter"]
+
+
+def test_the_pipeline_is_one_node():
+    built = run(lambda: DeliveryPipeline("release", DeliveryPipelineArgs("acme/shop", [{"path": "/"}])))
+    assert [r.name for r in built.top_level] == ["release"]
+    assert len(built.children_of("release", "rollback-guard:delivery:DeliveryPipeline")) == 4
+
+
+def test_ecs_native_and_rolling_strategies_leave_codedeploy_out():
+    for strategy in (Rolling(), NativeShift("CANARY", canary_percent=10, canary_bake_minutes=5)):
+        built = run(lambda strategy=strategy: service(release=EcsRelease(strategy=strategy)))
+        assert not built.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup"), strategy
+        assert not built.of_type("pulumi-python:dynamic:Resource"), "ECS releases the service itself"
+
+
+def test_parts_built_at_the_top_level_before_move_into_the_node_without_replacement():
+    built = run(service)
+    for part in built.children_of("checkout", SERVICE_TYPE):
+        assert {"spec": {"noParent": True}} in part.aliases, part.name
+
+
+# --- safe defaults
+
+
+def test_by_default_a_service_shifts_10_percent_a_minute_and_rolls_back_on_its_alarms():
+    alarms = ["checkout-rollback-5xx-rate", "checkout-rollback-target-5xx-rate", "checkout-rollback-unhealthy-hosts"]
+
+    def its_alarms_are(svc: EcsServiceWithRollback):
+        return svc.alarm_names.apply(lambda names: _equal(names, alarms))
+
+    built = run(service, then=its_alarms_are)
+    group = built.inputs("checkout-deploy-group")
+    assert group["deploymentConfigName"] == "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
+    assert set(group["autoRollbackConfiguration"]["events"]) >= {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
+    assert group["alarmConfiguration"]["alarms"] == alarms
+
+
+def _equal(got, wanted) -> None:
+    assert got == wanted
+
+
+def test_a_production_service_and_canary_are_protected_from_destroy():
+    for program, name, type_token in ((service, "checkout", SERVICE_TYPE), (canary, "greeter", CANARY_TYPE)):
+        built = run(lambda program=program: program(production=True), stack="prod")
+        assert built.registration(name, type_token).protect
+        unprotected = [r.type for r in built.monitor.registered if not r.protect]
+        # Every release replaces the task definition: protecting it would refuse every release.
+        assert set(unprotected) <= {"aws:ecs/taskDefinition:TaskDefinition"}, "children inherit protection"
+
+
+def test_a_canary_watches_the_version_it_releases():
+    built = run(canary)
+    error_rate = built.inputs("greeter-rollback-error-rate")
+    dimensions = [q["metric"]["dimensions"] for q in error_rate["metricQueries"] if q.get("metric")]
+    assert all(d["ExecutedVersion"] == "1" for d in dimensions)
+
+
+# --- production floors, enforced by the components
+
+
+def test_a_production_deployment_group_built_directly_may_not_shift_all_at_once():
+    found = refusal(lambda: group(deployment_config="CodeDeployDefault.ECSAllAtOnce"))
+    assert "not all at once (CodeDeployDefault.ECSAllAtOnce)" in found
+
+
+def test_a_custom_shift_of_100_percent_is_all_at_once_too():
+    found = refusal(lambda: group(deployment_config=TimeBasedShift("canary", 100, 5)))
+    assert "not all at once" in found
+
+
+def test_a_deployment_group_must_roll_back_on_alarm_and_on_failure_everywhere():
+    found = refusal(lambda: group(production=False, rollback=RollbackPolicy(["a"], AutoRollback(False, True, False))))
+    assert "does not roll back on DEPLOYMENT_FAILURE" in found and "DEPLOYMENT_STOP_ON_ALARM" in found
+
+
+def test_a_deployment_group_must_watch_an_alarm():
+    assert "watches no alarm" in refusal(lambda: group(production=False, rollback=RollbackPolicy([])))
+    assert "watches no alarm" in refusal(lambda: LambdaDeploymentGroup("fn", LambdaDeploymentGroupArgs()))
+
+
+def test_an_alarm_list_known_only_once_created_is_checked_then():
+    empty = pulumi.Output.from_input([])
+    assert "watches no alarm" in refusal(lambda: group(rollback=RollbackPolicy(alarm_names=empty)))
+
+
+def test_production_keeps_blue_at_least_10_minutes():
+    found = refusal(lambda: group(termination_wait_minutes=5))
+    assert "keeps blue at least 10 minutes" in found
+
+
+def test_the_direct_case_refuses_all_three_at_once_naming_each():
+    unsafe = RollbackPolicy([], AutoRollback(False, False, False))
+    found = refusal(lambda: group(rollback=unsafe, deployment_config="CodeDeployDefault.ECSAllAtOnce"))
+    assert found.count(";") == 2, found
+
+
+def test_staging_may_shift_all_at_once():
+    built = run(lambda: group(production=False, deployment_config="CodeDeployDefault.ECSAllAtOnce"), stack="staging")
+    assert built.inputs("checkout-deploy-group")["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({"desired_count": 1}, "at least 2 tasks"),
+        ({"log_retention_days": 7}, "logs at least 30 days"),
+        ({"load_balancer": LoadBalancerOptions(deletion_protection=False)}, "deletion protection"),
+        ({"alarms": ServiceAlarms(error_rate_percent=100)}, "can never fire"),
+        ({"release": EcsRelease(termination_wait_minutes=5)}, "termination wait at least 10"),
+        ({"release": EcsRelease(strategy=NativeShift("CANARY", canary_percent=100, canary_bake_minutes=5))}, "100%"),
+        ({"release": EcsRelease(strategy=NativeShift("BLUE_GREEN", bake_time_minutes=3))}, "bake time"),
+        ({"release": EcsRelease(strategy=Rolling(minimum_healthy_percent=0))}, "keep some tasks running"),
+        ({"release": EcsRelease(config="CodeDeployDefault.ECSAllAtOnce")}, "not all at once"),
+    ],
+)
+def test_a_production_service_refuses_what_production_may_not_do(args, named):
+    found = refusal(lambda: service(production=True, **args))
+    assert found.startswith("service checkout: ") and named in found
+
+
+def test_everywhere_blue_outlives_the_alarms_worst_detection():
+    found = refusal(lambda: service(release=EcsRelease(termination_wait_minutes=2)), stack="staging")
+    assert "the alarms need that long to fire" in found
+
+
+def test_a_smoke_path_the_hook_cannot_read_is_refused_before_anything_exists():
+    found = refusal(lambda: service(release=EcsRelease(smoke_paths=[{"path": "/", "expectStatuss": 200}])), "staging")
+    assert "expectStatuss" in found
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({"watch_minutes": 5}, "post-shift watch at least 10 minutes"),
+        ({"error_rate_percent": 100}, "can never fire"),
+        ({"log_retention_days": 14}, "logs at least 30 days"),
+        ({"deployment_config": "CodeDeployDefault.LambdaAllAtOnce"}, "not all at once"),
+        ({"smoke_events": []}, "at least one smoke event"),
+        ({"smoke_events": [{"name": "x", "expected": {}}]}, "expected"),
+        ({"smoke_endpoints": [{"url": "ftp://x"}]}, "ftp://x"),
+        ({"check_timeout_seconds": 0}, "check timeout"),
+    ],
+)
+def test_a_production_canary_refuses_what_production_may_not_do(args, named):
+    found = refusal(lambda: canary(production=True, **args))
+    assert found.startswith("Lambda canary greeter: ") and named in found
+
+
+def test_a_canary_watch_shorter_than_its_alarms_can_fire_is_refused_everywhere():
+    found = refusal(lambda: canary(watch_minutes=2), stack="staging")
+    assert "the alarms need up to that long" in found
+
+
+def test_the_pipeline_never_deploys_production_as_its_staging_stage():
+    args = DeliveryPipelineArgs("acme/shop", [{"path": "/"}], staging_stack="prod", production_stack="prod")
+    assert "same stack" in refusal(lambda: DeliveryPipeline("release", args), stack="pipeline")
