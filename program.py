@@ -10,6 +10,7 @@ import pulumi
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+from rollback_guard.components.network import Network, NetworkArgs
 from rollback_guard.components.service import (
     EcsRelease,
     EcsServiceWithRollback,
@@ -17,87 +18,112 @@ from rollback_guard.components.service import (
     LoadBalancerOptions,
     ServiceAlarms,
 )
-from settings import PROJECT, FunctionSettings, PipelineSettings, Settings
+from settings import PROJECT, FunctionSettings, PipelineSettings, ServiceSettings, Settings
 
 
 @dataclass
 class Program:
     settings: Settings
     deployment_log: DeploymentLog
-    ecs: EcsServiceWithRollback
-    canary: LambdaCanary | None
+    services: dict[str, EcsServiceWithRollback]
+    functions: dict[str, LambdaCanary]
 
     @property
     def exports(self) -> dict[str, pulumi.Input]:
-        ecs, canary, settings = self.ecs, self.canary, self.settings
-        name = settings.service.name
-        alarm_lists = [ecs.alarm_names] + ([canary.alarms.alarm_names] if canary else [])
-        exports = {
-            "serviceUrl": ecs.service_url,
-            "testUrl": ecs.test_url,
-            "clusterName": ecs.service.cluster.name,
-            "serviceName": ecs.service.service.name,
-            "serviceStrategy": settings.deployment.strategy_name,
-        }
-        if ecs.deployment_group:
-            group = ecs.deployment_group
-            exports |= {
-                "codedeployApplicationName": group.application.name,
-                "codedeployApplicationArn": group.application.arn,
-                "deploymentGroupName": group.deployment_group.deployment_group_name,
-                "deploymentGroupArn": group.deployment_group.arn,
-                "serviceLiveRevision": ecs.release.live_revision,
-            }
-        exports |= {
+        settings = self.settings
+        alarm_lists = [s.alarm_names for s in self.services.values()]
+        alarm_lists += [f.alarms.alarm_names for f in self.functions.values()]
+        return {
+            "environment": settings.environment,
             "deploymentLogTableName": self.deployment_log.table.name,
-            # What the pipeline's health check watches after a production deploy.
+            # What the pipeline smoke-tests after a deploy, and the alarms its health check watches.
+            "serviceUrl": self.services[settings.pipeline_service].service_url,
             "rollbackAlarmNames": pulumi.Output.all(*alarm_lists).apply(
                 lambda lists: [alarm for names in lists for alarm in names]
             ),
-        }
-        if canary:
-            group = canary.deployment_group
-            exports |= {
-                "lambdaFunctionName": canary.function.function.name,
-                "lambdaAliasArn": canary.function.alias.arn,
-                "lambdaApplicationName": group.application.name,
-                "lambdaDeploymentGroupName": group.deployment_group.deployment_group_name,
-                "lambdaDeploymentGroupArn": group.deployment_group.arn,
-                "preTrafficHookName": canary.hooks.pre_traffic.name,
-                "postTrafficHookName": canary.hooks.post_traffic.name,
-                "lambdaLiveVersion": canary.release.live_revision,
-            }
-        exports |= {
-            "environment": settings.environment,
+            "services": {s.name: _service_exports(self.services[s.name], s) for s in settings.services},
+            "functions": {name: _function_exports(canary) for name, canary in self.functions.items()},
+            # What `ops` needs to inspect and roll back each release path, and which settings pin it.
             "releasePaths": [
-                ecs.release_path(name, settings.deployment.strategy_name),
-                *([canary.release_path(settings.function.name)] if canary else []),
+                *(
+                    self.services[s.name].release_path(s.name, s.deployment.strategy_name)
+                    | _pin_settings(f"{s.config_path}.deployment", "pinnedRevision")
+                    for s in settings.services
+                ),
+                *(
+                    self.functions[f.name].release_path(f.name) | _pin_settings(f.config_path, "pinnedVersion")
+                    for f in settings.functions
+                ),
             ],
         }
-        return exports
+
+
+def _service_exports(ecs: EcsServiceWithRollback, settings: ServiceSettings) -> dict[str, pulumi.Input]:
+    exports = {
+        "url": ecs.service_url,
+        "testUrl": ecs.test_url,
+        "clusterName": ecs.service.cluster.name,
+        "serviceName": ecs.service.service.name,
+        "strategy": settings.deployment.strategy_name,
+    }
+    if ecs.deployment_group:
+        group = ecs.deployment_group
+        exports |= {
+            "codedeployApplicationName": group.application.name,
+            "codedeployApplicationArn": group.application.arn,
+            "deploymentGroupName": group.deployment_group.deployment_group_name,
+            "deploymentGroupArn": group.deployment_group.arn,
+            "liveRevision": ecs.release.live_revision,
+        }
+    return exports
+
+
+def _function_exports(canary: LambdaCanary) -> dict[str, pulumi.Input]:
+    group = canary.deployment_group
+    return {
+        "functionName": canary.function.function.name,
+        "aliasArn": canary.function.alias.arn,
+        "codedeployApplicationName": group.application.name,
+        "deploymentGroupName": group.deployment_group.deployment_group_name,
+        "deploymentGroupArn": group.deployment_group.arn,
+        "preTrafficHookName": canary.hooks.pre_traffic.name,
+        "postTrafficHookName": canary.hooks.post_traffic.name,
+        "liveVersion": canary.release.live_revision,
+    }
+
+
+def _pin_settings(section: str, pin: str) -> dict[str, dict[str, str]]:
+    """The settings `ops rollback` and `ops redeploy` write for a release path."""
+    return {"settings": {"pin": f"{PROJECT}:{section}.{pin}", "retry": f"{PROJECT}:{section}.retryRevision"}}
 
 
 def build(settings: Settings | PipelineSettings) -> Program | DeliveryPipeline:
     if isinstance(settings, PipelineSettings):
         return _pipeline(settings)
     production = settings.is_production
-    # Production's log is what a rollback trusts: protected, like every production component.
+    # The services and functions of a stack share its network and its deployment log. Production's
+    # log is what a rollback trusts: protected, like every production component.
+    stack_wide = pulumi.ResourceOptions(protect=production)
     deployment_log = DeploymentLog(
-        f"{settings.environment}-deployment-log",
-        DeploymentLogArgs(protected=production),
-        opts=pulumi.ResourceOptions(protect=production),
+        f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=production), opts=stack_wide
     )
-    ecs = _ecs_service(settings, deployment_log)
-    canary = _lambda_canary(settings, settings.function, deployment_log) if settings.function else None
-    return Program(settings, deployment_log, ecs, canary)
+    network = Network(settings.network_name, NetworkArgs(vpc=settings.network), opts=stack_wide)
+    return Program(
+        settings,
+        deployment_log,
+        {s.name: _ecs_service(settings, s, network, deployment_log) for s in settings.services},
+        {f.name: _lambda_canary(settings, f, deployment_log) for f in settings.functions},
+    )
 
 
-def _ecs_service(settings: Settings, deployment_log: DeploymentLog) -> EcsServiceWithRollback:
-    service, deployment, alarms, lb = settings.service, settings.deployment, settings.alarms, settings.load_balancer
+def _ecs_service(
+    settings: Settings, service: ServiceSettings, network: Network, deployment_log: DeploymentLog
+) -> EcsServiceWithRollback:
+    deployment, alarms, lb = service.deployment, service.alarms, service.load_balancer
     return EcsServiceWithRollback(
         service.name,
         EcsServiceWithRollbackArgs(
-            network=settings.network,
+            network=network,
             container=service.container,
             desired_count=service.desired_count,
             log_retention_days=service.log_retention_days,
@@ -108,7 +134,7 @@ def _ecs_service(settings: Settings, deployment_log: DeploymentLog) -> EcsServic
                 approval_wait_minutes=deployment.approval_wait_minutes,
                 smoke_paths=deployment.smoke_paths,
                 retry_revision=deployment.retry_revision,
-                retry_setting=f"{PROJECT}:deployment.retryRevision",
+                retry_setting=f"{PROJECT}:{service.config_path}.deployment.retryRevision",
                 pinned_revision=deployment.pinned_revision,
             ),
             alarms=ServiceAlarms(
@@ -147,7 +173,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             tracing=function.tracing,
             reserved_concurrency=function.reserved_concurrency,
             log_retention_days=function.log_retention_days,
-            evaluation=settings.alarms.evaluation,
+            evaluation=function.evaluation,
             error_rate_percent=function.error_rate_percent,
             minimum_invocations=function.minimum_invocations,
             deployment_config=function.deployment_config,
@@ -155,7 +181,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             check_timeout_seconds=function.check_timeout_seconds,
             watch_minutes=function.watch_minutes,
             retry_revision=function.retry_revision,
-            retry_setting=f"{PROJECT}:function.retryRevision",
+            retry_setting=f"{PROJECT}:{function.config_path}.retryRevision",
             pinned_version=function.pinned_version,
             deployment_log=deployment_log,
             environment=settings.environment,

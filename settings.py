@@ -119,14 +119,6 @@ class LoadBalancerSettings:
 
 
 @dataclass(frozen=True)
-class ServiceSettings:
-    name: str
-    container: Container
-    desired_count: int
-    log_retention_days: int
-
-
-@dataclass(frozen=True)
 class AlarmSettings:
     evaluation: AlarmEvaluation
     error_rate_percent: float
@@ -159,7 +151,11 @@ class DeploymentSettings:
 
 @dataclass(frozen=True)
 class FunctionSettings:
+    """One Lambda canary of a stack: `functions.<name>`."""
+
     name: str
+    # How long the error rate must last before it counts (functions.<name>.alarms).
+    evaluation: AlarmEvaluation
     code_path: str
     handler: str
     runtime: str
@@ -183,6 +179,10 @@ class FunctionSettings:
     # The version to keep live instead of the newest (written by `ops rollback`, cleared by hand).
     pinned_version: str | None
 
+    @property
+    def config_path(self) -> str:
+        return f"functions.{self.name}"
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -200,15 +200,33 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
-class Settings:
-    environment: Literal["staging", "prod"]
-    network: NewVpc | ExistingVpc
-    service: ServiceSettings
+class ServiceSettings:
+    """One ECS service of a stack: `services.<name>`."""
+
+    name: str
+    container: Container
+    desired_count: int
+    log_retention_days: int
     load_balancer: LoadBalancerSettings
     alarms: AlarmSettings
     deployment: DeploymentSettings
-    # None: this stack releases no Lambda function.
-    function: FunctionSettings | None
+
+    @property
+    def config_path(self) -> str:
+        return f"services.{self.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Literal["staging", "prod"]
+    # The stack's network, shared by its services, and its resource name: renaming it replaces the VPC.
+    network_name: str
+    network: NewVpc | ExistingVpc
+    # In the stack file's order; names are unique across services and functions.
+    services: tuple[ServiceSettings, ...]
+    functions: tuple[FunctionSettings, ...]
+    # The service whose URL the pipeline smoke-tests after a deploy to this stack.
+    pipeline_service: str
 
     @property
     def is_production(self) -> bool:
@@ -378,28 +396,70 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
     return settings
 
 
+# Round 1's single-service keys, and where each moved.
+_MOVED_KEYS = {
+    "service": "services.<name>",
+    "loadBalancer": "services.<name>.loadBalancer",
+    "alarms": "services.<name>.alarms",
+    "deployment": "services.<name>.deployment",
+    "function": "functions.<name> (its errorRatePercent and minimumInvocations under functions.<name>.alarms)",
+}
+
+
 def _service_stack(config: pulumi.Config, problems: list[str], environment: str) -> Settings:
     prod = environment == "prod"
-    sections = _sections(config, problems, ("network", "service", "loadBalancer", "alarms", "deployment", "function"))
+    for key, moved_to in _MOVED_KEYS.items():
+        if config.get(key) is not None:
+            problems.append(f"{PROJECT}:{key}: moved to {PROJECT}:{moved_to}; this stack file has the old layout")
+    sections = _sections(config, problems, ("network", "services", "functions"))
+    network_name = sections["network"].text(
+        "name",
+        f"{environment}-net",
+        pattern=r"[a-z][a-z0-9-]{0,19}",
+        rule="1 to 20 lowercase letters, digits or dashes",
+    )
     network = _network(sections["network"])
-    service = _service(sections["service"], prod)
-    load_balancer = _load_balancer(sections["loadBalancer"], prod)
-    known = len(problems)
-    alarms = _alarms(sections["alarms"])
-    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
-    detection = alarms.evaluation if len(problems) == known else None
-    deployment = _deployment(sections["deployment"], prod, alarms, detection, service.desired_count)
-    function = _function(sections["function"], prod, detection)
+    services = _entries(sections["services"], _SERVICE_NAME.pattern, _SERVICE_NAME_RULE, _service, prod)
+    functions = _entries(sections["functions"], _FUNCTION_NAME, _FUNCTION_NAME_RULE, _function, prod)
+    if not sections["services"].raw:
+        sections["services"].problem("", None, "at least one ECS service: {<name>: {image, tag, ...}}")
+    for name in sorted({s.name for s in services} & {f.name for f in functions}):
+        sections["functions"].problem("", name, "a name no service has: releases are recorded under it")
     for reader in sections.values():
         reader.done()
+    return Settings(
+        environment,
+        network_name,
+        network,
+        services,
+        functions,
+        _pipeline_service(config, problems, [service.name for service in services]),
+    )
 
-    if function and function.name == service.name:
-        sections["function"].problem("name", function.name, "a name other than service.name")
-    if load_balancer.listener_port == load_balancer.test_listener_port:
-        sections["loadBalancer"].problem(
-            "testListenerPort", load_balancer.test_listener_port, "a port other than listenerPort"
+
+def _entries(reader: _Reader, pattern: str, rule: str, read: Callable[[_Reader, str, bool], Any], prod: bool) -> tuple:
+    """A map of named entries (`services`, `functions`), each read by `read(its reader, its name, prod)`."""
+    found = []
+    for name, raw in reader.raw.items():
+        entry = reader.section(name)  # names a value that is not an object
+        if not re.fullmatch(pattern, name):
+            reader.problem("", name, f"names of {rule}")
+        elif isinstance(raw, dict):
+            found.append(read(entry, name, prod))
+    return tuple(found)
+
+
+def _pipeline_service(config: pulumi.Config, problems: list[str], names: list[str]) -> str:
+    """Which service the pipeline smoke-tests: named when there are several."""
+    chosen = config.get("pipelineService")
+    if chosen is None and len(names) > 1:
+        problems.append(
+            f"{PROJECT}:pipelineService = None: required with several services; the one the pipeline smoke-tests, "
+            f"one of {', '.join(names)}"
         )
-    return Settings(environment, network, service, load_balancer, alarms, deployment, function)
+    elif chosen is not None and chosen not in names:
+        problems.append(f"{PROJECT}:pipelineService = {chosen!r}: one of this stack's services ({', '.join(names)})")
+    return chosen or (names[0] if names else "")
 
 
 def _pipeline_stack(config: pulumi.Config, problems: list[str]) -> PipelineSettings:
@@ -465,7 +525,9 @@ def _network(reader: _Reader) -> NewVpc | ExistingVpc:
     )
 
 
-def _service(reader: _Reader, prod: bool) -> ServiceSettings:
+def _service(reader: _Reader, name: str, prod: bool) -> ServiceSettings:
+    """`services.<name>`: the container and its task count, then its load balancer, alarms and
+    deployment."""
     cpu = reader.integer("cpu", 256, low=256, high=16384)
     memory = reader.integer("memory", 512, low=512, high=122880)
     if cpu not in _FARGATE_MEMORY:
@@ -494,8 +556,13 @@ def _service(reader: _Reader, prod: bool) -> ServiceSettings:
     if tag == "latest":
         reader.problem("tag", tag, "a pinned tag: with 'latest' a rollback cannot name the version to go back to")
 
-    name = reader.text("name", pattern=_SERVICE_NAME.pattern, rule=_SERVICE_NAME_RULE)
-    return ServiceSettings(
+    load_balancer = _load_balancer(reader.section("loadBalancer"), prod)
+    known = len(reader.problems)
+    alarms = _alarms(reader.section("alarms"))
+    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
+    detection = alarms.evaluation if len(reader.problems) == known else None
+    deployment = _deployment(reader.section("deployment"), prod, detection, desired)
+    settings = ServiceSettings(
         name=name,
         container=Container(
             name=name,
@@ -513,7 +580,12 @@ def _service(reader: _Reader, prod: bool) -> ServiceSettings:
         ),
         desired_count=desired,
         log_retention_days=retention,
+        load_balancer=load_balancer,
+        alarms=alarms,
+        deployment=deployment,
     )
+    reader.done()
+    return settings
 
 
 def _load_balancer(reader: _Reader, prod: bool) -> LoadBalancerSettings:
@@ -536,9 +608,13 @@ def _load_balancer(reader: _Reader, prod: bool) -> LoadBalancerSettings:
         unhealthy_threshold=health.integer("unhealthyThreshold", 3, low=2, high=10),
     )
     health.done()
-    return LoadBalancerSettings(
-        listener_port=reader.integer("listenerPort", 80, low=1, high=65535),
-        test_listener_port=reader.integer("testListenerPort", 8080, low=1, high=65535),
+    listener_port = reader.integer("listenerPort", 80, low=1, high=65535)
+    test_listener_port = reader.integer("testListenerPort", 8080, low=1, high=65535)
+    if listener_port == test_listener_port:
+        reader.problem("testListenerPort", test_listener_port, "a port other than listenerPort")
+    settings = LoadBalancerSettings(
+        listener_port=listener_port,
+        test_listener_port=test_listener_port,
         certificate_arn=reader.text(
             "certificateArn", None, pattern=r"arn:aws[\w-]*:acm:\S+", rule="an ACM certificate ARN"
         ),
@@ -547,13 +623,15 @@ def _load_balancer(reader: _Reader, prod: bool) -> LoadBalancerSettings:
         deletion_protection=deletion_protection,
         health_check=health_check,
     )
+    reader.done()
+    return settings
 
 
-def _alarms(reader: _Reader) -> AlarmSettings:
+def _evaluation(reader: _Reader) -> AlarmEvaluation:
     period = reader.integer("periodSeconds", 60, low=60, high=86400)
     if period % 60:
-        # ALB metrics have one-minute resolution; 10/20/30 s periods only suit high-resolution metrics.
-        reader.problem("periodSeconds", period, "a multiple of 60 (load balancer metrics have one-minute resolution)")
+        # ALB and Lambda metrics have one-minute resolution; shorter periods suit high-resolution metrics only.
+        reader.problem("periodSeconds", period, "a multiple of 60 (the metrics have one-minute resolution)")
     periods = reader.integer("evaluationPeriods", 3, low=1, high=1440)
     datapoints = reader.integer("datapointsToAlarm", 3, low=1, high=1440)
     if datapoints > periods:
@@ -565,20 +643,32 @@ def _alarms(reader: _Reader) -> AlarmSettings:
             periods,
             f"periodSeconds x evaluationPeriods at most {ceiling} s (CloudWatch's limit for a {period} s period)",
         )
-    band = reader.number("latencyAnomalyBand", None, low=0.5, high=10)
-    return AlarmSettings(
-        evaluation=AlarmEvaluation(period_seconds=period, evaluation_periods=periods, datapoints_to_alarm=datapoints),
+    return AlarmEvaluation(period_seconds=period, evaluation_periods=periods, datapoints_to_alarm=datapoints)
+
+
+def _alarms(reader: _Reader) -> AlarmSettings:
+    alarms = AlarmSettings(
+        evaluation=_evaluation(reader),
         error_rate_percent=reader.number("errorRatePercent", 1.0, low=0.01, high=100),
         minimum_requests=reader.integer("minimumRequests", 50, low=1, high=1_000_000),
-        latency_anomaly_band=band,
+        latency_anomaly_band=reader.number("latencyAnomalyBand", None, low=0.5, high=10),
         extra_alarm_names=reader.texts(
             "extraAlarmNames", (), each=lambda s: 0 < len(s) <= 255, rule="a list of CloudWatch alarm names"
         ),
     )
+    if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+        reader.problem(
+            "extraAlarmNames",
+            list(alarms.extra_alarm_names),
+            f"with the {alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
+            f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})",
+        )
+    reader.done()
+    return alarms
 
 
 def _deployment(
-    reader: _Reader, prod: bool, alarms: AlarmSettings, detection: AlarmEvaluation | None, desired_count: int
+    reader: _Reader, prod: bool, detection: AlarmEvaluation | None, desired_count: int
 ) -> DeploymentSettings:
     strategy_name = reader.text("strategy", CODEDEPLOY_STRATEGY, choices=STRATEGY_KEYS)
     reader.used.update(_STRATEGY_OF_KEY)  # known keys, whichever strategy they belong to
@@ -593,16 +683,10 @@ def _deployment(
     wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
     if isinstance(strategy, CodeDeployBlueGreen):
         _check_blue_is_kept(reader, "terminationWaitMinutes", wait, MAX_WAIT_MINUTES, prod, detection)
-    if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
-        reader.problems.append(
-            f"{PROJECT}:alarms.extraAlarmNames = {list(alarms.extra_alarm_names)!r}: with the "
-            f"{alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
-            f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})"
-        )
     smoke_paths = reader.objects("smokePaths", PathCheck.from_dict)
     if not smoke_paths and not isinstance(strategy, Rolling):
         reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
-    return DeploymentSettings(
+    settings = DeploymentSettings(
         strategy=strategy,
         strategy_name=strategy_name,
         config=config,
@@ -616,6 +700,8 @@ def _deployment(
             "pinnedRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
         ),
     )
+    reader.done()
+    return settings
 
 
 def _deployment_config(
@@ -655,9 +741,16 @@ def _log_retention(reader: _Reader, prod: bool, default: int) -> int:
     return retention
 
 
-def _function(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) -> FunctionSettings | None:
-    if not reader.raw:
-        return None
+def _function(reader: _Reader, name: str, prod: bool) -> FunctionSettings:
+    """`functions.<name>`: the function, its smoke checks, its alarms and its release."""
+    alarms = reader.section("alarms")
+    known = len(reader.problems)
+    evaluation = _evaluation(alarms)
+    error_rate = alarms.number("errorRatePercent", 1.0, low=0.01, high=100)
+    minimum_invocations = alarms.integer("minimumInvocations", 20, low=1, high=1_000_000)
+    alarms.done()
+    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
+    detection = evaluation if len(reader.problems) == known else None
     code_path = reader.text("codePath", rule="a folder of this project holding the function's code")
     handler = reader.text("handler", pattern=r"[\w-]+(\.[\w-]+)+", rule="module.function, such as app.handler")
     runtime = reader.text("runtime", "python3.13", choices=LAMBDA_RUNTIMES)
@@ -688,8 +781,9 @@ def _function(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) ->
             "a smoke event is the new version's first invocation, cold start included",
         )
 
-    return FunctionSettings(
-        name=reader.text("name", pattern=_FUNCTION_NAME, rule=_FUNCTION_NAME_RULE),
+    settings = FunctionSettings(
+        name=name,
+        evaluation=evaluation,
         code_path=code_path,
         handler=handler,
         runtime=runtime,
@@ -698,21 +792,23 @@ def _function(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) ->
         tracing=reader.boolean("tracing", True),
         reserved_concurrency=reader.integer("reservedConcurrency", None, low=1, high=10000),
         log_retention_days=_log_retention(reader, prod, 30),
-        error_rate_percent=reader.number("errorRatePercent", 1.0, low=0.01, high=100),
-        minimum_invocations=reader.integer("minimumInvocations", 20, low=1, high=1_000_000),
+        error_rate_percent=error_rate,
+        minimum_invocations=minimum_invocations,
         deployment_config=_deployment_config(
             reader, "deploymentConfig", LAMBDA_PREDEFINED_CONFIGS, DEFAULT_LAMBDA_CONFIG, prod
         ),
         smoke_events=events,
         smoke_endpoints=endpoints,
         check_timeout_seconds=timeout,
-        watch_minutes=_watch_minutes(reader, prod, detection),
+        watch_minutes=_watch_minutes(reader, alarms, prod, detection),
         retry_revision=reader.version_number("retryRevision"),
         pinned_version=reader.version_number("pinnedVersion"),
     )
+    reader.done()
+    return settings
 
 
-def _watch_minutes(reader: _Reader, prod: bool, detection: AlarmEvaluation | None) -> int:
+def _watch_minutes(reader: _Reader, alarms: _Reader, prod: bool, detection: AlarmEvaluation | None) -> int:
     """After a Lambda shift's last step only the post-traffic hook watches the alarms: long enough
     for an alarm to fire on a version that went bad at that step, and in prod as long as ECS keeps
     blue."""
@@ -720,7 +816,7 @@ def _watch_minutes(reader: _Reader, prod: bool, detection: AlarmEvaluation | Non
     if detection and shortest > MAX_WATCH_MINUTES:
         reader.used.add("watchMinutes")  # no watch would do: the alarms are what to change
         reader.problems.append(
-            f"{PROJECT}:alarms.periodSeconds = {detection.period_seconds} with datapointsToAlarm = "
+            f"{PROJECT}:{alarms.key}.periodSeconds = {detection.period_seconds} with datapointsToAlarm = "
             f"{detection.datapoints_to_alarm}: an alarm needs up to {shortest} min to fire, longer than the Lambda "
             f"post-traffic hook can keep watching ({MAX_WATCH_MINUTES} min, within Lambda's 15-minute limit), so a "
             "version that goes bad at its last shift would complete"

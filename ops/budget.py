@@ -76,31 +76,31 @@ class Budget:
 
 
 def budgets(settings: Settings) -> list[Budget]:
-    evaluation = settings.alarms.evaluation
-    detect = evaluation.worst_detection_seconds
-    deployment = settings.deployment
-    found = [
-        _budget(
-            settings.service.name,
-            deployment.strategy_name,
-            detect,
-            _ecs_schedule(deployment),
-            watch_seconds=_ecs_watch_minutes(deployment) * 60,
-            guard=settings.alarms.minimum_requests,
-            period=evaluation.period_seconds,
+    """One per release path: each service, then each function, in the stack file's order."""
+    found = []
+    for service in settings.services:
+        evaluation, deployment = service.alarms.evaluation, service.deployment
+        found.append(
+            _budget(
+                service.name,
+                deployment.strategy_name,
+                evaluation.worst_detection_seconds,
+                _ecs_schedule(deployment),
+                watch_seconds=_ecs_watch_minutes(deployment) * 60,
+                guard=service.alarms.minimum_requests,
+                period=evaluation.period_seconds,
+            )
         )
-    ]
-    if settings.function:
-        function = settings.function
+    for function in settings.functions:
         found.append(
             _budget(
                 function.name,
                 "lambda-canary",
-                detect,
+                function.evaluation.worst_detection_seconds,
                 codedeploy_schedule(function.deployment_config),
                 watch_seconds=function.watch_minutes * 60,
                 guard=function.minimum_invocations,
-                period=evaluation.period_seconds,
+                period=function.evaluation.period_seconds,
             )
         )
     return found

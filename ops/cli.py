@@ -70,7 +70,7 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     from ops.budget import budgets
     from ops.offline import settled_stack, use_config
     from ops.timeline import draw
-    from settings import SettingsError, load_settings
+    from settings import PipelineSettings, SettingsError, load_settings
 
     try:
         use_config(args.environment, {})
@@ -78,7 +78,7 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
         built = settled_stack(args.environment)
     except SettingsError as error:
         raise OpsError(str(error), BAD_INPUT) from None
-    if not hasattr(settings, "deployment"):
+    if isinstance(settings, PipelineSettings):
         raise OpsError(f"{args.environment} is the pipeline stack: it has no release paths to budget", BAD_INPUT)
     found = budgets(settings)
     png = draw(found, args.environment, Path(args.png or f"plan-{args.environment}.png"))
@@ -123,11 +123,10 @@ def rollback(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
             key, value = action["pin"]
             # So the next `pulumi up` keeps this version instead of releasing the bad one again.
             try:
-                stack.set_config(f"rollback-guard:{key}", value)
+                stack.set_config(key, value)
             except OpsError as error:
                 action["warning"] = (
-                    f"rolled back, but the pin was not written ({error}): "
-                    f"pulumi config set --path rollback-guard:{key} {value}"
+                    f"rolled back, but the pin was not written ({error}): pulumi config set --path {key} {value}"
                 )
         done.append(action)
     return {"stack": args.environment, "rollbacks": done}, _worst(done)
@@ -146,13 +145,13 @@ def redeploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     [path] = paths
     if path.kind != "lambda" and not path.deployment_group:
         raise OpsError(
-            f"{path.service} is released by ECS ({path.strategy}): redeploy by changing service.tag", BAD_INPUT
+            f"{path.service} is released by ECS ({path.strategy}): redeploy by changing services.{path.service}.tag",
+            BAD_INPUT,
         )
     if kind != path.kind:
         example = "7" if path.kind == "lambda" else "web-prod:7"
         raise OpsError(f"--to {args.to!r}: {path.service} takes a {path.kind} revision such as {example}", BAD_INPUT)
-    section, pin = ("function", "pinnedVersion") if path.kind == "lambda" else ("deployment", "pinnedRevision")
-    keys = [f"rollback-guard:{section}.{pin}", f"rollback-guard:{section}.retryRevision"]
+    keys = [path.setting("pin"), path.setting("retry")]
     before = {key: stack.get_config(key) for key in keys}
     # The pin, and a deliberate retry: a version CodeDeploy once rolled back is released again if you say so.
     for key in keys:
@@ -390,7 +389,7 @@ def _rollback_lines(result: dict) -> list[str]:
             key, value = done["pin"]
             lines.append(
                 f"  {done['service']}: {done['action']} from {done['from']} to {done['to']} ({done['reason']}); "
-                f"pinned rollback-guard:{key} = {value} in this stack's config: commit it, or the pipeline's next "
+                f"pinned {key} = {value} in this stack's config: commit it, or the pipeline's next "
                 "up is refused the rolled-back revision anyway"
             )
     return lines

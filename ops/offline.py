@@ -1,8 +1,8 @@
 """This project's stacks under the mock engine (rollback_guard.testing), from their real
 Pulumi.<stack>.yaml, with no AWS account and no Pulumi CLI. `ops plan` and the tests use it.
 
-`build_stack("prod", service={"desiredCount": 1})` overlays keys on the stack file (None removes
-one), so a test states exactly what it changes.
+`build_stack("prod", services={"web": {"desiredCount": 1}})` overlays keys on the stack file (None
+removes one), so a test states exactly what it changes.
 """
 
 from __future__ import annotations
@@ -30,18 +30,26 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def overlaid_config(stack: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The stack's config, overlaid key by key with `overrides` (None removes a key)."""
+    """The stack's config, overlaid key by key with `overrides`: objects merge at every depth, None
+    removes a key."""
     config = stack_config(stack)
     for key, value in overrides.items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if value is None:
+        merged = _overlaid(config.get(full_key), value)
+        if merged is None:
             config.pop(full_key, None)
-            continue
-        current = config.get(full_key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            value = {k: v for k, v in {**current, **value}.items() if v is not None}
-        config[full_key] = value
+        else:
+            config[full_key] = merged
     return config
+
+
+def _overlaid(current: Any, value: Any) -> Any:
+    if isinstance(current, dict) and isinstance(value, dict):
+        merged = {**current}
+        for key, override in value.items():
+            merged[key] = _overlaid(current.get(key), override)
+        return {key: item for key, item in merged.items() if item is not None}
+    return value
 
 
 def use_config(stack: str, overrides: dict[str, Any]) -> None:

@@ -48,6 +48,19 @@ class ReleasePath:
     ecs_service: str | None = None
     container: str | None = None
     container_port: int | None = None
+    # The stack settings that pin its revision and allow a deliberate retry, e.g.
+    # {"pin": "rollback-guard:functions.greeter.pinnedVersion", "retry": "...retryRevision"}.
+    settings: dict = field(default_factory=dict)
+
+    def setting(self, which: str) -> str:
+        """The full config key `ops` writes for `which` ("pin" or "retry")."""
+        if which not in self.settings:
+            raise OpsError(
+                f"the stack's releasePaths output does not say which setting pins {self.service}: run `up` once "
+                "with this version of rollback-guard",
+                BAD_INPUT,
+            )
+        return self.settings[which]
 
     @classmethod
     def from_output(cls, raw: dict) -> ReleasePath:
@@ -65,6 +78,7 @@ class ReleasePath:
             ecs_service=raw.get("ecsService"),
             container=raw.get("container"),
             container_port=raw.get("containerPort"),
+            settings=dict(raw.get("settings") or {}),
         )
 
 
@@ -176,7 +190,7 @@ class Operations:
             # A shift stopped half-way (its rollback failed, say): the alias's own version is the
             # one before the release; only the weight on the new one must go.
             self._clear_weights(path)
-            done = {"action": "weights-cleared", "pin": ("function.pinnedVersion", live)}
+            done = {"action": "weights-cleared", "pin": (path.setting("pin"), live)}
             rolled_back, restored = weighted, live
         else:
             good = history.known_good(live)
@@ -188,10 +202,10 @@ class Operations:
                 )
             if path.kind == "lambda":
                 self._flip_alias(path, good)
-                done = {"action": "alias-flipped", "pin": ("function.pinnedVersion", good)}
+                done = {"action": "alias-flipped", "pin": (path.setting("pin"), good)}
             else:
                 done = {"action": "shifted-back", "deploymentId": self._shift_back(path, live, good)}
-                done["pin"] = ("deployment.pinnedRevision", good)
+                done["pin"] = (path.setting("pin"), good)
             rolled_back, restored = live or "", good
         done = {"service": path.service, **done, "from": rolled_back, "to": restored, "by": by, "reason": reason}
         try:

@@ -103,6 +103,17 @@ def ecs_service_on(live: int) -> list[str]:
     return arns
 
 
+def web(keys: dict | None = None, **sections: dict) -> dict:
+    """An overlay of the web service's settings (`services.web`) for build_stack and use_config:
+    its own keys, and its sections (deployment, alarms, loadBalancer)."""
+    return {"services": {"web": {**(keys or {}), **sections}}}
+
+
+def greeter(keys: dict) -> dict:
+    """An overlay of the greeter function's settings (`functions.greeter`)."""
+    return {"functions": {"greeter": keys}}
+
+
 def deployment_for(strategy: str, **keys) -> dict:
     """The `deployment` overlay that switches a stack file to `strategy`: the keys only CodeDeploy
     takes are removed (and the smoke paths, which rolling has no use for), `keys` are added."""

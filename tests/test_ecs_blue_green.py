@@ -6,6 +6,7 @@ import pytest
 
 from ops.offline import build_stack, settled_stack
 from rollback_guard.testing import mock_arn, resolved
+from tests.scenarios import web
 
 GROUP = "web-deploy-group"
 ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
@@ -52,13 +53,15 @@ def test_traffic_shifts_without_waiting_for_approval_unless_configured(stack):
 
 
 def test_an_approval_wait_stops_the_release_if_nobody_continues_it():
-    staged = settled_stack("staging", deployment={"approvalWaitMinutes": 30})
+    staged = settled_stack("staging", **web(deployment={"approvalWaitMinutes": 30}))
     ready = staged.inputs(GROUP)["blueGreenDeploymentConfig"]["deploymentReadyOption"]
     assert ready == {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 30}
 
 
 def test_a_custom_linear_shift_becomes_a_deployment_config_of_its_own():
-    staged = settled_stack("staging", deployment={"config": {"type": "linear", "percentage": 20, "intervalMinutes": 2}})
+    staged = settled_stack(
+        "staging", **web(deployment={"config": {"type": "linear", "percentage": 20, "intervalMinutes": 2}})
+    )
     config = staged.inputs("web-deploy-shift")
     assert config["computePlatform"] == "ECS"
     assert config["trafficRoutingConfig"] == {
@@ -70,13 +73,15 @@ def test_a_custom_linear_shift_becomes_a_deployment_config_of_its_own():
 
 
 def test_a_custom_canary_shift_uses_time_based_canary():
-    staged = settled_stack("staging", deployment={"config": {"type": "canary", "percentage": 10, "intervalMinutes": 5}})
+    staged = settled_stack(
+        "staging", **web(deployment={"config": {"type": "canary", "percentage": 10, "intervalMinutes": 5}})
+    )
     routing = staged.inputs("web-deploy-shift")["trafficRoutingConfig"]
     assert routing == {"type": "TimeBasedCanary", "timeBasedCanary": {"percentage": 10, "interval": 5}}
 
 
 def test_extra_alarms_also_stop_a_release():
-    staged = settled_stack("staging", alarms={"extraAlarmNames": ["checkout-latency"]})
+    staged = settled_stack("staging", **web(alarms={"extraAlarmNames": ["checkout-latency"]}))
     assert staged.inputs(GROUP)["alarmConfiguration"]["alarms"] == [*ROLLBACK_ALARMS, "checkout-latency"]
 
 
@@ -226,7 +231,7 @@ def test_execution_and_task_roles_are_separate_and_scoped(prod):
 
 def test_an_ecr_image_can_be_pulled_from_its_repository_only():
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web"
-    staged = settled_stack("staging", service={"image": image})
+    staged = settled_stack("staging", **web({"image": image}))
     statements = json.loads(staged.inputs("web-execution-policy")["policy"])["Statement"]
     resources = {s["Resource"] for s in statements}
     assert "arn:aws:ecr:eu-west-1:123456789012:repository/team/web" in resources
@@ -258,8 +263,11 @@ def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
 
 def test_exports_name_everything_a_release_needs():
     expected = {
+        "url": "http://web-lb-alb.us-east-1.elb.amazonaws.com:80",
+        "testUrl": "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080",
         "clusterName": "web-cluster",
         "serviceName": "web-service",
+        "strategy": "codedeploy-blue-green",
         "codedeployApplicationName": "web-deploy-app",
         "codedeployApplicationArn": mock_arn("aws:codedeploy/application:Application", "web-deploy-app"),
         "deploymentGroupName": "web-deploy",
@@ -267,9 +275,8 @@ def test_exports_name_everything_a_release_needs():
     }
 
     def check(exports):
-        assert {key: exports[key] for key in expected} == expected
-        assert exports["serviceUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:80"
-        assert exports["testUrl"] == "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080"
+        assert {key: exports["services"]["web"][key] for key in expected} == expected
+        assert exports["serviceUrl"] == expected["url"], "the pipeline smoke-tests the stack's one service"
 
     build_stack("prod", then=lambda built: resolved(built.exports).apply(check))
 
@@ -320,7 +327,7 @@ def test_the_test_traffic_hook_reports_only_for_its_deployment_group(stack):
 
 def test_the_test_listener_stays_http_when_production_is_https():
     certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
-    staged = settled_stack("staging", loadBalancer={"certificateArn": certificate, "listenerPort": 443})
+    staged = settled_stack("staging", **web(loadBalancer={"certificateArn": certificate, "listenerPort": 443}))
     assert staged.inputs("web-lb-prod")["protocol"] == "HTTPS"
     assert staged.inputs("web-lb-prod")["certificateArn"] == certificate
     assert staged.inputs("web-lb-test")["protocol"] == "HTTP"

@@ -8,6 +8,7 @@ import pytest
 from ops.offline import ROOT, build_stack, settled_stack
 from rollback_guard.components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
 from rollback_guard.testing import mock_arn, resolved
+from tests.scenarios import greeter
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
@@ -131,7 +132,7 @@ def test_the_post_traffic_hook_keeps_watching_the_rollback_alarms_after_the_last
 
 
 def test_the_error_rate_alarm_watches_the_version_being_released_even_when_pinned():
-    pinned = settled_stack("staging", function={"pinnedVersion": "7"})
+    pinned = settled_stack("staging", **greeter({"pinnedVersion": "7"}))
     dimensions = {q["id"]: q for q in pinned.inputs("greeter-rollback-error-rate")["metricQueries"]}["errors"]
     assert dimensions["metric"]["dimensions"]["ExecutedVersion"] == "7"
     assert pinned.inputs("greeter-release")["target"]["version"] == "7"
@@ -201,7 +202,7 @@ def test_the_prod_deployment_log_survives_destroy_and_deletion(prod, staging):
 
 def test_a_custom_canary_becomes_a_lambda_deployment_config():
     staged = settled_stack(
-        "staging", function={"deploymentConfig": {"type": "canary", "percentage": 25, "intervalMinutes": 5}}
+        "staging", **greeter({"deploymentConfig": {"type": "canary", "percentage": 25, "intervalMinutes": 5}})
     )
     config = staged.inputs("greeter-deploy-shift")
     assert config["computePlatform"] == "Lambda"
@@ -212,23 +213,27 @@ def test_a_custom_canary_becomes_a_lambda_deployment_config():
 
 
 def test_a_stack_without_a_function_builds_no_lambda():
-    staged = settled_stack("staging", **{"rollback-guard:function": None})
+    staged = settled_stack("staging", functions=None)
     assert not [name for name in staged.monitor.registrations if name.startswith("greeter")]
-    assert staged.value.canary is None
+    assert staged.value.functions == {}
 
 
 def test_exports_name_what_a_lambda_release_needs():
     expected = {
-        "deploymentLogTableName": "staging-deployment-log-table",
-        "lambdaFunctionName": "greeter-staging",
-        "lambdaAliasArn": mock_arn("aws:lambda/alias:Alias", "greeter-live"),
-        "lambdaApplicationName": "greeter-deploy-app",
-        "lambdaDeploymentGroupName": "greeter-deploy",
-        "lambdaDeploymentGroupArn": mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP),
+        "functionName": "greeter-staging",
+        "aliasArn": mock_arn("aws:lambda/alias:Alias", "greeter-live"),
+        "codedeployApplicationName": "greeter-deploy-app",
+        "deploymentGroupName": "greeter-deploy",
+        "deploymentGroupArn": mock_arn("aws:codedeploy/deploymentGroup:DeploymentGroup", GROUP),
         "preTrafficHookName": "greeter-hooks-pre-traffic-staging",
         "postTrafficHookName": "greeter-hooks-post-traffic-staging",
     }
-    build_stack("staging", then=lambda built: resolved(built.exports).apply(lambda e: _assert_includes(e, expected)))
+
+    def check(exports):
+        assert exports["deploymentLogTableName"] == "staging-deployment-log-table"
+        _assert_includes(exports["functions"]["greeter"], expected)
+
+    build_stack("staging", then=lambda built: resolved(built.exports).apply(check))
 
 
 def _assert_includes(exports: dict, expected: dict) -> None:

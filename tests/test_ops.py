@@ -31,6 +31,7 @@ from tests.scenarios import (
     TABLE,
     create_log_table,
     ecs_service_on,
+    greeter,
     lambda_target,
 )
 
@@ -112,6 +113,10 @@ LAMBDA_PATH = {
     "alias": "live",
     "hooks": HOOKS,
     "alarms": ["greeter-rollback-error-rate"],
+    "settings": {
+        "pin": "rollback-guard:functions.greeter.pinnedVersion",
+        "retry": "rollback-guard:functions.greeter.retryRevision",
+    },
 }
 ECS_PATH = {
     "service": "web",
@@ -124,6 +129,10 @@ ECS_PATH = {
     "container": "web",
     "containerPort": 80,
     "alarms": [],
+    "settings": {
+        "pin": "rollback-guard:services.web.deployment.pinnedRevision",
+        "retry": "rollback-guard:services.web.deployment.retryRevision",
+    },
 }
 OUTPUTS = {"environment": "staging", "deploymentLogTableName": TABLE, "releasePaths": [ECS_PATH, LAMBDA_PATH]}
 
@@ -205,9 +214,9 @@ def test_the_readme_shows_what_ops_plan_prints_for_prod_today(tmp_path):
 
 
 def test_a_canary_keeps_the_worst_case_to_its_first_step():
-    use_config("prod", {"function": {"deploymentConfig": "CodeDeployDefault.LambdaCanary10Percent15Minutes"}})
-    greeter = next(b for b in budgets(load_settings()) if b.path == "greeter")
-    assert greeter.worst_share_percent == 10.0
+    use_config("prod", greeter({"deploymentConfig": "CodeDeployDefault.LambdaCanary10Percent15Minutes"}))
+    budget = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    assert budget.worst_share_percent == 10.0
 
 
 # --- deploy and the command line's contract
@@ -448,7 +457,7 @@ def test_rollback_goes_back_to_the_version_before_the_release_and_records_who_wh
     [done] = result["rollbacks"]
     assert (done["action"], done["from"], done["to"]) == ("alias-flipped", "3", "2")
     assert live_version(published_function) == "2"
-    assert stack.config == {"rollback-guard:function.pinnedVersion": "2"}, "the next up keeps version 2"
+    assert stack.config == {"rollback-guard:functions.greeter.pinnedVersion": "2"}, "the next up keeps version 2"
     [record] = rollback_records()
     assert (record["previousVersion"], record["version"], record["reason"]) == ("3", "2", "checkout errors")
     assert record["by"] == boto3.client("sts").get_caller_identity()["Arn"]
@@ -558,7 +567,7 @@ def test_rollback_of_a_shift_stuck_half_way_takes_the_weight_off_the_new_version
         ("1", None),
         ("1", {}),
     )
-    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}
+    assert stack.config == {"rollback-guard:functions.greeter.pinnedVersion": "1"}
 
 
 def test_a_rollback_whose_record_cannot_be_written_still_pins_and_warns(published_function, codedeploy_groups):
@@ -570,7 +579,7 @@ def test_a_rollback_whose_record_cannot_be_written_still_pins_and_warns(publishe
     code, result = run("rollback", "staging", "--service", "greeter", stack=stack, errors=errors)
     assert code == 0
     assert live_version(published_function) == "1"
-    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}
+    assert stack.config == {"rollback-guard:functions.greeter.pinnedVersion": "1"}
     assert result["rollbacks"][0]["warning"].startswith("rolled back, but not recorded in the deployment log")
     assert errors[0].startswith("warning: greeter: rolled back, but not recorded")
 
@@ -643,7 +652,7 @@ def test_an_ecs_rollback_is_a_corrective_deployment_the_alarms_cannot_stop(coded
     assert corrective["overrideAlarmConfiguration"] == {"enabled": False, "alarms": []}
     assert corrective["autoRollbackConfiguration"] == {"enabled": False, "events": []}
     assert corrective["description"].startswith("rollback-guard rollback web-staging:1 (from web-staging:2)")
-    assert stack.config == {"rollback-guard:deployment.pinnedRevision": "web-staging:1"}
+    assert stack.config == {"rollback-guard:services.web.deployment.pinnedRevision": "web-staging:1"}
 
 
 def test_a_second_ecs_rollback_never_shifts_back_to_the_bad_revision(codedeploy_groups):
@@ -735,8 +744,8 @@ def test_redeploy_pins_the_version_and_releases_it_through_the_canary():
     code, result = run("redeploy", "staging", "--to", "2", "--service", "greeter", stack=stack)
     assert (code, result["result"]) == (0, "succeeded")
     assert stack.config == {
-        "rollback-guard:function.pinnedVersion": "2",
-        "rollback-guard:function.retryRevision": "2",
+        "rollback-guard:functions.greeter.pinnedVersion": "2",
+        "rollback-guard:functions.greeter.retryRevision": "2",
     }
     assert stack.calls == ["up"]
 
@@ -768,11 +777,11 @@ def test_a_failed_preview_of_a_prod_redeploy_leaves_the_stack_as_it_was():
 
 def test_redeploy_of_prod_shows_the_preview_then_needs_confirmation_and_leaves_the_stack_as_it_was():
     stack = FakeStack("prod", OUTPUTS)
-    stack.config["rollback-guard:function.pinnedVersion"] = "1"
+    stack.config["rollback-guard:functions.greeter.pinnedVersion"] = "1"
     code, result = run("redeploy", "prod", "--to", "2", "--service", "greeter", stack=stack)
     assert (code, result) == (3, {"error": "refusing to change prod without confirmation: pass --yes"})
     assert stack.calls == ["preview"]
-    assert stack.config == {"rollback-guard:function.pinnedVersion": "1"}, "declined: as it was"
+    assert stack.config == {"rollback-guard:functions.greeter.pinnedVersion": "1"}, "declined: as it was"
 
 
 # --- game day

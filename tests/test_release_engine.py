@@ -55,7 +55,7 @@ def lambda_request(version: str, **overrides) -> ReleaseRequest:
         application="greeter",
         deployment_group="greeter-deploy",
         target=LambdaTarget(FUNCTION, "live", version, HOOKS),
-        retry_setting="rollback-guard:function.retryRevision",
+        retry_setting="rollback-guard:functions.greeter.retryRevision",
         alarm_names=(ALARM,),
         **overrides,
     )
@@ -206,7 +206,7 @@ def test_a_rolled_back_revision_is_not_released_again_unless_retried_deliberatel
     assert "Stopped at 20" in message and f"One or more alarms have been activated: {ALARM})" in message
     assert f"go back to what is live ({FUNCTION} version 1) or on to a fixed revision" in message
     assert (
-        "retry this exact revision deliberately: pulumi config set --path rollback-guard:function.retryRevision 2"
+        "retry this exact revision deliberately: pulumi config set --path rollback-guard:functions.greeter.retryRevision 2"
         in message
     )
     assert len(deployments()) == 1, "the refusal creates no deployment"

@@ -21,7 +21,7 @@ from rollback_guard.hooks.revisions import describe
 from rollback_guard.release import appspec
 from rollback_guard.release.engine import ReleaseFailed
 from rollback_guard.testing import mock_arn
-from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM
+from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, greeter, web
 
 
 def lambda_props(version: str, **overrides) -> dict:
@@ -34,7 +34,7 @@ def lambda_props(version: str, **overrides) -> dict:
         "target": {"function_name": FUNCTION, "alias": "live", "version": version, "hooks": HOOKS},
         "alarm_names": [],
         "retry_revision": None,
-        "retry_setting": "rollback-guard:function.retryRevision",
+        "retry_setting": "rollback-guard:functions.greeter.retryRevision",
         "timeout_minutes": 40,
         "live_revision": None,
         "deployment_id": None,
@@ -173,7 +173,7 @@ def test_the_ecs_release_ships_the_task_definition_pulumi_registered(prod):
         "hooks": {"AfterAllowTestTraffic": "web-test-traffic-prod", "AfterAllowTraffic": "web-recorder-prod"},
     }
     assert inputs["alarm_names"][0] == "web-rollback-5xx-rate"
-    assert inputs["retry_setting"] == "rollback-guard:deployment.retryRevision"
+    assert inputs["retry_setting"] == "rollback-guard:services.web.deployment.retryRevision"
     assert inputs["timeout_minutes"] == 10 + 15 + 30, "shift, termination wait, margin"
 
 
@@ -189,7 +189,7 @@ def test_the_lambda_release_shifts_the_newest_version_with_both_hooks(staging):
         },
     }
     assert inputs["alarm_names"] == ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
-    assert inputs["retry_setting"] == "rollback-guard:function.retryRevision"
+    assert inputs["retry_setting"] == "rollback-guard:functions.greeter.retryRevision"
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,9 @@ def test_a_release_starts_only_once_codedeploy_can_invoke_its_hooks(prod, releas
 def test_a_retry_setting_reaches_the_release():
     from ops.offline import settled_stack
 
-    staged = settled_stack("staging", function={"retryRevision": "7"}, deployment={"retryRevision": "web-staging:4"})
+    staged = settled_stack(
+        "staging", **greeter({"retryRevision": "7"}), **web(deployment={"retryRevision": "web-staging:4"})
+    )
     assert staged.inputs("greeter-release")["retry_revision"] == "7"
     assert staged.inputs("web-release")["retry_revision"] == "web-staging:4"
 
@@ -215,7 +217,9 @@ def test_a_retry_setting_reaches_the_release():
 def test_a_pinned_version_is_what_the_release_keeps_live():
     from ops.offline import settled_stack
 
-    staged = settled_stack("staging", function={"pinnedVersion": "6"}, deployment={"pinnedRevision": "web-staging:3"})
+    staged = settled_stack(
+        "staging", **greeter({"pinnedVersion": "6"}), **web(deployment={"pinnedRevision": "web-staging:3"})
+    )
     assert staged.inputs("greeter-release")["target"]["version"] == "6"
     assert staged.inputs("web-release")["target"]["task_definition_arn"] == (
         "arn:aws:ecs:us-east-1:123456789012:task-definition/web-staging:3"

@@ -5,7 +5,7 @@ import pytest
 
 from ops.offline import build_stack, stack_config, use_config
 from settings import SettingsError, load_settings
-from tests.scenarios import deployment_for
+from tests.scenarios import deployment_for, greeter, web
 
 
 def problems(stack: str, **overrides) -> list[str]:
@@ -31,7 +31,9 @@ def test_both_stack_files_are_valid(stack):
     use_config(stack, {})
     settings = load_settings()
     assert settings.environment == stack
-    assert settings.service.name == "web"
+    assert [service.name for service in settings.services] == ["web"]
+    assert [function.name for function in settings.functions] == ["greeter"]
+    assert settings.pipeline_service == "web"
 
 
 def test_both_stack_files_set_the_same_keys():
@@ -55,9 +57,11 @@ def test_the_environment_must_be_staging_prod_or_the_pipeline():
 
 
 def test_an_unknown_deployment_config_name_is_rejected():
-    message = only_problem("staging", deployment={"config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"})
+    message = only_problem(
+        "staging", **web(deployment={"config": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"})
+    )
     assert message.startswith(
-        "rollback-guard:deployment.config = 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute': one of "
+        "rollback-guard:services.web.deployment.config = 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute': one of "
     )
     assert "CodeDeployDefault.ECSLinear10PercentEvery1Minutes" in message
     assert "{type: linear|canary, percentage, intervalMinutes}" in message
@@ -65,54 +69,54 @@ def test_an_unknown_deployment_config_name_is_rejected():
 
 def test_a_custom_shift_percentage_must_be_between_1_and_99():
     message = only_problem(
-        "staging", deployment={"config": {"type": "linear", "percentage": 150, "intervalMinutes": 1}}
+        "staging", **web(deployment={"config": {"type": "linear", "percentage": 150, "intervalMinutes": 1}})
     )
-    assert message == "rollback-guard:deployment.config.percentage = 150: a whole number from 1 to 99"
+    assert message == "rollback-guard:services.web.deployment.config.percentage = 150: a whole number from 1 to 99"
 
 
 def test_a_custom_shift_needs_a_known_type_and_all_its_keys():
-    found = problems("staging", deployment={"config": {"type": "exponential", "percentage": 10}})
+    found = problems("staging", **web(deployment={"config": {"type": "exponential", "percentage": 10}}))
     assert found == [
-        "rollback-guard:deployment.config.type = 'exponential': one of canary, linear",
-        "rollback-guard:deployment.config.intervalMinutes = None: required",
+        "rollback-guard:services.web.deployment.config.type = 'exponential': one of canary, linear",
+        "rollback-guard:services.web.deployment.config.intervalMinutes = None: required",
     ]
 
 
 def test_alarm_periods_must_be_whole_minutes_for_load_balancer_metrics():
-    message = only_problem("staging", alarms={"periodSeconds": 90})
+    message = only_problem("staging", **web(alarms={"periodSeconds": 90}))
     assert message == (
-        "rollback-guard:alarms.periodSeconds = 90: a multiple of 60 (load balancer metrics have one-minute resolution)"
+        "rollback-guard:services.web.alarms.periodSeconds = 90: a multiple of 60 (the metrics have one-minute resolution)"
     )
 
 
 def test_alarm_periods_below_a_minute_are_rejected():
-    message = only_problem("staging", alarms={"periodSeconds": 10})
-    assert message == "rollback-guard:alarms.periodSeconds = 10: a whole number from 60 to 86400"
+    message = only_problem("staging", **web(alarms={"periodSeconds": 10}))
+    assert message == "rollback-guard:services.web.alarms.periodSeconds = 10: a whole number from 60 to 86400"
 
 
 def test_the_alarm_evaluation_window_must_fit_cloudwatchs_one_day_limit():
-    found = problems("staging", alarms={"periodSeconds": 600, "evaluationPeriods": 200, "datapointsToAlarm": 2})
+    found = problems("staging", **web(alarms={"periodSeconds": 600, "evaluationPeriods": 200, "datapointsToAlarm": 2}))
     assert (
-        "rollback-guard:alarms.evaluationPeriods = 200: periodSeconds x evaluationPeriods at most 86400 s "
+        "rollback-guard:services.web.alarms.evaluationPeriods = 200: periodSeconds x evaluationPeriods at most 86400 s "
         "(CloudWatch's limit for a 600 s period)"
     ) in found
 
 
 def test_datapoints_to_alarm_cannot_exceed_evaluation_periods():
-    message = only_problem("staging", alarms={"datapointsToAlarm": 4})
-    assert message == "rollback-guard:alarms.datapointsToAlarm = 4: at most evaluationPeriods (3)"
+    message = only_problem("staging", **web(alarms={"datapointsToAlarm": 4}))
+    assert message == "rollback-guard:services.web.alarms.datapointsToAlarm = 4: at most evaluationPeriods (3)"
 
 
 def test_error_rate_is_a_percentage():
-    message = only_problem("prod", alarms={"errorRatePercent": 150})
-    assert message == "rollback-guard:alarms.errorRatePercent = 150: a number from 0.01 to 100"
+    message = only_problem("prod", **web(alarms={"errorRatePercent": 150}))
+    assert message == "rollback-guard:services.web.alarms.errorRatePercent = 150: a number from 0.01 to 100"
 
 
 def test_a_deployment_group_takes_at_most_10_alarms():
     names = [f"alarm-{i}" for i in range(7)]
-    message = only_problem("prod", alarms={"extraAlarmNames": names})
+    message = only_problem("prod", **web(alarms={"extraAlarmNames": names}))
     assert message == (
-        f"rollback-guard:alarms.extraAlarmNames = {names!r}: with the 4 alarms built here, "
+        f"rollback-guard:services.web.alarms.extraAlarmNames = {names!r}: with the 4 alarms built here, "
         "at most 10 alarms per deployment group (got 11)"
     )
 
@@ -124,118 +128,126 @@ PROD_BLUE_KEPT_REASONS = (
 
 
 def test_prod_keeps_blue_at_least_10_minutes():
-    message = only_problem("prod", deployment={"terminationWaitMinutes": 5})
+    message = only_problem("prod", **web(deployment={"terminationWaitMinutes": 5}))
     assert message == (
-        "rollback-guard:deployment.terminationWaitMinutes = 5: at least 10 (allowed: 10 to 2880): "
+        "rollback-guard:services.web.deployment.terminationWaitMinutes = 5: at least 10 (allowed: 10 to 2880): "
         + PROD_BLUE_KEPT_REASONS
     )
 
 
 def test_the_termination_wait_outlasts_the_alarms_worst_detection_everywhere():
-    message = only_problem("staging", deployment={"terminationWaitMinutes": 7})
+    message = only_problem("staging", **web(deployment={"terminationWaitMinutes": 7}))
     assert message == (
-        "rollback-guard:deployment.terminationWaitMinutes = 7: at least 8 (allowed: 8 to 2880): the alarms need up "
+        "rollback-guard:services.web.deployment.terminationWaitMinutes = 7: at least 8 (allowed: 8 to 2880): the alarms need up "
         "to 6.5 min to fire on a version that went bad at the last shift, and up to 1 more to be read"
     )
 
 
 def test_invalid_alarms_are_named_once_without_follow_on_complaints():
-    assert problems("staging", alarms={"periodSeconds": 90}) == [
-        "rollback-guard:alarms.periodSeconds = 90: a multiple of 60 (load balancer metrics have one-minute resolution)"
+    assert problems("staging", **web(alarms={"periodSeconds": 90})) == [
+        "rollback-guard:services.web.alarms.periodSeconds = 90: a multiple of 60 (the metrics have one-minute resolution)"
     ]
 
 
 def test_the_termination_wait_cannot_exceed_codedeploys_two_days():
-    message = only_problem("staging", deployment={"terminationWaitMinutes": 3000})
-    assert message == "rollback-guard:deployment.terminationWaitMinutes = 3000: a whole number from 0 to 2880"
+    message = only_problem("staging", **web(deployment={"terminationWaitMinutes": 3000}))
+    assert (
+        message == "rollback-guard:services.web.deployment.terminationWaitMinutes = 3000: a whole number from 0 to 2880"
+    )
 
 
 def test_prod_shifts_traffic_gradually():
-    message = only_problem("prod", deployment={"config": "CodeDeployDefault.ECSAllAtOnce"})
+    message = only_problem("prod", **web(deployment={"config": "CodeDeployDefault.ECSAllAtOnce"}))
     assert message == (
-        "rollback-guard:deployment.config = 'CodeDeployDefault.ECSAllAtOnce': prod shifts traffic gradually "
+        "rollback-guard:services.web.deployment.config = 'CodeDeployDefault.ECSAllAtOnce': prod shifts traffic gradually "
         "(linear or canary) so an alarm can stop a bad release early"
     )
 
 
 def test_staging_may_release_all_at_once():
-    use_config("staging", {"deployment": {"config": "CodeDeployDefault.ECSAllAtOnce"}})
-    assert load_settings().deployment.config == "CodeDeployDefault.ECSAllAtOnce"
+    use_config("staging", web(deployment={"config": "CodeDeployDefault.ECSAllAtOnce"}))
+    [service] = load_settings().services
+    assert service.deployment.config == "CodeDeployDefault.ECSAllAtOnce"
 
 
 def test_prod_load_balancers_keep_deletion_protection():
-    message = only_problem("prod", loadBalancer={"deletionProtection": False})
+    message = only_problem("prod", **web(loadBalancer={"deletionProtection": False}))
     assert (
         message
-        == "rollback-guard:loadBalancer.deletionProtection = False: prod load balancers keep deletion protection on"
+        == "rollback-guard:services.web.loadBalancer.deletionProtection = False: prod load balancers keep deletion protection on"
     )
 
 
 def test_prod_runs_at_least_two_tasks():
-    message = only_problem("prod", service={"desiredCount": 1})
+    message = only_problem("prod", **web({"desiredCount": 1}))
     assert message == (
-        "rollback-guard:service.desiredCount = 1: prod runs at least 2 tasks so one failing task is not an outage"
+        "rollback-guard:services.web.desiredCount = 1: prod runs at least 2 tasks so one failing task is not an outage"
     )
 
 
 def test_prod_keeps_logs_at_least_30_days():
-    message = only_problem("prod", service={"logRetentionDays": 14})
-    assert message == "rollback-guard:service.logRetentionDays = 14: prod keeps logs at least 30 days"
+    message = only_problem("prod", **web({"logRetentionDays": 14}))
+    assert message == "rollback-guard:services.web.logRetentionDays = 14: prod keeps logs at least 30 days"
 
 
 def test_log_retention_must_be_a_period_cloudwatch_offers():
-    assert only_problem("staging", service={"logRetentionDays": 10}).startswith(
-        "rollback-guard:service.logRetentionDays = 10: one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30"
+    assert only_problem("staging", **web({"logRetentionDays": 10})).startswith(
+        "rollback-guard:services.web.logRetentionDays = 10: one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30"
     )
 
 
 def test_fargate_memory_must_fit_the_cpu_size():
-    message = only_problem("staging", service={"cpu": 1024, "memory": 1000})
+    message = only_problem("staging", **web({"cpu": 1024, "memory": 1000}))
     assert (
         message
-        == "rollback-guard:service.memory = 1000: with cpu 1024, Fargate allows 2048 to 8192 MiB in steps of 1024"
+        == "rollback-guard:services.web.memory = 1000: with cpu 1024, Fargate allows 2048 to 8192 MiB in steps of 1024"
     )
 
 
 def test_fargate_cpu_must_be_a_fargate_size():
-    message = only_problem("staging", service={"cpu": 300})
-    assert message.startswith("rollback-guard:service.cpu = 300: one of Fargate's CPU sizes: 256, 512, 1024")
+    message = only_problem("staging", **web({"cpu": 300}))
+    assert message.startswith("rollback-guard:services.web.cpu = 300: one of Fargate's CPU sizes: 256, 512, 1024")
 
 
 def test_the_image_tag_is_pinned():
-    message = only_problem("staging", service={"tag": "latest"})
+    message = only_problem("staging", **web({"tag": "latest"}))
     assert message == (
-        "rollback-guard:service.tag = 'latest': "
+        "rollback-guard:services.web.tag = 'latest': "
         "a pinned tag: with 'latest' a rollback cannot name the version to go back to"
     )
 
 
 def test_the_service_name_fits_load_balancer_name_limits():
-    message = only_problem("staging", service={"name": "Web_Frontend_Service"})
+    config = stack_config("staging")
+    service = config["rollback-guard:services"]["web"]
+    message = only_problem("staging", services={"web": None, "Web_Frontend_Service": service})
     assert message == (
-        "rollback-guard:service.name = 'Web_Frontend_Service': "
-        "1 to 15 lowercase letters, digits or dashes, starting with a letter"
+        "rollback-guard:services = 'Web_Frontend_Service': "
+        "names of 1 to 15 lowercase letters, digits or dashes, starting with a letter"
     )
 
 
 def test_listener_ports_differ():
-    message = only_problem("staging", loadBalancer={"testListenerPort": 80})
-    assert message == "rollback-guard:loadBalancer.testListenerPort = 80: a port other than listenerPort"
+    message = only_problem("staging", **web(loadBalancer={"testListenerPort": 80}))
+    assert message == "rollback-guard:services.web.loadBalancer.testListenerPort = 80: a port other than listenerPort"
 
 
 def test_ingress_cidrs_are_cidr_blocks():
-    message = only_problem("staging", loadBalancer={"ingressCidrs": ["everyone"]})
+    message = only_problem("staging", **web(loadBalancer={"ingressCidrs": ["everyone"]}))
     assert (
         message
-        == "rollback-guard:loadBalancer.ingressCidrs = ['everyone']: a list of IPv4 CIDR blocks such as 10.0.0.0/16"
+        == "rollback-guard:services.web.loadBalancer.ingressCidrs = ['everyone']: a list of IPv4 CIDR blocks such as 10.0.0.0/16"
     )
 
 
 def test_health_check_timeout_is_shorter_than_its_interval():
     message = only_problem(
-        "staging", loadBalancer={"healthCheck": {"path": "/", "intervalSeconds": 10, "timeoutSeconds": 10}}
+        "staging", **web(loadBalancer={"healthCheck": {"path": "/", "intervalSeconds": 10, "timeoutSeconds": 10}})
     )
-    assert message == "rollback-guard:loadBalancer.healthCheck.timeoutSeconds = 10: less than intervalSeconds (10)"
+    assert (
+        message
+        == "rollback-guard:services.web.loadBalancer.healthCheck.timeoutSeconds = 10: less than intervalSeconds (10)"
+    )
 
 
 def test_an_existing_vpc_needs_its_subnets():
@@ -249,30 +261,34 @@ def test_an_existing_vpc_needs_its_subnets():
 
 
 def test_a_misspelt_key_is_an_error_not_a_silent_default():
-    message = only_problem("prod", deployment={"terminationWaitMinute": 30})
-    assert message.startswith("rollback-guard:deployment.terminationWaitMinute = 30: unknown key; known keys: ")
+    message = only_problem("prod", **web(deployment={"terminationWaitMinute": 30}))
+    assert message.startswith(
+        "rollback-guard:services.web.deployment.terminationWaitMinute = 30: unknown key; known keys: "
+    )
     assert "terminationWaitMinutes" in message
 
 
 def test_wrong_types_are_named():
-    message = only_problem("staging", service={"desiredCount": "two"})
-    assert message == "rollback-guard:service.desiredCount = 'two': a whole number from 1 to 1000"
+    message = only_problem("staging", **web({"desiredCount": "two"}))
+    assert message == "rollback-guard:services.web.desiredCount = 'two': a whole number from 1 to 1000"
 
 
 def test_every_problem_is_reported_at_once():
     found = problems(
         "prod",
         environment="prod",
-        service={"desiredCount": 1, "tag": "latest"},
-        alarms={"periodSeconds": 45},
-        deployment={"terminationWaitMinutes": 5},
+        **web(
+            {"desiredCount": 1, "tag": "latest"},
+            alarms={"periodSeconds": 45},
+            deployment={"terminationWaitMinutes": 5},
+        ),
     )
     assert len(found) == 4
     assert [p.split(" = ")[0] for p in found] == [
-        "rollback-guard:service.desiredCount",
-        "rollback-guard:service.tag",
-        "rollback-guard:alarms.periodSeconds",
-        "rollback-guard:deployment.terminationWaitMinutes",
+        "rollback-guard:services.web.desiredCount",
+        "rollback-guard:services.web.tag",
+        "rollback-guard:services.web.alarms.periodSeconds",
+        "rollback-guard:services.web.deployment.terminationWaitMinutes",
     ]
 
 
@@ -280,7 +296,7 @@ def test_nothing_is_registered_before_settings_are_valid(monkeypatch):
     registered = []
     monkeypatch.setattr(pulumi.CustomResource, "__init__", lambda *a, **k: registered.append(a))
     with pytest.raises(SettingsError):
-        build_stack("staging", alarms={"datapointsToAlarm": 9})
+        build_stack("staging", **web(alarms={"datapointsToAlarm": 9}))
     assert registered == []
 
 
@@ -288,56 +304,58 @@ def test_nothing_is_registered_before_settings_are_valid(monkeypatch):
 
 
 def test_an_ecs_config_is_not_a_lambda_config():
-    message = only_problem("staging", function={"deploymentConfig": "CodeDeployDefault.ECSAllAtOnce"})
-    assert message.startswith("rollback-guard:function.deploymentConfig = 'CodeDeployDefault.ECSAllAtOnce': one of ")
+    message = only_problem("staging", **greeter({"deploymentConfig": "CodeDeployDefault.ECSAllAtOnce"}))
+    assert message.startswith(
+        "rollback-guard:functions.greeter.deploymentConfig = 'CodeDeployDefault.ECSAllAtOnce': one of "
+    )
     assert "CodeDeployDefault.LambdaLinear10PercentEvery1Minute," in message
 
 
 def test_prod_functions_shift_gradually_too():
-    message = only_problem("prod", function={"deploymentConfig": "CodeDeployDefault.LambdaAllAtOnce"})
+    message = only_problem("prod", **greeter({"deploymentConfig": "CodeDeployDefault.LambdaAllAtOnce"}))
     assert message == (
-        "rollback-guard:function.deploymentConfig = 'CodeDeployDefault.LambdaAllAtOnce': prod shifts traffic "
+        "rollback-guard:functions.greeter.deploymentConfig = 'CodeDeployDefault.LambdaAllAtOnce': prod shifts traffic "
         "gradually (linear or canary) so an alarm can stop a bad release early"
     )
 
 
 def test_the_code_path_is_a_folder_of_this_project():
-    assert only_problem("staging", function={"codePath": "../elsewhere"}) == (
-        "rollback-guard:function.codePath = '../elsewhere': a folder inside this project"
+    assert only_problem("staging", **greeter({"codePath": "../elsewhere"})) == (
+        "rollback-guard:functions.greeter.codePath = '../elsewhere': a folder inside this project"
     )
 
 
 def test_the_handler_names_a_module_that_exists():
-    assert only_problem("staging", function={"handler": "main.handler"}) == (
-        "rollback-guard:function.handler = 'main.handler': a function in a module of functions/greeter "
+    assert only_problem("staging", **greeter({"handler": "main.handler"})) == (
+        "rollback-guard:functions.greeter.handler = 'main.handler': a function in a module of functions/greeter "
         "(main.py not found)"
     )
 
 
 def test_the_runtime_is_one_we_package_for():
-    message = only_problem("staging", function={"runtime": "python2.7"})
+    message = only_problem("staging", **greeter({"runtime": "python2.7"}))
     assert message == (
-        "rollback-guard:function.runtime = 'python2.7': "
+        "rollback-guard:functions.greeter.runtime = 'python2.7': "
         "one of nodejs20.x, nodejs22.x, python3.11, python3.12, python3.13"
     )
 
 
 ONLY_EVENTS_REACH_THE_NEW_VERSION = (
-    "rollback-guard:function.smokeEvents = []: at least one smoke event: only an event invokes the new version "
+    "rollback-guard:functions.greeter.smokeEvents = []: at least one smoke event: only an event invokes the new version "
     "before traffic moves (an endpoint reaches the alias, which still serves the previous version), and the "
     "pre-traffic hook fails without one"
 )
 
 
 def test_a_release_needs_at_least_one_smoke_event():
-    assert only_problem("staging", function={"smokeEvents": [], "smokeEndpoints": []}) == (
+    assert only_problem("staging", **greeter({"smokeEvents": [], "smokeEndpoints": []})) == (
         ONLY_EVENTS_REACH_THE_NEW_VERSION
     )
 
 
 def test_endpoints_alone_never_test_the_new_version():
     endpoints = [{"url": "https://api.example.com/greet"}]
-    assert only_problem("staging", function={"smokeEvents": None, "smokeEndpoints": endpoints}) == (
+    assert only_problem("staging", **greeter({"smokeEvents": None, "smokeEndpoints": endpoints})) == (
         ONLY_EVENTS_REACH_THE_NEW_VERSION
     )
 
@@ -345,33 +363,38 @@ def test_endpoints_alone_never_test_the_new_version():
 def test_smoke_endpoints_are_http_urls_with_timeouts_the_hook_outlives():
     found = problems(
         "staging",
-        function={
-            "smokeEndpoints": [
-                {"url": "ftp://files"},
-                {"url": "https://api.example.com/", "timeoutSeconds": 50},
-                {"url": "https://api.example.com/", "timeoutSeconds": float("nan")},
-            ]
-        },
+        **greeter(
+            {
+                "smokeEndpoints": [
+                    {"url": "ftp://files"},
+                    {"url": "https://api.example.com/", "timeoutSeconds": 50},
+                    {"url": "https://api.example.com/", "timeoutSeconds": float("nan")},
+                ]
+            }
+        ),
     )
     assert found == [
-        "rollback-guard:function.smokeEndpoints = {'url': 'ftp://files'}: "
+        "rollback-guard:functions.greeter.smokeEndpoints = {'url': 'ftp://files'}: "
         "url 'ftp://files': an http:// or https:// URL",
-        "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': 50}: "
+        "rollback-guard:functions.greeter.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': 50}: "
         "timeoutSeconds 50: a number of seconds above 0 and at most 45",
-        "rollback-guard:function.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': nan}: "
+        "rollback-guard:functions.greeter.smokeEndpoints = {'url': 'https://api.example.com/', 'timeoutSeconds': nan}: "
         "timeoutSeconds nan: a number of seconds above 0 and at most 45",
     ]
 
 
 def test_smoke_events_have_a_name():
-    message = only_problem("staging", function={"smokeEvents": [{"payload": {}}]})
-    assert message == "rollback-guard:function.smokeEvents = {'payload': {}}: name None: a smoke event needs a name"
+    message = only_problem("staging", **greeter({"smokeEvents": [{"payload": {}}]}))
+    assert (
+        message
+        == "rollback-guard:functions.greeter.smokeEvents = {'payload': {}}: name None: a smoke event needs a name"
+    )
 
 
 def test_a_smoke_event_always_expects_something():
-    message = only_problem("staging", function={"smokeEvents": [{"name": "greets", "expect": {}}]})
+    message = only_problem("staging", **greeter({"smokeEvents": [{"name": "greets", "expect": {}}]}))
     assert message == (
-        "rollback-guard:function.smokeEvents = {'name': 'greets', 'expect': {}}: "
+        "rollback-guard:functions.greeter.smokeEvents = {'name': 'greets', 'expect': {}}: "
         "expect {}: an object of keys the result must hold, such as {statusCode: 200}"
     )
 
@@ -379,127 +402,133 @@ def test_a_smoke_event_always_expects_something():
 @pytest.mark.parametrize(
     ("section", "key", "check", "unknown", "nearest"),
     [
-        ("function", "smokeEvents", {"name": "greets", "expected": {"statusCode": 200}}, "expected", "expect"),
+        ("functions.greeter", "smokeEvents", {"name": "greets", "expected": {"statusCode": 200}}, "expected", "expect"),
         (
-            "function",
+            "functions.greeter",
             "smokeEndpoints",
             {"url": "https://api.example.com/", "expectedBody": "ok"},
             "expectedBody",
             "expectBody",
         ),
-        ("deployment", "smokePaths", {"path": "/", "expect_status": 200}, "expect_status", "expectStatus"),
+        ("services.web.deployment", "smokePaths", {"path": "/", "expect_status": 200}, "expect_status", "expectStatus"),
     ],
 )
 def test_a_misspelt_key_inside_a_check_is_named_never_ignored(section, key, check, unknown, nearest):
-    message = only_problem("staging", **{section: {key: [check]}})
+    top, *path = section.split(".")
+    overlay = {key: [check]}
+    for name in reversed(path):
+        overlay = {name: overlay}
+    message = only_problem("staging", **{top: overlay})
     assert message.startswith(f"rollback-guard:{section}.{key} = {check!r}: ")
     assert f"unknown key {unknown!r} (did you mean {nearest!r}?)" in message
 
 
 def test_the_lambda_path_keeps_watching_after_its_last_shift_by_default():
-    assert settings_of("staging").function.watch_minutes == 10
-    assert settings_of("prod").function.watch_minutes == 10
+    for stack in ("staging", "prod"):
+        [function] = settings_of(stack).functions
+        assert function.watch_minutes == 10
 
 
 def test_prod_keeps_watching_as_long_as_ecs_keeps_blue():
-    message = only_problem("prod", function={"watchMinutes": 9})
+    message = only_problem("prod", **greeter({"watchMinutes": 9}))
     assert message == (
-        "rollback-guard:function.watchMinutes = 9: a whole number from 10 to 12: the alarms need up to 8 min to fire "
+        "rollback-guard:functions.greeter.watchMinutes = 9: a whole number from 10 to 12: the alarms need up to 8 min to fire "
         "after the last shift; prod keeps watching at least 10, and the hook must report within Lambda's "
         "15-minute limit"
     )
 
 
 def test_a_watch_shorter_than_the_alarms_need_is_refused():
-    message = only_problem("staging", function={"watchMinutes": 5})
-    assert message.startswith("rollback-guard:function.watchMinutes = 5: a whole number from 7 to 12: ")
+    message = only_problem("staging", **greeter({"watchMinutes": 5}))
+    assert message.startswith("rollback-guard:functions.greeter.watchMinutes = 5: a whole number from 7 to 12: ")
 
 
 def test_a_watch_longer_than_lambda_allows_is_refused():
-    assert only_problem("staging", function={"watchMinutes": 13}).startswith(
-        "rollback-guard:function.watchMinutes = 13: a whole number from 7 to 12"
+    assert only_problem("staging", **greeter({"watchMinutes": 13})).startswith(
+        "rollback-guard:functions.greeter.watchMinutes = 13: a whole number from 7 to 12"
     )
 
 
 def test_alarms_too_slow_for_any_watch_after_a_lambda_shift_are_refused():
     message = only_problem(
         "staging",
-        alarms={"periodSeconds": 300},
-        deployment={"terminationWaitMinutes": 20},
-        function={"watchMinutes": None},
+        **greeter({"alarms": {"periodSeconds": 300}, "watchMinutes": None}),
     )
     assert message == (
-        "rollback-guard:alarms.periodSeconds = 300 with datapointsToAlarm = 2: an alarm needs up to 19 min to fire, "
+        "rollback-guard:functions.greeter.alarms.periodSeconds = 300 with datapointsToAlarm = 2: an alarm needs up to 19 min to fire, "
         "longer than the Lambda post-traffic hook can keep watching (12 min, within Lambda's 15-minute limit), so a "
         "version that goes bad at its last shift would complete"
     )
 
 
 def test_a_smoke_event_waits_for_the_cold_start_of_the_new_version():
-    message = only_problem("staging", function={"checkTimeoutSeconds": 15})
+    message = only_problem("staging", **greeter({"checkTimeoutSeconds": 15}))
     assert message == (
-        "rollback-guard:function.checkTimeoutSeconds = 15: at least timeoutSeconds + 10 (20): "
+        "rollback-guard:functions.greeter.checkTimeoutSeconds = 15: at least timeoutSeconds + 10 (20): "
         "a smoke event is the new version's first invocation, cold start included"
     )
 
 
 def test_check_timeouts_leave_the_hook_time_to_report():
-    message = only_problem("staging", function={"checkTimeoutSeconds": 60})
-    assert message == "rollback-guard:function.checkTimeoutSeconds = 60: a number from 1 to 45"
+    message = only_problem("staging", **greeter({"checkTimeoutSeconds": 60}))
+    assert message == "rollback-guard:functions.greeter.checkTimeoutSeconds = 60: a number from 1 to 45"
 
 
-def test_the_function_and_the_service_have_different_names():
-    message = only_problem("staging", function={"name": "web"})
-    assert message == "rollback-guard:function.name = 'web': a name other than service.name"
+def test_a_function_and_a_service_have_different_names():
+    function = stack_config("staging")["rollback-guard:functions"]["greeter"]
+    message = only_problem("staging", functions={"greeter": None, "web": function})
+    assert message == "rollback-guard:functions = 'web': a name no service has: releases are recorded under it"
 
 
 def test_reserved_concurrency_is_off_or_positive():
-    message = only_problem("prod", function={"reservedConcurrency": 0})
-    assert message == "rollback-guard:function.reservedConcurrency = 0: a whole number from 1 to 10000"
+    message = only_problem("prod", **greeter({"reservedConcurrency": 0}))
+    assert message == "rollback-guard:functions.greeter.reservedConcurrency = 0: a whole number from 1 to 10000"
 
 
 # --- releases
 
 
 def test_the_test_traffic_hook_needs_at_least_one_path():
-    message = only_problem("staging", deployment={"smokePaths": []})
+    message = only_problem("staging", **web(deployment={"smokePaths": []}))
     assert message == (
-        "rollback-guard:deployment.smokePaths = []: at least one path: the test-traffic hook fails without one"
+        "rollback-guard:services.web.deployment.smokePaths = []: at least one path: the test-traffic hook fails without one"
     )
 
 
 def test_smoke_paths_start_with_a_slash():
-    message = only_problem("staging", deployment={"smokePaths": [{"path": "health"}]})
+    message = only_problem("staging", **web(deployment={"smokePaths": [{"path": "health"}]}))
     assert message == (
-        "rollback-guard:deployment.smokePaths = {'path': 'health'}: "
+        "rollback-guard:services.web.deployment.smokePaths = {'path': 'health'}: "
         "path 'health': a path starting with / and without spaces"
     )
 
 
 def test_a_retry_names_a_task_definition_revision():
-    message = only_problem("staging", deployment={"retryRevision": "1.28"})
+    message = only_problem("staging", **web(deployment={"retryRevision": "1.28"}))
     assert message == (
-        "rollback-guard:deployment.retryRevision = '1.28': a task definition revision such as web-prod:7"
+        "rollback-guard:services.web.deployment.retryRevision = '1.28': a task definition revision such as web-prod:7"
     )
 
 
 def test_a_lambda_retry_names_a_published_version():
-    message = only_problem("staging", function={"retryRevision": "$LATEST"})
-    assert message == "rollback-guard:function.retryRevision = '$LATEST': a published version number such as 7"
+    message = only_problem("staging", **greeter({"retryRevision": "$LATEST"}))
+    assert message == "rollback-guard:functions.greeter.retryRevision = '$LATEST': a published version number such as 7"
 
 
 @pytest.mark.parametrize("key", ["pinnedVersion", "retryRevision"])
 @pytest.mark.parametrize("written", [7, "7"])
 def test_a_version_written_by_pulumi_config_set_path_survives_the_round_trip(key, written):
-    # `pulumi config set --path rollback-guard:function.pinnedVersion 7` stores the integer 7.
-    function = settings_of("staging", function={key: written}).function
+    # `pulumi config set --path rollback-guard:functions.greeter.pinnedVersion 7` stores the integer 7.
+    [function] = settings_of("staging", **greeter({key: written})).functions
     assert getattr(function, {"pinnedVersion": "pinned_version", "retryRevision": "retry_revision"}[key]) == "7"
 
 
 @pytest.mark.parametrize("written", [0, -3, True, 7.5, "07", ""])
 def test_a_pinned_version_is_a_whole_published_version_number(written):
-    message = only_problem("staging", function={"pinnedVersion": written})
-    assert message == f"rollback-guard:function.pinnedVersion = {written!r}: a published version number such as 7"
+    message = only_problem("staging", **greeter({"pinnedVersion": written}))
+    assert (
+        message == f"rollback-guard:functions.greeter.pinnedVersion = {written!r}: a published version number such as 7"
+    )
 
 
 # --- the pipeline stack
@@ -543,64 +572,67 @@ def test_the_health_check_watches_between_1_and_60_minutes():
 
 
 def strategy_problems(stack: str, strategy: str, **keys) -> list[str]:
-    return problems(stack, deployment=deployment_for(strategy, **keys))
+    return problems(stack, **web(deployment=deployment_for(strategy, **keys)))
 
 
 def test_the_strategy_is_one_we_know():
-    message = only_problem("staging", deployment={"strategy": "big-bang"})
+    message = only_problem("staging", **web(deployment={"strategy": "big-bang"}))
     assert message == (
-        "rollback-guard:deployment.strategy = 'big-bang': "
+        "rollback-guard:services.web.deployment.strategy = 'big-bang': "
         "one of codedeploy-blue-green, ecs-blue-green, ecs-canary, ecs-linear, rolling"
     )
 
 
 def test_codedeploy_settings_are_refused_for_another_strategy():
-    found = problems("staging", deployment={"strategy": "rolling"})
+    found = problems("staging", **web(deployment={"strategy": "rolling"}))
     assert found[:3] == [
-        f"rollback-guard:deployment.{key} = {value!r}: only with strategy codedeploy-blue-green (strategy is rolling)"
+        f"rollback-guard:services.web.deployment.{key} = {value!r}: only with strategy codedeploy-blue-green (strategy is rolling)"
         for key, value in (
             ("config", "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
             ("terminationWaitMinutes", 8),
             ("approvalWaitMinutes", 0),
         )
     ]
-    assert found[3].startswith("rollback-guard:deployment.smokePaths = [{'path': '/', 'expectStatus': 200}]: only with")
+    assert found[3].startswith(
+        "rollback-guard:services.web.deployment.smokePaths = [{'path': '/', 'expectStatus': 200}]: only with"
+    )
     assert len(found) == 4
 
 
 def test_a_canary_setting_is_refused_for_a_linear_shift():
     assert strategy_problems("staging", "ecs-linear", canaryPercent=10) == [
-        "rollback-guard:deployment.canaryPercent = 10: only with strategy ecs-canary (strategy is ecs-linear)"
+        "rollback-guard:services.web.deployment.canaryPercent = 10: only with strategy ecs-canary (strategy is ecs-linear)"
     ]
 
 
 def test_a_linear_step_is_at_least_3_percent():
     assert strategy_problems("staging", "ecs-linear", stepPercent=2) == [
-        "rollback-guard:deployment.stepPercent = 2: a number from 3 to 100"
+        "rollback-guard:services.web.deployment.stepPercent = 2: a number from 3 to 100"
     ]
 
 
 def test_a_canary_is_between_a_tenth_of_a_percent_and_all_traffic():
     assert strategy_problems("staging", "ecs-canary", canaryPercent=0) == [
-        "rollback-guard:deployment.canaryPercent = 0: a number from 0.1 to 100"
+        "rollback-guard:services.web.deployment.canaryPercent = 0: a number from 0.1 to 100"
     ]
 
 
 def test_bake_times_stay_within_a_day():
     assert strategy_problems("staging", "ecs-blue-green", bakeTimeMinutes=2000) == [
-        "rollback-guard:deployment.bakeTimeMinutes = 2000: a whole number from 0 to 1440"
+        "rollback-guard:services.web.deployment.bakeTimeMinutes = 2000: a whole number from 0 to 1440"
     ]
 
 
 def test_prod_bakes_at_least_10_minutes():
     assert strategy_problems("prod", "ecs-canary", bakeTimeMinutes=5) == [
-        "rollback-guard:deployment.bakeTimeMinutes = 5: at least 10 (allowed: 10 to 1440): " + PROD_BLUE_KEPT_REASONS
+        "rollback-guard:services.web.deployment.bakeTimeMinutes = 5: at least 10 (allowed: 10 to 1440): "
+        + PROD_BLUE_KEPT_REASONS
     ]
 
 
 def test_rolling_needs_room_to_replace_a_task():
     assert strategy_problems("staging", "rolling", minimumHealthyPercent=100, maximumPercent=100) == [
-        "rollback-guard:deployment.maximumPercent = 100: room for one more task than minimumHealthyPercent (100) "
+        "rollback-guard:services.web.deployment.maximumPercent = 100: room for one more task than minimumHealthyPercent (100) "
         "keeps running: with desiredCount 1 that is 1 healthy and at most 1 running, so ECS cannot replace a task"
     ]
 
@@ -608,14 +640,14 @@ def test_rolling_needs_room_to_replace_a_task():
 def test_rolling_counts_tasks_not_percentages():
     # 150% of one task rounds down to one: percentages that look roomy can leave no room at all.
     assert strategy_problems("staging", "rolling", minimumHealthyPercent=50, maximumPercent=150) == [
-        "rollback-guard:deployment.maximumPercent = 150: room for one more task than minimumHealthyPercent (50) "
+        "rollback-guard:services.web.deployment.maximumPercent = 150: room for one more task than minimumHealthyPercent (50) "
         "keeps running: with desiredCount 1 that is 1 healthy and at most 1 running, so ECS cannot replace a task"
     ]
 
 
 def test_a_bake_time_means_nothing_to_a_rolling_deployment():
     assert strategy_problems("staging", "rolling", bakeTimeMinutes=15) == [
-        "rollback-guard:deployment.bakeTimeMinutes = 15: only with strategy ecs-blue-green or ecs-canary or "
+        "rollback-guard:services.web.deployment.bakeTimeMinutes = 15: only with strategy ecs-blue-green or ecs-canary or "
         "ecs-linear (strategy is rolling)"
     ]
 
@@ -623,18 +655,20 @@ def test_a_bake_time_means_nothing_to_a_rolling_deployment():
 def test_a_smoke_check_names_the_field_it_cannot_use():
     found = problems(
         "staging",
-        deployment={"smokePaths": [{"path": "/", "expectStatus": "ok"}, {"path": "/health", "timeoutSeconds": 0}]},
+        **web(
+            deployment={"smokePaths": [{"path": "/", "expectStatus": "ok"}, {"path": "/health", "timeoutSeconds": 0}]}
+        ),
     )
     assert found == [
-        "rollback-guard:deployment.smokePaths = {'path': '/', 'expectStatus': 'ok'}: "
+        "rollback-guard:services.web.deployment.smokePaths = {'path': '/', 'expectStatus': 'ok'}: "
         "expectStatus 'ok': a whole number from 100 to 599",
-        "rollback-guard:deployment.smokePaths = {'path': '/health', 'timeoutSeconds': 0}: "
+        "rollback-guard:services.web.deployment.smokePaths = {'path': '/health', 'timeoutSeconds': 0}: "
         "timeoutSeconds 0: a number of seconds above 0 and at most 45",
     ]
 
 
 def test_rolling_takes_no_smoke_paths():
     assert strategy_problems("staging", "rolling", smokePaths=[]) == [
-        "rollback-guard:deployment.smokePaths = []: only with strategy codedeploy-blue-green or ecs-blue-green or "
+        "rollback-guard:services.web.deployment.smokePaths = []: only with strategy codedeploy-blue-green or ecs-blue-green or "
         "ecs-canary or ecs-linear (strategy is rolling)"
     ]

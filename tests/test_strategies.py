@@ -11,7 +11,7 @@ import pytest
 from ops.offline import settled_stack
 from rollback_guard.hooks import ecs_lifecycle
 from rollback_guard.testing import mock_arn
-from tests.scenarios import deployment_for
+from tests.scenarios import deployment_for, web
 
 STRATEGIES = {
     "rolling": {"minimumHealthyPercent": 50, "maximumPercent": 200},
@@ -29,7 +29,7 @@ INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure")
 @functools.cache
 def strategy_stack(environment: str, strategy: str):
     """Built once per environment and strategy: a settled stack is a read-only record."""
-    return settled_stack(environment, deployment=deployment_for(strategy, **STRATEGIES[strategy]))
+    return settled_stack(environment, **web(deployment=deployment_for(strategy, **STRATEGIES[strategy])))
 
 
 @pytest.fixture(params=[(env, strategy) for strategy in STRATEGIES for env in ("staging", "prod")])
