@@ -89,6 +89,8 @@ class Registration:
     custom: bool
     # As the SDK sent them: {"urn": ...} or {"spec": {"name", "type", "noParent", "parentUrn"}}.
     aliases: tuple[dict, ...]
+    # What the mocks answered: the inputs and what AWS would compute.
+    outputs: dict
 
 
 class RecordingMonitor(MockMonitor):
@@ -125,6 +127,7 @@ class RecordingMonitor(MockMonitor):
                     request.parent,
                     request.custom,
                     tuple(MessageToDict(alias) for alias in request.aliases),
+                    pulumi.runtime.rpc.deserialize_properties(response.object),
                 )
             )
         return response
@@ -198,3 +201,57 @@ def run(
 
     build()
     return Built(returned[0], stack, monitor)
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    message: str
+    # The resource it is about; None for the stack as a whole.
+    urn: str | None
+
+
+def policy_violations(
+    built: Built, policies: list, config: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Violation]:
+    """Runs CrossGuard `policies` (pulumi_policy; the `policy` extra) on what `built` registered, as
+    the engine would: resource validations on each resource's inputs, stack validations on every
+    resource's outputs. `config` is keyed by policy name."""
+    from pulumi_policy import (
+        PolicyCustomTimeouts,
+        PolicyResource,
+        PolicyResourceOptions,
+        ResourceValidationArgs,
+        ResourceValidationPolicy,
+        StackValidationArgs,
+    )
+
+    def options(registration: Registration) -> PolicyResourceOptions:
+        return PolicyResourceOptions(
+            protect=registration.protect,
+            ignore_changes=list(registration.ignore_changes),
+            delete_before_replace=None,
+            aliases=[],
+            custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+            additional_secret_outputs=[],
+            parent=registration.parent,
+        )
+
+    found: list[Violation] = []
+    for policy in policies:
+        settings = dict((config or {}).get(policy.name, {}))
+
+        def report(message: str, urn: str | None = None, policy=policy) -> None:
+            found.append(Violation(policy.name, message, urn))
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in built.monitor.registered:
+                args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, options(r), None, settings)
+                policy.validate(args, lambda message, urn=None, r=r, report=report: report(message, urn or r.urn))
+        else:
+            resources = [
+                PolicyResource(r.type, r.outputs, r.urn, r.name, options(r), None, None, [], {})
+                for r in built.monitor.registered
+            ]
+            policy.validate(StackValidationArgs(resources, settings), report)
+    return found

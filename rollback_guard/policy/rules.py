@@ -49,20 +49,39 @@ def deployment_group(
     """A CodeDeploy deployment group: it rolls back on alarm, with an alarm to watch; in
     production it shifts gradually and, for ECS, keeps blue while a late alarm can still fire.
     `config` names the deployment config; `all_at_once` says it moves all traffic in one step."""
+    return (
+        rollback_on_alarm(alarm_names, alarms_enabled, rollback_events, rollback_enabled)
+        + gradual_shift(config, all_at_once, production)
+        + blue_kept(termination_wait_minutes, production)
+    )
+
+
+def rollback_on_alarm(
+    alarm_names: Sequence[str], alarms_enabled: bool, rollback_events: Sequence[str], rollback_enabled: bool
+) -> list[str]:
+    """A deployment group watches at least one alarm and rolls back when it fires or the deployment fails."""
     found = []
     if not (alarms_enabled and alarm_names):
         found.append("it watches no alarm: give it at least one rollback alarm")
     missing = [event for event in ROLLBACK_EVENTS if not (rollback_enabled and event in rollback_events)]
     if "DEPLOYMENT_STOP_ON_ALARM" in missing or "DEPLOYMENT_FAILURE" in missing:
         found.append(f"it does not roll back on {' or '.join(missing)}")
-    found += gradual_shift(config, all_at_once, production)
-    waits = termination_wait_minutes is not None
-    if production and waits and termination_wait_minutes < PROD_MIN_ROLLBACK_WINDOW_MINUTES:
-        found.append(
+    return found
+
+
+def blue_kept(termination_wait_minutes: int | None, production: bool) -> list[str]:
+    """ECS blue/green in production keeps blue after the shift while a late alarm can still fire.
+    None: blue is kept until someone ends the deployment."""
+    if (
+        production
+        and termination_wait_minutes is not None
+        and termination_wait_minutes < (PROD_MIN_ROLLBACK_WINDOW_MINUTES)
+    ):
+        return [
             f"production keeps blue at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES} minutes after the shift "
             f"(termination wait {termination_wait_minutes})"
-        )
-    return found
+        ]
+    return []
 
 
 def gradual_shift(config: str, all_at_once: bool, production: bool) -> list[str]:

@@ -1,0 +1,339 @@
+"""The CrossGuard pack on raw pulumi_aws programs, each policy with programs that pass and fail, and
+this project's own stacks; then the pack itself, served as `pulumi preview --policy-pack` runs it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pulumi
+import pulumi_aws as aws
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from ops.offline import settled_stack
+from rollback_guard.policy.pack import POLICIES
+from rollback_guard.testing import policy_violations, run
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLLBACK_ON_ALARM = {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
+BLUE_GREEN = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+CODEDEPLOY = aws.ecs.ServiceDeploymentControllerArgs(type="CODE_DEPLOY")
+
+
+def violations(program, stack="prod", config=None) -> dict[str, list[str]]:
+    """What each policy reports on `program` built under mocks, by policy name."""
+    found: dict[str, list[str]] = {}
+    for violation in policy_violations(run(program, stack=stack), POLICIES, config):
+        found.setdefault(violation.policy, []).append(violation.message)
+    return found
+
+
+def lambda_group(name="checkout", **args) -> aws.codedeploy.DeploymentGroup:
+    app = aws.codedeploy.Application(f"{name}-app", compute_platform="Lambda")
+    settings = dict(
+        app_name=app.name,
+        deployment_group_name=name,
+        service_role_arn="arn:aws:iam::123456789012:role/codedeploy",
+        deployment_style=BLUE_GREEN,
+        deployment_config_name="CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        auto_rollback_configuration=ROLLBACK_ON_ALARM,
+        alarm_configuration={"enabled": True, "alarms": ["checkout-errors"]},
+    )
+    return aws.codedeploy.DeploymentGroup(f"{name}-group", **(settings | args))
+
+
+def ecs_group(termination=None, **args) -> aws.codedeploy.DeploymentGroup:
+    app = aws.codedeploy.Application("web-app", compute_platform="ECS")
+    listener = aws.lb.Listener("web-prod", load_balancer_arn="arn:lb", default_actions=[])
+    settings = dict(
+        app_name=app.name,
+        deployment_group_name="web",
+        service_role_arn="arn:aws:iam::123456789012:role/codedeploy",
+        deployment_style=BLUE_GREEN,
+        deployment_config_name="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        auto_rollback_configuration=ROLLBACK_ON_ALARM,
+        alarm_configuration={"enabled": True, "alarms": ["web-5xx"]},
+        ecs_service={"clusterName": "web", "serviceName": "web"},
+        blue_green_deployment_config={
+            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "terminateBlueInstancesOnDeploymentSuccess": termination
+            or {"action": "TERMINATE", "terminationWaitTimeInMinutes": 15},
+        },
+        load_balancer_info={
+            "targetGroupPairInfo": {
+                "prodTrafficRoute": {"listenerArns": [listener.arn]},
+                "targetGroups": [{"name": "blue"}, {"name": "green"}],
+            }
+        },
+    )
+    return aws.codedeploy.DeploymentGroup("web-group", **(settings | args))
+
+
+# --- every CodeDeploy deployment group rolls back on alarm, with at least one alarm
+
+
+def test_a_group_that_rolls_back_on_alarm_passes():
+    assert violations(lambda_group) == {}
+
+
+def test_a_group_without_alarms_or_rollback_is_refused_everywhere():
+    def unsafe():
+        lambda_group(auto_rollback_configuration={"enabled": False}, alarm_configuration={"enabled": False})
+
+    found = violations(unsafe, stack="dev")["codedeploy-rolls-back-on-alarm"]
+    assert found == [
+        "deployment group checkout-group: it watches no alarm: give it at least one rollback alarm",
+        "deployment group checkout-group: it does not roll back on DEPLOYMENT_FAILURE or DEPLOYMENT_STOP_ON_ALARM or "
+        "DEPLOYMENT_STOP_ON_REQUEST",
+    ]
+
+
+def test_alarms_that_are_listed_but_switched_off_do_not_count():
+    found = violations(lambda: lambda_group(alarm_configuration={"enabled": False, "alarms": ["x"]}), stack="dev")
+    assert "watches no alarm" in found["codedeploy-rolls-back-on-alarm"][0]
+
+
+# --- what CodeDeploy changes during a release is left to it
+
+
+def test_an_ecs_service_under_codedeploy_must_ignore_its_task_definition_and_load_balancers():
+    def service(ignore):
+        aws.ecs.Service(
+            "web",
+            cluster="web",
+            deployment_controller=CODEDEPLOY,
+            opts=pulumi.ResourceOptions(ignore_changes=ignore),
+        )
+
+    found = violations(lambda: service(["taskDefinition"]), stack="dev")["codedeploy-owned-properties-ignored"]
+    assert found == [
+        "web: CodeDeploy changes loadBalancers during a release; without ignore_changes=['taskDefinition', "
+        "'loadBalancers'] the next `pulumi up` sets it back and undoes the release or its rollback"
+    ]
+    assert violations(lambda: service(["taskDefinition", "loadBalancers"]), stack="dev") == {}
+
+
+def test_a_service_ecs_releases_itself_may_set_its_task_definition():
+    assert violations(lambda: aws.ecs.Service("web", cluster="web"), stack="dev") == {}
+
+
+def test_in_a_stack_releasing_lambda_through_codedeploy_aliases_leave_version_and_routing_to_it():
+    def program(ignore):
+        lambda_group()
+        aws.lambda_.Alias(
+            "live", function_name="checkout", function_version="1", opts=pulumi.ResourceOptions(ignore_changes=ignore)
+        )
+
+    found = violations(lambda: program([]), stack="dev")["codedeploy-owned-properties-ignored"]
+    assert len(found) == 1 and "functionVersion, routingConfig" in found[0]
+    assert violations(lambda: program(["functionVersion", "routingConfig"]), stack="dev") == {}
+
+
+def test_an_alias_pulumi_manages_beside_codedeploy_can_be_named():
+    def program():
+        lambda_group()
+        aws.lambda_.Alias("stable", function_name="reports", function_version="3")
+
+    config = {"codedeploy-owned-properties-ignored": {"aliasesOutsideCodeDeploy": ["stable"]}}
+    assert violations(program, stack="dev", config=config) == {}
+    assert "codedeploy-owned-properties-ignored" in violations(program, stack="dev")
+
+
+def test_aliases_in_a_stack_without_lambda_codedeploy_are_pulumis():
+    assert violations(lambda: aws.lambda_.Alias("live", function_name="f", function_version="1"), stack="dev") == {}
+
+
+def test_a_listener_on_a_codedeploy_traffic_route_leaves_its_default_actions_to_codedeploy():
+    found = violations(ecs_group, stack="dev")["codedeploy-owned-properties-ignored"]
+    assert len(found) == 1 and found[0].startswith("web-prod: CodeDeploy changes defaultActions")
+
+
+# --- production: gradual shifts
+
+
+@pytest.mark.parametrize(
+    "config", ["CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.AllAtOnce", None], ids=["named", "ec2", "unset"]
+)
+def test_production_groups_never_move_all_traffic_at_once(config):
+    found = violations(lambda: lambda_group(deployment_config_name=config))["production-shifts-gradually"]
+    assert len(found) == 1 and "not all at once" in found[0]
+
+
+def test_all_at_once_is_allowed_outside_production():
+    assert violations(lambda: lambda_group(deployment_config_name="CodeDeployDefault.LambdaAllAtOnce"), "staging") == {}
+
+
+def test_which_stacks_are_production_is_configurable():
+    def program():
+        lambda_group(deployment_config_name="CodeDeployDefault.LambdaAllAtOnce")
+
+    config = {"production-shifts-gradually": {"productionStacks": ["live"]}}
+    assert "production-shifts-gradually" in violations(program, stack="live", config=config)
+    assert violations(program, stack="prod", config=config) == {}
+
+
+@pytest.mark.parametrize(
+    ("routing", "refused"),
+    [
+        ({"type": "AllAtOnce"}, True),
+        ({"type": "TimeBasedCanary", "timeBasedCanary": {"percentage": 100, "interval": 5}}, True),
+        ({"type": "TimeBasedLinear", "timeBasedLinear": {"percentage": 10, "interval": 1}}, False),
+    ],
+)
+def test_a_custom_deployment_config_shifts_in_steps_in_production(routing, refused):
+    found = violations(
+        lambda: aws.codedeploy.DeploymentConfig("shift", compute_platform="Lambda", traffic_routing_config=routing)
+    )
+    assert ("production-shifts-gradually" in found) is refused
+
+
+def test_a_production_ecs_canary_takes_part_of_the_traffic():
+    def service(percent):
+        aws.ecs.Service(
+            "web",
+            cluster="web",
+            deployment_configuration={
+                "strategy": "CANARY",
+                "bakeTimeInMinutes": "15",
+                "canaryConfiguration": {"canaryPercent": percent, "canaryBakeTimeInMinutes": "5"},
+            },
+        )
+
+    assert "100%" in violations(lambda: service(100))["production-shifts-gradually"][0]
+    assert violations(lambda: service(10)) == {}
+
+
+# --- production: blue kept
+
+
+def test_production_keeps_blue_at_least_10_minutes():
+    short = {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5}
+    found = violations(lambda: ecs_group(termination=short), stack="prod")["production-keeps-blue"]
+    assert found == [
+        "deployment group web-group: production keeps blue at least 10 minutes after the shift (termination wait 5)"
+    ]
+
+
+def test_blue_kept_until_someone_ends_the_deployment_is_kept_long_enough():
+    found = violations(lambda: ecs_group(termination={"action": "KEEP_ALIVE"}), stack="prod")
+    assert "production-keeps-blue" not in found
+
+
+def test_a_production_ecs_native_shift_bakes_at_least_10_minutes():
+    def service(bake):
+        aws.ecs.Service(
+            "web", cluster="web", deployment_configuration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": bake}
+        )
+
+    assert "bake time" in violations(lambda: service("3"))["production-keeps-blue"][0]
+    assert violations(lambda: service("15")) == {}
+
+
+# --- production: deletion protection and retained data
+
+
+def test_production_load_balancers_keep_deletion_protection():
+    found = violations(lambda: aws.lb.LoadBalancer("web", load_balancer_type="application"))
+    assert found == {
+        "production-deletion-protection": [
+            "web: production keeps deletion protection on (enableDeletionProtection: true)"
+        ]
+    }
+    assert violations(lambda: aws.lb.LoadBalancer("web", enable_deletion_protection=True)) == {}
+
+
+def test_production_tables_keep_deletion_protection_and_are_protected():
+    def table(protected):
+        aws.dynamodb.Table(
+            "releases",
+            hash_key="pk",
+            attributes=[{"name": "pk", "type": "S"}],
+            deletion_protection_enabled=protected,
+            opts=pulumi.ResourceOptions(protect=protected),
+        )
+
+    assert set(violations(lambda: table(False))) == {
+        "production-deletion-protection",
+        "production-stateful-data-retained",
+    }
+    assert violations(lambda: table(True)) == {}
+    assert violations(lambda: table(False), stack="staging") == {}
+
+
+def test_production_buckets_are_protected_from_deletion():
+    found = violations(lambda: aws.s3.Bucket("artifacts"))
+    assert list(found) == ["production-stateful-data-retained"]
+
+
+# --- this project's stacks, built with the components, pass every policy
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod", "pipeline"])
+def test_this_projects_stacks_pass_every_policy(stack):
+    assert policy_violations(settled_stack(stack), POLICIES) == []
+
+
+# --- unknown values: the SDK reports them as not checkable during a preview
+
+
+def test_a_value_unknown_during_preview_is_left_to_the_update():
+    from pulumi_policy.deserialize import deserialize_properties
+    from pulumi_policy.policy import UnknownValueError, unknown_checking_proxy
+
+    props = unknown_checking_proxy(
+        deserialize_properties({"alarmConfiguration": pulumi.runtime.rpc.UNKNOWN, "autoRollbackConfiguration": {}})
+    )
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+    args = ResourceValidationArgs(
+        "aws:codedeploy/deploymentGroup:DeploymentGroup", props, "urn:pulumi:prod::p::t::g", "g", options, None
+    )
+    with pytest.raises(UnknownValueError):
+        POLICIES[0].validate(args, lambda message, urn=None: None)
+
+
+# --- the pack as the Pulumi CLI runs it: a gRPC analyzer
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    with subprocess.Popen(
+        [sys.executable, str(ROOT / "policy-pack" / "__main__.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        # As the Pulumi CLI runs Python plugins: unbuffered, so the port it prints arrives.
+        env={"PYTHONPATH": str(ROOT), "PATH": "", "PYTHONUNBUFFERED": "1"},
+    ) as pack:
+        try:
+            port = int(pack.stdout.readline())
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        finally:
+            pack.kill()
+
+
+def test_the_served_pack_lists_every_policy(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == "rollback-guard"
+    assert sorted(policy.name for policy in info.policies) == sorted(policy.name for policy in POLICIES)
+
+
+def test_the_served_pack_refuses_a_group_that_cannot_roll_back(analyzer):
+    properties = struct_pb2.Struct()
+    properties.update({"autoRollbackConfiguration": {"enabled": False}, "alarmConfiguration": {"enabled": False}})
+    response = analyzer.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type="aws:codedeploy/deploymentGroup:DeploymentGroup",
+            properties=properties,
+            urn="urn:pulumi:prod::shop::aws:codedeploy/deploymentGroup:DeploymentGroup::checkout",
+            name="checkout",
+        ),
+        timeout=30,
+    )
+    messages = [d.message for d in response.diagnostics if d.policyName == "codedeploy-rolls-back-on-alarm"]
+    assert messages and all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in response.diagnostics)
+    assert "watches no alarm" in json.dumps(messages)
