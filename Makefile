@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
 NODE_INSTALLED := node_modules/.installed
-COMPILE := $(BIN)/pip-compile --quiet --no-header --no-emit-index-url --no-emit-find-links --strip-extras
+COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --no-header --no-emit-index-url --no-emit-find-links --strip-extras
 
 .PHONY: plan test lint lint-migrations bench lock clean
 

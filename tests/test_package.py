@@ -1,0 +1,179 @@
+"""Policy for rollback_guard as a package a platform team installs: the built wheel goes into a
+fresh virtualenv and its components work in a program outside this project, from another working
+directory, with the hook handlers and the release provider loaded from the installed package.
+
+The fresh virtualenv gets only the wheel; its runtime dependencies come from this project's
+virtualenv through a .pth file (appended after the virtualenv's own site-packages, so the installed
+rollback_guard is the one imported), which keeps the test offline and fast."""
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from email.parser import Parser
+from pathlib import Path
+from zipfile import ZipFile
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_DEPENDENCIES = {"pulumi", "pulumi-aws", "boto3"}
+
+USER_PROGRAM = """
+    import json
+    import sys
+
+    import rollback_guard
+    from rollback_guard.components.ecs_service import Container
+    from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+    from rollback_guard.components.lambda_function import hooks_archive
+    from rollback_guard.components.network import ExistingVpc
+    from rollback_guard.components.service import EcsServiceWithRollback, EcsServiceWithRollbackArgs
+    from rollback_guard.testing import run
+
+
+    def program():
+        EcsServiceWithRollback("checkout", EcsServiceWithRollbackArgs(
+            network=ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d")),
+            container=Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80),
+            production=True,
+        ))
+        LambdaCanary("greeter", LambdaCanaryArgs(
+            code_path="greeter", handler="app.handler", production=True,
+            smoke_events=[{"name": "greets", "payload": {}, "expect": {"statusCode": 200}}],
+        ))
+
+
+    built = run(program, stack="prod")
+    print(json.dumps({
+        "package": rollback_guard.__file__,
+        "top_level": sorted(registration.type for registration in built.top_level),
+        "rollback_events": {
+            name: built.inputs(name)["autoRollbackConfiguration"]["events"]
+            for name in ("checkout-deploy-group", "greeter-deploy-group")
+        },
+        "hook_files": {name: asset.path for name, asset in hooks_archive().assets.items()},
+        "provider": built.inputs("greeter-release")["__provider"],
+    }))
+"""
+
+# What `python -m pulumi.dynamic` does with the provider stored in the state, in a new process.
+LOAD_PROVIDER = """
+    import base64, inspect, sys
+    import dill
+    provider = dill.loads(base64.b64decode(sys.stdin.read()))
+    print(inspect.getfile(type(provider)))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a copy of the sources, so the build leaves nothing in the project."""
+    source = tmp_path_factory.mktemp("source")
+    shutil.copy(ROOT / "pyproject.toml", source)
+    shutil.copy(ROOT / "README.md", source)
+    shutil.copytree(ROOT / "rollback_guard", source / "rollback_guard", ignore=shutil.ignore_patterns("__pycache__"))
+    dist = tmp_path_factory.mktemp("dist")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", dist, source], check=True)
+    (built,) = dist.glob("rollback_guard-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def user_python(wheel, tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("user") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "--python", python]
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", wheel], check=True)
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(site_packages) / "runtime-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return python
+
+
+def run_python(python: Path, code: str, cwd: Path, stdin: str = "") -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    result = subprocess.run(
+        [python, "-c", textwrap.dedent(code)], cwd=cwd, env=env, input=stdin, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_wheel_declares_only_the_runtime_dependencies(wheel):
+    with ZipFile(wheel) as archive:
+        metadata_name = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(metadata_name).decode())
+    required = [requirement for requirement in metadata.get_all("Requires-Dist") if "extra ==" not in requirement]
+    assert {requirement.split(">")[0].split("<")[0].strip() for requirement in required} == RUNTIME_DEPENDENCIES
+    assert {"vpc", "policy", "plan", "test"} <= set(metadata.get_all("Provides-Extra"))
+
+
+def test_the_wheel_ships_every_hook_handler_and_the_type_marker(wheel):
+    with ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    handlers = {f"rollback_guard/hooks/{path.name}" for path in (ROOT / "rollback_guard" / "hooks").glob("*.py")}
+    assert handlers <= names
+    assert {"rollback_guard/py.typed", "rollback_guard/components/release.py", "rollback_guard/testing.py"} <= names
+    assert not [name for name in names if name.startswith(("tests/", "ops/", "program"))]
+
+
+@pytest.fixture(scope="module")
+def user_program(user_python, tmp_path_factory) -> dict:
+    """A program of the platform team's own, in its own folder with its own function code."""
+    folder = tmp_path_factory.mktemp("platform-team")
+    shutil.copytree(ROOT / "functions" / "greeter", folder / "greeter", ignore=shutil.ignore_patterns("__pycache__"))
+    return json.loads(run_python(user_python, USER_PROGRAM, cwd=folder))
+
+
+def test_a_program_outside_the_project_imports_the_installed_package(user_program, user_python):
+    result = user_program
+    assert Path(result["package"]).is_relative_to(user_python.parent.parent)
+    assert not Path(result["package"]).is_relative_to(ROOT)
+
+
+def test_the_high_level_components_are_one_node_each_in_a_users_program(user_program):
+    result = user_program
+    assert result["top_level"] == [
+        "rollback-guard:lambda_canary:LambdaCanary",
+        "rollback-guard:service:EcsServiceWithRollback",
+    ]
+
+
+def test_installed_production_groups_roll_back_on_alarm(user_program):
+    result = user_program
+    for events in result["rollback_events"].values():
+        assert "DEPLOYMENT_STOP_ON_ALARM" in events
+
+
+def test_the_hook_handlers_are_shipped_from_the_installed_package(user_program, user_python):
+    result = user_program
+    files = result["hook_files"]
+    assert {
+        "rollback_guard/__init__.py",
+        "rollback_guard/hooks/pre_traffic.py",
+        "rollback_guard/hooks/post_traffic.py",
+    } <= set(files)
+    for path in files.values():
+        assert Path(path).is_file()
+        assert Path(path).is_relative_to(user_python.parent.parent)
+
+
+def test_the_stored_release_provider_loads_by_reference_from_any_directory(user_program, user_python, tmp_path):
+    """dill stores the provider's class by module path; a later `pulumi up` or `destroy`, run from
+    anywhere, loads the installed package's current code."""
+    result = user_program
+    stored = result["provider"]["value"]  # Pulumi keeps the serialized provider as a secret.
+    assert "rollback_guard.components.release" in base64.b64decode(stored).decode("latin-1")
+    provider_file = run_python(user_python, LOAD_PROVIDER, cwd=tmp_path, stdin=stored).strip()
+    assert Path(provider_file).is_relative_to(user_python.parent.parent)
+    assert provider_file.endswith("rollback_guard/components/release.py")
