@@ -87,7 +87,12 @@ def summary(changes: dict[str, int]) -> str:
 
 def where_traffic_is(outputs: dict) -> list[str]:
     """One line per service and function from the stack's outputs (see program.py)."""
-    lines = [f"{name}: live {service['liveRevision']}" for name, service in outputs.get("services", {}).items()]
+    lines = [
+        f"{name}: live {service['liveRevision']}"
+        if "liveRevision" in service
+        else f"{name}: released by ECS itself ({service['strategy']})"
+        for name, service in outputs.get("services", {}).items()
+    ]
     lines += [
         f"{name}: live version {function['liveVersion']}" for name, function in outputs.get("functions", {}).items()
     ]

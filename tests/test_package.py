@@ -8,6 +8,7 @@ rollback_guard is the one imported), which keeps the test offline and fast."""
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from pathlib import Path
 from zipfile import ZipFile
 
 import pytest
+
+from rollback_guard.policy.pack import POLICIES
+from rollback_guard.testing import policy_violations, run
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DEPENDENCIES = {"pulumi", "pulumi-aws", "boto3"}
@@ -177,3 +181,30 @@ def test_the_stored_release_provider_loads_by_reference_from_any_directory(user_
     provider_file = run_python(user_python, LOAD_PROVIDER, cwd=tmp_path, stdin=stored).strip()
     assert Path(provider_file).is_relative_to(user_python.parent.parent)
     assert provider_file.endswith("rollback_guard/components/release.py")
+
+
+def readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+
+
+def test_the_readmes_opening_example_builds_a_protected_production_stack(monkeypatch):
+    """The ten lines a newcomer copies first are a working program, safe in prod as they stand."""
+    monkeypatch.chdir(ROOT)  # its code_path is relative to the program's folder
+    built = run(lambda: exec(readme_python_blocks()[0], {}), stack="prod")
+    assert sorted(registration.type for registration in built.top_level) == [
+        "rollback-guard:lambda_canary:LambdaCanary",
+        "rollback-guard:service:EcsServiceWithRollback",
+    ]
+    for group in ("web-deploy-group", "greeter-deploy-group"):
+        assert "DEPLOYMENT_STOP_ON_ALARM" in built.inputs(group)["autoRollbackConfiguration"]["events"]
+    assert not policy_violations(built, POLICIES)
+
+
+def test_the_readmes_testing_example_holds_for_a_production_canary(monkeypatch):
+    """What the README's test example asserts about a production canary is true."""
+    monkeypatch.chdir(ROOT)
+    built = run(lambda: exec(readme_python_blocks()[0], {}), stack="prod")
+    testing_example = readme_python_blocks()[1]
+    assert 'built.inputs("checkout-deploy-group")["autoRollbackConfiguration"]["events"]' in testing_example
+    assert "all(r.protect for r in built.children_of(" in testing_example
+    assert all(registration.protect for registration in built.children_of("greeter"))

@@ -207,6 +207,17 @@ def test_a_production_ecs_canary_takes_part_of_the_traffic():
     assert violations(lambda: service(10)) == {}
 
 
+def test_a_production_rolling_update_keeps_some_tasks_running():
+    def service(minimum):
+        aws.ecs.Service(
+            "web", cluster="web", deployment_minimum_healthy_percent=minimum, deployment_maximum_percent=200
+        )
+
+    assert "minimum healthy percent 0" in violations(lambda: service(0))["production-shifts-gradually"][0]
+    assert violations(lambda: service(50)) == {}
+    assert violations(lambda: service(0), stack="staging") == {}
+
+
 # --- production: blue kept
 
 

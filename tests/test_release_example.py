@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "release.py"
 OUTPUTS = {
     "environment": "staging",
-    "services": {"web": {"liveRevision": "web-staging:4", "url": "http://web.example"}},
+    "services": {
+        "web": {"liveRevision": "web-staging:4", "strategy": "codedeploy-blue-green"},
+        "api": {"strategy": "ecs-canary"},
+    },
     "functions": {"greeter": {"liveVersion": "7"}},
     "deployKey": "s3cr3t",
 }
@@ -72,6 +75,7 @@ def test_a_release_that_goes_through_exits_0_and_says_where_traffic_is(cli, tmp_
     assert "planned: 1 replace, 76 same, 1 update" in out
     assert "update   pulumi-python:dynamic/release:Release web-release" in out
     assert "web: live web-staging:4" in out
+    assert "api: released by ECS itself (ecs-canary)" in out
     assert "greeter: live version 7" in out
     assert commands(calls) == [
         "version",

@@ -147,15 +147,7 @@ class LambdaCanary(pulumi.ComponentResource):
         self.hooks = TrafficHooks(
             f"{name}-hooks",
             TrafficHooksArgs(
-                release=ReleaseContext(
-                    service=name,
-                    environment=environment,
-                    deployment_group_arn=group.deployment_group.arn,
-                    application_arn=group.application.arn,
-                    table_name=log.table.name,
-                    table_arn=log.table.arn,
-                    log_retention_days=args.log_retention_days,
-                ),
+                release=ReleaseContext.of(name, environment, group, log, args.log_retention_days),
                 target_function_name=function.name,
                 target_function_arn=function.arn,
                 codedeploy_role_name=group.role.name,

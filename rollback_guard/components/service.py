@@ -261,15 +261,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
         recorder = ReleaseRecorder(
             f"{name}-recorder",
             ReleaseRecorderArgs(
-                release=ReleaseContext(
-                    service=name,
-                    environment=environment,
-                    deployment_group_arn=group.deployment_group.arn,
-                    application_arn=group.application.arn,
-                    table_name=log.table.name,
-                    table_arn=log.table.arn,
-                    log_retention_days=args.log_retention_days,
-                ),
+                release=ReleaseContext.of(name, environment, group, log, args.log_retention_days),
                 codedeploy_role_name=group.role.name,
             ),
             opts=child,

@@ -18,6 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.codedeploy import DeploymentGroupBase
+from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.iam import role_policy
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS
@@ -101,6 +103,21 @@ class ReleaseContext:
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     log_retention_days: int = 30
+
+    @classmethod
+    def of(
+        cls, service: str, environment: str, group: DeploymentGroupBase, log: DeploymentLog, log_retention_days: int
+    ) -> ReleaseContext:
+        """`service`'s releases through `group`, recorded in `log`."""
+        return cls(
+            service,
+            environment,
+            group.deployment_group.arn,
+            group.application.arn,
+            log.table.name,
+            log.table.arn,
+            log_retention_days,
+        )
 
 
 @dataclass

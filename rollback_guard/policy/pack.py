@@ -185,7 +185,9 @@ def _shifts_gradually(args: ResourceValidationArgs, report: ReportViolation) -> 
     elif args.resource_type == ECS_SERVICE:
         native = props.get("deploymentConfiguration") or {}
         canary = (native.get("canaryConfiguration") or {}).get("canaryPercent")
-        found = rules.ecs_shift(canary_percent=canary, production=True)
+        # A rolling update with no healthy minimum may stop every task before starting new ones.
+        healthy = props.get("deploymentMinimumHealthyPercent")
+        found = rules.ecs_shift(canary_percent=canary, minimum_healthy_percent=healthy, production=True)
         if (
             native.get("strategy") == "LINEAR"
             and (native.get("linearConfiguration") or {}).get("stepPercent", 0) >= 100
