@@ -10,7 +10,7 @@ DEV := $(VENV)/.dev
 NODE_INSTALLED := node_modules/.installed
 COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --no-header --no-emit-index-url --no-emit-find-links --strip-extras
 
-.PHONY: plan test lint lint-migrations bench lock clean
+.PHONY: plan test lint lint-migrations bench lock schema clean
 
 # The main job on a fresh machine, offline: the staging stack's resources and rollback budget.
 plan: $(RUNTIME)
@@ -51,7 +51,11 @@ bench: $(DEV)
 # Re-resolve the locks after a change to pyproject.toml's dependencies (pins already there are kept).
 lock: $(DEV)
 	$(COMPILE) --all-extras -o requirements/dev.txt pyproject.toml
-	$(COMPILE) --extra vpc --extra plan -c requirements/dev.txt -o requirements/runtime.txt pyproject.toml
+	$(COMPILE) --extra vpc --extra plan --extra stacks -c requirements/dev.txt -o requirements/runtime.txt pyproject.toml
+
+# The stack files' JSON Schema, from settings.py's models (a test keeps it current).
+schema: $(RUNTIME)
+	$(BIN)/python settings.py > stack.schema.json
 
 clean:
 	rm -rf $(VENV) node_modules

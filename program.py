@@ -142,14 +142,14 @@ def _ecs_service(
                 error_rate_percent=alarms.error_rate_percent,
                 minimum_requests=alarms.minimum_requests,
                 latency_anomaly_band=alarms.latency_anomaly_band,
-                extra_alarm_names=alarms.extra_alarm_names,
+                extra_alarm_names=tuple(alarms.extra_alarm_names),
             ),
             load_balancer=LoadBalancerOptions(
                 listener_port=lb.listener_port,
                 test_listener_port=lb.test_listener_port,
                 certificate_arn=lb.certificate_arn,
-                ingress_cidrs=lb.ingress_cidrs,
-                test_ingress_cidrs=lb.test_ingress_cidrs,
+                ingress_cidrs=tuple(lb.ingress_cidrs),
+                test_ingress_cidrs=None if lb.test_ingress_cidrs is None else tuple(lb.test_ingress_cidrs),
                 deletion_protection=lb.deletion_protection,
                 health_check=lb.health_check,
             ),
@@ -191,16 +191,17 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
 
 
 def _pipeline(settings: PipelineSettings) -> DeliveryPipeline:
+    pipeline = settings.pipeline
     return DeliveryPipeline(
         "release",
         DeliveryPipelineArgs(
-            repository=settings.repository,
-            smoke_endpoints=settings.smoke_endpoints,
-            branch=settings.branch,
-            staging_stack=settings.staging_stack,
-            production_stack=settings.production_stack,
-            notification_emails=settings.notification_emails,
-            health_check_minutes=settings.health_check_minutes,
-            log_retention_days=settings.log_retention_days,
+            repository=pipeline.repository,
+            smoke_endpoints=pipeline.smoke_endpoints,
+            branch=pipeline.branch,
+            staging_stack=pipeline.staging_stack,
+            production_stack=pipeline.production_stack,
+            notification_emails=tuple(pipeline.notification_emails),
+            health_check_minutes=pipeline.health_check_minutes,
+            log_retention_days=pipeline.log_retention_days,
         ),
     )

@@ -1,102 +1,92 @@
-"""The only reader of `pulumi.Config`: typed, frozen, validated settings for one stack.
+"""The only reader of `pulumi.Config`: the stack files' schema, declared once as pydantic models,
+and the settings the program is built from.
 
-Every problem in the stack's configuration is reported at once, each naming the key, the value and
-what is allowed, as a `pulumi.RunError` (Pulumi prints it without a traceback) before any resource
-exists. Unknown keys are errors too: a misspelt key silently falling back to a default is how a
-safety setting gets lost.
+The models are the settings: frozen, typed, validated on load. From the same declaration come the
+JSON Schema of the stack files (`python settings.py > stack.schema.json`, which editors use to
+underline a typo) and every error message: each names the key, the value and what is allowed (the
+schema's description of the key), all problems at once, as a `pulumi.RunError` (Pulumi prints it
+without a traceback) before any resource exists. Unknown keys are errors, with the nearest known
+key: a misspelt key silently falling back to a default is how a safety setting gets lost.
+
+Checks that span keys (memory for a CPU size, a termination wait the alarms need) run once the keys
+they read are valid, so a bad value is reported once, not again as a misleading follow-on. The
+production floors come from rollback_guard/policy/rules.py, shared with the components and the
+policy pack, and hold for every strategy and release path; a stack's environment is tied to its
+name, so `environment: staging` cannot switch them off in the prod stack.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
+import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.codedeploy import (
     ALARM_POLL_SECONDS,
-    ALL_AT_ONCE_CONFIGS,
     ECS_PREDEFINED_CONFIGS,
     LAMBDA_PREDEFINED_CONFIGS,
     MAX_ALARMS_PER_DEPLOYMENT_GROUP,
     MAX_WAIT_MINUTES,
     DeploymentConfigChoice,
     TimeBasedShift,
+    all_at_once,
     minimum_blue_kept_minutes,
+    minutes_before_full_traffic,
 )
 from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
 from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
 from rollback_guard.components.load_balancer import HealthCheck
-from rollback_guard.components.network import NAT_STRATEGIES, ExistingVpc, NewVpc
-from rollback_guard.components.traffic_hooks import MAX_WATCH_MINUTES, minimum_watch_minutes
-from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
-from rollback_guard.policy.rules import (
-    PROD_MIN_DESIRED_COUNT,
-    PROD_MIN_LOG_RETENTION_DAYS,
-    PROD_MIN_ROLLBACK_WINDOW_MINUTES,
+from rollback_guard.components.network import ExistingVpc, NewVpc
+from rollback_guard.components.traffic_hooks import (
+    LAMBDA_ENVIRONMENT_BYTES,
+    MAX_WATCH_MINUTES,
+    minimum_watch_minutes,
+    pre_traffic_environment_bytes,
+    test_traffic_environment_bytes,
 )
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
+from rollback_guard.policy import rules
 
 PROJECT = "rollback-guard"
 ENVIRONMENTS = ("staging", "prod")
 PIPELINE = "pipeline"
+PROJECT_ROOT = Path(__file__).resolve().parent
 
 # Lambda's init phase is not part of the function timeout; this much is allowed for it.
 COLD_START_SECONDS = 10
-
-
-# Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
-# to "<service>-lb-green".
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
-_SERVICE_NAME_RULE = "1 to 15 lowercase letters, digits or dashes, starting with a letter"
-_LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-_CPU_ARCHITECTURES = ("X86_64", "ARM64")
-# Fargate's CPU units and the memory (MiB) each allows: (lowest, highest, step).
-_FARGATE_MEMORY = {
-    256: (512, 2048, None),
-    512: (1024, 4096, 1024),
-    1024: (2048, 8192, 1024),
-    2048: (4096, 16384, 1024),
-    4096: (8192, 30720, 1024),
-    8192: (16384, 61440, 4096),
-    16384: (32768, 122880, 8192),
-}
-_SHIFT_KINDS = ("linear", "canary")
+CODEDEPLOY_STRATEGY = "codedeploy-blue-green"
+_NATIVE = {"ecs-blue-green": "BLUE_GREEN", "ecs-canary": "CANARY", "ecs-linear": "LINEAR"}
+STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
 DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
-LAMBDA_RUNTIMES = ("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x")
-PROJECT_ROOT = Path(__file__).resolve().parent
-# "<name>-<stack>" and "<name>-hooks-post-traffic-<stack>" must fit Lambda's 64 characters.
-_FUNCTION_NAME = r"[a-z][a-z0-9-]{0,24}"
-_FUNCTION_NAME_RULE = "1 to 25 lowercase letters, digits or dashes, starting with a letter"
+MAX_BAKE_MINUTES = 1440  # ECS's ceiling for every bake time
+DEFAULT_SMOKE_PATHS = ({"path": "/"},)
 
 
 class SettingsError(pulumi.RunError):
@@ -106,738 +96,454 @@ class SettingsError(pulumi.RunError):
         super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{listing}")
 
 
-@dataclass(frozen=True)
-class LoadBalancerSettings:
-    listener_port: int
-    test_listener_port: int
-    certificate_arn: str | None
-    ingress_cidrs: tuple[str, ...]
-    # None: only the VPC itself may reach the test listener.
-    test_ingress_cidrs: tuple[str, ...] | None
-    deletion_protection: bool
-    health_check: HealthCheck
+# --- the vocabulary: each type's description is what an error says is allowed
 
 
-@dataclass(frozen=True)
-class AlarmSettings:
-    evaluation: AlarmEvaluation
-    error_rate_percent: float
-    minimum_requests: int
-    latency_anomaly_band: float | None
-    # Alarms that exist outside this stack and should also stop a release.
-    extra_alarm_names: tuple[str, ...]
-
-    @property
-    def rollback_alarm_count(self) -> int:
-        built_here = 3 + (self.latency_anomaly_band is not None)
-        return built_here + len(self.extra_alarm_names)
+def _whole(low: int, high: int, why: str = "") -> Any:
+    return Annotated[int, Field(ge=low, le=high, description=f"a whole number from {low} to {high}{why}")]
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
-    # Who releases the service: CodeDeploy (the default) or ECS itself; and its configured name.
-    strategy: EcsStrategy
-    strategy_name: str
-    config: DeploymentConfigChoice
-    termination_wait_minutes: int
-    approval_wait_minutes: int
-    # As the test-traffic hook reads them: {path, expectStatus, timeoutSeconds, expectBody}.
-    smoke_paths: tuple[dict, ...]
-    # A task definition revision CodeDeploy rolled back, to release again deliberately.
-    retry_revision: str | None
-    # The revision to keep live instead of the newest (written by `ops rollback`, cleared by hand).
-    pinned_revision: str | None
+def _number(low: float, high: float, why: str = "") -> Any:
+    return Annotated[
+        float, Field(ge=low, le=high, allow_inf_nan=False, description=f"a number from {low:g} to {high:g}{why}")
+    ]
 
 
-@dataclass(frozen=True)
-class FunctionSettings:
-    """One Lambda canary of a stack: `functions.<name>`."""
-
-    name: str
-    # How long the error rate must last before it counts (functions.<name>.alarms).
-    evaluation: AlarmEvaluation
-    code_path: str
-    handler: str
-    runtime: str
-    memory_mb: int
-    timeout_seconds: int
-    tracing: bool
-    reserved_concurrency: int | None
-    log_retention_days: int
-    error_rate_percent: float
-    minimum_invocations: int
-    deployment_config: DeploymentConfigChoice
-    # As the pre-traffic hook reads them (hooks/smoke.py): {name, payload, expect} and
-    # {url, expectStatus, timeoutSeconds, expectBody}.
-    smoke_events: tuple[dict, ...]
-    smoke_endpoints: tuple[dict, ...]
-    check_timeout_seconds: float
-    # How long the post-traffic hook keeps watching the rollback alarms after the last shift.
-    watch_minutes: int
-    # A version CodeDeploy rolled back, to release again deliberately.
-    retry_revision: str | None
-    # The version to keep live instead of the newest (written by `ops rollback`, cleared by hand).
-    pinned_version: str | None
-
-    @property
-    def config_path(self) -> str:
-        return f"functions.{self.name}"
+def _text(pattern: str, rule: str, max_length: int | None = None) -> Any:
+    return Annotated[str, Field(pattern=f"^(?:{pattern})$", max_length=max_length, description=rule)]
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
-    """The pipeline stack: it carries commits from GitHub through the service stacks."""
+def _one_of(*choices: Any, why: str = "") -> Any:
+    description = f"one of {', '.join(map(str, choices))}{why}"
+    if all(isinstance(choice, str) for choice in choices):
+        return Annotated[Literal[choices], Field(description=description)]
 
-    repository: str
-    branch: str
-    staging_stack: str
-    production_stack: str
-    notification_emails: tuple[str, ...]
-    health_check_minutes: int
-    # Checked on staging after each deploy, all at once: {path, expectStatus, timeoutSeconds, expectBody}.
-    smoke_endpoints: tuple[dict, ...]
-    log_retention_days: int
+    # Numbers: a Literal would take true for 1.
+    def chosen(value: int) -> int:
+        if value not in choices:
+            raise PydanticCustomError("choice", "not one of the choices")
+        return value
 
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """One ECS service of a stack: `services.<name>`."""
-
-    name: str
-    container: Container
-    desired_count: int
-    log_retention_days: int
-    load_balancer: LoadBalancerSettings
-    alarms: AlarmSettings
-    deployment: DeploymentSettings
-
-    @property
-    def config_path(self) -> str:
-        return f"services.{self.name}"
+    return Annotated[int, AfterValidator(chosen), WithJsonSchema({"enum": list(choices), "description": description})]
 
 
-@dataclass(frozen=True)
-class Settings:
-    environment: Literal["staging", "prod"]
-    # The stack's network, shared by its services, and its resource name: renaming it replaces the VPC.
-    network_name: str
-    network: NewVpc | ExistingVpc
-    # In the stack file's order; names are unique across services and functions.
-    services: tuple[ServiceSettings, ...]
-    functions: tuple[FunctionSettings, ...]
-    # The service whose URL the pipeline smoke-tests after a deploy to this stack.
-    pipeline_service: str
-
-    @property
-    def is_production(self) -> bool:
-        return self.environment == "prod"
-
-
-_REQUIRED = object()
-
-
-class _Reader:
-    """Reads one configuration object, collecting problems instead of stopping at the first."""
-
-    def __init__(self, problems: list[str], key: str, raw: Any):
-        self.problems = problems
-        self.key = key
-        if raw is not None and not isinstance(raw, dict):
-            self.problem("", raw, "an object with keys")
-            raw = {}
-        self.raw: dict = raw or {}
-        self.used: set[str] = set()
-
-    def problem(self, field_name: str, value: Any, allowed: str) -> None:
-        where = f"{PROJECT}:{self.key}" + (f".{field_name}" if field_name else "")
-        self.problems.append(f"{where} = {value!r}: {allowed}")
-
-    def has(self, field_name: str) -> bool:
-        return field_name in self.raw
-
-    def _value(self, field_name: str, default: Any) -> Any:
-        self.used.add(field_name)
-        if field_name in self.raw:
-            return self.raw[field_name]
-        if default is _REQUIRED:
-            self.problem(field_name, None, "required")
-        return default
-
-    def checked(self, field_name: str, default: Any, accept: Callable[[Any], bool], allowed: str, fallback: Any) -> Any:
-        value = self._value(field_name, default)
-        if value is _REQUIRED:
-            return fallback
-        if value is default or accept(value):
-            return value
-        self.problem(field_name, value, allowed)
-        return fallback
-
-    def integer(self, field_name: str, default: Any = _REQUIRED, *, low: int, high: int) -> int:
-        return self.checked(
-            field_name,
-            default,
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
-            f"a whole number from {low} to {high}",
-            _fallback(default, low),
-        )
-
-    def number(self, field_name: str, default: Any = _REQUIRED, *, low: float, high: float) -> float:
-        value = self.checked(
-            field_name,
-            default,
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
-            f"a number from {low:g} to {high:g}",
-            _fallback(default, low),
-        )
-        return None if value is None else float(value)
-
-    def boolean(self, field_name: str, default: Any = _REQUIRED) -> bool:
-        return self.checked(field_name, default, lambda v: isinstance(v, bool), "true or false", False)
-
-    def text(self, field_name: str, default: Any = _REQUIRED, *, choices=None, pattern=None, rule="") -> str:
-        def accept(v: Any) -> bool:
-            if not isinstance(v, str) or not v:
-                return False
-            return (choices is None or v in choices) and (pattern is None or re.fullmatch(pattern, v) is not None)
-
-        allowed = rule or (f"one of {', '.join(sorted(choices))}" if choices else "a non-empty string")
-        return self.checked(field_name, default, accept, allowed, default if isinstance(default, str) else "")
-
-    def version_number(self, field_name: str) -> str | None:
-        """A published version number, optional: `pulumi config set --path` (what `ops rollback`
-        and `ops redeploy` run) stores 7 as the integer 7, a person may write "7"."""
-        value = self.checked(
-            field_name,
-            None,
-            lambda v: (
-                (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-                or (isinstance(v, str) and re.fullmatch(r"[1-9]\d*", v) is not None)
-            ),
-            "a published version number such as 7",
-            None,
-        )
-        return None if value is None else str(value)
-
-    def texts(
-        self, field_name: str, default: Any = _REQUIRED, *, each: Callable[[str], bool] = bool, rule: str
-    ) -> tuple:
-        value = self.checked(
-            field_name,
-            default,
-            lambda v: isinstance(v, list) and all(isinstance(x, str) and each(x) for x in v),
-            rule,
-            (),
-        )
-        return None if value is None else tuple(value)
-
-    def mapping(self, field_name: str) -> dict[str, str]:
-        return self.checked(
-            field_name,
-            {},
-            lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
-            "an object of string names to string values",
-            {},
-        )
-
-    def objects(self, field_name: str, parse: Callable[[Any], Any]) -> tuple[dict, ...]:
-        """A list of objects, each accepted by `parse` (which raises ValueError naming the problem)."""
-        value = self._value(field_name, ())
-        if not isinstance(value, (list, tuple)):
-            self.problem(field_name, value, "a list")
-            return ()
-        for item in value:
-            try:
-                parse(item)
-            except (ValueError, TypeError) as error:
-                self.problem(field_name, item, str(error))
-        return tuple(value)
-
-    def section(self, field_name: str) -> _Reader:
-        self.used.add(field_name)
-        return _Reader(self.problems, f"{self.key}.{field_name}", self.raw.get(field_name))
-
-    def done(self) -> None:
-        for unknown in sorted(set(self.raw) - self.used):
-            self.problem(unknown, self.raw[unknown], f"unknown key; known keys: {', '.join(sorted(self.used))}")
-
-
-def _fallback(default: Any, otherwise: Any) -> Any:
-    """What an invalid value reads as, so later checks are not misled by it (its problem is recorded)."""
-    return otherwise if default is _REQUIRED or default is None else default
-
-
-def _is_cidr(value: str) -> bool:
+def _ipv4_cidr(value: str) -> str:
+    """A CIDR block as AWS takes it: with its prefix length, no host bits set."""
     try:
         ipaddress.IPv4Network(value)
     except ValueError:
-        return False
-    return True
+        raise PydanticCustomError("cidr", "not a CIDR block") from None
+    if "/" not in value:
+        raise PydanticCustomError("cidr", "an address without its prefix length")
+    return value
 
 
-_CIDRS_RULE = "a list of IPv4 CIDR blocks such as 10.0.0.0/16"
+_CIDR_RULE = "an IPv4 CIDR block with its prefix length and no host bits, such as 10.0.0.0/16 or 203.0.113.7/32"
+Cidr = Annotated[str, AfterValidator(_ipv4_cidr), Field(description=_CIDR_RULE)]
+LogRetention = _one_of(
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+    why=" (CloudWatch's retention periods, in days)",
+)
+# Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
+# to "<service>-lb-green".
+ServiceName = _text(
+    r"[a-z][a-z0-9-]{0,14}", "names of 1 to 15 lowercase letters, digits or dashes, starting with a letter"
+)
+# "<name>-<stack>" and "<name>-hooks-post-traffic-<stack>" must fit Lambda's 64 characters.
+FunctionName = _text(
+    r"[a-z][a-z0-9-]{0,24}", "names of 1 to 25 lowercase letters, digits or dashes, starting with a letter"
+)
+TaskRevision = _text(r"[A-Za-z0-9_-]+:[1-9][0-9]*", "a task definition revision such as web-prod:7", max_length=300)
 
 
-def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSettings:
-    """Read and validate the current stack's configuration: a service stack (staging, prod) or the
-    pipeline stack."""
-    config = config or pulumi.Config(PROJECT)
-    problems: list[str] = []
-    environment = config.get("environment")
-    if environment == PIPELINE:
-        settings = _pipeline_stack(config, problems)
-    else:
-        if environment not in ENVIRONMENTS:
-            _Reader(problems, "environment", None).problem(
-                "", environment, f"one of {', '.join(ENVIRONMENTS)}, {PIPELINE}"
-            )
-        settings = _service_stack(config, problems, environment)
-    if problems:
-        raise SettingsError(problems)
-    return settings
+def _published_version(value: Any) -> str:
+    """`pulumi config set --path` (what `ops rollback` runs) stores 7 as the integer 7; a person may write "7"."""
+    if (type(value) is int and value >= 1) or (isinstance(value, str) and re.fullmatch(r"[1-9]\d*", value)):
+        return str(value)
+    raise PydanticCustomError("version", "not a version number")
 
 
-# Round 1's single-service keys, and where each moved.
-_MOVED_KEYS = {
-    "service": "services.<name>",
-    "loadBalancer": "services.<name>.loadBalancer",
-    "alarms": "services.<name>.alarms",
-    "deployment": "services.<name>.deployment",
-    "function": "functions.<name> (its errorRatePercent and minimumInvocations under functions.<name>.alarms)",
-}
-
-
-def _service_stack(config: pulumi.Config, problems: list[str], environment: str) -> Settings:
-    prod = environment == "prod"
-    for key, moved_to in _MOVED_KEYS.items():
-        if config.get(key) is not None:
-            problems.append(f"{PROJECT}:{key}: moved to {PROJECT}:{moved_to}; this stack file has the old layout")
-    sections = _sections(config, problems, ("network", "services", "functions"))
-    network_name = sections["network"].text(
-        "name",
-        f"{environment}-net",
-        pattern=r"[a-z][a-z0-9-]{0,19}",
-        rule="1 to 20 lowercase letters, digits or dashes",
-    )
-    network = _network(sections["network"])
-    services = _entries(sections["services"], _SERVICE_NAME.pattern, _SERVICE_NAME_RULE, _service, prod)
-    functions = _entries(sections["functions"], _FUNCTION_NAME, _FUNCTION_NAME_RULE, _function, prod)
-    if not sections["services"].raw:
-        sections["services"].problem("", None, "at least one ECS service: {<name>: {image, tag, ...}}")
-    for name in sorted({s.name for s in services} & {f.name for f in functions}):
-        sections["functions"].problem("", name, "a name no service has: releases are recorded under it")
-    for reader in sections.values():
-        reader.done()
-    return Settings(
-        environment,
-        network_name,
-        network,
-        services,
-        functions,
-        _pipeline_service(config, problems, [service.name for service in services]),
-    )
-
-
-def _entries(reader: _Reader, pattern: str, rule: str, read: Callable[[_Reader, str, bool], Any], prod: bool) -> tuple:
-    """A map of named entries (`services`, `functions`), each read by `read(its reader, its name, prod)`."""
-    found = []
-    for name, raw in reader.raw.items():
-        entry = reader.section(name)  # names a value that is not an object
-        if not re.fullmatch(pattern, name):
-            reader.problem("", name, f"names of {rule}")
-        elif isinstance(raw, dict):
-            found.append(read(entry, name, prod))
-    return tuple(found)
-
-
-def _pipeline_service(config: pulumi.Config, problems: list[str], names: list[str]) -> str:
-    """Which service the pipeline smoke-tests: named when there are several."""
-    chosen = config.get("pipelineService")
-    if chosen is None and len(names) > 1:
-        problems.append(
-            f"{PROJECT}:pipelineService = None: required with several services; the one the pipeline smoke-tests, "
-            f"one of {', '.join(names)}"
-        )
-    elif chosen is not None and chosen not in names:
-        problems.append(f"{PROJECT}:pipelineService = {chosen!r}: one of this stack's services ({', '.join(names)})")
-    return chosen or (names[0] if names else "")
-
-
-def _pipeline_stack(config: pulumi.Config, problems: list[str]) -> PipelineSettings:
-    reader = _sections(config, problems, ("pipeline",))["pipeline"]
-    stack_rule = "a stack name (letters, digits, - _ .)"
-    endpoints = reader.objects("smokeEndpoints", PathCheck.from_dict)
-    if not 1 <= len(endpoints) <= MAX_SMOKE_ENDPOINTS:
-        reader.problem("smokeEndpoints", f"{len(endpoints)} endpoints", f"1 to {MAX_SMOKE_ENDPOINTS} endpoints")
-    settings = PipelineSettings(
-        repository=reader.text("repository", pattern=r"[\w.-]+/[\w.-]+", rule="a GitHub repository as owner/name"),
-        branch=reader.text("branch", "main", pattern=r"[^\s~^:?*\[\\]+", rule="a git branch name"),
-        staging_stack=reader.text("stagingStack", "staging", pattern=r"[\w.-]+", rule=stack_rule),
-        production_stack=reader.text("productionStack", "prod", pattern=r"[\w.-]+", rule=stack_rule),
-        notification_emails=reader.texts(
-            "notificationEmails",
-            (),
-            each=lambda a: re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a) is not None,
-            rule="a list of e-mail addresses",
-        ),
-        health_check_minutes=reader.integer("healthCheckMinutes", 5, low=1, high=60),
-        smoke_endpoints=endpoints,
-        log_retention_days=_log_retention(reader, True, 90),
-    )
-    reader.done()
-    return settings
-
-
-def _sections(config: pulumi.Config, problems: list[str], keys: tuple[str, ...]) -> dict[str, _Reader]:
-    return {key: _Reader(problems, key, _object(config, key, problems)) for key in keys}
-
-
-def _object(config: pulumi.Config, key: str, problems: list[str]) -> Any:
-    try:
-        return config.get_object(key)
-    except Exception as error:  # malformed JSON in the stack file
-        problems.append(f"{PROJECT}:{key}: not a valid object ({error})")
-        return None
-
-
-def _network(reader: _Reader) -> NewVpc | ExistingVpc:
-    if reader.has("vpcId"):
-        subnets = {
-            name: reader.texts(
-                name, each=lambda s: s.startswith("subnet-"), rule="a non-empty list of subnet ids (subnet-...)"
-            )
-            for name in ("publicSubnetIds", "privateSubnetIds")
+LambdaVersion = Annotated[
+    Any,
+    AfterValidator(_published_version),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^[1-9]\d*$"}],
+            "description": "a published version number such as 7",
         }
-        for name, ids in subnets.items():
-            if reader.has(name) and not ids:
-                reader.problem(name, [], "a non-empty list of subnet ids (subnet-...)")
-        return ExistingVpc(
-            vpc_id=reader.text("vpcId", pattern=r"vpc-[0-9a-f]+", rule="a VPC id (vpc-...)"),
-            public_subnet_ids=subnets["publicSubnetIds"],
-            private_subnet_ids=subnets["privateSubnetIds"],
-        )
-    cidr = reader.text("cidrBlock", "10.0.0.0/16", pattern=None)
-    if cidr and not (_is_cidr(cidr) and 16 <= ipaddress.IPv4Network(cidr).prefixlen <= 24):
-        reader.problem("cidrBlock", cidr, "an IPv4 CIDR block from /16 to /24, or vpcId with subnet ids")
-    return NewVpc(
-        cidr_block=cidr,
-        availability_zones=reader.integer("availabilityZones", 2, low=2, high=6),
-        nat_gateways=reader.text("natGateways", "one-per-az", choices=NAT_STRATEGIES),
-    )
+    ),
+]
+CheckSeconds = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=MAX_CHECK_TIMEOUT_SECONDS,
+        allow_inf_nan=False,
+        description=f"seconds above 0, at most {MAX_CHECK_TIMEOUT_SECONDS}",
+    ),
+]
 
 
-def _service(reader: _Reader, name: str, prod: bool) -> ServiceSettings:
-    """`services.<name>`: the container and its task count, then its load balancer, alarms and
-    deployment."""
-    cpu = reader.integer("cpu", 256, low=256, high=16384)
-    memory = reader.integer("memory", 512, low=512, high=122880)
-    if cpu not in _FARGATE_MEMORY:
-        reader.problem("cpu", cpu, f"one of Fargate's CPU sizes: {', '.join(map(str, _FARGATE_MEMORY))}")
-    else:
-        lowest, highest, step = _FARGATE_MEMORY[cpu]
-        sizes = (512, 1024, 2048) if step is None else range(lowest, highest + 1, step)
-        if memory not in sizes:
-            reader.problem(
-                "memory",
-                memory,
-                f"with cpu {cpu}, Fargate allows {lowest} to {highest} MiB"
-                + (f" in steps of {step}" if step else " (512, 1024 or 2048)"),
+def _problems(found: Iterable[tuple[str, Any, str]]) -> None:
+    """Raises a model's cross-key problems together: (key relative to the model, value, allowed)."""
+    found = list(found)
+    if found:
+        raise PydanticCustomError("rules", "{count} problem(s)", {"count": len(found), "problems": found})
+
+
+def _production(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("production"))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, alias_generator=to_camel)
+
+    @property
+    def as_written(self) -> dict:
+        """The keys the stack file set, as it wrote them."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+# --- smoke checks: the hooks' own parsers (hooks/smoke.py) decide; these declare their keys
+
+
+class _SmokeCheck(_Section):
+    # The hook's parser of this kind of check: it raises ValueError saying what it cannot use.
+    hook_parser: ClassVar[Callable[[dict], Any]]
+
+    @model_validator(mode="after")
+    def _as_the_hook_reads_it(self) -> _SmokeCheck:
+        try:
+            type(self).hook_parser(self.as_written)
+        except ValueError as error:
+            raise PydanticCustomError("smoke_check", "{why}", {"why": str(error)}) from None
+        return self
+
+
+class _HttpExpectation(_SmokeCheck):
+    expect_status: _whole(100, 599) = 200
+    timeout_seconds: CheckSeconds = 5.0
+    expect_body: Annotated[str, Field(min_length=1, description="text the body must contain")] | None = None
+
+
+class SmokePath(_HttpExpectation):
+    """A path on the service, checked through the test listener (or on the staging URL)."""
+
+    hook_parser = PathCheck.from_dict
+    path: _text(r"/\S*", "a path starting with /, without spaces", max_length=1024)
+
+
+class SmokeEndpoint(_HttpExpectation):
+    hook_parser = EndpointCheck.from_dict
+    url: _text(r"https?://[^\s/]+\S*", "an http:// or https:// URL")
+
+
+class SmokeEvent(_SmokeCheck):
+    """A test event sent to the new version; every key of `expect` must be in the result."""
+
+    hook_parser = functools.partial(InvokeCheck.from_dict, timeout_seconds=MAX_CHECK_TIMEOUT_SECONDS)
+    name: Annotated[str, Field(min_length=1, description="the event's name, in logs")]
+    payload: Annotated[Any, Field(description="the event, any JSON value")] = None
+    expect: Annotated[
+        dict[str, Any], Field(min_length=1, description="keys the result must hold, such as {statusCode: 200}")
+    ] = None
+
+
+def _dumped(checks: Iterable[_SmokeCheck] | None) -> tuple[dict, ...]:
+    return tuple(check.as_written for check in checks or ())
+
+
+# --- network
+
+SubnetId = _text(r"subnet-[0-9a-f]{8,17}", "a subnet id (subnet-...)")
+
+
+class NetworkSettings(_Section):
+    """A new VPC (cidrBlock, availabilityZones, natGateways) or an existing one (vpcId and subnet ids)."""
+
+    name: (
+        _text(r"[a-z][a-z0-9-]{0,19}", "1 to 20 lowercase letters, digits or dashes; renaming it replaces the VPC")
+        | None
+    ) = None
+    cidr_block: Annotated[
+        Cidr, Field(description="an IPv4 CIDR block from /16 to /24 with no host bits, such as 10.0.0.0/16")
+    ] = "10.0.0.0/16"
+    availability_zones: _whole(2, 6) = 2
+    nat_gateways: _one_of("single", "one-per-az") = "one-per-az"
+    vpc_id: _text(r"vpc-[0-9a-f]{8,17}", "a VPC id (vpc-...)") | None = None
+    public_subnet_ids: Annotated[
+        list[SubnetId],
+        Field(
+            min_length=2,
+            description="a list of at least two public subnet ids (subnet-...), one per zone: an ALB needs two",
+        ),
+    ] = None
+    private_subnet_ids: Annotated[
+        list[SubnetId],
+        Field(min_length=1, description="a list of the private subnet ids (subnet-...) the tasks run in"),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_vpc(self) -> NetworkSettings:
+        found = []
+        existing = ("vpcId", "publicSubnetIds", "privateSubnetIds")
+        new = ("cidrBlock", "availabilityZones", "natGateways")
+        given = {type(self).model_fields[field].alias for field in self.model_fields_set}
+        if given & set(existing):
+            found += [
+                (key, None, "required with vpcId, publicSubnetIds, privateSubnetIds")
+                for key in existing
+                if key not in given
+            ]
+            found += [
+                (key, getattr(self, _field_of(key)), "only for a new VPC, not with vpcId")
+                for key in new
+                if key in given
+            ]
+            subnets = [*(self.public_subnet_ids or ()), *(self.private_subnet_ids or ())]
+            repeated = sorted({subnet for subnet in subnets if subnets.count(subnet) > 1})
+            if repeated:
+                found.append(("privateSubnetIds", repeated, "subnets listed once, public or private, not both"))
+        elif not 16 <= ipaddress.IPv4Network(self.cidr_block).prefixlen <= 24:
+            found.append(("cidrBlock", self.cidr_block, "an IPv4 CIDR block from /16 to /24"))
+        _problems(found)
+        return self
+
+    @property
+    def vpc(self) -> NewVpc | ExistingVpc:
+        if self.vpc_id:
+            return ExistingVpc(self.vpc_id, tuple(self.public_subnet_ids), tuple(self.private_subnet_ids))
+        return NewVpc(self.cidr_block, self.availability_zones, self.nat_gateways)
+
+
+def _field_of(alias: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), alias)
+
+
+# --- a service's load balancer and alarms
+
+
+class HealthCheckSettings(_Section):
+    path: _text(r"/\S*", "a path starting with /, without spaces, up to 1024 characters", max_length=1024) = "/"
+    matcher: _text(
+        r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", "HTTP codes from 200 to 499, such as 200, 200,302 or 200-399"
+    ) = "200-399"
+    interval_seconds: _whole(5, 300) = 15
+    timeout_seconds: _whole(2, 120) = 5
+    healthy_threshold: _whole(2, 10) = 3
+    unhealthy_threshold: _whole(2, 10) = 3
+
+    @field_validator("matcher")
+    @classmethod
+    def _alb_codes(cls, matcher: str) -> str:
+        for part in matcher.split(","):
+            low, _, high = part.partition("-")
+            if not (200 <= int(low) <= int(high or low) <= 499):
+                raise PydanticCustomError("matcher", "codes outside 200-499")
+        return matcher
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> HealthCheckSettings:
+        if self.timeout_seconds >= self.interval_seconds:
+            _problems(
+                [("timeoutSeconds", self.timeout_seconds, f"less than intervalSeconds ({self.interval_seconds})")]
             )
+        return self
 
-    desired = reader.integer("desiredCount", 2, low=1, high=1000)
-    if prod and desired < PROD_MIN_DESIRED_COUNT:
-        reader.problem(
-            "desiredCount",
-            desired,
-            f"prod runs at least {PROD_MIN_DESIRED_COUNT} tasks so one failing task is not an outage",
+    @property
+    def health_check(self) -> HealthCheck:
+        return HealthCheck(
+            self.path,
+            self.matcher,
+            self.interval_seconds,
+            self.timeout_seconds,
+            self.healthy_threshold,
+            self.unhealthy_threshold,
         )
-    retention = _log_retention(reader, prod, 30)
-
-    tag = reader.text("tag", pattern=r"[\w][\w.-]{0,127}", rule="an image tag (letters, digits, _ . -)")
-    if tag == "latest":
-        reader.problem("tag", tag, "a pinned tag: with 'latest' a rollback cannot name the version to go back to")
-
-    load_balancer = _load_balancer(reader.section("loadBalancer"), prod)
-    known = len(reader.problems)
-    alarms = _alarms(reader.section("alarms"))
-    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
-    detection = alarms.evaluation if len(reader.problems) == known else None
-    deployment = _deployment(reader.section("deployment"), prod, detection, desired)
-    settings = ServiceSettings(
-        name=name,
-        container=Container(
-            name=name,
-            image=reader.text(
-                "image",
-                pattern=r"[^\s:@]+(:\d+)?[^\s:@]*",
-                rule="an image repository without a tag, such as public.ecr.aws/nginx/nginx",
-            ),
-            tag=tag,
-            port=reader.integer("containerPort", 80, low=1, high=65535),
-            cpu=cpu,
-            memory=memory,
-            cpu_architecture=reader.text("cpuArchitecture", "X86_64", choices=_CPU_ARCHITECTURES),
-            environment=reader.mapping("environment"),
-        ),
-        desired_count=desired,
-        log_retention_days=retention,
-        load_balancer=load_balancer,
-        alarms=alarms,
-        deployment=deployment,
-    )
-    reader.done()
-    return settings
 
 
-def _load_balancer(reader: _Reader, prod: bool) -> LoadBalancerSettings:
-    deletion_protection = reader.boolean("deletionProtection", True)
-    if prod and not deletion_protection:
-        reader.problem("deletionProtection", False, "prod load balancers keep deletion protection on")
-    health = reader.section("healthCheck")
-    interval = health.integer("intervalSeconds", 15, low=5, high=300)
-    timeout = health.integer("timeoutSeconds", 5, low=2, high=120)
-    if timeout >= interval:
-        health.problem("timeoutSeconds", timeout, f"less than intervalSeconds ({interval})")
-    health_check = HealthCheck(
-        path=health.text("path", "/", pattern=r"/\S{0,1023}", rule="a path starting with /"),
-        matcher=health.text(
-            "matcher", "200-399", pattern=r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", rule="HTTP codes such as 200 or 200-399"
-        ),
-        interval_seconds=interval,
-        timeout_seconds=timeout,
-        healthy_threshold=health.integer("healthyThreshold", 3, low=2, high=10),
-        unhealthy_threshold=health.integer("unhealthyThreshold", 3, low=2, high=10),
-    )
-    health.done()
-    listener_port = reader.integer("listenerPort", 80, low=1, high=65535)
-    test_listener_port = reader.integer("testListenerPort", 8080, low=1, high=65535)
-    if listener_port == test_listener_port:
-        reader.problem("testListenerPort", test_listener_port, "a port other than listenerPort")
-    settings = LoadBalancerSettings(
-        listener_port=listener_port,
-        test_listener_port=test_listener_port,
-        certificate_arn=reader.text(
-            "certificateArn", None, pattern=r"arn:aws[\w-]*:acm:\S+", rule="an ACM certificate ARN"
-        ),
-        ingress_cidrs=reader.texts("ingressCidrs", ("0.0.0.0/0",), each=_is_cidr, rule=_CIDRS_RULE),
-        test_ingress_cidrs=reader.texts("testIngressCidrs", None, each=_is_cidr, rule=_CIDRS_RULE),
-        deletion_protection=deletion_protection,
-        health_check=health_check,
-    )
-    reader.done()
-    return settings
-
-
-def _evaluation(reader: _Reader) -> AlarmEvaluation:
-    period = reader.integer("periodSeconds", 60, low=60, high=86400)
-    if period % 60:
-        # ALB and Lambda metrics have one-minute resolution; shorter periods suit high-resolution metrics only.
-        reader.problem("periodSeconds", period, "a multiple of 60 (the metrics have one-minute resolution)")
-    periods = reader.integer("evaluationPeriods", 3, low=1, high=1440)
-    datapoints = reader.integer("datapointsToAlarm", 3, low=1, high=1440)
-    if datapoints > periods:
-        reader.problem("datapointsToAlarm", datapoints, f"at most evaluationPeriods ({periods})")
-    ceiling = 86400 if period < 3600 else 604800
-    if period * periods > ceiling:
-        reader.problem(
-            "evaluationPeriods",
-            periods,
-            f"periodSeconds x evaluationPeriods at most {ceiling} s (CloudWatch's limit for a {period} s period)",
+class LoadBalancerSettings(_Section):
+    listener_port: _whole(1, 65535) = 80
+    test_listener_port: _whole(1, 65535) = 8080
+    certificate_arn: (
+        _text(
+            r"arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+",
+            "an ACM certificate ARN in the stack's region: listeners become HTTPS",
         )
-    return AlarmEvaluation(period_seconds=period, evaluation_periods=periods, datapoints_to_alarm=datapoints)
+        | None
+    ) = None
+    ingress_cidrs: Annotated[
+        list[Cidr], Field(min_length=1, description="a list of CIDR blocks allowed on the production listener")
+    ] = ["0.0.0.0/0"]
+    # None: only the VPC itself may reach the test listener.
+    test_ingress_cidrs: (
+        Annotated[list[Cidr], Field(description="a list of CIDR blocks allowed on the test listener")] | None
+    ) = None
+    deletion_protection: Annotated[bool, Field(description="true or false; prod keeps it on")] = True
+    health_check_settings: HealthCheckSettings = Field(default_factory=HealthCheckSettings, alias="healthCheck")
 
+    @field_validator("deletion_protection")
+    @classmethod
+    def _production_keeps_deletion_protection(cls, on: bool, info: ValidationInfo) -> bool:
+        if _production(info) and not on:
+            raise PydanticCustomError("floor", "prod load balancers keep deletion protection on")
+        return on
 
-def _alarms(reader: _Reader) -> AlarmSettings:
-    alarms = AlarmSettings(
-        evaluation=_evaluation(reader),
-        error_rate_percent=reader.number("errorRatePercent", 1.0, low=0.01, high=100),
-        minimum_requests=reader.integer("minimumRequests", 50, low=1, high=1_000_000),
-        latency_anomaly_band=reader.number("latencyAnomalyBand", None, low=0.5, high=10),
-        extra_alarm_names=reader.texts(
-            "extraAlarmNames", (), each=lambda s: 0 < len(s) <= 255, rule="a list of CloudWatch alarm names"
-        ),
-    )
-    if alarms.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
-        reader.problem(
-            "extraAlarmNames",
-            list(alarms.extra_alarm_names),
-            f"with the {alarms.rollback_alarm_count - len(alarms.extra_alarm_names)} alarms built here, at most "
-            f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {alarms.rollback_alarm_count})",
-        )
-    reader.done()
-    return alarms
-
-
-def _deployment(
-    reader: _Reader, prod: bool, detection: AlarmEvaluation | None, desired_count: int
-) -> DeploymentSettings:
-    strategy_name = reader.text("strategy", CODEDEPLOY_STRATEGY, choices=STRATEGY_KEYS)
-    reader.used.update(_STRATEGY_OF_KEY)  # known keys, whichever strategy they belong to
-    for key, owners in _STRATEGY_OF_KEY.items():
-        if reader.raw.get(key) is not None and strategy_name not in owners:
-            reader.problem(
-                key, reader.raw[key], f"only with strategy {' or '.join(owners)} (strategy is {strategy_name})"
+    @field_validator("certificate_arn")
+    @classmethod
+    def _in_the_stacks_region(cls, arn: str | None, info: ValidationInfo) -> str | None:
+        region = (info.context or {}).get("region")
+        if arn and region and arn.split(":")[3] != region:
+            raise PydanticCustomError(
+                "region",
+                "a certificate in the stack's region ({region}): an ALB uses ACM certificates of its own region",
+                {"region": region},
             )
-    strategy = _strategy(reader, strategy_name, prod, detection, desired_count)
-    config = _deployment_config(reader, "config", ECS_PREDEFINED_CONFIGS, DEFAULT_ECS_CONFIG, prod)
+        return arn
 
-    wait = reader.integer("terminationWaitMinutes", 15, low=0, high=MAX_WAIT_MINUTES)
-    if isinstance(strategy, CodeDeployBlueGreen):
-        _check_blue_is_kept(reader, "terminationWaitMinutes", wait, MAX_WAIT_MINUTES, prod, detection)
-    smoke_paths = reader.objects("smokePaths", PathCheck.from_dict)
-    if not smoke_paths and not isinstance(strategy, Rolling):
-        reader.problem("smokePaths", [], "at least one path: the test-traffic hook fails without one")
-    settings = DeploymentSettings(
-        strategy=strategy,
-        strategy_name=strategy_name,
-        config=config,
-        termination_wait_minutes=wait,
-        approval_wait_minutes=reader.integer("approvalWaitMinutes", 0, low=0, high=MAX_WAIT_MINUTES),
-        smoke_paths=smoke_paths,
-        retry_revision=reader.text(
-            "retryRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
+    @model_validator(mode="after")
+    def _two_ports(self) -> LoadBalancerSettings:
+        if self.listener_port == self.test_listener_port:
+            _problems([("testListenerPort", self.test_listener_port, "a port other than listenerPort")])
+        return self
+
+    @property
+    def health_check(self) -> HealthCheck:
+        return self.health_check_settings.health_check
+
+
+class _AlarmEvaluation(_Section):
+    period_seconds: _whole(60, 86400, " in multiples of 60 (the metrics have one-minute resolution)") = 60
+    evaluation_periods: _whole(1, 1440) = 3
+    datapoints_to_alarm: _whole(1, 1440) = 3
+    error_rate_percent: Annotated[
+        float,
+        Field(
+            gt=0,
+            lt=100,
+            allow_inf_nan=False,
+            description="a percentage above 0 and below 100 (at 100 the alarm can never fire); "
+            f"prod at most {rules.PROD_MAX_ERROR_RATE_PERCENT}",
         ),
-        pinned_revision=reader.text(
-            "pinnedRevision", None, pattern=r"[\w.-]+:\d+", rule="a task definition revision such as web-prod:7"
-        ),
+    ] = 1.0
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _whole_minutes(cls, period: int) -> int:
+        if period % 60:
+            raise PydanticCustomError("period", "not a multiple of 60")
+        return period
+
+    @field_validator("error_rate_percent")
+    @classmethod
+    def _production_rate(cls, rate: float, info: ValidationInfo) -> float:
+        if _production(info) and rate > rules.PROD_MAX_ERROR_RATE_PERCENT:
+            raise PydanticCustomError(
+                "floor",
+                "prod rolls back at an error rate of at most {ceiling}%",
+                {"ceiling": rules.PROD_MAX_ERROR_RATE_PERCENT},
+            )
+        return rate
+
+    @model_validator(mode="after")
+    def _evaluation_fits(self) -> _AlarmEvaluation:
+        found = []
+        periods, period = self.evaluation_periods, self.period_seconds
+        if self.datapoints_to_alarm > periods:
+            found.append(("datapointsToAlarm", self.datapoints_to_alarm, f"at most evaluationPeriods ({periods})"))
+        ceiling = 86400 if period < 3600 else 604800
+        if period * periods > ceiling:
+            found.append(
+                (
+                    "evaluationPeriods",
+                    periods,
+                    f"periodSeconds x evaluationPeriods at most {ceiling} s "
+                    f"(CloudWatch's limit for a {period} s period)",
+                )
+            )
+        _problems(found)
+        return self
+
+    @property
+    def evaluation(self) -> AlarmEvaluation:
+        return AlarmEvaluation(self.period_seconds, self.evaluation_periods, self.datapoints_to_alarm)
+
+
+class ServiceAlarmSettings(_AlarmEvaluation):
+    minimum_requests: _whole(1, 1_000_000, ": requests per period below which the rate counts as 0") = 50
+    latency_anomaly_band: _number(0.5, 10, " standard deviations") | None = None
+    extra_alarm_names: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=255, description="an alarm name of 1 to 255 characters")]],
+        Field(description="a list of existing CloudWatch alarms' names (1 to 255 characters), each once"),
+    ] = []
+
+    @model_validator(mode="after")
+    def _fits_a_deployment_group(self) -> ServiceAlarmSettings:
+        found = []
+        names = self.extra_alarm_names
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            found.append(("extraAlarmNames", repeated, "each alarm once: CodeDeploy rejects a repeated alarm name"))
+        built_here = 3 + (self.latency_anomaly_band is not None)
+        if built_here + len(names) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+            found.append(
+                (
+                    "extraAlarmNames",
+                    names,
+                    f"with the {built_here} alarms built here, at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per "
+                    f"deployment group (got {built_here + len(names)})",
+                )
+            )
+        _problems(found)
+        return self
+
+    @property
+    def rollback_alarm_count(self) -> int:
+        return 3 + (self.latency_anomaly_band is not None) + len(self.extra_alarm_names)
+
+
+class FunctionAlarmSettings(_AlarmEvaluation):
+    minimum_invocations: _whole(
+        1, 1_000_000, ": invocations of the new version per period below which the rate counts as 0"
+    ) = 20
+
+
+# --- how traffic moves
+
+
+class CustomShift(_Section):
+    type: _one_of("canary", "linear")
+    percentage: _whole(1, 99)
+    interval_minutes: _whole(1, MAX_WAIT_MINUTES)
+
+    @property
+    def shift(self) -> TimeBasedShift:
+        return TimeBasedShift(self.type, self.percentage, self.interval_minutes)
+
+
+def _shift_choice(predefined: frozenset[str]) -> Any:
+    """A predefined config's name or a custom shift. Tags starting with ~ never show in a key."""
+    names = ", ".join(sorted(predefined))
+    return Annotated[
+        Annotated[Literal[tuple(sorted(predefined))], Tag("~named")] | Annotated[CustomShift, Tag("~custom")],
+        Discriminator(lambda value: "~custom" if isinstance(value, (dict, CustomShift)) else "~named"),
+        Field(description=f"one of {names}, or {{type: linear|canary, percentage, intervalMinutes}}"),
+    ]
+
+
+def _shift_problems(key: str, shift: str | CustomShift, detection: AlarmEvaluation, production: bool) -> list:
+    """In production an alarm can stop the release while traffic still moves (rules.py)."""
+    choice = shift.shift if isinstance(shift, CustomShift) else shift
+    shown = shift.as_written if isinstance(shift, CustomShift) else shift
+    detection_minutes = detection.worst_detection_seconds / 60
+    found = rules.gradual_shift(str(shown), all_at_once(choice), production)
+    found = found or rules.partial_traffic_outlasts_detection(
+        minutes_before_full_traffic(choice), detection_minutes, production
     )
-    reader.done()
-    return settings
-
-
-def _deployment_config(
-    reader: _Reader, key: str, predefined: frozenset[str], default: str, prod: bool
-) -> DeploymentConfigChoice:
-    raw = reader.raw.get(key, default)
-    if isinstance(raw, dict):
-        shift = reader.section(key)
-        kind = shift.text("type", choices=_SHIFT_KINDS)
-        choice = TimeBasedShift(
-            kind=kind or "linear",
-            percentage=shift.integer("percentage", low=1, high=99),
-            interval_minutes=shift.integer("intervalMinutes", low=1, high=MAX_WAIT_MINUTES),
-        )
-        shift.done()
-        return choice
-    choice = reader.text(
-        key,
-        default,
-        choices=predefined,
-        rule=f"one of {', '.join(sorted(predefined))}, or {{type: linear|canary, percentage, intervalMinutes}}",
-    )
-    if prod and choice in ALL_AT_ONCE_CONFIGS:
-        reader.problem(
-            key, choice, "prod shifts traffic gradually (linear or canary) so an alarm can stop a bad release early"
-        )
-    return choice
-
-
-def _log_retention(reader: _Reader, prod: bool, default: int) -> int:
-    retention = reader.integer("logRetentionDays", default, low=1, high=3653)
-    if retention not in _LOG_RETENTION_DAYS:
-        allowed = ", ".join(map(str, _LOG_RETENTION_DAYS))
-        reader.problem("logRetentionDays", retention, f"one of CloudWatch's retention periods: {allowed}")
-    elif prod and retention < PROD_MIN_LOG_RETENTION_DAYS:
-        reader.problem("logRetentionDays", retention, f"prod keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days")
-    return retention
-
-
-def _function(reader: _Reader, name: str, prod: bool) -> FunctionSettings:
-    """`functions.<name>`: the function, its smoke checks, its alarms and its release."""
-    alarms = reader.section("alarms")
-    known = len(reader.problems)
-    evaluation = _evaluation(alarms)
-    error_rate = alarms.number("errorRatePercent", 1.0, low=0.01, high=100)
-    minimum_invocations = alarms.integer("minimumInvocations", 20, low=1, high=1_000_000)
-    alarms.done()
-    # What depends on how fast the alarms detect waits for valid alarms: their problem is named.
-    detection = evaluation if len(reader.problems) == known else None
-    code_path = reader.text("codePath", rule="a folder of this project holding the function's code")
-    handler = reader.text("handler", pattern=r"[\w-]+(\.[\w-]+)+", rule="module.function, such as app.handler")
-    runtime = reader.text("runtime", "python3.13", choices=LAMBDA_RUNTIMES)
-    code_dir = (PROJECT_ROOT / code_path).resolve()
-    if code_path and not (code_dir.is_dir() and code_dir.is_relative_to(PROJECT_ROOT)):
-        reader.problem("codePath", code_path, "a folder inside this project")
-    elif code_path and handler and runtime.startswith("python"):
-        module_file = code_dir / (handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
-        if not module_file.is_file():
-            reader.problem("handler", handler, f"a function in a module of {code_path} ({module_file.name} not found)")
-
-    timeout = reader.number("checkTimeoutSeconds", 20, low=1, high=MAX_CHECK_TIMEOUT_SECONDS)
-    function_timeout = reader.integer("timeoutSeconds", 10, low=1, high=900)
-    events = reader.objects("smokeEvents", lambda raw: InvokeCheck.from_dict(raw, timeout))
-    endpoints = reader.objects("smokeEndpoints", EndpointCheck.from_dict)
-    if reader.raw.get("smokeEvents", []) == []:  # a malformed list has its own problem already
-        reader.problem(
-            "smokeEvents",
-            [],
-            "at least one smoke event: only an event invokes the new version before traffic moves (an endpoint "
-            "reaches the alias, which still serves the previous version), and the pre-traffic hook fails without one",
-        )
-    if events and timeout < function_timeout + COLD_START_SECONDS:
-        reader.problem(
-            "checkTimeoutSeconds",
-            reader.raw.get("checkTimeoutSeconds", timeout),
-            f"at least timeoutSeconds + {COLD_START_SECONDS} ({function_timeout + COLD_START_SECONDS}): "
-            "a smoke event is the new version's first invocation, cold start included",
-        )
-
-    settings = FunctionSettings(
-        name=name,
-        evaluation=evaluation,
-        code_path=code_path,
-        handler=handler,
-        runtime=runtime,
-        memory_mb=reader.integer("memoryMb", 256, low=128, high=10240),
-        timeout_seconds=function_timeout,
-        tracing=reader.boolean("tracing", True),
-        reserved_concurrency=reader.integer("reservedConcurrency", None, low=1, high=10000),
-        log_retention_days=_log_retention(reader, prod, 30),
-        error_rate_percent=error_rate,
-        minimum_invocations=minimum_invocations,
-        deployment_config=_deployment_config(
-            reader, "deploymentConfig", LAMBDA_PREDEFINED_CONFIGS, DEFAULT_LAMBDA_CONFIG, prod
-        ),
-        smoke_events=events,
-        smoke_endpoints=endpoints,
-        check_timeout_seconds=timeout,
-        watch_minutes=_watch_minutes(reader, alarms, prod, detection),
-        retry_revision=reader.version_number("retryRevision"),
-        pinned_version=reader.version_number("pinnedVersion"),
-    )
-    reader.done()
-    return settings
-
-
-def _watch_minutes(reader: _Reader, alarms: _Reader, prod: bool, detection: AlarmEvaluation | None) -> int:
-    """After a Lambda shift's last step only the post-traffic hook watches the alarms: long enough
-    for an alarm to fire on a version that went bad at that step, and in prod as long as ECS keeps
-    blue."""
-    shortest = minimum_watch_minutes(detection) if detection else 1
-    if detection and shortest > MAX_WATCH_MINUTES:
-        reader.used.add("watchMinutes")  # no watch would do: the alarms are what to change
-        reader.problems.append(
-            f"{PROJECT}:{alarms.key}.periodSeconds = {detection.period_seconds} with datapointsToAlarm = "
-            f"{detection.datapoints_to_alarm}: an alarm needs up to {shortest} min to fire, longer than the Lambda "
-            f"post-traffic hook can keep watching ({MAX_WATCH_MINUTES} min, within Lambda's 15-minute limit), so a "
-            "version that goes bad at its last shift would complete"
-        )
-        return MAX_WATCH_MINUTES
-    low = max(shortest, PROD_MIN_ROLLBACK_WINDOW_MINUTES if prod else 1)
-    why = f"; prod keeps watching at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES}" if prod else ""
-    return reader.checked(
-        "watchMinutes",
-        max(10, low),
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_WATCH_MINUTES,
-        f"a whole number from {low} to {MAX_WATCH_MINUTES}: the alarms need up to {shortest} min to fire after the "
-        f"last shift{why}, and the hook must report within Lambda's 15-minute limit",
-        max(10, low),
-    )
+    return [(key, shown, problem) for problem in found]
 
 
 # Which keys of `deployment` belong to which strategy; the rest apply to all.
-CODEDEPLOY_STRATEGY = "codedeploy-blue-green"
-_NATIVE = {"ecs-blue-green": "BLUE_GREEN", "ecs-canary": "CANARY", "ecs-linear": "LINEAR"}
-STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
 _STRATEGY_OF_KEY = {
     "config": (CODEDEPLOY_STRATEGY,),
     "terminationWaitMinutes": (CODEDEPLOY_STRATEGY,),
@@ -854,62 +560,880 @@ _STRATEGY_OF_KEY = {
     "stepPercent": ("ecs-linear",),
     "stepBakeMinutes": ("ecs-linear",),
 }
-# ECS's documented ranges.
-MAX_BAKE_MINUTES = 1440
 
 
-def _strategy(
-    reader: _Reader, name: str, prod: bool, detection: AlarmEvaluation | None, desired_count: int
-) -> EcsStrategy:
-    if name == "rolling":
-        low = reader.integer("minimumHealthyPercent", 100, low=0, high=100)
-        high = reader.integer("maximumPercent", 200, low=100, high=200)
-        # ECS rounds the healthy minimum up and the running maximum down, in tasks.
-        minimum, maximum = math.ceil(desired_count * low / 100), math.floor(desired_count * high / 100)
-        if maximum <= minimum:
-            reader.problem(
-                "maximumPercent",
-                high,
-                f"room for one more task than minimumHealthyPercent ({low}) keeps running: with desiredCount "
-                f"{desired_count} that is {minimum} healthy and at most {maximum} running, "
-                "so ECS cannot replace a task",
+def _tenths(percent: float) -> float:
+    if abs(percent * 10 - round(percent * 10)) > 1e-9:
+        raise PydanticCustomError("tenths", "not a multiple of 0.1")
+    return percent
+
+
+EcsPercent = Annotated[float, AfterValidator(_tenths)]
+
+
+class DeploymentSettings(_Section):
+    """Who releases the service and how; each strategy takes its own keys (_STRATEGY_OF_KEY)."""
+
+    strategy_name: Annotated[
+        Literal[STRATEGY_KEYS], Field(alias="strategy", description=f"one of {', '.join(STRATEGY_KEYS)}")
+    ] = CODEDEPLOY_STRATEGY
+    shift: Annotated[_shift_choice(ECS_PREDEFINED_CONFIGS), Field(alias="config")] = DEFAULT_ECS_CONFIG
+    termination_wait_minutes: _whole(0, MAX_WAIT_MINUTES, "; prod at least 10") = 15
+    approval_wait_minutes: _whole(0, MAX_WAIT_MINUTES) = 0
+    smoke_path_checks: (
+        Annotated[
+            list[SmokePath],
+            Field(
+                description="a list of {path, expectStatus, timeoutSeconds, expectBody} checked on green through "
+                "the test listener: at least one, by default / answering 200 (none with rolling)"
+            ),
+        ]
+        | None
+    ) = Field(None, alias="smokePaths")
+    retry_revision: TaskRevision | None = None
+    pinned_revision: TaskRevision | None = None
+    minimum_healthy_percent: _whole(0, 100, "; prod above 0") = 100
+    maximum_percent: _whole(100, 200) = 200
+    bake_time_minutes: _whole(0, MAX_BAKE_MINUTES, "; prod at least 10") = 15
+    canary_percent: Annotated[
+        EcsPercent, Field(ge=0.1, le=100, description="0.1 to 100 in steps of 0.1; prod below 100")
+    ] = 10.0
+    canary_bake_minutes: _whole(0, MAX_BAKE_MINUTES) = 10
+    step_percent: Annotated[EcsPercent, Field(ge=3, le=100, description="3 to 100 in steps of 0.1; prod below 100")] = (
+        10.0
+    )
+    step_bake_minutes: _whole(0, MAX_BAKE_MINUTES) = 1
+
+    @field_validator("strategy_name")
+    @classmethod
+    def _production_shifts_part_first(cls, name: str, info: ValidationInfo) -> str:
+        if _production(info) and name == "ecs-blue-green":
+            raise PydanticCustomError(
+                "floor",
+                "prod moves part of the traffic first (ecs-canary, ecs-linear or codedeploy-blue-green), "
+                "not all at once",
             )
-        return Rolling(minimum_healthy_percent=low, maximum_percent=high)
-    if name in _NATIVE:
-        bake = reader.integer("bakeTimeMinutes", 15, low=0, high=MAX_BAKE_MINUTES)
-        _check_blue_is_kept(reader, "bakeTimeMinutes", bake, MAX_BAKE_MINUTES, prod, detection)
-        native = _NATIVE[name]
+        return name
+
+    @field_validator("termination_wait_minutes", "bake_time_minutes")
+    @classmethod
+    def _production_keeps_blue(cls, minutes: int, info: ValidationInfo) -> int:
+        if _production(info) and minutes < rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES:
+            raise PydanticCustomError(
+                "floor",
+                "prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release rolls back",
+                {"low": rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES},
+            )
+        return minutes
+
+    @field_validator("canary_percent", "step_percent")
+    @classmethod
+    def _production_shifts_part(cls, percent: float, info: ValidationInfo) -> float:
+        if _production(info) and percent >= 100:
+            raise PydanticCustomError("floor", "prod shifts part of the traffic first, not 100%")
+        return percent
+
+    @field_validator("minimum_healthy_percent")
+    @classmethod
+    def _production_keeps_tasks(cls, percent: int, info: ValidationInfo) -> int:
+        if _production(info) and percent <= 0:
+            raise PydanticCustomError("floor", "prod keeps some tasks running during a rolling update")
+        return percent
+
+    @model_validator(mode="after")
+    def _keys_of_its_strategy(self) -> DeploymentSettings:
+        found = []
+        fields = type(self).model_fields
+        for field in [field for field in fields if field in self.model_fields_set]:
+            key = fields[field].alias
+            owners = _STRATEGY_OF_KEY.get(key)
+            if owners and self.strategy_name not in owners:
+                found.append(
+                    (
+                        key,
+                        _written(getattr(self, field)),
+                        f"only with strategy {' or '.join(owners)} (strategy is {self.strategy_name})",
+                    )
+                )
+        if self.strategy_name != "rolling" and self.smoke_path_checks == []:
+            found.append(
+                (
+                    "smokePaths",
+                    _written(self.smoke_path_checks),
+                    "at least one path: the test-traffic hook fails without one",
+                )
+            )
+        _problems(found)
+        return self
+
+    @property
+    def strategy(self) -> EcsStrategy:
+        if self.strategy_name == "rolling":
+            return Rolling(self.minimum_healthy_percent, self.maximum_percent)
+        native = _NATIVE.get(self.strategy_name)
+        if native is None:
+            return CodeDeployBlueGreen()
         return NativeShift(
             strategy=native,
-            bake_time_minutes=bake,
-            canary_percent=reader.number("canaryPercent", 10.0, low=0.1, high=100) if native == "CANARY" else None,
-            canary_bake_minutes=reader.integer("canaryBakeMinutes", 10, low=0, high=MAX_BAKE_MINUTES)
-            if native == "CANARY"
-            else None,
-            step_percent=reader.number("stepPercent", 10.0, low=3, high=100) if native == "LINEAR" else None,
-            step_bake_minutes=reader.integer("stepBakeMinutes", 1, low=0, high=MAX_BAKE_MINUTES)
-            if native == "LINEAR"
-            else None,
+            bake_time_minutes=self.bake_time_minutes,
+            canary_percent=self.canary_percent if native == "CANARY" else None,
+            canary_bake_minutes=self.canary_bake_minutes if native == "CANARY" else None,
+            step_percent=self.step_percent if native == "LINEAR" else None,
+            step_bake_minutes=self.step_bake_minutes if native == "LINEAR" else None,
         )
-    return CodeDeployBlueGreen()
+
+    @property
+    def config(self) -> DeploymentConfigChoice:
+        return self.shift.shift if isinstance(self.shift, CustomShift) else self.shift
+
+    @property
+    def smoke_paths(self) -> tuple[dict, ...]:
+        if self.smoke_path_checks is None and self.strategy_name != "rolling":
+            return DEFAULT_SMOKE_PATHS
+        return _dumped(self.smoke_path_checks)
+
+    def blue_kept(self) -> tuple[str, int] | None:
+        """Which key keeps blue after the last shift, and for how long."""
+        if self.strategy_name == CODEDEPLOY_STRATEGY:
+            return "terminationWaitMinutes", self.termination_wait_minutes
+        if self.strategy_name in _NATIVE:
+            return "bakeTimeMinutes", self.bake_time_minutes
+        return None
 
 
-def _check_blue_is_kept(
-    reader: _Reader, key: str, minutes: int, ceiling: int, prod: bool, detection: AlarmEvaluation | None
-) -> None:
-    """Blue must outlive the alarms' worst detection time (and 10 minutes in prod), or a late alarm
-    has nothing to roll back to."""
-    low, reasons = 0, []
-    if prod:
-        low = PROD_MIN_ROLLBACK_WINDOW_MINUTES
-        reasons.append(
-            f"prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release rolls back"
+def _written(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_unset=True)
+    if isinstance(value, list):
+        return [_written(item) for item in value]
+    return value
+
+
+# --- a service and a function
+
+
+class ServiceSettings(_Section):
+    """One ECS service: `services.<name>`."""
+
+    image: _text(
+        r"([A-Za-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*",
+        "an image repository without a tag or digest (the tag is `tag`), such as public.ecr.aws/nginx/nginx or "
+        "registry.example.com:5000/team/web",
+        max_length=255,
+    )
+    tag: _text(
+        r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
+        'an image tag of letters, digits, _ . - (up to 128), such as "1.27", quoted so YAML keeps it text; not latest',
+        max_length=128,
+    )
+    container_port: _whole(1, 65535) = 80
+    cpu: _one_of(256, 512, 1024, 2048, 4096, 8192, 16384, why=" (Fargate's CPU units)") = 256
+    memory: _whole(512, 122880, " MiB, as Fargate allows for the cpu") = 512
+    desired_count: _whole(1, 1000, f"; prod at least {rules.PROD_MIN_DESIRED_COUNT}") = 2
+    cpu_architecture: _one_of("X86_64", "ARM64") = "X86_64"
+    log_retention_days: LogRetention = 30
+    environment: Annotated[
+        dict[
+            _text(r"[A-Za-z_][A-Za-z0-9_]{0,254}", "environment variable names of letters, digits and _"),
+            Annotated[str, Field(description="text (quote a number: YAML reads 4 as a number)")],
+        ],
+        Field(description="an object of container environment variables, names to text values"),
+    ] = {}
+    load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
+    alarms: ServiceAlarmSettings = Field(default_factory=ServiceAlarmSettings)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    _name: str = PrivateAttr("")
+
+    @field_validator("tag")
+    @classmethod
+    def _pinned(cls, tag: str) -> str:
+        if tag == "latest":
+            raise PydanticCustomError(
+                "latest", "a pinned tag: with 'latest' a rollback cannot name the version to go back to"
+            )
+        return tag
+
+    @field_validator("desired_count")
+    @classmethod
+    def _production_task_count(cls, count: int, info: ValidationInfo) -> int:
+        if _production(info) and count < rules.PROD_MIN_DESIRED_COUNT:
+            raise PydanticCustomError(
+                "floor",
+                "prod runs at least {low} tasks so one failing task is not an outage",
+                {"low": rules.PROD_MIN_DESIRED_COUNT},
+            )
+        return count
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _production_logs(cls, days: int, info: ValidationInfo) -> int:
+        return _production_log_retention(days, info)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> ServiceSettings:
+        found = _fargate_size(self.cpu, self.memory)
+        deployment, production = self.deployment, _production(info)
+        detection = self.alarms.evaluation
+        kept = deployment.blue_kept()
+        if kept and kept[1] < minimum_blue_kept_minutes(detection):
+            shortest = minimum_blue_kept_minutes(detection)
+            found.append(
+                (
+                    f"deployment.{kept[0]}",
+                    kept[1],
+                    f"at least {shortest}: the alarms need up to {detection.worst_detection_seconds / 60:g} min "
+                    "to fire on a version that went bad at the last shift, and up to "
+                    f"{ALARM_POLL_SECONDS // 60} more to be read",
+                )
+            )
+        if deployment.strategy_name == CODEDEPLOY_STRATEGY:
+            found += _shift_problems("deployment.config", deployment.shift, detection, production)
+        strategy = deployment.strategy
+        if isinstance(strategy, NativeShift) and strategy.strategy != "BLUE_GREEN":
+            key = "canaryBakeMinutes" if strategy.strategy == "CANARY" else "stepBakeMinutes"
+            detection_minutes = detection.worst_detection_seconds / 60
+            found += [
+                (f"deployment.{key}", getattr(deployment, _field_of(key)), problem)
+                for problem in rules.partial_traffic_outlasts_detection(
+                    strategy.minutes_before_full_traffic, detection_minutes, production
+                )
+            ]
+        if deployment.strategy_name == "rolling":
+            low, high = deployment.minimum_healthy_percent, deployment.maximum_percent
+            # ECS rounds the healthy minimum up and the running maximum down, in tasks.
+            minimum, maximum = math.ceil(self.desired_count * low / 100), math.floor(self.desired_count * high / 100)
+            if maximum <= minimum:
+                found.append(
+                    (
+                        "deployment.maximumPercent",
+                        high,
+                        f"room for one more task than minimumHealthyPercent ({low}) keeps running: with desiredCount "
+                        f"{self.desired_count} that is {minimum} healthy and at most {maximum} running, so ECS cannot "
+                        "replace a task",
+                    )
+                )
+        else:
+            size = test_traffic_environment_bytes(deployment.smoke_paths)
+            if size > LAMBDA_ENVIRONMENT_BYTES:
+                found.append(("deployment.smokePaths", f"{size} bytes", _environment_rule("test-traffic")))
+        _problems(found)
+        return self
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def config_path(self) -> str:
+        return f"services.{self.name}"
+
+    @property
+    def container(self) -> Container:
+        return Container(
+            self.name,
+            self.image,
+            self.tag,
+            self.container_port,
+            self.cpu,
+            self.memory,
+            self.cpu_architecture,
+            dict(self.environment),
         )
-    if detection:
-        low = max(low, minimum_blue_kept_minutes(detection))
-        reasons.append(
-            f"the alarms need up to {detection.worst_detection_seconds / 60:g} min to fire on a version that went bad "
-            f"at the last shift, and up to {ALARM_POLL_SECONDS // 60} more to be read"
+
+
+# Fargate's CPU units and the memory (MiB) each allows: (lowest, highest, step).
+_FARGATE_MEMORY = {
+    256: (512, 2048, None),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+
+
+def _fargate_size(cpu: int, memory: int) -> list:
+    lowest, highest, step = _FARGATE_MEMORY[cpu]
+    sizes = (512, 1024, 2048) if step is None else range(lowest, highest + 1, step)
+    if memory in sizes:
+        return []
+    steps = f" in steps of {step}" if step else " (512, 1024 or 2048)"
+    return [("memory", memory, f"with cpu {cpu}, Fargate allows {lowest} to {highest} MiB{steps}")]
+
+
+def _production_log_retention(days: int, info: ValidationInfo) -> int:
+    if _production(info) and days < rules.PROD_MIN_LOG_RETENTION_DAYS:
+        raise PydanticCustomError(
+            "floor", "prod keeps logs at least {low} days", {"low": rules.PROD_MIN_LOG_RETENTION_DAYS}
         )
-    if minutes < low:
-        reader.problem(key, minutes, f"at least {low} (allowed: {low} to {ceiling}): " + "; ".join(reasons))
+    return days
+
+
+def _environment_rule(hook: str) -> str:
+    return (
+        f"checks that fit the {hook} hook's environment: Lambda allows {LAMBDA_ENVIRONMENT_BYTES} bytes of "
+        "environment variables; use fewer or shorter checks"
+    )
+
+
+class FunctionSettings(_Section):
+    """One Lambda canary: `functions.<name>`."""
+
+    code_path: Annotated[str, Field(min_length=1, description="a folder of this project holding the function's code")]
+    handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler")
+    runtime: _one_of("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x") = "python3.13"
+    memory_mb: _whole(128, 10240) = 256
+    timeout_seconds: _whole(1, 900) = 10
+    tracing: Annotated[bool, Field(description="true or false")] = True
+    reserved_concurrency: _whole(1, 10000) | None = None
+    log_retention_days: LogRetention = 30
+    alarms: FunctionAlarmSettings = Field(default_factory=FunctionAlarmSettings)
+    shift: Annotated[_shift_choice(LAMBDA_PREDEFINED_CONFIGS), Field(alias="deploymentConfig")] = DEFAULT_LAMBDA_CONFIG
+    smoke_event_checks: Annotated[
+        list[SmokeEvent],
+        Field(
+            alias="smokeEvents",
+            min_length=1,
+            description="a list of at least one {name, payload, expect}: only an event invokes the new version "
+            "before traffic moves (an endpoint reaches the alias, which still serves the previous version)",
+        ),
+    ]
+    smoke_endpoint_checks: Annotated[
+        list[SmokeEndpoint],
+        Field(
+            alias="smokeEndpoints",
+            description="a list of {url, expectStatus, timeoutSeconds, expectBody}, besides the events",
+        ),
+    ] = []
+    check_timeout_seconds: CheckSeconds = 20.0
+    watch: (
+        Annotated[
+            int,
+            Field(
+                description="minutes the post-traffic hook keeps watching the alarms after the last shift: at least "
+                f"their worst detection time plus a poll, at most {MAX_WATCH_MINUTES} (Lambda's 15 minutes); "
+                f"prod at least {rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES}",
+            ),
+        ]
+        | None
+    ) = Field(None, alias="watchMinutes")
+    retry_revision: LambdaVersion | None = None
+    pinned_version: LambdaVersion | None = None
+    _name: str = PrivateAttr("")
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _production_logs(cls, days: int, info: ValidationInfo) -> int:
+        return _production_log_retention(days, info)
+
+    @field_validator("code_path")
+    @classmethod
+    def _inside_the_project(cls, code_path: str) -> str:
+        folder = (PROJECT_ROOT / code_path).resolve()
+        if not (folder.is_dir() and folder.is_relative_to(PROJECT_ROOT)):
+            raise PydanticCustomError("folder", "a folder inside this project")
+        return code_path
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> FunctionSettings:
+        found = []
+        folder = (PROJECT_ROOT / self.code_path).resolve()
+        module_file = folder / (self.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+        if self.runtime.startswith("python") and not module_file.is_file():
+            found.append(
+                ("handler", self.handler, f"a function in a module of {self.code_path} ({module_file.name} not found)")
+            )
+        # A smoke event is the new version's first invocation, cold start included.
+        longest = MAX_CHECK_TIMEOUT_SECONDS - COLD_START_SECONDS
+        if self.timeout_seconds > longest:
+            found.append(
+                (
+                    "timeoutSeconds",
+                    self.timeout_seconds,
+                    f"at most {longest}: the pre-traffic hook waits timeoutSeconds + {COLD_START_SECONDS} for a smoke "
+                    f"event (cold start included) and at most {MAX_CHECK_TIMEOUT_SECONDS} s",
+                )
+            )
+        elif self.check_timeout_seconds < self.timeout_seconds + COLD_START_SECONDS:
+            found.append(
+                (
+                    "checkTimeoutSeconds",
+                    self.check_timeout_seconds,
+                    f"from {self.timeout_seconds + COLD_START_SECONDS} (timeoutSeconds + {COLD_START_SECONDS}: a smoke "
+                    f"event is the new version's first invocation, cold start included) to {MAX_CHECK_TIMEOUT_SECONDS}",
+                )
+            )
+        detection = self.alarms.evaluation
+        shortest = minimum_watch_minutes(detection)
+        production = _production(info)
+        if shortest > MAX_WATCH_MINUTES:
+            found.append(
+                (
+                    "alarms.periodSeconds",
+                    self.alarms.period_seconds,
+                    f"with datapointsToAlarm = {self.alarms.datapoints_to_alarm} an alarm needs up to {shortest} min "
+                    f"to fire, longer than the post-traffic hook can keep watching ({MAX_WATCH_MINUTES} min, within "
+                    "Lambda's 15-minute limit), so a version that goes bad at its last shift would complete",
+                )
+            )
+        elif self.watch is not None and not self._lowest_watch(production) <= self.watch <= MAX_WATCH_MINUTES:
+            why = f"; prod keeps watching at least {rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES}" if production else ""
+            found.append(
+                (
+                    "watchMinutes",
+                    self.watch,
+                    f"a whole number from {self._lowest_watch(production)} to {MAX_WATCH_MINUTES}: the alarms need up "
+                    f"to {shortest} min to fire after the last shift{why}, and the hook must report within Lambda's "
+                    "15-minute limit",
+                )
+            )
+        found += _shift_problems("deploymentConfig", self.shift, detection, production)
+        size = pre_traffic_environment_bytes(self.smoke_events, self.smoke_endpoints, self.check_timeout_seconds)
+        if size > LAMBDA_ENVIRONMENT_BYTES:
+            found.append(("smokeEndpoints", f"{size} bytes with the events", _environment_rule("pre-traffic")))
+        _problems(found)
+        return self
+
+    def _lowest_watch(self, production: bool) -> int:
+        low = minimum_watch_minutes(self.alarms.evaluation)
+        return max(low, rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES) if production else low
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def config_path(self) -> str:
+        return f"functions.{self.name}"
+
+    @property
+    def evaluation(self) -> AlarmEvaluation:
+        return self.alarms.evaluation
+
+    @property
+    def error_rate_percent(self) -> float:
+        return self.alarms.error_rate_percent
+
+    @property
+    def minimum_invocations(self) -> int:
+        return self.alarms.minimum_invocations
+
+    @property
+    def deployment_config(self) -> DeploymentConfigChoice:
+        return self.shift.shift if isinstance(self.shift, CustomShift) else self.shift
+
+    @property
+    def smoke_events(self) -> tuple[dict, ...]:
+        return _dumped(self.smoke_event_checks)
+
+    @property
+    def smoke_endpoints(self) -> tuple[dict, ...]:
+        return _dumped(self.smoke_endpoint_checks)
+
+    @property
+    def watch_minutes(self) -> int:
+        # Production's floor is where it is by default, so a stack moved to prod keeps its watch.
+        return self.watch if self.watch is not None else max(10, self._lowest_watch(False))
+
+
+# --- the stacks
+
+
+class Settings(_Section):
+    """A service stack (staging, prod): its network and deployment log, shared, and its services and
+    functions by name."""
+
+    environment: Annotated[
+        Literal[ENVIRONMENTS],
+        Field(description=f"one of {', '.join(ENVIRONMENTS)}, {PIPELINE}; a stack named prod is prod"),
+    ]
+    network_settings: NetworkSettings = Field(default_factory=NetworkSettings, alias="network")
+    service_entries: Annotated[
+        dict[ServiceName, ServiceSettings],
+        Field(alias="services", min_length=1, description="at least one ECS service: {<name>: {image, tag, ...}}"),
+    ]
+    function_entries: Annotated[
+        dict[FunctionName, FunctionSettings],
+        Field(alias="functions", description="Lambda canaries: {<name>: {codePath, ...}}"),
+    ] = {}
+    pipeline_service_name: (
+        Annotated[
+            str,
+            Field(description="the service the pipeline smoke-tests; required with several"),
+        ]
+        | None
+    ) = Field(None, alias="pipelineService")
+
+    @model_validator(mode="after")
+    def _names(self) -> Settings:
+        for name, entry in [*self.service_entries.items(), *self.function_entries.items()]:
+            entry._name = name
+        found = []
+        for name in sorted(set(self.service_entries) & set(self.function_entries)):
+            found.append(("functions", name, "a name no service has: releases are recorded under it"))
+        names = ", ".join(self.service_entries)
+        chosen = self.pipeline_service_name
+        if chosen is None and len(self.service_entries) > 1:
+            found.append(
+                (
+                    "pipelineService",
+                    None,
+                    f"required with several services: the one the pipeline smoke-tests, one of {names}",
+                )
+            )
+        elif chosen is not None and chosen not in self.service_entries:
+            found.append(("pipelineService", chosen, f"one of this stack's services ({names})"))
+        _problems(found)
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def network_name(self) -> str:
+        return self.network_settings.name or f"{self.environment}-net"
+
+    @property
+    def network(self) -> NewVpc | ExistingVpc:
+        return self.network_settings.vpc
+
+    @property
+    def services(self) -> tuple[ServiceSettings, ...]:
+        return tuple(self.service_entries.values())
+
+    @property
+    def functions(self) -> tuple[FunctionSettings, ...]:
+        return tuple(self.function_entries.values())
+
+    @property
+    def pipeline_service(self) -> str:
+        return self.pipeline_service_name or next(iter(self.service_entries))
+
+
+StackName = _text(r"[A-Za-z0-9_.-]+", "a stack name (letters, digits, - _ .)", max_length=100)
+
+
+class PipelineSection(_Section):
+    repository: _text(r"[\w.-]+/[\w.-]+", "a GitHub repository as owner/name")
+    branch: _text(r"[^\s~^:?*\[\\]+", "a git branch name") = "main"
+    staging_stack: StackName = "staging"
+    production_stack: StackName = "prod"
+    notification_emails: Annotated[
+        list[_text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")],
+        Field(description="a list of e-mail addresses, each once"),
+    ] = []
+    health_check_minutes: _whole(1, 60) = 5
+    smoke_endpoint_checks: Annotated[
+        list[SmokePath],
+        Field(
+            alias="smokeEndpoints",
+            min_length=1,
+            max_length=MAX_SMOKE_ENDPOINTS,
+            description=f"1 to {MAX_SMOKE_ENDPOINTS} {{path, expectStatus, timeoutSeconds, expectBody}}",
+        ),
+    ]
+    log_retention_days: Annotated[LogRetention, Field(description="CloudWatch's retention periods, at least 30")] = 90
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _kept(cls, days: int) -> int:
+        if days < rules.PROD_MIN_LOG_RETENTION_DAYS:
+            raise PydanticCustomError(
+                "floor",
+                "the pipeline deploys prod: logs kept at least {low} days",
+                {"low": rules.PROD_MIN_LOG_RETENTION_DAYS},
+            )
+        return days
+
+    @model_validator(mode="after")
+    def _stages(self) -> PipelineSection:
+        found = []
+        if stack_environment(self.production_stack) != "prod":
+            found.append(("productionStack", self.production_stack, "the prod stack (prod, production, prod-<name>)"))
+        if stack_environment(self.staging_stack) in ("prod", PIPELINE):
+            found.append(
+                (
+                    "stagingStack",
+                    self.staging_stack,
+                    "a stack that is not prod or the pipeline: it is deployed before the smoke test and the approval",
+                )
+            )
+        emails = self.notification_emails
+        repeated = sorted({email for email in emails if emails.count(email) > 1})
+        if repeated:
+            found.append(("notificationEmails", repeated, "each address once"))
+        _problems(found)
+        return self
+
+    @property
+    def smoke_endpoints(self) -> tuple[dict, ...]:
+        return _dumped(self.smoke_endpoint_checks)
+
+
+class PipelineSettings(_Section):
+    """The pipeline stack: it carries commits from GitHub through the service stacks."""
+
+    environment: Annotated[Literal["pipeline"], Field(description="pipeline")]
+    pipeline: PipelineSection
+
+
+def stack_environment(stack: str) -> str | None:
+    """The environment a stack's name commits it to: prod for prod, production and prod-<name>."""
+    if re.fullmatch(r"(prod|production)([-_.].*)?", stack):
+        return "prod"
+    if re.fullmatch(r"staging([-_.].*)?", stack):
+        return "staging"
+    return PIPELINE if stack == PIPELINE else None
+
+
+# --- reading the stack
+
+
+# Round 1's single-service keys, and where each moved.
+_MOVED_KEYS = {
+    "service": "services.<name>",
+    "loadBalancer": "services.<name>.loadBalancer",
+    "alarms": "services.<name>.alarms",
+    "deployment": "services.<name>.deployment",
+    "function": "functions.<name> (its errorRatePercent and minimumInvocations under functions.<name>.alarms)",
+}
+
+
+def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSettings:
+    """Read and validate the current stack's configuration: a service stack (staging, prod) or the
+    pipeline stack."""
+    config = config or pulumi.Config(PROJECT)
+    problems: list[str] = []
+    document = {}
+    for key in _project_keys():
+        # Pulumi passes objects and lists as JSON, and text as it is.
+        raw = config.get(key) or ""
+        try:
+            document[key] = json.loads(raw) if raw.lstrip()[:1] in ("{", "[") else raw
+        except json.JSONDecodeError as error:
+            problems.append(f"{PROJECT}:{key} = {raw[:80]!r}: not valid JSON ({error})")
+    region = pulumi.Config("aws").get("region")
+    problems += _region_problems(region)
+    stack = pulumi.get_stack()
+    environment = document.get("environment")
+    expected = stack_environment(stack)
+    if expected and environment in (*ENVIRONMENTS, PIPELINE) and environment != expected:
+        problems.append(
+            f"{PROJECT}:environment = {environment!r}: {expected!r} in stack {stack} (a stack's name sets its "
+            "environment, so production's rules cannot be switched off)"
+        )
+        # Checked as what the stack is, so the rest is judged by the right rules, and said once.
+        environment = document["environment"] = expected
+    model = PipelineSettings if environment == PIPELINE else Settings
+    context = {"production": environment == "prod", "region": region}
+    try:
+        settings = model.model_validate(document, context=context)
+    except ValidationError as error:
+        problems += explain(error, model)
+        settings = None
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _project_keys() -> list[str]:
+    """The stack's keys in this project's namespace, whatever they are (so a typo is seen)."""
+    every = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    return sorted(key.split(":", 1)[1] for key in every if key.startswith(f"{PROJECT}:"))
+
+
+@functools.cache
+def aws_regions() -> tuple[str, ...]:
+    """Every region botocore knows (its bundled endpoint data, so offline) in every partition."""
+    import boto3
+
+    session = boto3.session.Session()
+    return tuple(
+        sorted(
+            {
+                region
+                for partition in session.get_available_partitions()
+                for region in session.get_available_regions("ecs", partition_name=partition)
+            }
+        )
+    )
+
+
+def _region_problems(region: str | None) -> list[str]:
+    if region in aws_regions():
+        return []
+    near = difflib.get_close_matches(str(region), aws_regions(), n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return [f"aws:region = {region!r}: an AWS region where ECS and Lambda run, such as us-east-1{hint}"]
+
+
+# --- errors as a person reads them
+
+
+def explain(error: ValidationError, model: type[BaseModel]) -> list[str]:
+    """One line per problem: `rollback-guard:<key> = <value>: <what is allowed>`."""
+    schema = _schema_of(model)
+    lines = []
+    problems = error.errors(include_url=False)
+    # An entry whose name is refused is not judged further: its name is the problem to fix first.
+    refused = [tuple(problem["loc"][:-1]) for problem in problems if problem["loc"][-1:] == ("[key]",)]
+    for problem in problems:
+        if any(problem["loc"][: len(entry)] == entry and problem["loc"][-1:] != ("[key]",) for entry in refused):
+            continue
+        loc = list(problem["loc"])
+        if problem["type"] == "rules":
+            for key, value, allowed in problem["ctx"]["problems"]:
+                lines.append(_line([*loc, *key.split(".")], value, allowed))
+            continue
+        loc = [part for part in loc if not (isinstance(part, str) and part.startswith("~"))]
+        if loc and loc[-1] == "[key]":  # a map key (a service's or function's name) that is not allowed
+            names = _resolved(schema, _node(schema, loc[:-2])) or {}
+            lines.append(_line(loc[:-2], loc[-2], _described(names.get("propertyNames")) or problem["msg"]))
+            continue
+        lines.append(_line(loc, _value(problem), _allowed(problem, loc, schema)))
+    return lines
+
+
+def _line(loc: list, value: Any, allowed: str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # as a person most likely wrote it; validation made it a float
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return f"{PROJECT}:{key} = {value!r}: {allowed}"
+
+
+def _value(problem: dict) -> Any:
+    if problem["type"] == "missing":
+        return None
+    if problem["type"] == "too_long" and isinstance(problem["input"], (list, dict)):
+        return f"{len(problem['input'])} entries"
+    return _written(problem["input"])
+
+
+def _allowed(problem: dict, loc: list, schema: dict) -> str:
+    kind, node = problem["type"], _node(schema, loc)
+    if kind == "extra_forbidden":
+        return _unknown_key(loc, schema)
+    if kind in ("model_type", "model_attributes_type", "dict_type") and node and _properties(schema, node):
+        return f"an object with keys {', '.join(_properties(schema, node))}"
+    described = _described(node)
+    if kind in ("floor", "region", "latest", "smoke_check", "folder"):
+        return problem["msg"]
+    if kind == "missing":
+        return f"required: {described}" if described else "required"
+    return described or problem["msg"][0].lower() + problem["msg"][1:]
+
+
+def _unknown_key(loc: list, schema: dict) -> str:
+    key = str(loc[-1])
+    if len(loc) == 1 and key in _MOVED_KEYS:
+        return f"moved to {PROJECT}:{_MOVED_KEYS[key]}; this stack file has the old layout"
+    known = list(_properties(schema, _node(schema, loc[:-1])) or {})
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return f"unknown key{hint}; known keys: {', '.join(known)}"
+
+
+def _resolved(schema: dict, node: dict | None) -> dict | None:
+    while node and "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _properties(schema: dict, node: dict | None) -> dict:
+    node = _resolved(schema, node)
+    if not node:
+        return {}
+    if "properties" in node:
+        return node["properties"]
+    for member in node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", []):
+        found = _properties(schema, member)
+        if found:
+            return found
+    return {}
+
+
+def _child(schema: dict, node: dict | None, part: Any) -> dict | None:
+    node = _resolved(schema, node)
+    if not node:
+        return None
+    if isinstance(part, int) and "items" in node:
+        return node["items"]
+    if isinstance(part, str) and part in node.get("properties", {}):
+        return node["properties"][part]
+    if isinstance(part, str):
+        for pattern, child in node.get("patternProperties", {}).items():
+            if re.search(pattern, part):
+                return child
+        if isinstance(node.get("additionalProperties"), dict):
+            return node["additionalProperties"]
+    for member in node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", []):
+        found = _child(schema, member, part)
+        if found is not None:
+            return found
+    return None
+
+
+def _node(schema: dict, loc: list) -> dict | None:
+    node: dict | None = schema
+    for part in loc:
+        node = _child(schema, node, part)
+    return node
+
+
+def _described(node: dict | None) -> str | None:
+    if not node:
+        return None
+    if "description" in node:
+        return node["description"]
+    for member in node.get("anyOf", []):
+        if member.get("description"):
+            return member["description"]
+    return None
+
+
+@functools.cache
+def _schema_of(model: type[BaseModel]) -> dict:
+    return model.model_json_schema(by_alias=True)
+
+
+# --- the published schema of the stack files
+
+
+def stack_file_schema() -> dict:
+    """JSON Schema of `Pulumi.<stack>.yaml`: a service stack's config or the pipeline stack's."""
+
+    def stack_config(model: type[BaseModel]) -> dict:
+        schema = TypeAdapter(model).json_schema(by_alias=True)
+        required = [f"{PROJECT}:{key}" for key in schema.get("required", [])]
+        return {
+            "type": "object",
+            "properties": {
+                **{f"{PROJECT}:{key}": value for key, value in schema["properties"].items()},
+                "aws:region": {"enum": list(aws_regions()), "description": "the stack's AWS region"},
+            },
+            # Other namespaces (providers' settings, other projects') are theirs to check.
+            "patternProperties": {f"^(?!{re.escape(PROJECT)}:)[^:]+:": {}},
+            "additionalProperties": False,
+            "required": [*required, "aws:region"],
+            "$defs": schema.get("$defs", {}),
+        }
+
+    service, pipeline = stack_config(Settings), stack_config(PipelineSettings)
+    definitions = {**service.pop("$defs"), **pipeline.pop("$defs")}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/example-org/rollback-guard/stack.schema.json",
+        "title": "rollback-guard stack file (Pulumi.<stack>.yaml)",
+        "type": "object",
+        "properties": {"config": {"oneOf": [service, pipeline]}},
+        "required": ["config"],
+        "$defs": definitions,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(stack_file_schema(), indent=2, sort_keys=True))

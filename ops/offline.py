@@ -17,7 +17,7 @@ import yaml
 
 import program
 from rollback_guard.components.delivery import DeliveryPipeline
-from rollback_guard.testing import Built, run
+from rollback_guard.testing import Built, FakeAws, run
 from settings import PROJECT, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,9 @@ def _overlaid(current: Any, value: Any) -> Any:
 
 
 def use_config(stack: str, overrides: dict[str, Any]) -> None:
-    """Sets the stack's config, overlaid, for a `load_settings()` outside `build_stack`."""
+    """Makes `stack` the current stack, with its config overlaid, for a `load_settings()` outside
+    `build_stack`."""
+    pulumi.runtime.set_mocks(FakeAws(), project=PROJECT, stack=stack)
     pulumi.runtime.set_all_config(
         {
             key: json.dumps(value) if isinstance(value, (dict, list)) else str(value)

@@ -212,7 +212,19 @@ def test_staging_may_shift_all_at_once():
         ({"alarms": ServiceAlarms(error_rate_percent=100)}, "can never fire"),
         ({"release": EcsRelease(termination_wait_minutes=5)}, "termination wait at least 10"),
         ({"release": EcsRelease(strategy=NativeShift("CANARY", canary_percent=100, canary_bake_minutes=5))}, "100%"),
-        ({"release": EcsRelease(strategy=NativeShift("BLUE_GREEN", bake_time_minutes=3))}, "bake time"),
+        ({"alarms": ServiceAlarms(error_rate_percent=20)}, "of at most 10% (20%)"),
+        ({"release": EcsRelease(config="CodeDeployDefault.ECSCanary10Percent5Minutes")}, "reaches 100% after 5 min"),
+        ({"release": EcsRelease(strategy=NativeShift("BLUE_GREEN", bake_time_minutes=15))}, "not all at once"),
+        (
+            {"release": EcsRelease(strategy=NativeShift("CANARY", 3, canary_percent=10, canary_bake_minutes=10))},
+            "bake time",
+        ),
+        ({"release": EcsRelease(strategy=NativeShift("CANARY", canary_percent=10, canary_bake_minutes=5))}, "5 min"),
+        ({"release": EcsRelease(strategy=NativeShift("LINEAR", step_percent=100, step_bake_minutes=1))}, "100%"),
+        (
+            {"release": EcsRelease(smoke_paths=[{"path": f"/a/long/path/{i:04d}"} for i in range(200)])},
+            "Lambda allows 4096",
+        ),
         ({"release": EcsRelease(strategy=Rolling(minimum_healthy_percent=0))}, "keep some tasks running"),
         ({"release": EcsRelease(config="CodeDeployDefault.ECSAllAtOnce")}, "not all at once"),
     ],
@@ -243,11 +255,22 @@ def test_a_smoke_path_the_hook_cannot_read_is_refused_before_anything_exists():
         ({"smoke_events": [{"name": "x", "expected": {}}]}, "expected"),
         ({"smoke_endpoints": [{"url": "ftp://x"}]}, "ftp://x"),
         ({"check_timeout_seconds": 0}, "check timeout"),
+        ({"error_rate_percent": 20}, "of at most 10% (20%)"),
+        ({"deployment_config": TimeBasedShift("canary", 10, 1)}, "reaches 100% after 1 min"),
+        ({"smoke_endpoints": [{"url": f"https://api.example.com/route/{i:04d}"} for i in range(100)]}, "allows 4096"),
     ],
 )
 def test_a_production_canary_refuses_what_production_may_not_do(args, named):
     found = refusal(lambda: canary(production=True, **args))
     assert found.startswith("Lambda canary greeter: ") and named in found
+
+
+def test_staging_may_try_a_quick_canary():
+    built = run(lambda: canary(deployment_config=TimeBasedShift("canary", 10, 1)), stack="staging")
+    assert built.inputs("greeter-deploy-shift")["trafficRoutingConfig"]["timeBasedCanary"] == {
+        "interval": 1,
+        "percentage": 10,
+    }
 
 
 def test_a_canary_watch_shorter_than_its_alarms_can_fire_is_refused_everywhere():

@@ -245,14 +245,14 @@ def test_an_existing_vpc_is_used_as_is():
             "cidrBlock": None,
             "availabilityZones": None,
             "natGateways": None,
-            "vpcId": "vpc-0abc",
-            "publicSubnetIds": ["subnet-pub1", "subnet-pub2"],
-            "privateSubnetIds": ["subnet-priv1", "subnet-priv2"],
+            "vpcId": "vpc-0a1b2c3d",
+            "publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
+            "privateSubnetIds": ["subnet-0b000001", "subnet-0b000002"],
         },
     )
     assert not staged.of_type("awsx:ec2:Vpc")
-    assert staged.inputs("web-lb-alb")["subnets"] == ["subnet-pub1", "subnet-pub2"]
-    assert staged.inputs("web-service")["networkConfiguration"]["subnets"] == ["subnet-priv1", "subnet-priv2"]
+    assert staged.inputs("web-lb-alb")["subnets"] == ["subnet-0a000001", "subnet-0a000002"]
+    assert staged.inputs("web-service")["networkConfiguration"]["subnets"] == ["subnet-0b000001", "subnet-0b000002"]
     assert staged.inputs("web-lb-test-in-0")["cidrIpv4"] == "172.31.0.0/16", "the looked-up VPC's CIDR"
 
 

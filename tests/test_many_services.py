@@ -80,7 +80,7 @@ def problems(**overrides) -> list[str]:
 
 def test_with_several_services_the_stack_names_the_one_the_pipeline_smoke_tests():
     assert problems(**with_api_and_hello(pipelineService=None)) == [
-        "rollback-guard:pipelineService = None: required with several services; the one the pipeline smoke-tests, "
+        "rollback-guard:pipelineService = None: required with several services: the one the pipeline smoke-tests, "
         "one of web, api"
     ]
     assert problems(**with_api_and_hello(pipelineService="www")) == [
@@ -90,25 +90,28 @@ def test_with_several_services_the_stack_names_the_one_the_pipeline_smoke_tests(
 
 def test_a_stack_needs_a_service():
     assert problems(services=None) == [
-        "rollback-guard:services = None: at least one ECS service: {<name>: {image, tag, ...}}"
+        "rollback-guard:services = None: required: at least one ECS service: {<name>: {image, tag, ...}}"
     ]
 
 
 def test_a_service_is_an_object_of_settings():
-    assert problems(services={"api": "httpd"}) == ["rollback-guard:services.api = 'httpd': an object with keys"]
+    [problem] = problems(services={"api": "httpd"})
+    assert problem.startswith("rollback-guard:services.api = 'httpd': an object with keys image, tag, containerPort, ")
 
 
 def test_a_problem_names_the_service_it_belongs_to():
     overlay = with_api_and_hello()
     overlay["services"]["api"]["desiredCount"] = 0
-    assert problems(**overlay) == ["rollback-guard:services.api.desiredCount = 0: a whole number from 1 to 1000"]
+    assert problems(**overlay) == [
+        "rollback-guard:services.api.desiredCount = 0: a whole number from 1 to 1000; prod at least 2"
+    ]
 
 
 def test_a_stack_file_in_the_old_single_service_layout_is_told_where_each_key_moved():
     found = problems(**{"rollback-guard:function": {"name": "greeter"}, "rollback-guard:deployment": {}})
     assert found == [
-        "rollback-guard:deployment: moved to rollback-guard:services.<name>.deployment; this stack file has the old "
-        "layout",
-        "rollback-guard:function: moved to rollback-guard:functions.<name> (its errorRatePercent and "
+        "rollback-guard:deployment = {}: moved to rollback-guard:services.<name>.deployment; this stack file has the "
+        "old layout",
+        "rollback-guard:function = {'name': 'greeter'}: moved to rollback-guard:functions.<name> (its errorRatePercent and "
         "minimumInvocations under functions.<name>.alarms); this stack file has the old layout",
     ]

@@ -237,11 +237,27 @@ def test_blue_kept_until_someone_ends_the_deployment_is_kept_long_enough():
 def test_a_production_ecs_native_shift_bakes_at_least_10_minutes():
     def service(bake):
         aws.ecs.Service(
-            "web", cluster="web", deployment_configuration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": bake}
+            "web",
+            cluster="web",
+            deployment_configuration={
+                "strategy": "LINEAR",
+                "bakeTimeInMinutes": bake,
+                "linearConfiguration": {"stepPercent": 10, "stepBakeTimeInMinutes": "1"},
+            },
         )
 
     assert "bake time" in violations(lambda: service("3"))["production-keeps-blue"][0]
     assert violations(lambda: service("15")) == {}
+
+
+def test_production_ecs_blue_green_moving_everything_at_once_is_refused():
+    def service():
+        aws.ecs.Service(
+            "web", cluster="web", deployment_configuration={"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "15"}
+        )
+
+    assert "not all at once" in violations(service)["production-shifts-gradually"][0]
+    assert violations(service, stack="staging") == {}
 
 
 # --- production: deletion protection and retained data

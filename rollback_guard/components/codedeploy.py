@@ -70,39 +70,55 @@ class TimeBasedShift:
 DeploymentConfigChoice = str | TimeBasedShift
 
 
+# The predefined configs as shifts; None moves all traffic at once.
+PREDEFINED_SHIFTS: dict[str, TimeBasedShift | None] = {
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": TimeBasedShift("linear", 10, 1),
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": TimeBasedShift("linear", 10, 3),
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": TimeBasedShift("canary", 10, 5),
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": TimeBasedShift("canary", 10, 15),
+    "CodeDeployDefault.ECSAllAtOnce": None,
+    "CodeDeployDefault.LambdaLinear10PercentEvery1Minute": TimeBasedShift("linear", 10, 1),
+    "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes": TimeBasedShift("linear", 10, 2),
+    "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes": TimeBasedShift("linear", 10, 3),
+    "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes": TimeBasedShift("linear", 10, 10),
+    "CodeDeployDefault.LambdaCanary10Percent5Minutes": TimeBasedShift("canary", 10, 5),
+    "CodeDeployDefault.LambdaCanary10Percent10Minutes": TimeBasedShift("canary", 10, 10),
+    "CodeDeployDefault.LambdaCanary10Percent15Minutes": TimeBasedShift("canary", 10, 15),
+    "CodeDeployDefault.LambdaCanary10Percent30Minutes": TimeBasedShift("canary", 10, 30),
+    "CodeDeployDefault.LambdaAllAtOnce": None,
+}
+
+
+def _as_shift(choice: DeploymentConfigChoice) -> TimeBasedShift | None:
+    shift = choice if isinstance(choice, TimeBasedShift) else PREDEFINED_SHIFTS[choice]
+    return None if shift is None or shift.percentage >= 100 else shift
+
+
 def shift_minutes(choice: DeploymentConfigChoice) -> int:
     """How long a config takes to shift all traffic, counting each linear step as a full interval
     (10% every minute: ten minutes), as CodeDeploy's own estimates do."""
-    if isinstance(choice, TimeBasedShift):
-        if choice.kind == "canary":
-            return choice.interval_minutes
-        return math.ceil(100 / choice.percentage) * choice.interval_minutes
-    return _PREDEFINED_SHIFT_MINUTES[choice]
+    shift = _as_shift(choice)
+    if shift is None:
+        return 0
+    if shift.kind == "canary":
+        return shift.interval_minutes
+    return math.ceil(100 / shift.percentage) * shift.interval_minutes
+
+
+def minutes_before_full_traffic(choice: DeploymentConfigChoice) -> int:
+    """How long part of the traffic stays on the previous version: the time an alarm has to stop
+    the release before every request reaches the new one (10% every minute: nine minutes)."""
+    shift = _as_shift(choice)
+    if shift is None:
+        return 0
+    if shift.kind == "canary":
+        return shift.interval_minutes
+    return (math.ceil(100 / shift.percentage) - 1) * shift.interval_minutes
 
 
 def all_at_once(choice: DeploymentConfigChoice) -> bool:
     """Whether a config moves all traffic in one step."""
-    if isinstance(choice, TimeBasedShift):
-        return choice.percentage >= 100
-    return choice in ALL_AT_ONCE_CONFIGS
-
-
-_PREDEFINED_SHIFT_MINUTES = {
-    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": 10,
-    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": 30,
-    "CodeDeployDefault.ECSCanary10Percent5Minutes": 5,
-    "CodeDeployDefault.ECSCanary10Percent15Minutes": 15,
-    "CodeDeployDefault.ECSAllAtOnce": 0,
-    "CodeDeployDefault.LambdaLinear10PercentEvery1Minute": 10,
-    "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes": 20,
-    "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes": 30,
-    "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes": 100,
-    "CodeDeployDefault.LambdaCanary10Percent5Minutes": 5,
-    "CodeDeployDefault.LambdaCanary10Percent10Minutes": 10,
-    "CodeDeployDefault.LambdaCanary10Percent15Minutes": 15,
-    "CodeDeployDefault.LambdaCanary10Percent30Minutes": 30,
-    "CodeDeployDefault.LambdaAllAtOnce": 0,
-}
+    return _as_shift(choice) is None
 
 
 @dataclass(frozen=True)

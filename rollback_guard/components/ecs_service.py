@@ -69,6 +69,15 @@ class NativeShift:
     step_percent: float | None = None
     step_bake_minutes: int | None = None
 
+    @property
+    def minutes_before_full_traffic(self) -> float:
+        """How long part of production traffic stays on blue; blue/green moves it all at once."""
+        if self.strategy == "CANARY":
+            return self.canary_bake_minutes or 0
+        if self.strategy == "LINEAR" and self.step_percent:
+            return (math.ceil(100 / self.step_percent) - 1) * (self.step_bake_minutes or 0)
+        return 0
+
 
 EcsStrategy = CodeDeployBlueGreen | Rolling | NativeShift
 

@@ -25,6 +25,7 @@ from rollback_guard.components.codedeploy import (
     LambdaDeploymentGroupArgs,
     RollbackPolicy,
     all_at_once,
+    minutes_before_full_traffic,
     shift_minutes,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
@@ -38,7 +39,9 @@ from rollback_guard.components.traffic_hooks import (
     ReleaseContext,
     TrafficHooks,
     TrafficHooksArgs,
+    environment_fits,
     minimum_watch_minutes,
+    pre_traffic_environment_bytes,
 )
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck
 from rollback_guard.policy import rules
@@ -207,8 +210,14 @@ class LambdaCanary(pulumi.ComponentResource):
 
 def _check(name: str, args: LambdaCanaryArgs) -> None:
     """The component's own floors, before anything is created."""
-    found = rules.rate_alarm(args.error_rate_percent, "the error rate")
+    found = rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)
     found += rules.gradual_shift(str(args.deployment_config), all_at_once(args.deployment_config), args.production)
+    if not all_at_once(args.deployment_config):
+        found += rules.partial_traffic_outlasts_detection(
+            minutes_before_full_traffic(args.deployment_config),
+            args.evaluation.worst_detection_seconds / 60,
+            args.production,
+        )
     found += rules.rollback_window(args.watch_minutes, "post-shift watch", args.production)
     found += rules.logs(args.log_retention_days, args.production)
     shortest = minimum_watch_minutes(args.evaluation)
@@ -228,4 +237,6 @@ def _check(name: str, args: LambdaCanaryArgs) -> None:
         timeout = args.check_timeout_seconds
         found += rules.smoke_checks(args.smoke_events, lambda raw: InvokeCheck.from_dict(raw, timeout))
     found += rules.smoke_checks(args.smoke_endpoints, EndpointCheck.from_dict)
+    size = pre_traffic_environment_bytes(args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
+    found += environment_fits("pre-traffic", size)
     rules.refuse(f"Lambda canary {name}", found)

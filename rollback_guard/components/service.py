@@ -26,6 +26,7 @@ from rollback_guard.components.codedeploy import (
     RollbackPolicy,
     all_at_once,
     minimum_blue_kept_minutes,
+    minutes_before_full_traffic,
     shift_minutes,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
@@ -49,6 +50,8 @@ from rollback_guard.components.traffic_hooks import (
     ReleaseRecorderArgs,
     TestTrafficHook,
     TestTrafficHookArgs,
+    environment_fits,
+    test_traffic_environment_bytes,
 )
 from rollback_guard.hooks.smoke import PathCheck
 from rollback_guard.policy import rules
@@ -323,9 +326,13 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         deletion_protection=args.load_balancer.deletion_protection,
         production=args.production,
     )
-    found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate")
+    found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate", args.production)
+    detection_minutes = args.alarms.evaluation.worst_detection_seconds / 60
     if isinstance(strategy, CodeDeployBlueGreen):
         found += rules.gradual_shift(str(release.config), all_at_once(release.config), args.production)
+        if not all_at_once(release.config):
+            minutes = minutes_before_full_traffic(release.config)
+            found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
     if len(args.alarms.extra_alarm_names) + ALARMS_BUILT_HERE + (args.alarms.latency_anomaly_band is not None) > (
         MAX_ALARMS_PER_DEPLOYMENT_GROUP
     ):
@@ -346,13 +353,22 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
                 "long to fire on a version that went bad at the last shift"
             )
     if isinstance(strategy, NativeShift):
-        found += rules.ecs_shift(canary_percent=strategy.canary_percent, production=args.production)
+        found += rules.ecs_shift(
+            native_strategy=strategy.strategy,
+            canary_percent=strategy.canary_percent,
+            step_percent=strategy.step_percent,
+            production=args.production,
+        )
+        if strategy.strategy != "BLUE_GREEN":
+            minutes = strategy.minutes_before_full_traffic
+            found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
     elif isinstance(strategy, Rolling):
         found += rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=args.production)
     if not isinstance(strategy, Rolling):
         found += rules.smoke_checks(release.smoke_paths, PathCheck.from_dict)
         if not release.smoke_paths:
             found.append("the test-traffic hook needs at least one smoke path")
+        found += environment_fits("test-traffic", test_traffic_environment_bytes(release.smoke_paths))
     rules.refuse(f"service {name}", found)
 
 

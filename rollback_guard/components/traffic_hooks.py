@@ -39,6 +39,67 @@ def minimum_watch_minutes(evaluation: AlarmEvaluation) -> int:
     return math.ceil((evaluation.worst_detection_seconds + POLL_SECONDS) / 60)
 
 
+# Lambda's limit on a function's environment variables, counted here as the UTF-8 JSON of the whole
+# map: a little more than the keys and values alone, so a map that fits here fits in Lambda.
+LAMBDA_ENVIRONMENT_BYTES = 4096
+# Stand-ins for what is known only at deploy time, at their longest.
+_LONGEST_FUNCTION_NAME = "f" * 64
+_LONGEST_LOAD_BALANCER_SUFFIX = "app/" + "n" * 32 + "/" + "0" * 16
+_LONGEST_LOAD_BALANCER_DNS = "d" * 128
+
+
+def _pre_traffic_variables(
+    target_function_name: pulumi.Input[str],
+    smoke_events: Sequence[dict[str, Any]],
+    smoke_endpoints: Sequence[dict[str, Any]],
+    check_timeout_seconds: float,
+) -> dict[str, pulumi.Input[str]]:
+    return {
+        "TARGET_FUNCTION": target_function_name,
+        "SMOKE_EVENTS": json.dumps(list(smoke_events)),
+        "SMOKE_ENDPOINTS": json.dumps(list(smoke_endpoints)),
+        "CHECK_TIMEOUT_SECONDS": str(check_timeout_seconds),
+    }
+
+
+def _test_traffic_variables(
+    load_balancer_arn_suffix: pulumi.Input[str],
+    load_balancer_dns_name: pulumi.Input[str],
+    test_listener_port: int,
+    smoke_paths: Sequence[dict[str, Any]],
+) -> dict[str, pulumi.Input[str]]:
+    return {
+        "LOAD_BALANCER": load_balancer_arn_suffix,
+        "TEST_HOST": load_balancer_dns_name,
+        "TEST_LISTENER_PORT": str(test_listener_port),
+        "SMOKE_PATHS": json.dumps(list(smoke_paths)),
+    }
+
+
+def pre_traffic_environment_bytes(
+    smoke_events: Sequence[dict[str, Any]], smoke_endpoints: Sequence[dict[str, Any]], check_timeout_seconds: float
+) -> int:
+    """The pre-traffic hook's environment at its largest, for these checks."""
+    variables = _pre_traffic_variables(_LONGEST_FUNCTION_NAME, smoke_events, smoke_endpoints, check_timeout_seconds)
+    return len(json.dumps(variables).encode())
+
+
+def test_traffic_environment_bytes(smoke_paths: Sequence[dict[str, Any]]) -> int:
+    """The test-traffic hook's environment at its largest, for these paths."""
+    variables = _test_traffic_variables(_LONGEST_LOAD_BALANCER_SUFFIX, _LONGEST_LOAD_BALANCER_DNS, 65535, smoke_paths)
+    return len(json.dumps(variables).encode())
+
+
+def environment_fits(hook: str, size: int) -> list[str]:
+    """A refusal when the smoke checks would not fit the hook's environment."""
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        return [
+            f"the smoke checks take up to {size} bytes of the {hook} hook's environment; Lambda allows "
+            f"{LAMBDA_ENVIRONMENT_BYTES}: use fewer or shorter checks"
+        ]
+    return []
+
+
 def _hook(
     name: str,
     parent: pulumi.Resource,
@@ -244,12 +305,9 @@ class TrafficHooks(pulumi.ComponentResource):
             self,
             hook_handler("pre_traffic"),
             release.deployment_group_arn,
-            {
-                "TARGET_FUNCTION": args.target_function_name,
-                "SMOKE_EVENTS": json.dumps(list(args.smoke_events)),
-                "SMOKE_ENDPOINTS": json.dumps(list(args.smoke_endpoints)),
-                "CHECK_TIMEOUT_SECONDS": str(args.check_timeout_seconds),
-            },
+            _pre_traffic_variables(
+                args.target_function_name, args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds
+            ),
             release.log_retention_days,
             statements=[
                 *_read_deployments(release.deployment_group_arn, release.application_arn),
@@ -322,12 +380,9 @@ class TestTrafficHook(pulumi.ComponentResource):
             self,
             hook_handler("test_traffic" if for_codedeploy else "ecs_lifecycle"),
             args.deployment_group_arn,
-            {
-                "LOAD_BALANCER": args.load_balancer_arn_suffix,
-                "TEST_HOST": args.load_balancer_dns_name,
-                "TEST_LISTENER_PORT": str(args.test_listener_port),
-                "SMOKE_PATHS": json.dumps(list(args.smoke_paths)),
-            },
+            _test_traffic_variables(
+                args.load_balancer_arn_suffix, args.load_balancer_dns_name, args.test_listener_port, args.smoke_paths
+            ),
             args.log_retention_days,
             statements=[
                 {

@@ -184,15 +184,14 @@ def _shifts_gradually(args: ResourceValidationArgs, report: ReportViolation) -> 
         found = rules.gradual_shift(props.get("deploymentConfigName") or args.name, one_step, True)
     elif args.resource_type == ECS_SERVICE:
         native = props.get("deploymentConfiguration") or {}
-        canary = (native.get("canaryConfiguration") or {}).get("canaryPercent")
-        # A rolling update with no healthy minimum may stop every task before starting new ones.
-        healthy = props.get("deploymentMinimumHealthyPercent")
-        found = rules.ecs_shift(canary_percent=canary, minimum_healthy_percent=healthy, production=True)
-        if (
-            native.get("strategy") == "LINEAR"
-            and (native.get("linearConfiguration") or {}).get("stepPercent", 0) >= 100
-        ):
-            found.append("production shifts traffic gradually, not in one linear step of 100%")
+        found = rules.ecs_shift(
+            native_strategy=native.get("strategy"),
+            canary_percent=(native.get("canaryConfiguration") or {}).get("canaryPercent"),
+            step_percent=(native.get("linearConfiguration") or {}).get("stepPercent"),
+            # A rolling update with no healthy minimum may stop every task before starting new ones.
+            minimum_healthy_percent=props.get("deploymentMinimumHealthyPercent"),
+            production=True,
+        )
     else:
         return
     _report_each(report, what, found)

@@ -16,6 +16,8 @@ from typing import Any
 PROD_MIN_ROLLBACK_WINDOW_MINUTES = 10
 PROD_MIN_DESIRED_COUNT = 2
 PROD_MIN_LOG_RETENTION_DAYS = 30
+# A tenth of the requests failing is an incident whatever the baseline: production's alarms fire by then.
+PROD_MAX_ERROR_RATE_PERCENT = 10
 ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
 ALL_AT_ONCE_CONFIGS = frozenset(
     {"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.AllAtOnce"}
@@ -91,10 +93,24 @@ def gradual_shift(config: str, all_at_once: bool, production: bool) -> list[str]
     return []
 
 
-def rate_alarm(threshold_percent: float, what: str) -> list[str]:
-    """A rate alarm that can fire: its threshold is a percentage above 0 and below 100."""
+def rate_alarm(threshold_percent: float, what: str, production: bool = False) -> list[str]:
+    """A rate alarm that can fire: its threshold is a percentage above 0 and below 100; in
+    production at most PROD_MAX_ERROR_RATE_PERCENT."""
     if not 0 < threshold_percent < 100:
         return [f"{what} threshold {threshold_percent:g}% can never fire as a rollback alarm: above 0 and below 100"]
+    if production and threshold_percent > PROD_MAX_ERROR_RATE_PERCENT:
+        return [f"production rolls back at {what} of at most {PROD_MAX_ERROR_RATE_PERCENT}% ({threshold_percent:g}%)"]
+    return []
+
+
+def partial_traffic_outlasts_detection(minutes: float, detection_minutes: float, production: bool) -> list[str]:
+    """In production a shift keeps part of the traffic on the previous version for as long as the
+    alarms may take to fire, so a bad release is stopped before it has every request."""
+    if production and minutes < detection_minutes:
+        return [
+            f"production keeps part of the traffic on the previous version at least {detection_minutes:g} min, the "
+            f"alarms' worst detection time; this shift reaches 100% after {minutes:g} min"
+        ]
     return []
 
 
@@ -136,14 +152,24 @@ def rollback_window(minutes: int, what: str, production: bool) -> list[str]:
 
 
 def ecs_shift(
-    *, canary_percent: float | None = None, minimum_healthy_percent: int | None = None, production: bool
+    *,
+    native_strategy: str | None = None,
+    canary_percent: float | None = None,
+    step_percent: float | None = None,
+    minimum_healthy_percent: int | None = None,
+    production: bool,
 ) -> list[str]:
-    """An ECS-native canary that is a canary, a rolling deployment that keeps tasks running."""
+    """In production an ECS-native shift moves part of the traffic first (blue/green moves it all at
+    once) and a rolling deployment keeps tasks running."""
     if not production:
         return []
     found = []
+    if native_strategy == "BLUE_GREEN":
+        found.append("production shifts part of the traffic first (a canary or linear shift), not all at once")
     if canary_percent is not None and canary_percent >= 100:
         found.append(f"production canaries take part of the traffic, not {canary_percent:g}%")
+    if step_percent is not None and step_percent >= 100:
+        found.append(f"production shifts traffic in steps below 100%, not one step of {step_percent:g}%")
     if minimum_healthy_percent is not None and minimum_healthy_percent <= 0:
         found.append("production rolling deployments keep some tasks running (minimum healthy percent 0)")
     return found
