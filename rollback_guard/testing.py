@@ -30,9 +30,46 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def mock_arn(type_token: str, name: str) -> str:
-    """The ARN FakeAws gives a resource."""
-    return f"arn:aws:mock:{REGION}:{ACCOUNT}:{type_token}/{name}"
+_ID = "0123456789abcdef"
+# The ARNs AWS gives each kind of resource, so that policies built from them read as they would in
+# AWS (and policy linters judge real ARNs).
+_ARN_FORMATS = {
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:codebuild/project:Project": "arn:aws:codebuild:{region}:{account}:project/{name}",
+    "aws:codedeploy/application:Application": "arn:aws:codedeploy:{region}:{account}:application:{name}",
+    "aws:codedeploy/deploymentGroup:DeploymentGroup": (
+        "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{name}/{name}"
+    ),
+    "aws:codestarconnections/connection:Connection": "arn:aws:codeconnections:{region}:{account}:connection/{name}",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:ec2/securityGroup:SecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/{name}",
+    "aws:ecs/cluster:Cluster": "arn:aws:ecs:{region}:{account}:cluster/{name}",
+    "aws:ecs/service:Service": "arn:aws:ecs:{region}:{account}:service/{name}/{name}",
+    "aws:ecs/taskDefinition:TaskDefinition": "arn:aws:ecs:{region}:{account}:task-definition/{name}:1",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy{path}{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role{path}{name}",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{name}",
+    "aws:lambda/alias:Alias": "arn:aws:lambda:{region}:{account}:function:{name}:live",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:lb/listener:Listener": "arn:aws:elasticloadbalancing:{region}:{account}:listener/app/{name}/{id}/{id}",
+    "aws:lb/listenerRule:ListenerRule": (
+        "arn:aws:elasticloadbalancing:{region}:{account}:listener-rule/app/{name}/{id}/{id}/{id}"
+    ),
+    "aws:lb/loadBalancer:LoadBalancer": "arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/{id}",
+    "aws:lb/targetGroup:TargetGroup": "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/{id}",
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:s3/bucketV2:BucketV2": "arn:aws:s3:::{name}",
+    "aws:sfn/stateMachine:StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+}
+
+
+def mock_arn(type_token: str, name: str, path: str = "/") -> str:
+    """The ARN FakeAws gives the resource `name` of `type_token` (IAM roles and policies under `path`)."""
+    template = _ARN_FORMATS.get(type_token, "arn:aws:mock:{region}:{account}:" + type_token + "/{name}")
+    return template.format(region=REGION, account=ACCOUNT, name=name, id=_ID, path=path)
 
 
 class FakeAws(pulumi.runtime.Mocks):
@@ -40,7 +77,7 @@ class FakeAws(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         name = args.inputs.get("name") or args.name
-        outputs = {**args.inputs, "name": name, "arn": mock_arn(args.typ, args.name)}
+        outputs = {**args.inputs, "name": name, "arn": mock_arn(args.typ, args.name, args.inputs.get("path") or "/")}
         if args.typ == "aws:lb/loadBalancer:LoadBalancer":
             outputs |= {"arnSuffix": f"app/{name}/0123456789abcdef", "dnsName": f"{name}.{REGION}.elb.amazonaws.com"}
         elif args.typ == "aws:lb/targetGroup:TargetGroup":

@@ -107,7 +107,14 @@ def test_a_lambda_canary_is_one_node_holding_function_alarms_group_hooks_log_and
 def test_the_pipeline_is_one_node():
     built = run(lambda: DeliveryPipeline("release", DeliveryPipelineArgs("acme/shop", [{"path": "/"}])))
     assert [r.name for r in built.top_level] == ["release"]
-    assert len(built.children_of("release", "rollback-guard:delivery:DeliveryPipeline")) == 4
+    parts = {r.type for r in built.children_of("release", "rollback-guard:delivery:DeliveryPipeline")}
+    assert parts == {
+        "rollback-guard:boundaries:PermissionsBoundaries",
+        "rollback-guard:pipeline_checks:PipelineChecks",
+        "rollback-guard:pipeline:PipelineStorage",
+        "rollback-guard:notifications:ReleaseNotifications",
+        "rollback-guard:pipeline:ReleasePipeline",
+    }
 
 
 def test_ecs_native_and_rolling_strategies_leave_codedeploy_out():

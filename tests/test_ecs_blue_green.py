@@ -85,10 +85,12 @@ def test_extra_alarms_also_stop_a_release():
     assert staged.inputs(GROUP)["alarmConfiguration"]["alarms"] == [*ROLLBACK_ALARMS, "checkout-latency"]
 
 
-def test_codedeploy_acts_through_the_managed_ecs_role(stack):
+def test_codedeploy_acts_through_the_limited_managed_ecs_role(stack):
     trust = json.loads(stack.inputs("web-deploy-role")["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "codedeploy.amazonaws.com"}
-    assert stack.inputs("web-deploy-role-managed")["policyArn"] == "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS"
+    assert (
+        stack.inputs("web-deploy-role-managed")["policyArn"] == "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited"
+    )
 
 
 def test_the_service_ignores_what_codedeploy_changes(stack):

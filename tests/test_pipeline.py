@@ -64,18 +64,89 @@ def test_the_source_is_the_configured_github_branch_through_the_connection(pipel
     assert pipeline_stack.inputs("release-github")["providerType"] == "GitHub"
 
 
-def test_each_deploy_stage_runs_the_projects_own_deploy_for_its_stack(pipeline_stack):
-    for stage_name, stack_name in (("Staging", "staging"), ("Production", "prod")):
+DEPLOYS = {"Staging": ("staging", "release-deploy-staging"), "Production": ("prod", "release-deploy-production")}
+
+
+def test_each_deploy_stage_runs_its_own_deploy_job_for_its_stack(pipeline_stack):
+    for stage_name, (stack_name, project) in DEPLOYS.items():
         deploy = stage(pipeline_stack, stage_name)["actions"][0]
         assert deploy["runOrder"] == 1 and deploy["namespace"] == stage_name
-        assert deploy["configuration"]["ProjectName"] == "release-deploy"
-        assert json.loads(deploy["configuration"]["EnvironmentVariables"]) == [
-            {"name": "STACK", "value": stack_name, "type": "PLAINTEXT"}
+        assert deploy["configuration"] == {"ProjectName": f"rollback-guard-pipeline-{project.removeprefix('release-')}"}
+        job = pipeline_stack.inputs(project)
+        variables = {v["name"]: v["value"] for v in job["environment"]["environmentVariables"]}
+        assert variables["STACK"] == stack_name
+        buildspec = job["source"]["buildspec"]
+        assert 'pulumi login "s3://$STATE_BUCKET"' in buildspec
+        assert "awskms://$SECRETS_KEY_ALIAS" in buildspec
+        assert "exported-variables: [SERVICE_URL, ROLLBACK_ALARMS]" in buildspec
+
+
+def test_the_production_deploy_role_serves_only_the_production_job(pipeline_stack):
+    for _, project in DEPLOYS.values():
+        trust = json.loads(pipeline_stack.inputs(f"{project}-role")["assumeRolePolicy"])["Statement"]
+        name = pipeline_stack.inputs(project)["name"]
+        assert trust == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "codebuild.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": f"arn:aws:codebuild:us-east-1:123456789012:project/{name}"}
+                },
+            }
         ]
-    buildspec = pipeline_stack.inputs("release-deploy")["source"]["buildspec"]
-    assert 'pulumi login "s3://$STATE_BUCKET"' in buildspec
-    assert "awskms://$SECRETS_KEY_ALIAS" in buildspec
-    assert "exported-variables: [SERVICE_URL, ROLLBACK_ALARMS]" in buildspec
+
+
+def test_each_deploy_job_reaches_only_its_own_stacks_state(pipeline_stack):
+    state = mock_arn("aws:s3/bucket:Bucket", "release-storage-state")
+    staging = statements(pipeline_stack, "release-deploy-staging-policy")
+    writable = next(
+        s["Resource"] for s in staging if "s3:PutObject" in s["Action"] and "/.pulumi/" in str(s["Resource"])
+    )
+    assert writable == [
+        f"{state}/.pulumi/stacks/rollback-guard/staging.json*",
+        f"{state}/.pulumi/history/rollback-guard/staging/*",
+        f"{state}/.pulumi/locks/rollback-guard/staging/*",
+        f"{state}/.pulumi/backups/rollback-guard/staging/*",
+    ]
+    assert "prod" not in json.dumps(staging)
+
+
+WORKLOAD_BOUNDARY = "arn:aws:iam::123456789012:policy/rollback-guard/release-boundaries-workload"
+
+
+def test_a_deploy_role_creates_roles_only_on_the_project_path_within_the_workload_boundary(pipeline_stack):
+    granted = statements(pipeline_stack, "release-deploy-production-policy")
+    roles = "arn:aws:iam::123456789012:role/rollback-guard/*"
+    writes = next(s for s in granted if "iam:CreateRole" in s["Action"])
+    assert writes["Resource"] == roles
+    assert writes["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}}
+    attach = next(s for s in granted if s["Action"] == "iam:AttachRolePolicy")
+    assert attach["Condition"]["ArnEquals"]["iam:PolicyARN"] == [
+        "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited",
+        "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
+        "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers",
+    ]
+    passing = next(s for s in granted if s["Action"] == "iam:PassRole")
+    assert passing["Resource"] == roles and "iam:PassedToService" in passing["Condition"]["StringEquals"]
+    iam_actions = [a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not {"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeleteRolePermissionsBoundary"} & set(iam_actions)
+
+
+def test_no_policy_of_the_pipeline_grants_a_whole_service(pipeline_stack):
+    for registration in pipeline_stack.monitor.registered:
+        if registration.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+            for statement in json.loads(registration.inputs["policy"])["Statement"]:
+                granted = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                assert not [a for a in granted if a == "*" or a.endswith(":*")], registration.name
+
+
+def test_every_pipeline_role_carries_a_boundary_under_the_project_path(pipeline_stack):
+    deployer = "arn:aws:iam::123456789012:policy/rollback-guard/release-boundaries-deployer"
+    for role in pipeline_stack.of_type("aws:iam/role:Role"):
+        assert role.inputs["path"] == "/rollback-guard/", role.name
+        expected = deployer if role.name.startswith("release-deploy-") else WORKLOAD_BOUNDARY
+        assert role.inputs["permissionsBoundary"] == expected, role.name
 
 
 def test_the_build_runs_the_tests_and_the_migration_gate(pipeline_stack):
@@ -163,7 +234,8 @@ def test_the_pipeline_role_starts_only_its_own_builds_and_checks(pipeline_stack)
     }
     assert allowed["codebuild:StartBuild"]["Resource"] == [
         mock_arn("aws:codebuild/project:Project", "release-build"),
-        mock_arn("aws:codebuild/project:Project", "release-deploy"),
+        mock_arn("aws:codebuild/project:Project", "release-deploy-staging"),
+        mock_arn("aws:codebuild/project:Project", "release-deploy-production"),
     ]
     assert allowed["states:StartExecution"]["Resource"] == [
         mock_arn("aws:sfn/stateMachine:StateMachine", "release-checks-smoke-test"),

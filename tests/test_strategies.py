@@ -23,7 +23,7 @@ NATIVE = ("ecs-blue-green", "ecs-canary", "ecs-linear")
 BLUE = mock_arn("aws:lb/targetGroup:TargetGroup", "web-lb-blue")
 GREEN = mock_arn("aws:lb/targetGroup:TargetGroup", "web-lb-green")
 HOOK = mock_arn("aws:lambda/function:Function", "web-test-traffic-function")
-INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure")
+INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure", path="/rollback-guard/")
 
 
 @functools.cache

@@ -44,6 +44,10 @@ LAMBDA_PREDEFINED_CONFIGS = frozenset(
 )
 ALL_AT_ONCE_CONFIGS = rules.ALL_AT_ONCE_CONFIGS & (ECS_PREDEFINED_CONFIGS | LAMBDA_PREDEFINED_CONFIGS)
 
+# The limited managed policies: hooks are invoked through each hook's own explicit grant, not the
+# broader policies' "any function named CodeDeployHook_*" (Lambda) or "any function" (ECS).
+ECS_ROLE_POLICY = "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited"
+LAMBDA_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
 MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
 MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
 # CodeDeploy (and ECS, for its own deployments) reads a deployment's alarms at an interval AWS does
@@ -232,7 +236,7 @@ class EcsDeploymentGroupArgs:
 
 class EcsDeploymentGroup(DeploymentGroupBase):
     """Blue/green deployment group with traffic control for one ECS service, acting through
-    AWSCodeDeployRoleForECS."""
+    AWSCodeDeployRoleForECSLimited."""
 
     def __init__(self, name: str, args: EcsDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, None, opts)
@@ -241,7 +245,7 @@ class EcsDeploymentGroup(DeploymentGroupBase):
         self._build(
             name,
             "ECS",
-            "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS",
+            ECS_ROLE_POLICY,
             args.deployment_config,
             args.rollback,
             args.production,
@@ -299,7 +303,7 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
         self._build(
             name,
             "Lambda",
-            "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
+            LAMBDA_ROLE_POLICY,
             args.deployment_config,
             args.rollback,
             args.production,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from rollback_guard.components.boundaries import PermissionsBoundaries
+from rollback_guard.components.iam import bounded_roles
 from rollback_guard.components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
 from rollback_guard.components.parts import part_of
 from rollback_guard.components.pipeline import (
@@ -47,6 +49,7 @@ class DeliveryPipelineArgs:
 
 
 class DeliveryPipeline(pulumi.ComponentResource):
+    boundaries: PermissionsBoundaries
     checks: PipelineChecks
     storage: PipelineStorage
     notifications: ReleaseNotifications
@@ -55,7 +58,10 @@ class DeliveryPipeline(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeliveryPipelineArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
         super().__init__("rollback-guard:delivery:DeliveryPipeline", name, None, opts)
-        child = part_of(self)
+        self.boundaries = PermissionsBoundaries(f"{name}-boundaries", opts=pulumi.ResourceOptions(parent=self))
+        # Every role of the pipeline lives under the project's path with the workload boundary; the
+        # deploy roles name the deployer boundary themselves.
+        child = part_of(self, transformations=[bounded_roles(self.boundaries.workload.arn)])
         pipeline_name = args.pipeline_name or f"rollback-guard-{pulumi.get_stack()}"
         self.checks = PipelineChecks(
             f"{name}-checks",
@@ -91,6 +97,8 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 health_check_arn=self.checks.health_check.arn,
                 notification_topic_arn=self.notifications.topic.arn,
                 storage=self.storage,
+                workload_boundary_arn=self.boundaries.workload.arn,
+                deployer_boundary_arn=self.boundaries.deployer.arn,
                 log_retention_days=args.log_retention_days,
             ),
             opts=child,

@@ -1,5 +1,6 @@
 """IAM building blocks every component uses: a role only one AWS service may assume, an inline
-policy from statements, and the one statement a log writer needs."""
+policy from statements, and the one statement a log writer needs; and the stack transformation a
+program registers to put every role it creates under one path and one permissions boundary."""
 
 from __future__ import annotations
 
@@ -9,19 +10,52 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+# Where this project's roles and policies live: the deploy roles may create roles only here.
+ROLE_PATH = "/rollback-guard/"
 
-def service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    """A role that `service` (e.g. lambda.amazonaws.com) may assume, and nobody else."""
-    return aws.iam.Role(
-        name,
-        assume_role_policy=json.dumps(
+
+def service_role(
+    name: str,
+    service: str,
+    opts: pulumi.ResourceOptions,
+    source_arn: pulumi.Input[str] | None = None,
+    permissions_boundary: pulumi.Input[str] | None = None,
+) -> aws.iam.Role:
+    """A role that `service` (e.g. lambda.amazonaws.com) may assume, and nobody else; with
+    `source_arn`, only on behalf of that one resource (a CodeBuild project, say)."""
+    trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    policy = pulumi.Output.from_input(source_arn).apply(
+        lambda arn: json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+                "Statement": [trust | ({"Condition": {"ArnEquals": {"aws:SourceArn": arn}}} if arn else {})],
             }
-        ),
-        opts=opts,
+        )
     )
+    return aws.iam.Role(name, assume_role_policy=policy, permissions_boundary=permissions_boundary, opts=opts)
+
+
+def bounded_roles(boundary_arn: pulumi.Input[str], path: str = ROLE_PATH) -> pulumi.ResourceTransformation:
+    """A stack transformation (`pulumi.runtime.register_stack_transformation`): every IAM role the
+    program creates lives under `path` and carries a permissions boundary, `boundary_arn` unless the
+    role names its own."""
+
+    def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.type_ != "aws:iam/role:Role":
+            return None
+        boundary = args.props.get("permissions_boundary") or boundary_arn
+        return pulumi.ResourceTransformationResult(
+            {**args.props, "path": path, "permissions_boundary": boundary}, args.opts
+        )
+
+    return transformation
+
+
+def customer_policy_arn(name: str, path: str = ROLE_PATH) -> pulumi.Output[str]:
+    """The ARN of this account's managed policy `name` under `path`, in the stack's partition."""
+    partition = aws.get_partition_output().partition
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.format("arn:{0}:iam::{1}:policy{2}{3}", partition, account, path, name)
 
 
 def role_policy(

@@ -10,19 +10,37 @@ with the pipeline's KMS key, which is also the stacks' secrets provider.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.components.boundaries import DEPLOY_ACTIONS, actions
+from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
+from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
+from rollback_guard.components.iam import ROLE_PATH, role_policy, service_role, write_logs
 
 # The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
 PULUMI_VERSION = "3.272.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 DEPLOY_TIMEOUT_MINUTES = 480
+PROJECT = "rollback-guard"
+# The only managed policies the deploy roles may attach: those the stacks' roles use.
+ATTACHABLE_POLICIES = (ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY, ELB_ROLE_POLICY)
+# The services the stacks' roles are for.
+PASSED_TO_SERVICES = (
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "lambda.amazonaws.com",
+    "codedeploy.amazonaws.com",
+)
+
+
+def _project_arn(name: str) -> pulumi.Output[str]:
+    region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
+    return pulumi.Output.format("arn:aws:codebuild:{0}:{1}:project/{2}", region, account, name)
 
 
 @dataclass
@@ -37,6 +55,9 @@ class ReleasePipelineArgs:
     health_check_arn: pulumi.Input[str]
     notification_topic_arn: pulumi.Input[str]
     storage: PipelineStorage
+    # The boundary of the roles the deploy roles create, and the deploy roles' own (boundaries.py).
+    workload_boundary_arn: pulumi.Input[str]
+    deployer_boundary_arn: pulumi.Input[str]
     log_retention_days: int = 90
 
 
@@ -152,20 +173,28 @@ class ReleasePipeline(pulumi.ComponentResource):
         self.connection = aws.codestarconnections.Connection(f"{name}-github", provider_type="GitHub", opts=child)
 
         build = self._project("build", _BUILD_SPEC, {}, self._build_statements(), args.log_retention_days, 60)
-        deploy = self._project(
-            "deploy",
-            _DEPLOY_SPEC,
-            {
-                "STATE_BUCKET": self.state_bucket.bucket,
-                "SECRETS_KEY_ALIAS": storage.key_alias.name,
-                "PULUMI_VERSION": PULUMI_VERSION,
-            },
-            self._build_statements() + self._deploy_statements(),
-            args.log_retention_days,
-            # A deploy waits for its releases, canary shifts and bake times included.
-            DEPLOY_TIMEOUT_MINUTES,
-        )
-        role = self._pipeline_role(args, [build, deploy])
+        # One deploy job per stage, each with its own role: staging's cannot touch production's state,
+        # and production's role serves only the production job.
+        deploys = {
+            stage: self._project(
+                f"deploy-{stage}",
+                _DEPLOY_SPEC,
+                {
+                    "STACK": stack,
+                    "STATE_BUCKET": self.state_bucket.bucket,
+                    "SECRETS_KEY_ALIAS": storage.key_alias.name,
+                    "PULUMI_VERSION": PULUMI_VERSION,
+                },
+                self._build_statements() + self._deploy_statements(stack, args.workload_boundary_arn),
+                args.log_retention_days,
+                # A deploy waits for its releases, canary shifts and bake times included.
+                DEPLOY_TIMEOUT_MINUTES,
+                project_name=f"{args.pipeline_name}-deploy-{stage}",
+                permissions_boundary=args.deployer_boundary_arn,
+            )
+            for stage, stack in (("staging", args.staging_stack), ("production", args.production_stack))
+        }
+        role = self._pipeline_role(args, [build, *deploys.values()])
         self.pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline",
             name=args.pipeline_name,
@@ -178,7 +207,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                     encryption_key=aws.codepipeline.PipelineArtifactStoreEncryptionKeyArgs(type="KMS", id=self.key.arn),
                 )
             ],
-            stages=_stages(args, self.connection.arn, build.name, deploy.name),
+            stages=_stages(args, self.connection.arn, build.name, deploys["staging"].name, deploys["production"].name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
         )
         self.register_outputs({"pipelineName": self.pipeline.name, "connectionArn": self.connection.arn})
@@ -193,14 +222,20 @@ class ReleasePipeline(pulumi.ComponentResource):
         statements: list,
         log_retention_days: int,
         timeout_minutes: int,
+        project_name: str | None = None,
+        permissions_boundary: pulumi.Input[str] | None = None,
     ) -> aws.codebuild.Project:
+        """A CodeBuild project with a role of its own; with `project_name`, a role only that project
+        may assume."""
         name = f"{self._name}-{purpose}"
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
-        role = service_role(f"{name}-role", "codebuild.amazonaws.com", child)
+        source = _project_arn(project_name) if project_name else None
+        role = service_role(f"{name}-role", "codebuild.amazonaws.com", child, source, permissions_boundary)
         policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child)
         return aws.codebuild.Project(
             name,
+            name=project_name,
             service_role=role.arn,
             source=aws.codebuild.ProjectSourceArgs(type="CODEPIPELINE", buildspec=buildspec),
             artifacts=aws.codebuild.ProjectArtifactsArgs(type="CODEPIPELINE"),
@@ -236,67 +271,88 @@ class ReleasePipeline(pulumi.ComponentResource):
             },
         ]
 
-    def _deploy_statements(self) -> list:
-        """`pulumi up` of the service stacks: their state, and the resources they own."""
+    def _deploy_statements(self, stack: str, workload_boundary_arn: pulumi.Input[str]) -> list:
+        """`pulumi up` of one service stack: its own state, and the resources it owns."""
+        state = self.state_bucket.arn
+        # The local-file backend's layout in S3 (project-scoped since Pulumi 3.61).
+        own_state = [
+            state.apply(lambda arn, key=key: f"{arn}/.pulumi/{key}")
+            for key in (
+                f"stacks/{PROJECT}/{stack}.json*",
+                f"history/{PROJECT}/{stack}/*",
+                f"locks/{PROJECT}/{stack}/*",
+                f"backups/{PROJECT}/{stack}/*",
+            )
+        ]
+        region = aws.get_region_output().region
+        account = aws.get_caller_identity_output().account_id
+        roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}*", account, ROLE_PATH)
+        bounded = {"StringEquals": {"iam:PermissionsBoundary": workload_boundary_arn}}
         return [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": own_state},
             {
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
-                "Resource": [self.state_bucket.arn, self.state_bucket.arn.apply(lambda arn: f"{arn}/*")],
+                "Action": "s3:GetObject",
+                "Resource": state.apply(lambda arn: f"{arn}/.pulumi/meta.yaml"),
             },
             {
-                # The stacks' resources have names Pulumi generates at creation, so they cannot be
-                # listed in advance: the deploy role is scoped by service instead. It is the one
-                # powerful role here, assumable by this CodeBuild project only.
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": state,
+                "Condition": {"StringLike": {"s3:prefix": [".pulumi/*"]}},
+            },
+            {
+                # The stacks' resources get names Pulumi generates at creation, and Create actions
+                # name no resource before it exists (IAM: a Create call's resource ARN is not
+                # known to the caller), so these actions are scoped by action and region.
+                "Effect": "Allow",
+                "Action": actions(DEPLOY_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                # Roles only under the project's path, only with the workload boundary.
+                "Effect": "Allow",
+                "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
+                "Resource": roles,
+                "Condition": bounded,
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iam:AttachRolePolicy",
+                "Resource": roles,
+                "Condition": bounded | {"ArnEquals": {"iam:PolicyARN": list(ATTACHABLE_POLICIES)}},
+            },
+            {
                 "Effect": "Allow",
                 "Action": [
-                    "ec2:*",
-                    "elasticloadbalancing:*",
-                    "ecs:*",
-                    "lambda:*",
-                    "codedeploy:*",
-                    "cloudwatch:*",
-                    "logs:*",
-                    "dynamodb:*",
                     "iam:GetRole",
-                    "iam:CreateRole",
                     "iam:DeleteRole",
                     "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateRole",
                     "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
                     "iam:GetRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
                     "iam:ListRolePolicies",
                     "iam:ListAttachedRolePolicies",
                     "iam:ListInstanceProfilesForRole",
                 ],
-                "Resource": "*",
+                "Resource": roles,
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": roles,
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
             },
             {
                 # A fresh account has no service-linked roles for ECS and load balancers yet.
                 "Effect": "Allow",
                 "Action": "iam:CreateServiceLinkedRole",
                 "Resource": [
-                    "arn:aws:iam::*:role/aws-service-role/ecs.amazonaws.com/*",
-                    "arn:aws:iam::*:role/aws-service-role/elasticloadbalancing.amazonaws.com/*",
+                    pulumi.Output.format("arn:aws:iam::{0}:role/aws-service-role/{1}/*", account, service)
+                    for service in ("ecs.amazonaws.com", "elasticloadbalancing.amazonaws.com")
                 ],
-            },
-            {
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "iam:PassedToService": [
-                            "ecs-tasks.amazonaws.com",
-                            "ecs.amazonaws.com",
-                            "lambda.amazonaws.com",
-                            "codedeploy.amazonaws.com",
-                        ]
-                    }
-                },
             },
         ]
 
@@ -347,12 +403,13 @@ def _stages(
     args: ReleasePipelineArgs,
     connection_arn: pulumi.Input[str],
     build_project: pulumi.Input[str],
-    deploy_project: pulumi.Input[str],
+    staging_project: pulumi.Input[str],
+    production_project: pulumi.Input[str],
 ) -> list[aws.codepipeline.PipelineStageArgs]:
     cp = aws.codepipeline
     rollback = cp.PipelineStageOnFailureArgs(result="ROLLBACK")
 
-    def deploy(stack: str, namespace: str) -> cp.PipelineStageActionArgs:
+    def deploy(stack: str, namespace: str, project: pulumi.Input[str]) -> cp.PipelineStageActionArgs:
         return cp.PipelineStageActionArgs(
             name=f"Deploy-{stack}",
             category="Build",
@@ -362,10 +419,7 @@ def _stages(
             input_artifacts=["built"],
             namespace=namespace,
             run_order=1,
-            configuration={
-                "ProjectName": deploy_project,
-                "EnvironmentVariables": json.dumps([{"name": "STACK", "value": stack, "type": "PLAINTEXT"}]),
-            },
+            configuration={"ProjectName": project},
         )
 
     def invoke(name: str, state_machine: pulumi.Input[str], payload: str) -> cp.PipelineStageActionArgs:
@@ -424,7 +478,10 @@ def _stages(
         ),
         cp.PipelineStageArgs(
             name="Staging",
-            actions=[deploy(args.staging_stack, "Staging"), invoke("SmokeTest", args.smoke_test_arn, smoke_input)],
+            actions=[
+                deploy(args.staging_stack, "Staging", staging_project),
+                invoke("SmokeTest", args.smoke_test_arn, smoke_input),
+            ],
             on_failure=rollback,
         ),
         cp.PipelineStageArgs(
@@ -447,7 +504,7 @@ def _stages(
         cp.PipelineStageArgs(
             name="Production",
             actions=[
-                deploy(args.production_stack, "Production"),
+                deploy(args.production_stack, "Production", production_project),
                 invoke("HealthCheck", args.health_check_arn, health_input),
             ],
             on_failure=rollback,

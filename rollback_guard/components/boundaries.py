@@ -1,0 +1,324 @@
+"""The permissions boundaries of this project's roles: the most any of them may ever do, whatever
+policies they are given.
+
+Both are created by the pipeline stack, which an administrator deploys; no role the stacks create
+may change them.
+- workload: every role the service stacks create (hooks, tasks, CodeDeploy, ECS) and the pipeline's
+  own service roles. No IAM writes and no new credentials, so nothing acting through such a role
+  can grant itself more.
+- deployer: the deploy roles. They create the service stacks' resources, and roles only under
+  ROLE_PATH with the workload boundary (their own policy says how; this caps them regardless).
+
+A boundary caps actions; each role's own policy names the resources, so the boundaries allow their
+actions on any resource (IAM evaluates a boundary as a ceiling over the identity policy).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from rollback_guard.components.iam import ROLE_PATH
+
+WORKLOAD_BOUNDARY = "rollback-guard-workload-boundary"
+DEPLOYER_BOUNDARY = "rollback-guard-deployer-boundary"
+
+# What the workloads do, including through the managed policies they carry
+# (AWSCodeDeployRoleForECSLimited, AWSCodeDeployRoleForLambdaLimited,
+# AmazonECSInfrastructureRolePolicyForLoadBalancers): a boundary must cover those too.
+WORKLOAD_ACTIONS = {
+    "logs": ("CreateLogStream", "PutLogEvents"),
+    "xray": ("PutTraceSegments", "PutTelemetryRecords"),
+    "dynamodb": ("PutItem", "GetItem", "Query"),
+    "codedeploy": ("GetDeployment", "GetApplicationRevision", "PutLifecycleEventHookExecutionStatus"),
+    "lambda": ("InvokeFunction", "GetAlias", "UpdateAlias", "GetProvisionedConcurrencyConfig"),
+    "cloudwatch": ("DescribeAlarms",),
+    "ec2": (
+        "CreateNetworkInterface",
+        "DescribeNetworkInterfaces",
+        "DeleteNetworkInterface",
+        "AssignPrivateIpAddresses",
+        "UnassignPrivateIpAddresses",
+    ),
+    "ecr": ("GetAuthorizationToken", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage"),
+    "ecs": ("DescribeServices", "CreateTaskSet", "UpdateServicePrimaryTaskSet", "DeleteTaskSet"),
+    "elasticloadbalancing": (
+        "DescribeListeners",
+        "DescribeRules",
+        "DescribeTargetGroups",
+        "DescribeTargetHealth",
+        "ModifyListener",
+        "ModifyRule",
+        "RegisterTargets",
+        "DeregisterTargets",
+    ),
+    # CodeDeploy passes the task roles to ECS when it starts a replacement task set.
+    "iam": ("PassRole",),
+    "sns": ("Publish",),
+    "s3": ("GetObject", "GetObjectVersion", "PutObject", "GetBucketVersioning"),
+    "kms": ("Decrypt", "Encrypt", "GenerateDataKey"),
+    "codebuild": ("StartBuild", "BatchGetBuilds"),
+    "states": ("StartExecution", "DescribeStateMachine", "DescribeExecution", "StopExecution"),
+    "codestar-connections": ("UseConnection",),
+    "codeconnections": ("UseConnection",),
+}
+
+# What `pulumi up` of a service stack does to the resources it owns, and the release engine's
+# CodeDeploy calls. Named one by one: no service-wide grant.
+DEPLOY_ACTIONS = {
+    "ec2": (
+        "DescribeAccountAttributes",
+        "DescribeAvailabilityZones",
+        "CreateVpc",
+        "DeleteVpc",
+        "DescribeVpcs",
+        "DescribeVpcAttribute",
+        "ModifyVpcAttribute",
+        "CreateSubnet",
+        "DeleteSubnet",
+        "DescribeSubnets",
+        "ModifySubnetAttribute",
+        "CreateRouteTable",
+        "DeleteRouteTable",
+        "DescribeRouteTables",
+        "CreateRoute",
+        "DeleteRoute",
+        "ReplaceRoute",
+        "AssociateRouteTable",
+        "DisassociateRouteTable",
+        "CreateInternetGateway",
+        "DeleteInternetGateway",
+        "AttachInternetGateway",
+        "DetachInternetGateway",
+        "DescribeInternetGateways",
+        "AllocateAddress",
+        "ReleaseAddress",
+        "DisassociateAddress",
+        "DescribeAddresses",
+        "DescribeAddressesAttribute",
+        "CreateNatGateway",
+        "DeleteNatGateway",
+        "DescribeNatGateways",
+        "CreateSecurityGroup",
+        "DeleteSecurityGroup",
+        "DescribeSecurityGroups",
+        "DescribeSecurityGroupRules",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "ModifySecurityGroupRules",
+        "UpdateSecurityGroupRuleDescriptionsIngress",
+        "UpdateSecurityGroupRuleDescriptionsEgress",
+        "DescribeNetworkInterfaces",
+        "DescribeNetworkAcls",
+        "DescribePrefixLists",
+        "CreateTags",
+        "DeleteTags",
+        "DescribeTags",
+    ),
+    "elasticloadbalancing": (
+        "CreateLoadBalancer",
+        "DeleteLoadBalancer",
+        "DescribeLoadBalancers",
+        "DescribeLoadBalancerAttributes",
+        "ModifyLoadBalancerAttributes",
+        "SetSecurityGroups",
+        "SetSubnets",
+        "CreateTargetGroup",
+        "DeleteTargetGroup",
+        "DescribeTargetGroups",
+        "DescribeTargetGroupAttributes",
+        "ModifyTargetGroup",
+        "ModifyTargetGroupAttributes",
+        "DescribeTargetHealth",
+        "CreateListener",
+        "DeleteListener",
+        "DescribeListeners",
+        "DescribeListenerAttributes",
+        "ModifyListener",
+        "ModifyListenerAttributes",
+        "DescribeListenerCertificates",
+        "AddListenerCertificates",
+        "RemoveListenerCertificates",
+        "DescribeSSLPolicies",
+        "CreateRule",
+        "DeleteRule",
+        "DescribeRules",
+        "ModifyRule",
+        "SetRulePriorities",
+        "AddTags",
+        "RemoveTags",
+        "DescribeTags",
+    ),
+    "ecs": (
+        "CreateCluster",
+        "DeleteCluster",
+        "DescribeClusters",
+        "UpdateCluster",
+        "UpdateClusterSettings",
+        "PutClusterCapacityProviders",
+        "RegisterTaskDefinition",
+        "DeregisterTaskDefinition",
+        "DescribeTaskDefinition",
+        "CreateService",
+        "DeleteService",
+        "DescribeServices",
+        "UpdateService",
+        "ListTasks",
+        "DescribeTasks",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+    "lambda": (
+        "CreateFunction",
+        "DeleteFunction",
+        "GetFunction",
+        "GetFunctionConfiguration",
+        "GetFunctionCodeSigningConfig",
+        "GetRuntimeManagementConfig",
+        "GetFunctionRecursionConfig",
+        "UpdateFunctionCode",
+        "UpdateFunctionConfiguration",
+        "PublishVersion",
+        "ListVersionsByFunction",
+        "CreateAlias",
+        "DeleteAlias",
+        "GetAlias",
+        "UpdateAlias",
+        "AddPermission",
+        "RemovePermission",
+        "GetPolicy",
+        "PutFunctionConcurrency",
+        "DeleteFunctionConcurrency",
+        "GetFunctionConcurrency",
+        "TagResource",
+        "UntagResource",
+        "ListTags",
+    ),
+    "codedeploy": (
+        "CreateApplication",
+        "DeleteApplication",
+        "GetApplication",
+        "UpdateApplication",
+        "CreateDeploymentGroup",
+        "DeleteDeploymentGroup",
+        "GetDeploymentGroup",
+        "UpdateDeploymentGroup",
+        "CreateDeploymentConfig",
+        "DeleteDeploymentConfig",
+        "GetDeploymentConfig",
+        "CreateDeployment",
+        "GetDeployment",
+        "ListDeployments",
+        "BatchGetDeployments",
+        "StopDeployment",
+        "ContinueDeployment",
+        "GetApplicationRevision",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+    "cloudwatch": (
+        "PutMetricAlarm",
+        "DeleteAlarms",
+        "DescribeAlarms",
+        "PutAnomalyDetector",
+        "DeleteAnomalyDetector",
+        "DescribeAnomalyDetectors",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+    "logs": (
+        "CreateLogGroup",
+        "DeleteLogGroup",
+        "DescribeLogGroups",
+        "PutRetentionPolicy",
+        "DeleteRetentionPolicy",
+        "AssociateKmsKey",
+        "DisassociateKmsKey",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+        "ListTagsLogGroup",
+    ),
+    "dynamodb": (
+        "CreateTable",
+        "DeleteTable",
+        "DescribeTable",
+        "UpdateTable",
+        "DescribeContinuousBackups",
+        "UpdateContinuousBackups",
+        "DescribeTimeToLive",
+        "TagResource",
+        "UntagResource",
+        "ListTagsOfResource",
+        # The release engine reads and writes the deployment log.
+        "Query",
+        "GetItem",
+        "PutItem",
+    ),
+}
+
+# The roles the deploy roles manage, always under ROLE_PATH with the workload boundary.
+ROLE_ACTIONS = (
+    "CreateRole",
+    "DeleteRole",
+    "GetRole",
+    "TagRole",
+    "UntagRole",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "DeleteRolePolicy",
+    "ListRolePolicies",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "ListInstanceProfilesForRole",
+    "PassRole",
+    "CreateServiceLinkedRole",
+)
+# What a deploy job does besides: its logs, the pipeline's artifacts and state, the secrets key.
+DEPLOY_JOB_ACTIONS = {
+    "logs": ("CreateLogStream", "PutLogEvents"),
+    "s3": ("GetObject", "GetObjectVersion", "PutObject", "DeleteObject", "ListBucket"),
+    "kms": ("Decrypt", "Encrypt", "GenerateDataKey"),
+}
+
+
+def actions(*tables: dict[str, tuple[str, ...]]) -> list[str]:
+    """`service:Action` for every action of `tables`, each once, in order."""
+    return list(
+        dict.fromkeys(f"{service}:{action}" for table in tables for service, names in table.items() for action in names)
+    )
+
+
+class PermissionsBoundaries(pulumi.ComponentResource):
+    """The two boundaries, as managed policies under ROLE_PATH."""
+
+    workload: aws.iam.Policy
+    deployer: aws.iam.Policy
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:boundaries:PermissionsBoundaries", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.workload = self._boundary(f"{name}-workload", WORKLOAD_BOUNDARY, actions(WORKLOAD_ACTIONS), child)
+        deployer = actions(DEPLOY_ACTIONS, DEPLOY_JOB_ACTIONS, {"iam": ROLE_ACTIONS})
+        self.deployer = self._boundary(f"{name}-deployer", DEPLOYER_BOUNDARY, deployer, child)
+        self.register_outputs({"workloadArn": self.workload.arn, "deployerArn": self.deployer.arn})
+
+    @staticmethod
+    def _boundary(name: str, policy_name: str, allowed: list[str], opts: pulumi.ResourceOptions) -> aws.iam.Policy:
+        document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}
+        return aws.iam.Policy(
+            name,
+            name=policy_name,
+            path=ROLE_PATH,
+            description="rollback-guard permissions boundary: the most a role carrying it may do",
+            policy=pulumi.Output.json_dumps(document),
+            opts=opts,
+        )
