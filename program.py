@@ -153,6 +153,7 @@ def _ecs_service(
                 listener_port=lb.listener_port,
                 test_listener_port=lb.test_listener_port,
                 certificate_arn=lb.certificate_arn,
+                http_redirect_port=lb.http_redirect_port,
                 ingress_cidrs=tuple(lb.ingress_cidrs),
                 test_ingress_cidrs=None if lb.test_ingress_cidrs is None else tuple(lb.test_ingress_cidrs),
                 deletion_protection=lb.deletion_protection,

@@ -379,6 +379,7 @@ class LoadBalancerSettings(_Section):
     test_ingress_cidrs: (
         Annotated[list[Cidr], Field(description="a list of CIDR blocks allowed on the test listener")] | None
     ) = None
+    http_redirect_port: _whole(1, 65535, ": with a certificate, HTTP here is redirected to HTTPS") = 80
     deletion_protection: Annotated[bool, Field(description="true or false; prod keeps it on")] = True
     health_check_settings: HealthCheckSettings = Field(default_factory=HealthCheckSettings, alias="healthCheck")
 
@@ -402,9 +403,23 @@ class LoadBalancerSettings(_Section):
         return arn
 
     @model_validator(mode="after")
-    def _two_ports(self) -> LoadBalancerSettings:
+    def _listeners(self, info: ValidationInfo) -> LoadBalancerSettings:
+        found = []
         if self.listener_port == self.test_listener_port:
-            _problems([("testListenerPort", self.test_listener_port, "a port other than listenerPort")])
+            found.append(("testListenerPort", self.test_listener_port, "a port other than listenerPort"))
+        if self.certificate_arn and self.http_redirect_port in (self.listener_port, self.test_listener_port):
+            found.append(
+                ("httpRedirectPort", self.http_redirect_port, "a port other than listenerPort and testListenerPort")
+            )
+        if _production(info) and not self.certificate_arn:
+            found.append(
+                (
+                    "certificateArn",
+                    None,
+                    "required in prod: production listens on HTTPS (an ACM certificate in the stack's region)",
+                )
+            )
+        _problems(found)
         return self
 
     @property

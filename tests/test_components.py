@@ -31,6 +31,7 @@ from rollback_guard.testing import run
 
 GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
 VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
 NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
 SERVICE_TYPE = "rollback-guard:service:EcsServiceWithRollback"
@@ -38,6 +39,8 @@ CANARY_TYPE = "rollback-guard:lambda_canary:LambdaCanary"
 
 
 def service(name="checkout", production=False, **args) -> EcsServiceWithRollback:
+    if production:
+        args = {"load_balancer": LoadBalancerOptions(listener_port=443, certificate_arn=CERTIFICATE)} | args
     return EcsServiceWithRollback(
         name, EcsServiceWithRollbackArgs(network=VPC, container=NGINX, production=production, **args)
     )
@@ -215,7 +218,15 @@ def test_staging_may_shift_all_at_once():
     [
         ({"desired_count": 1}, "at least 2 tasks"),
         ({"log_retention_days": 7}, "logs at least 30 days"),
-        ({"load_balancer": LoadBalancerOptions(deletion_protection=False)}, "deletion protection"),
+        (
+            {"load_balancer": LoadBalancerOptions(certificate_arn=CERTIFICATE, deletion_protection=False)},
+            "deletion protection",
+        ),
+        ({"load_balancer": LoadBalancerOptions()}, "production listens on HTTPS"),
+        (
+            {"load_balancer": LoadBalancerOptions(listener_port=80, certificate_arn=CERTIFICATE)},
+            "ports of their own",
+        ),
         ({"alarms": ServiceAlarms(error_rate_percent=100)}, "can never fire"),
         ({"release": EcsRelease(termination_wait_minutes=5)}, "termination wait at least 10"),
         ({"release": EcsRelease(strategy=NativeShift("CANARY", canary_percent=100, canary_bake_minutes=5))}, "100%"),

@@ -143,7 +143,9 @@ def test_the_alb_is_open_on_its_listener_ports_only(stack):
     rules = [r.inputs for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
     into_alb = {(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in rules if r["securityGroupId"] == "web-lb-sg-id"}
     vpc_cidr = VPC_CIDRS[stack.stack]
-    assert into_alb == {(80, 80, "0.0.0.0/0"), (8080, 8080, vpc_cidr)}, "the test listener must stay inside the VPC"
+    # Production serves HTTPS on 443 and redirects HTTP from 80; staging stays on plain HTTP.
+    public = {(443, 443, "0.0.0.0/0"), (80, 80, "0.0.0.0/0")} if stack.stack == "prod" else {(80, 80, "0.0.0.0/0")}
+    assert into_alb == public | {(8080, 8080, vpc_cidr)}, "the test listener must stay inside the VPC"
     egress = stack.inputs("web-lb-to-targets")
     assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (80, 80, vpc_cidr)
 
@@ -258,6 +260,24 @@ def test_an_existing_vpc_is_used_as_is():
     assert staged.inputs("web-lb-test-in-0")["cidrIpv4"] == "172.31.0.0/16", "the looked-up VPC's CIDR"
 
 
+def test_production_serves_https_with_a_current_tls_policy_and_redirects_http(prod):
+    listener = prod.inputs("web-lb-prod")
+    assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
+    assert listener["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listener["certificateArn"].startswith("arn:aws:acm:us-east-1:")
+    redirect = prod.inputs("web-lb-redirect")
+    assert (redirect["protocol"], redirect["port"]) == ("HTTP", 80)
+    assert redirect["defaultActions"] == [
+        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+    ]
+    assert prod.inputs("web-lb-alb")["dropInvalidHeaderFields"] is True
+
+
+def test_staging_stays_on_plain_http_without_a_redirect(staging):
+    assert staging.inputs("web-lb-prod")["protocol"] == "HTTP"
+    assert "web-lb-redirect" not in staging.monitor.registrations
+
+
 def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
     assert prod.inputs("web-net-vpc")["natGateways"] == {"strategy": "OnePerAz"}
     assert staging.inputs("web-net-vpc")["natGateways"] == {"strategy": "Single"}
@@ -265,7 +285,7 @@ def test_a_new_vpc_has_nat_per_zone_in_prod(prod, staging):
 
 def test_exports_name_everything_a_release_needs():
     expected = {
-        "url": "http://web-lb-alb.us-east-1.elb.amazonaws.com:80",
+        "url": "https://web-lb-alb.us-east-1.elb.amazonaws.com:443",
         "testUrl": "http://web-lb-alb.us-east-1.elb.amazonaws.com:8080",
         "clusterName": "web-cluster",
         "serviceName": "web-service",

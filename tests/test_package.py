@@ -35,7 +35,7 @@ USER_PROGRAM = """
     from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
     from rollback_guard.components.lambda_function import hooks_archive
     from rollback_guard.components.network import ExistingVpc
-    from rollback_guard.components.service import EcsServiceWithRollback, EcsServiceWithRollbackArgs
+    from rollback_guard.components.service import EcsServiceWithRollback, EcsServiceWithRollbackArgs, LoadBalancerOptions
     from rollback_guard.testing import run
 
 
@@ -43,6 +43,10 @@ USER_PROGRAM = """
         EcsServiceWithRollback("checkout", EcsServiceWithRollbackArgs(
             network=ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d")),
             container=Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80),
+            load_balancer=LoadBalancerOptions(
+                listener_port=443,
+                certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000",
+            ),
             production=True,
         ))
         LambdaCanary("greeter", LambdaCanaryArgs(

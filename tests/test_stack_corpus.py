@@ -233,6 +233,20 @@ BAD = [
         "in the stack's region (us-east-1)",
     ),
     Bad(
+        "production without a certificate",
+        "prod",
+        web(loadBalancer={"certificateArn": None}),
+        "services.web.loadBalancer.certificateArn",
+        "production listens on HTTPS",
+    ),
+    Bad(
+        "an HTTP redirect on the HTTPS port",
+        "prod",
+        web(loadBalancer={"httpRedirectPort": 443}),
+        "services.web.loadBalancer.httpRedirectPort",
+        "a port other than listenerPort",
+    ),
+    Bad(
         "a certificate that is not an ACM ARN",
         "prod",
         web(loadBalancer={"certificateArn": "my-cert"}),
@@ -934,7 +948,11 @@ GOOD = [
         {"services": {"api": {"image": "public.ecr.aws/docker/library/httpd", "tag": "2.4"}}, "pipelineService": "api"},
         lambda s: s.pipeline_service == "api",
     ),
-    Good("another region", "prod", {"aws:region": "eu-west-1"}),
+    Good(
+        "another region, with its own certificate",
+        "prod",
+        {"aws:region": "eu-west-1", **web(loadBalancer={"certificateArn": CERTIFICATE.format(region="eu-west-1")})},
+    ),
 ]
 
 

@@ -38,7 +38,9 @@ class BlueGreenLoadBalancerArgs:
     health_check: HealthCheck
     listener_port: int = 80
     test_listener_port: int = 8080
+    # With a certificate the production listener is HTTPS, and this port redirects HTTP to it.
     certificate_arn: str | None = None
+    http_redirect_port: int = 80
     ingress_cidrs: Sequence[pulumi.Input[str]] = ("0.0.0.0/0",)
     # The test listener exposes the release candidate before any user sees it: keep it private.
     test_ingress_cidrs: Sequence[pulumi.Input[str]] = ()
@@ -59,6 +61,8 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
     green: aws.lb.TargetGroup
     production_listener: aws.lb.Listener
     test_listener: aws.lb.Listener
+    # With a certificate: HTTP on http_redirect_port answers with a redirect to HTTPS.
+    redirect_listener: aws.lb.Listener | None
     # With weighted_rules: one rule on each listener forwarding to blue (100) and green (0).
     production_rule: aws.lb.ListenerRule | None = None
     test_rule: aws.lb.ListenerRule | None = None
@@ -69,13 +73,17 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
         super().__init__("rollback-guard:load_balancer:BlueGreenLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        tls = args.certificate_arn is not None
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description=f"{name} load balancer", opts=child
         )
-        for role, port, cidrs in (
+        listeners = [
             ("prod", args.listener_port, args.ingress_cidrs),
             ("test", args.test_listener_port, args.test_ingress_cidrs),
-        ):
+        ]
+        if tls:
+            listeners.append(("redirect", args.http_redirect_port, args.ingress_cidrs))
+        for role, port, cidrs in listeners:
             for i, cidr in enumerate(cidrs):
                 aws.vpc.SecurityGroupIngressRule(
                     f"{name}-{role}-in-{i}",
@@ -132,7 +140,6 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
 
         # Production may be HTTPS; the test listener stays HTTP: it admits the VPC only, and the
         # test-traffic hook reaches it on a node's private address, which no certificate names.
-        tls = args.certificate_arn is not None
         owned_by_codedeploy = pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_LISTENER_PROPERTIES)
         self.production_listener, self.test_listener = (
             aws.lb.Listener(
@@ -150,6 +157,24 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
                 ("test", args.test_listener_port, self.green, False),
             )
         )
+
+        self.redirect_listener = None
+        if tls:
+            self.redirect_listener = aws.lb.Listener(
+                f"{name}-redirect",
+                load_balancer_arn=self.load_balancer.arn,
+                port=args.http_redirect_port,
+                protocol="HTTP",
+                default_actions=[
+                    aws.lb.ListenerDefaultActionArgs(
+                        type="redirect",
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            protocol="HTTPS", port=str(args.listener_port), status_code="HTTP_301"
+                        ),
+                    )
+                ],
+                opts=child,
+            )
 
         if args.weighted_rules:
             self.production_rule, self.test_rule = (

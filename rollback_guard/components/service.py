@@ -79,8 +79,10 @@ class ServiceAlarms:
 class LoadBalancerOptions:
     listener_port: int = 80
     test_listener_port: int = 8080
-    # An ACM certificate in the stack's region: the listeners become HTTPS.
+    # An ACM certificate in the stack's region: the production listener becomes HTTPS (required in
+    # production), and HTTP on http_redirect_port is redirected to it.
     certificate_arn: str | None = None
+    http_redirect_port: int = 80
     ingress_cidrs: Sequence[str] = ("0.0.0.0/0",)
     # None: only the VPC may reach the test listener.
     test_ingress_cidrs: Sequence[str] | None = None
@@ -161,6 +163,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 listener_port=options.listener_port,
                 test_listener_port=options.test_listener_port,
                 certificate_arn=options.certificate_arn,
+                http_redirect_port=options.http_redirect_port,
                 ingress_cidrs=options.ingress_cidrs,
                 test_ingress_cidrs=options.test_ingress_cidrs or [network.cidr_block],
                 deletion_protection=options.deletion_protection,
@@ -324,6 +327,7 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         desired_count=args.desired_count,
         log_retention_days=args.log_retention_days,
         deletion_protection=args.load_balancer.deletion_protection,
+        https=args.load_balancer.certificate_arn is not None,
         production=args.production,
     )
     found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate", args.production)
@@ -333,6 +337,12 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         if not all_at_once(release.config):
             minutes = minutes_before_full_traffic(release.config)
             found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
+    options = args.load_balancer
+    ports = [options.listener_port, options.test_listener_port]
+    if options.certificate_arn:
+        ports.append(options.http_redirect_port)
+    if len(set(ports)) < len(ports):
+        found.append(f"the listeners need ports of their own (production, test, HTTP redirect: {ports})")
     if len(args.alarms.extra_alarm_names) + ALARMS_BUILT_HERE + (args.alarms.latency_anomaly_band is not None) > (
         MAX_ALARMS_PER_DEPLOYMENT_GROUP
     ):

@@ -114,10 +114,12 @@ def partial_traffic_outlasts_detection(minutes: float, detection_minutes: float,
     return []
 
 
-def service(*, desired_count: int, log_retention_days: int, deletion_protection: bool, production: bool) -> list[str]:
+def service(
+    *, desired_count: int, log_retention_days: int, deletion_protection: bool, https: bool, production: bool
+) -> list[str]:
     if not production:
         return []
-    found = []
+    found = [] if https else ["production listens on HTTPS: give the load balancer a certificate"]
     if desired_count < PROD_MIN_DESIRED_COUNT:
         found.append(f"production runs at least {PROD_MIN_DESIRED_COUNT} tasks (desired count {desired_count})")
     found += logs(log_retention_days, production)
