@@ -120,8 +120,9 @@ def test_a_deploy_role_creates_roles_only_on_the_project_path_within_the_workloa
     roles = "arn:aws:iam::123456789012:role/rollback-guard/*"
     writes = next(s for s in granted if "iam:CreateRole" in s["Action"])
     assert writes["Resource"] == roles
-    assert writes["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}}
+    assert writes["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}}
     attach = next(s for s in granted if s["Action"] == "iam:AttachRolePolicy")
+    assert attach["Condition"]["ArnEquals"]["iam:PermissionsBoundary"] == WORKLOAD_BOUNDARY
     assert attach["Condition"]["ArnEquals"]["iam:PolicyARN"] == [
         "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited",
         "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",

@@ -76,7 +76,7 @@ class ReleaseNotifications(pulumi.ComponentResource):
             log_retention_days=args.log_retention_days,
             statements=[
                 {"Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic.arn},
-                {"Effect": "Allow", "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": args.kms_key_arn},
+                {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": args.kms_key_arn},
                 {
                     # Deployments of every group in the account: the services' stacks own them.
                     "Effect": "Allow",

@@ -266,7 +266,7 @@ class ReleasePipeline(pulumi.ComponentResource):
             },
             {
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 "Resource": self.key.arn,
             },
         ]
@@ -287,7 +287,7 @@ class ReleasePipeline(pulumi.ComponentResource):
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
         roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}*", account, ROLE_PATH)
-        bounded = {"StringEquals": {"iam:PermissionsBoundary": workload_boundary_arn}}
+        boundary = {"iam:PermissionsBoundary": workload_boundary_arn}
         return [
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": own_state},
             {
@@ -315,13 +315,13 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
                 "Resource": roles,
-                "Condition": bounded,
+                "Condition": {"ArnEquals": boundary},
             },
             {
                 "Effect": "Allow",
                 "Action": "iam:AttachRolePolicy",
                 "Resource": roles,
-                "Condition": bounded | {"ArnEquals": {"iam:PolicyARN": list(ATTACHABLE_POLICIES)}},
+                "Condition": {"ArnEquals": boundary | {"iam:PolicyARN": list(ATTACHABLE_POLICIES)}},
             },
             {
                 "Effect": "Allow",
@@ -374,7 +374,7 @@ class ReleasePipeline(pulumi.ComponentResource):
             },
             {
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 "Resource": self.key.arn,
             },
             {
