@@ -10,6 +10,7 @@ import pulumi
 from rollback_guard.components.boundaries import WORKLOAD_BOUNDARY
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
+from rollback_guard.components.encryption import LogsKey, encrypted_log_groups
 from rollback_guard.components.iam import bounded_roles, customer_policy_arn
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.network import Network, NetworkArgs
@@ -109,6 +110,10 @@ def build(settings: Settings | PipelineSettings) -> Program | DeliveryPipeline:
     # The services and functions of a stack share its network and its deployment log. Production's
     # log is what a rollback trusts: protected, like every production component.
     stack_wide = pulumi.ResourceOptions(protect=production)
+    if production:
+        # Production's logs under a key of its own (staging's stay under CloudWatch's).
+        logs_key = LogsKey(f"{settings.environment}-logs", opts=stack_wide)
+        pulumi.runtime.register_stack_transformation(encrypted_log_groups(logs_key.key.arn))
     deployment_log = DeploymentLog(
         f"{settings.environment}-deployment-log", DeploymentLogArgs(protected=production), opts=stack_wide
     )

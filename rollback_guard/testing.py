@@ -222,6 +222,8 @@ def run(
     in the same test run: an Output it returns (assertions on resolved outputs) is awaited."""
     mocks = mocks or FakeAws()
     monitor = RecordingMonitor(mocks)
+    # A stack of its own: transformations and outputs registered by an earlier run stay there.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(
         {

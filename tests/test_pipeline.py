@@ -269,7 +269,10 @@ def test_notifications_go_to_an_encrypted_topic_and_its_subscribers(pipeline_sta
                 "execution-trigger": {"trigger-type": ["AutomatedRollback"]},
             },
         ),
-        ("deployments", {"state": ["SUCCESS", "FAILURE", "STOP"]}),
+        (
+            "deployments",
+            {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": "*-deploy-app-*"}]},
+        ),
     ],
 )
 def test_success_failure_and_rollback_are_announced(pipeline_stack, rule, detail):

@@ -27,8 +27,20 @@ DEPLOYER_BOUNDARY = "rollback-guard-deployer-boundary"
 # (AWSCodeDeployRoleForECSLimited, AWSCodeDeployRoleForLambdaLimited,
 # AmazonECSInfrastructureRolePolicyForLoadBalancers): a boundary must cover those too.
 WORKLOAD_ACTIONS = {
-    "logs": ("CreateLogStream", "PutLogEvents"),
-    "xray": ("PutTraceSegments", "PutTelemetryRecords"),
+    "logs": (
+        "CreateLogStream",
+        "PutLogEvents",
+        # Step Functions' log delivery.
+        "CreateLogDelivery",
+        "GetLogDelivery",
+        "UpdateLogDelivery",
+        "DeleteLogDelivery",
+        "ListLogDeliveries",
+        "PutResourcePolicy",
+        "DescribeResourcePolicies",
+        "DescribeLogGroups",
+    ),
+    "xray": ("PutTraceSegments", "PutTelemetryRecords", "GetSamplingRules", "GetSamplingTargets"),
     "dynamodb": ("PutItem", "GetItem", "Query"),
     "codedeploy": ("GetDeployment", "GetApplicationRevision", "PutLifecycleEventHookExecutionStatus"),
     "lambda": ("InvokeFunction", "GetAlias", "UpdateAlias", "GetProvisionedConcurrencyConfig"),

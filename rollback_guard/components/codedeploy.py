@@ -49,6 +49,9 @@ ALL_AT_ONCE_CONFIGS = rules.ALL_AT_ONCE_CONFIGS & (ECS_PREDEFINED_CONFIGS | LAMB
 ECS_ROLE_POLICY = "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited"
 LAMBDA_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
 MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
+# Every application this library creates: Pulumi names it "<service>-deploy-app-<suffix>"
+# (EventBridge wildcard syntax, for rules that should see this project's deployments only).
+APPLICATIONS = "*-deploy-app-*"
 MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
 # CodeDeploy (and ECS, for its own deployments) reads a deployment's alarms at an interval AWS does
 # not document: assumed to be at most a minute.

@@ -32,6 +32,8 @@ class DeploymentLog(pulumi.ComponentResource):
                 aws.dynamodb.TableAttributeArgs(name="sk", type="S"),
             ],
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            # The AWS-managed key: a customer-managed one would need a KMS grant for every hook,
+            # both deploy roles and every operator who runs `ops` (README: Security).
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             deletion_protection_enabled=args.protected,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected, retain_on_delete=args.protected),

@@ -17,6 +17,7 @@ ALIAS_NAME = "live"
 # CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
 CODEDEPLOY_OWNED_ALIAS_PROPERTIES = ["functionVersion", "routingConfig"]
 # X-Ray's write actions have no resource-level permissions: "*" is the only valid resource.
+# X-Ray's Put actions have no resource type to name (IAM: xray:PutTraceSegments takes "*" only).
 XRAY_WRITE = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
 
 
@@ -52,21 +53,25 @@ def logged_function(
     *,
     log_retention_days: int,
     statements: Sequence[pulumi.Input[dict[str, Any]]] = (),
+    tracing: bool = True,
     **function_args: Any,
 ) -> tuple[aws.lambda_.Function, aws.iam.Role]:
     """A function named `<name>-<stack>` whose log group exists first (so retention applies from the
-    first invocation) and whose role may write to that log group plus `statements`."""
+    first invocation) and whose role may write to that log group plus `statements`; traced by X-Ray
+    unless `tracing` is off."""
     child = pulumi.ResourceOptions(parent=parent)
     function_name = f"{name}-{pulumi.get_stack()}"
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=log_retention_days, opts=child
     )
     role = service_role(f"{name}-role", "lambda.amazonaws.com", child)
-    policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child)
+    traced = [XRAY_WRITE] if tracing else []
+    policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *traced, *statements], child)
     function = aws.lambda_.Function(
         f"{name}-function",
         name=function_name,
         role=role.arn,
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if tracing else "PassThrough"),
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, log_group]),
         **function_args,
@@ -105,7 +110,7 @@ class CanaryFunction(pulumi.ComponentResource):
             name,
             self,
             log_retention_days=args.log_retention_days,
-            statements=[XRAY_WRITE] if args.tracing else [],
+            tracing=args.tracing,
             code=code_archive(args.code_path),
             handler=args.handler,
             runtime=args.runtime,
@@ -113,7 +118,6 @@ class CanaryFunction(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             # Versions are immutable and numbered: CodeDeploy shifts between them, never $LATEST.
             publish=True,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if args.tracing else "PassThrough"),
             reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment))
             if args.environment

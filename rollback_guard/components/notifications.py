@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+# What each rule matches, by name: the outcomes a platform team wants to hear about.
+from rollback_guard.components.codedeploy import APPLICATIONS
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
 
-# What each rule matches, by name: the outcomes a platform team wants to hear about.
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
 DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
 
@@ -41,7 +42,8 @@ def event_patterns(pipeline_name: str) -> dict[str, dict]:
         "deployments": {
             "source": ["aws.codedeploy"],
             "detail-type": [DEPLOYMENT_EVENTS],
-            "detail": {"state": ["SUCCESS", "FAILURE", "STOP"]},
+            # This project's applications only: the deployment groups name theirs <service>-deploy-app-….
+            "detail": {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": APPLICATIONS}]},
         },
     }
 

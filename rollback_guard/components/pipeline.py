@@ -25,6 +25,7 @@ from rollback_guard.components.iam import ROLE_PATH, role_policy, service_role, 
 PULUMI_VERSION = "3.272.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 DEPLOY_TIMEOUT_MINUTES = 480
+ARTIFACT_DAYS = 30
 PROJECT = "rollback-guard"
 # The only managed policies the deploy roles may attach: those the stacks' roles use.
 ATTACHABLE_POLICIES = (ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY, ELB_ROLE_POLICY)
@@ -110,6 +111,27 @@ class PipelineStorage(pulumi.ComponentResource):
             opts=child,
         )
         self.artifact_bucket = self._private_bucket(f"{name}-artifacts", child)
+        # Artifacts matter for the pipeline's rollbacks (the last successful revision of a stage):
+        # a month of them is plenty. The state bucket keeps everything: it is every stack's memory.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-artifacts-lifecycle",
+            bucket=self.artifact_bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-old-artifacts",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ARTIFACT_DAYS),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=ARTIFACT_DAYS
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=1
+                    ),
+                )
+            ],
+            opts=child,
+        )
         self.state_bucket = self._private_bucket(f"{name}-state", kept)
         self.register_outputs({"stateBucket": self.state_bucket.bucket, "keyAlias": self.key_alias.name})
 

@@ -174,6 +174,7 @@ class PipelineChecks(pulumi.ComponentResource):
                 self,
                 {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.check_function.arn},
             ).arn,
+            **_observed(f"{name}-smoke-test", self, args.log_retention_days),
             definition=self.check_function.arn.apply(
                 lambda arn: json.dumps(smoke_test_definition(arn, args.smoke_endpoints))
             ),
@@ -192,14 +193,64 @@ class PipelineChecks(pulumi.ComponentResource):
                     "Resource": pulumi.Output.format("arn:aws:cloudwatch:{0}:{1}:alarm:*", region, account),
                 },
             ).arn,
+            **_observed(f"{name}-health-check", self, args.log_retention_days),
             definition=json.dumps(health_check_definition(args.health_check_minutes)),
             opts=child,
         )
         self.register_outputs({"smokeTestArn": self.smoke_test.arn, "healthCheckArn": self.health_check.arn})
 
 
+# Step Functions delivers its logs through CloudWatch Logs' vended-log delivery, whose actions name
+# no resource (IAM: logs:CreateLogDelivery and its kin take "*" only); so do X-Ray's.
+OBSERVABILITY = [
+    {
+        "Effect": "Allow",
+        "Action": [
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+            "logs:DescribeLogGroups",
+        ],
+        "Resource": "*",
+    },
+    {
+        "Effect": "Allow",
+        "Action": [
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets",
+        ],
+        "Resource": "*",
+    },
+]
+
+
 def _state_machine_role(name: str, parent: pulumi.Resource, statement: dict) -> aws.iam.Role:
     child = pulumi.ResourceOptions(parent=parent)
     role = service_role(f"{name}-role", "states.amazonaws.com", child)
-    role_policy(f"{name}-policy", role.id, [statement], child)
+    role_policy(f"{name}-policy", role.id, [statement, *OBSERVABILITY], child)
     return role
+
+
+def _observed(name: str, parent: pulumi.Resource, log_retention_days: int) -> dict:
+    """A state machine's error log (no execution data: the checks' inputs name internal URLs) and
+    X-Ray tracing."""
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name=f"/aws/vendedlogs/states/{name}-{pulumi.get_stack()}",
+        retention_in_days=log_retention_days,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return {
+        "logging_configuration": aws.sfn.StateMachineLoggingConfigurationArgs(
+            log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
+            include_execution_data=False,
+            level="ERROR",
+        ),
+        "tracing_configuration": aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
+    }

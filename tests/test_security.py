@@ -1,0 +1,60 @@
+"""Policy for what a security scan of the stacks looks for beyond IAM (tests/test_iam_lint.py):
+traced functions, state machines that log their errors, notifications about this project only,
+artifacts that expire, production logs under a key of the project's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.offline import settled_stack
+
+STACKS = ("staging", "prod", "pipeline")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_function_is_traced_by_xray(stack):
+    for function in settled_stack(stack).of_type("aws:lambda/function:Function"):
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}, function.name
+
+
+def test_the_state_machines_log_their_errors_without_execution_data_and_are_traced():
+    pipeline = settled_stack("pipeline")
+    for machine in pipeline.of_type("aws:sfn/stateMachine:StateMachine"):
+        logging = machine.inputs["loggingConfiguration"]
+        assert (logging["level"], logging["includeExecutionData"]) == ("ERROR", False), machine.name
+        assert logging["logDestination"].startswith("arn:aws:logs:us-east-1:123456789012:log-group:")
+        assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+
+
+def test_pipeline_artifacts_expire_after_a_month_and_state_never_does():
+    pipeline = settled_stack("pipeline")
+    [lifecycle] = pipeline.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert lifecycle.inputs["bucket"] == "release-storage-artifacts-id"
+    [rule] = lifecycle.inputs["rules"]
+    assert rule["expiration"] == {"days": 30} and rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+
+
+def test_production_log_groups_are_encrypted_with_productions_own_retained_key():
+    prod = settled_stack("prod")
+    key = prod.registration("prod-logs-key")
+    assert (key.protect, key.retain_on_delete) == (True, True)
+    assert key.inputs["enableKeyRotation"] is True
+    for group in prod.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group.inputs["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/prod-logs-key", group.name
+
+
+def test_only_cloudwatch_logs_uses_the_logs_key_for_this_accounts_log_groups():
+    import json
+
+    statements = json.loads(settled_stack("prod").inputs("prod-logs-key")["policy"])["Statement"]
+    service = [s for s in statements if "Service" in s["Principal"]]
+    assert {s["Principal"]["Service"] for s in service} == {"logs.us-east-1.amazonaws.com"}
+    [using] = [s for s in service if s["Action"] != "kms:DescribeKey"]
+    assert using["Condition"] == {
+        "StringLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:*"}
+    }
+
+
+def test_staging_logs_stay_under_cloudwatchs_own_key():
+    staging = settled_stack("staging")
+    assert all("kmsKeyId" not in group.inputs for group in staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
