@@ -58,3 +58,28 @@ def test_only_cloudwatch_logs_uses_the_logs_key_for_this_accounts_log_groups():
 def test_staging_logs_stay_under_cloudwatchs_own_key():
     staging = settled_stack("staging")
     assert all("kmsKeyId" not in group.inputs for group in staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
+
+
+def test_production_load_balancers_keep_access_logs_in_an_encrypted_expiring_bucket():
+    import json
+
+    prod = settled_stack("prod")
+    access_logs = prod.inputs("web-lb-alb")["accessLogs"]
+    assert access_logs == {"bucket": "web-lb-logs", "enabled": True}
+    rule = prod.inputs("web-lb-logs-encryption")["rules"][0]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, "the only kind ALBs write"
+    [lifecycle] = prod.inputs("web-lb-logs-lifecycle")["rules"]
+    assert lifecycle["expiration"] == {"days": 90}
+    allow, deny = json.loads(prod.inputs("web-lb-logs-policy")["policy"])["Statement"]
+    assert allow["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}, "us-east-1's log delivery account"
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Resource"] == "arn:aws:s3:::web-lb-logs/AWSLogs/123456789012/*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    registration = prod.registration("web-lb-logs")
+    assert registration.protect
+
+
+def test_staging_load_balancers_keep_no_access_logs():
+    staging = settled_stack("staging")
+    assert "accessLogs" not in staging.inputs("web-lb-alb")
+    assert not staging.of_type("rollback-guard:load_balancer:AccessLogBucket")

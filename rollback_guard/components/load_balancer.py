@@ -5,6 +5,7 @@ listener), so switching a service between strategies changes routing, not the lo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,127 @@ class HealthCheck:
     unhealthy_threshold: int = 3
 
 
+# Where each region's load balancers deliver access logs from: the regions opened before August 2022
+# deliver as a regional Elastic Load Balancing account, the later ones as the log delivery service
+# (Elastic Load Balancing user guide, "Enable access logs for your Application Load Balancer").
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584",
+    "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993",
+    "cn-northwest-1": "037604701340",
+}
+ACCESS_LOG_DAYS = 90
+
+
+class AccessLogBucket(pulumi.ComponentResource):
+    """A private bucket for a load balancer's access logs: encrypted with S3-managed keys (the only
+    kind load balancers can write with), written only by the region's log delivery, kept 90 days.
+    Not versioned and not itself access-logged: it holds append-only logs that expire."""
+
+    bucket: aws.s3.Bucket
+    # The bucket's name once its policy lets the load balancer write: a load balancer checks that
+    # when its access logs are switched on.
+    writable_name: pulumi.Output[str]
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:load_balancer:AccessLogBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(name, force_destroy=False, opts=child)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ACCESS_LOG_DAYS),
+                )
+            ],
+            opts=child,
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        policy = aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=pulumi.Output.all(self.bucket.arn, region, account).apply(
+                lambda values: json.dumps(_delivery_policy(*values))
+            ),
+            opts=child,
+        )
+        self.writable_name = pulumi.Output.all(self.bucket.bucket, policy.id).apply(lambda values: values[0])
+        self.register_outputs({"bucket": self.bucket.bucket})
+
+
+def _delivery_policy(bucket_arn: str, region: str, account: str) -> dict:
+    writer = {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    if region in ELB_LOG_ACCOUNTS:
+        writer = {"AWS": f"arn:aws:iam::{ELB_LOG_ACCOUNTS[region]}:root"}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": writer,
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/AWSLogs/{account}/*",
+            },
+            {
+                # Logs travel over TLS only.
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
 @dataclass
 class BlueGreenLoadBalancerArgs:
     vpc_id: pulumi.Input[str]
@@ -45,6 +167,8 @@ class BlueGreenLoadBalancerArgs:
     # The test listener exposes the release candidate before any user sees it: keep it private.
     test_ingress_cidrs: Sequence[pulumi.Input[str]] = ()
     deletion_protection: bool = True
+    # Where access logs go (AccessLogBucket.writable_name); None: not kept.
+    access_logs_bucket: pulumi.Input[str] | None = None
     deregistration_delay_seconds: int = 30
     # ECS-native blue/green, canary and linear move traffic through weighted listener rules.
     weighted_rules: bool = False
@@ -113,6 +237,9 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
             security_groups=[self.security_group.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.deletion_protection,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_logs_bucket, enabled=True)
+            if args.access_logs_bucket is not None
+            else None,
             opts=child,
         )
 

@@ -40,7 +40,12 @@ from rollback_guard.components.ecs_service import (
     NativeShift,
     Rolling,
 )
-from rollback_guard.components.load_balancer import BlueGreenLoadBalancer, BlueGreenLoadBalancerArgs, HealthCheck
+from rollback_guard.components.load_balancer import (
+    AccessLogBucket,
+    BlueGreenLoadBalancer,
+    BlueGreenLoadBalancerArgs,
+    HealthCheck,
+)
 from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
 from rollback_guard.components.parts import part_of
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
@@ -88,6 +93,8 @@ class LoadBalancerOptions:
     test_ingress_cidrs: Sequence[str] | None = None
     deletion_protection: bool = True
     health_check: HealthCheck = field(default_factory=HealthCheck)
+    # Access logs to a bucket of the service's own; None: in production only.
+    access_logs: bool | None = None
 
 
 @dataclass
@@ -152,6 +159,9 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             if isinstance(args.network, Network)
             else Network(f"{name}-net", NetworkArgs(vpc=args.network), opts=child)
         )
+        # Production keeps a record of every request; elsewhere, only if asked for.
+        keep_access_logs = args.production if options.access_logs is None else options.access_logs
+        access_logs = AccessLogBucket(f"{name}-lb-logs", opts=child) if keep_access_logs else None
         self.load_balancer = BlueGreenLoadBalancer(
             f"{name}-lb",
             BlueGreenLoadBalancerArgs(
@@ -167,6 +177,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 ingress_cidrs=options.ingress_cidrs,
                 test_ingress_cidrs=options.test_ingress_cidrs or [network.cidr_block],
                 deletion_protection=options.deletion_protection,
+                access_logs_bucket=access_logs.writable_name if access_logs else None,
                 weighted_rules=isinstance(release.strategy, NativeShift),
             ),
             opts=child,
