@@ -1,5 +1,6 @@
-"""A customer-managed key for a stack's CloudWatch log groups, and the stack transformation that
-puts every log group the program creates under it.
+"""Keys and private buckets: a KMS key that delegates to the account's IAM policies, a bucket that is
+private and encrypted, and a customer-managed key for a stack's CloudWatch log groups with the
+stack transformation that puts every log group the program creates under it.
 
 CloudWatch Logs encrypts and decrypts with the key itself (the writers, Lambda and ECS, need no KMS
 permission); the key policy lets the service use it for this account's log groups in this region
@@ -24,6 +25,66 @@ LOGS_KEY_ACTIONS = [
 ]
 
 
+def account_key(
+    name: str, description: str, opts: pulumi.ResourceOptions, statements: list | None = None
+) -> aws.kms.Key:
+    """A rotated key whose policy delegates to the account's IAM policies, as AWS KMS's default key
+    policy does, plus `statements` for the services that use it."""
+    account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=opts.parent)).account_id
+    delegation = {
+        "Effect": "Allow",
+        "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", account)},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    return aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [delegation, *(statements or [])]}),
+        opts=opts,
+    )
+
+
+def private_bucket(
+    name: str,
+    encryption: aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs,
+    opts: pulumi.ResourceOptions,
+) -> aws.s3.Bucket:
+    """A bucket no one outside the account can read, with objects encrypted by default and owned
+    by the bucket's owner (no ACLs)."""
+    bucket = aws.s3.Bucket(name, opts=opts)
+    child = pulumi.ResourceOptions(parent=opts.parent)
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=encryption,
+                bucket_key_enabled=encryption.sse_algorithm == "aws:kms" or None,
+            )
+        ],
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    return bucket
+
+
 class LogsKey(pulumi.ComponentResource):
     key: aws.kms.Key
 
@@ -31,46 +92,23 @@ class LogsKey(pulumi.ComponentResource):
         super().__init__("rollback-guard:encryption:LogsKey", name, None, opts)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        self.key = aws.kms.Key(
+        logs = {"Service": pulumi.Output.format("logs.{0}.amazonaws.com", region)}
+        log_groups = pulumi.Output.format("arn:aws:logs:{0}:{1}:log-group:*", region, account)
+        self.key = account_key(
             f"{name}-key",
-            description="rollback-guard: this stack's CloudWatch log groups",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.json_dumps(
+            "rollback-guard: this stack's CloudWatch log groups",
+            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            [
                 {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            # The usual delegation: the account's IAM policies decide who reads the logs.
-                            "Effect": "Allow",
-                            "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", account)},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": pulumi.Output.format("logs.{0}.amazonaws.com", region)},
-                            "Action": LOGS_KEY_ACTIONS,
-                            "Resource": "*",
-                            "Condition": {
-                                "StringLike": {
-                                    "kms:EncryptionContext:aws:logs:arn": pulumi.Output.format(
-                                        "arn:aws:logs:{0}:{1}:log-group:*", region, account
-                                    )
-                                }
-                            },
-                        },
-                        {
-                            # DescribeKey carries no encryption context to condition on.
-                            "Effect": "Allow",
-                            "Principal": {"Service": pulumi.Output.format("logs.{0}.amazonaws.com", region)},
-                            "Action": "kms:DescribeKey",
-                            "Resource": "*",
-                        },
-                    ],
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                    "Effect": "Allow",
+                    "Principal": logs,
+                    "Action": LOGS_KEY_ACTIONS,
+                    "Resource": "*",
+                    "Condition": {"StringLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+                },
+                # DescribeKey carries no encryption context to condition on.
+                {"Effect": "Allow", "Principal": logs, "Action": "kms:DescribeKey", "Resource": "*"},
+            ],
         )
         self.register_outputs({"keyArn": self.key.arn})
 

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from rollback_guard.components.boundaries import DEPLOY_ACTIONS, actions
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
+from rollback_guard.components.encryption import account_key, private_bucket
 from rollback_guard.components.iam import ROLE_PATH, role_policy, service_role, write_logs
 
 # The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
@@ -82,27 +83,8 @@ class PipelineStorage(pulumi.ComponentResource):
         super().__init__("rollback-guard:pipeline:PipelineStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        self.key = aws.kms.Key(
-            f"{name}-key",
-            description="rollback-guard: pipeline artifacts, Pulumi state and secrets, notifications",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            # The usual delegation: the account's IAM policies decide who uses the key.
-                            "Effect": "Allow",
-                            "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", account)},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        }
-                    ],
-                }
-            ),
-            opts=kept,
+        self.key = account_key(
+            f"{name}-key", "rollback-guard: pipeline artifacts, Pulumi state and secrets, notifications", kept
         )
         self.key_alias = aws.kms.Alias(
             f"{name}-key-alias",
@@ -136,41 +118,16 @@ class PipelineStorage(pulumi.ComponentResource):
         self.register_outputs({"stateBucket": self.state_bucket.bucket, "keyAlias": self.key_alias.name})
 
     def _private_bucket(self, name: str, opts: pulumi.ResourceOptions) -> aws.s3.Bucket:
-        bucket = aws.s3.Bucket(name, opts=opts)
-        child = pulumi.ResourceOptions(parent=self)
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
+        """Private, encrypted with the pipeline's key, versioned."""
+        encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
         )
+        bucket = private_bucket(name, encryption, opts)
         aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         return bucket
 
