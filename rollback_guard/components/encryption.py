@@ -85,6 +85,30 @@ def private_bucket(
     return bucket
 
 
+def expire_objects(name: str, bucket: aws.s3.Bucket, days: int, opts: pulumi.ResourceOptions) -> None:
+    """Objects (and their older versions, and unfinished uploads) deleted after `days`."""
+    s3 = aws.s3
+    s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            s3.BucketLifecycleConfigurationRuleArgs(
+                id=f"expire-after-{days}-days",
+                status="Enabled",
+                filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                noncurrent_version_expiration=s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=days
+                ),
+                abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=1
+                ),
+            )
+        ],
+        opts=opts,
+    )
+
+
 class LogsKey(pulumi.ComponentResource):
     key: aws.kms.Key
 

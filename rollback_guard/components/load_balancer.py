@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.encryption import private_bucket
+from rollback_guard.components.encryption import expire_objects, private_bucket
 
 # CodeDeploy rewrites these on every release; re-applying Pulumi's stale copy could point production
 # at the target group that has just been emptied.
@@ -85,19 +85,7 @@ class AccessLogBucket(pulumi.ComponentResource):
             ),
             child,
         )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ACCESS_LOG_DAYS),
-                )
-            ],
-            opts=child,
-        )
+        expire_objects(name, self.bucket, ACCESS_LOG_DAYS, child)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         policy = aws.s3.BucketPolicy(

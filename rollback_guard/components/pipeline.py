@@ -19,7 +19,7 @@ import pulumi_aws as aws
 from rollback_guard.components.boundaries import DEPLOY_ACTIONS, actions
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
-from rollback_guard.components.encryption import account_key, private_bucket
+from rollback_guard.components.encryption import account_key, expire_objects, private_bucket
 from rollback_guard.components.iam import ROLE_PATH, role_policy, service_role, write_logs
 
 # The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
@@ -95,25 +95,7 @@ class PipelineStorage(pulumi.ComponentResource):
         self.artifact_bucket = self._private_bucket(f"{name}-artifacts", child)
         # Artifacts matter for the pipeline's rollbacks (the last successful revision of a stage):
         # a month of them is plenty. The state bucket keeps everything: it is every stack's memory.
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-artifacts-lifecycle",
-            bucket=self.artifact_bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-old-artifacts",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ARTIFACT_DAYS),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=ARTIFACT_DAYS
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=1
-                    ),
-                )
-            ],
-            opts=child,
-        )
+        expire_objects(f"{name}-artifacts", self.artifact_bucket, ARTIFACT_DAYS, child)
         self.state_bucket = self._private_bucket(f"{name}-state", kept)
         self.register_outputs({"stateBucket": self.state_bucket.bucket, "keyAlias": self.key_alias.name})
 
