@@ -64,12 +64,6 @@ ALLOWED = [
         "boundary as a ceiling over the identity policy)",
     ),
     Allowed(
-        "RESOURCE_STAR",
-        "release-deploy-*-policy",
-        "`pulumi up` creates the stacks' resources under names Pulumi generates at creation, and a Create call "
-        "has no ARN to name before it; scoped by action and by the stack's region instead",
-    ),
-    Allowed(
         "RESOURCE_MISMATCH",
         "release-role-policy",
         "CodeConnections renamed CodeStar Connections: one connection ARN, both action names, as AWS accepts either",

@@ -274,6 +274,61 @@ DEPLOY_ACTIONS = {
     ),
 }
 
+# Where the deploy actions act: this account's resources of each service in the stack's region.
+DEPLOY_SCOPES = (
+    "arn:aws:ec2:{region}:{account}:*",
+    "arn:aws:elasticloadbalancing:{region}:{account}:*",
+    "arn:aws:ecs:{region}:{account}:*",
+    "arn:aws:lambda:{region}:{account}:function:*",
+    "arn:aws:codedeploy:{region}:{account}:*",
+    "arn:aws:cloudwatch:{region}:{account}:alarm:*",
+    "arn:aws:logs:{region}:{account}:log-group:*",
+    "arn:aws:dynamodb:{region}:{account}:table/*",
+)
+# The deploy actions that name no resource type, which IAM grants on "*" only (the Describe calls,
+# task definition revisions, anomaly detectors, a deployment's stop and continue). The IAM linter
+# in the suite checks both lists: an action here that could be scoped, or one scoped that cannot.
+ANY_RESOURCE_ACTIONS = frozenset(
+    f"{service}:{action}"
+    for service, names in {
+        "ec2": (
+            "DescribeAccountAttributes",
+            "DescribeAvailabilityZones",
+            "DescribeVpcs",
+            "DescribeSubnets",
+            "DescribeRouteTables",
+            "DescribeInternetGateways",
+            "DescribeAddresses",
+            "DescribeAddressesAttribute",
+            "DescribeNatGateways",
+            "DescribeSecurityGroups",
+            "DescribeSecurityGroupRules",
+            "DescribeNetworkInterfaces",
+            "DescribeNetworkAcls",
+            "DescribePrefixLists",
+            "DescribeTags",
+        ),
+        "elasticloadbalancing": (
+            "DescribeLoadBalancers",
+            "DescribeLoadBalancerAttributes",
+            "DescribeTargetGroups",
+            "DescribeTargetGroupAttributes",
+            "DescribeTargetHealth",
+            "DescribeListeners",
+            "DescribeListenerAttributes",
+            "DescribeListenerCertificates",
+            "DescribeSSLPolicies",
+            "DescribeRules",
+            "DescribeTags",
+        ),
+        "ecs": ("DeregisterTaskDefinition", "DescribeTaskDefinition"),
+        "codedeploy": ("StopDeployment", "ContinueDeployment"),
+        "cloudwatch": ("PutAnomalyDetector", "DeleteAnomalyDetector", "DescribeAnomalyDetectors"),
+        "logs": ("DescribeLogGroups",),
+    }.items()
+    for action in names
+)
+
 # The roles the deploy roles manage, always under ROLE_PATH with the workload boundary.
 ROLE_ACTIONS = (
     "CreateRole",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.boundaries import DEPLOY_ACTIONS, actions
+from rollback_guard.components.boundaries import ANY_RESOURCE_ACTIONS, DEPLOY_ACTIONS, DEPLOY_SCOPES, actions
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
 from rollback_guard.components.encryption import account_key, expire_objects, private_bucket
@@ -248,6 +248,7 @@ class ReleasePipeline(pulumi.ComponentResource):
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
         roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}*", account, ROLE_PATH)
+        granted = actions(DEPLOY_ACTIONS)
         boundary = {"iam:PermissionsBoundary": workload_boundary_arn}
         return [
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": own_state},
@@ -263,11 +264,16 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Condition": {"StringLike": {"s3:prefix": [".pulumi/*"]}},
             },
             {
-                # The stacks' resources get names Pulumi generates at creation, and Create actions
-                # name no resource before it exists (IAM: a Create call's resource ARN is not
-                # known to the caller), so these actions are scoped by action and region.
+                # The stacks' resources get names Pulumi generates at creation: this account's
+                # resources of each service, in the stack's region.
                 "Effect": "Allow",
-                "Action": actions(DEPLOY_ACTIONS),
+                "Action": [action for action in granted if action not in ANY_RESOURCE_ACTIONS],
+                "Resource": [pulumi.Output.format(scope, region=region, account=account) for scope in DEPLOY_SCOPES],
+            },
+            {
+                # These name no resource type: IAM grants them on "*" only.
+                "Effect": "Allow",
+                "Action": [action for action in granted if action in ANY_RESOURCE_ACTIONS],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
             },
