@@ -11,7 +11,7 @@ from rollback_guard.components.boundaries import WORKLOAD_BOUNDARY
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.encryption import LogsKey, encrypted_log_groups
-from rollback_guard.components.iam import bounded_roles, customer_policy_arn
+from rollback_guard.components.iam import ROLE_PATH, bounded_roles, customer_policy_arn
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.network import Network, NetworkArgs
 from rollback_guard.components.service import (
@@ -106,7 +106,8 @@ def build(settings: Settings | PipelineSettings) -> Program | DeliveryPipeline:
     production = settings.is_production
     # Every role lives under the project's path and within the workload boundary, which the
     # pipeline stack creates: the deploy roles may create no other kind (boundaries.py).
-    pulumi.runtime.register_stack_transformation(bounded_roles(customer_policy_arn(WORKLOAD_BOUNDARY)))
+    boundary = customer_policy_arn(WORKLOAD_BOUNDARY)
+    pulumi.runtime.register_stack_transformation(bounded_roles(boundary, f"{ROLE_PATH}{pulumi.get_stack()}/"))
     # The services and functions of a stack share its network and its deployment log. Production's
     # log is what a rollback trusts: protected, like every production component.
     stack_wide = pulumi.ResourceOptions(protect=production)

@@ -106,7 +106,7 @@ def test_each_deploy_job_reaches_only_its_own_stacks_state(pipeline_stack):
     assert writable == [
         f"{state}/.pulumi/stacks/rollback-guard/staging.json*",
         f"{state}/.pulumi/history/rollback-guard/staging/*",
-        f"{state}/.pulumi/locks/rollback-guard/staging/*",
+        f"{state}/.pulumi/locks/organization/rollback-guard/staging/*",
         f"{state}/.pulumi/backups/rollback-guard/staging/*",
     ]
     assert "prod" not in json.dumps(staging)
@@ -117,7 +117,7 @@ WORKLOAD_BOUNDARY = "arn:aws:iam::123456789012:policy/rollback-guard/release-bou
 
 def test_a_deploy_role_creates_roles_only_on_the_project_path_within_the_workload_boundary(pipeline_stack):
     granted = statements(pipeline_stack, "release-deploy-production-policy")
-    roles = "arn:aws:iam::123456789012:role/rollback-guard/*"
+    roles = "arn:aws:iam::123456789012:role/rollback-guard/prod/*"
     writes = next(s for s in granted if "iam:CreateRole" in s["Action"])
     assert writes["Resource"] == roles
     assert writes["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}}
@@ -145,7 +145,7 @@ def test_no_policy_of_the_pipeline_grants_a_whole_service(pipeline_stack):
 def test_every_pipeline_role_carries_a_boundary_under_the_project_path(pipeline_stack):
     deployer = "arn:aws:iam::123456789012:policy/rollback-guard/release-boundaries-deployer"
     for role in pipeline_stack.of_type("aws:iam/role:Role"):
-        assert role.inputs["path"] == "/rollback-guard/", role.name
+        assert role.inputs["path"] == "/rollback-guard-pipeline/", role.name
         expected = deployer if role.name.startswith("release-deploy-") else WORKLOAD_BOUNDARY
         assert role.inputs["permissionsBoundary"] == expected, role.name
 

@@ -23,7 +23,7 @@ NATIVE = ("ecs-blue-green", "ecs-canary", "ecs-linear")
 BLUE = mock_arn("aws:lb/targetGroup:TargetGroup", "web-lb-blue")
 GREEN = mock_arn("aws:lb/targetGroup:TargetGroup", "web-lb-green")
 HOOK = mock_arn("aws:lambda/function:Function", "web-test-traffic-function")
-INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure", path="/rollback-guard/")
+INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure", path="/rollback-guard/staging/")
 
 
 @functools.cache
@@ -150,6 +150,7 @@ def test_switching_from_codedeploy_to_an_ecs_native_shift_changes_routing_not_th
         "web-deploy-group",
         "web-deploy-role",
         "web-deploy-role-managed",
+        "web-deploy-pass-task-roles",
         "web-release",
         "web-test-traffic-invoke",
         *(f"web-recorder{part}" for part in ("", "-function", "-invoke", "-logs", "-policy", "-role")),

@@ -48,6 +48,7 @@ WORKLOAD_ACTIONS = {
     "ec2": (
         "CreateNetworkInterface",
         "DescribeNetworkInterfaces",
+        "DescribeSubnets",
         "DeleteNetworkInterface",
         "AssignPrivateIpAddresses",
         "UnassignPrivateIpAddresses",
@@ -123,6 +124,9 @@ DEPLOY_ACTIONS = {
         "UpdateSecurityGroupRuleDescriptionsIngress",
         "UpdateSecurityGroupRuleDescriptionsEgress",
         "DescribeNetworkInterfaces",
+        # A destroy removes what Lambda leaves in the VPC before the subnets and security groups.
+        "DetachNetworkInterface",
+        "DeleteNetworkInterface",
         "DescribeNetworkAcls",
         "DescribePrefixLists",
         "CreateTags",
@@ -225,6 +229,8 @@ DEPLOY_ACTIONS = {
         "GetDeployment",
         "ListDeployments",
         "BatchGetDeployments",
+        "ListDeploymentTargets",
+        "BatchGetDeploymentTargets",
         "StopDeployment",
         "ContinueDeployment",
         "GetApplicationRevision",
@@ -286,7 +292,7 @@ DEPLOY_SCOPES = (
     "arn:aws:dynamodb:{region}:{account}:table/*",
 )
 # The deploy actions that name no resource type, which IAM grants on "*" only (the Describe calls,
-# task definition revisions, anomaly detectors, a deployment's stop and continue). The IAM linter
+# task definition revisions, anomaly detectors, a deployment's stop, continue and targets). The IAM linter
 # in the suite checks both lists: an action here that could be scoped, or one scoped that cannot.
 ANY_RESOURCE_ACTIONS = frozenset(
     f"{service}:{action}"
@@ -322,7 +328,7 @@ ANY_RESOURCE_ACTIONS = frozenset(
             "DescribeTags",
         ),
         "ecs": ("DeregisterTaskDefinition", "DescribeTaskDefinition"),
-        "codedeploy": ("StopDeployment", "ContinueDeployment"),
+        "codedeploy": ("StopDeployment", "ContinueDeployment", "ListDeploymentTargets", "BatchGetDeploymentTargets"),
         "cloudwatch": ("PutAnomalyDetector", "DeleteAnomalyDetector", "DescribeAnomalyDetectors"),
         "logs": ("DescribeLogGroups",),
     }.items()
@@ -349,6 +355,52 @@ ROLE_ACTIONS = (
     "PassRole",
     "CreateServiceLinkedRole",
 )
+# Production's own storage: its load balancers' access-log buckets and its logs key, which the deploy
+# roles may manage only by name (buckets) or by tag (keys), never the pipeline's own.
+ACCESS_LOG_BUCKETS = "arn:aws:s3:::*-lb-logs-*"
+ACCESS_LOG_BUCKET_ACTIONS = {
+    "s3": (
+        "CreateBucket",
+        "DeleteBucket",
+        "ListBucket",
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+        "GetBucketAcl",
+        "GetBucketCORS",
+        "GetBucketWebsite",
+        "GetBucketVersioning",
+        "GetBucketRequestPayment",
+        "GetBucketLogging",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "GetBucketObjectLockConfiguration",
+        "GetBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "GetAccelerateConfiguration",
+        "GetLifecycleConfiguration",
+        "PutLifecycleConfiguration",
+        "GetReplicationConfiguration",
+        "GetEncryptionConfiguration",
+        "PutEncryptionConfiguration",
+    )
+}
+KEY_TAG = "rollback-guard:key"
+LOGS_KEY_TAG_VALUE = "logs"
+LOGS_KEY_ACTIONS = {
+    "kms": (
+        "DescribeKey",
+        "GetKeyPolicy",
+        "PutKeyPolicy",
+        "EnableKeyRotation",
+        "GetKeyRotationStatus",
+        "ListResourceTags",
+        "TagResource",
+        "UntagResource",
+    )
+}
 # What a deploy job does besides: its logs, the pipeline's artifacts and state, the secrets key.
 DEPLOY_JOB_ACTIONS = {
     "logs": ("CreateLogStream", "PutLogEvents"),
@@ -374,7 +426,14 @@ class PermissionsBoundaries(pulumi.ComponentResource):
         super().__init__("rollback-guard:boundaries:PermissionsBoundaries", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.workload = self._boundary(f"{name}-workload", WORKLOAD_BOUNDARY, actions(WORKLOAD_ACTIONS), child)
-        deployer = actions(DEPLOY_ACTIONS, DEPLOY_JOB_ACTIONS, {"iam": ROLE_ACTIONS})
+        deployer = actions(
+            DEPLOY_ACTIONS,
+            ACCESS_LOG_BUCKET_ACTIONS,
+            LOGS_KEY_ACTIONS,
+            {"kms": ("CreateKey",)},
+            DEPLOY_JOB_ACTIONS,
+            {"iam": ROLE_ACTIONS},
+        )
         self.deployer = self._boundary(f"{name}-deployer", DEPLOYER_BOUNDARY, deployer, child)
         self.register_outputs({"workloadArn": self.workload.arn, "deployerArn": self.deployer.arn})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from rollback_guard.components.boundaries import PermissionsBoundaries
-from rollback_guard.components.iam import bounded_roles
+from rollback_guard.components.iam import PIPELINE_ROLE_PATH, bounded_roles
 from rollback_guard.components.notifications import ReleaseNotifications, ReleaseNotificationsArgs
 from rollback_guard.components.parts import part_of
 from rollback_guard.components.pipeline import (
@@ -59,9 +59,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
         _check(name, args)
         super().__init__("rollback-guard:delivery:DeliveryPipeline", name, None, opts)
         self.boundaries = PermissionsBoundaries(f"{name}-boundaries", opts=pulumi.ResourceOptions(parent=self))
-        # Every role of the pipeline lives under the project's path with the workload boundary; the
-        # deploy roles name the deployer boundary themselves.
-        child = part_of(self, transformations=[bounded_roles(self.boundaries.workload.arn)])
+        # Every role of the pipeline lives under a path of its own, out of the deploy roles' reach, with
+        # the workload boundary; the deploy roles name the deployer boundary themselves.
+        child = part_of(self, transformations=[bounded_roles(self.boundaries.workload.arn, PIPELINE_ROLE_PATH)])
         pipeline_name = args.pipeline_name or f"rollback-guard-{pulumi.get_stack()}"
         self.checks = PipelineChecks(
             f"{name}-checks",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.components.boundaries import KEY_TAG, LOGS_KEY_TAG_VALUE
+
 # What CloudWatch Logs does with a log group's key (Encrypt log data with customer managed keys);
 # each carries the log group's ARN as encryption context.
 LOGS_KEY_ACTIONS = [
@@ -26,7 +28,11 @@ LOGS_KEY_ACTIONS = [
 
 
 def account_key(
-    name: str, description: str, opts: pulumi.ResourceOptions, statements: list | None = None
+    name: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+    statements: list | None = None,
+    tags: dict[str, str] | None = None,
 ) -> aws.kms.Key:
     """A rotated key whose policy delegates to the account's IAM policies, as AWS KMS's default key
     policy does, plus `statements` for the services that use it."""
@@ -43,6 +49,7 @@ def account_key(
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [delegation, *(statements or [])]}),
+        tags=tags,
         opts=opts,
     )
 
@@ -133,6 +140,8 @@ class LogsKey(pulumi.ComponentResource):
                 # DescribeKey carries no encryption context to condition on.
                 {"Effect": "Allow", "Principal": logs, "Action": "kms:DescribeKey", "Resource": "*"},
             ],
+            # The deploy roles may manage keys with this tag, and no others.
+            tags={KEY_TAG: LOGS_KEY_TAG_VALUE},
         )
         self.register_outputs({"keyArn": self.key.arn})
 

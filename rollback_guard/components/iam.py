@@ -10,8 +10,11 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-# Where this project's roles and policies live: the deploy roles may create roles only here.
+# Where this project's roles and policies live: each service stack's roles under ROLE_PATH/<stack>/,
+# where only that stack's deploy role may create them; the pipeline's own under PIPELINE_ROLE_PATH,
+# where no deploy role reaches.
 ROLE_PATH = "/rollback-guard/"
+PIPELINE_ROLE_PATH = "/rollback-guard-pipeline/"
 
 
 def service_role(

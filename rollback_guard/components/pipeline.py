@@ -16,7 +16,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.boundaries import ANY_RESOURCE_ACTIONS, DEPLOY_ACTIONS, DEPLOY_SCOPES, actions
+from rollback_guard.components.boundaries import (
+    ACCESS_LOG_BUCKET_ACTIONS,
+    ACCESS_LOG_BUCKETS,
+    ANY_RESOURCE_ACTIONS,
+    DEPLOY_ACTIONS,
+    DEPLOY_SCOPES,
+    KEY_TAG,
+    LOGS_KEY_ACTIONS,
+    LOGS_KEY_TAG_VALUE,
+    actions,
+)
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
 from rollback_guard.components.encryption import account_key, expire_objects, private_bucket
@@ -235,33 +245,37 @@ class ReleasePipeline(pulumi.ComponentResource):
     def _deploy_statements(self, stack: str, workload_boundary_arn: pulumi.Input[str]) -> list:
         """`pulumi up` of one service stack: its own state, and the resources it owns."""
         state = self.state_bucket.arn
-        # The local-file backend's layout in S3 (project-scoped since Pulumi 3.61).
+        # The DIY backend's layout in S3 (project-scoped since Pulumi 3.61; locks are kept under the
+        # stack's fully qualified name, organization/<project>/<stack>).
         own_state = [
             state.apply(lambda arn, key=key: f"{arn}/.pulumi/{key}")
             for key in (
                 f"stacks/{PROJECT}/{stack}.json*",
                 f"history/{PROJECT}/{stack}/*",
-                f"locks/{PROJECT}/{stack}/*",
+                f"locks/organization/{PROJECT}/{stack}/*",
                 f"backups/{PROJECT}/{stack}/*",
             )
         ]
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
-        roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}*", account, ROLE_PATH)
+        # The stack's own roles: each stack's roles live under a path of their own (program.py).
+        roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}{2}/*", account, ROLE_PATH, stack)
         granted = actions(DEPLOY_ACTIONS)
+        keys = pulumi.Output.format("arn:aws:kms:{0}:{1}:key/*", region, account)
         boundary = {"iam:PermissionsBoundary": workload_boundary_arn}
         return [
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": own_state},
             {
+                # The backend's version marker, which the first login writes.
                 "Effect": "Allow",
-                "Action": "s3:GetObject",
+                "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": state.apply(lambda arn: f"{arn}/.pulumi/meta.yaml"),
             },
             {
+                # Listing names the stacks and tells a missing object (404) from a forbidden one.
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": state,
-                "Condition": {"StringLike": {"s3:prefix": [".pulumi/*"]}},
             },
             {
                 # The stacks' resources get names Pulumi generates at creation: this account's
@@ -276,6 +290,32 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Action": [action for action in granted if action in ANY_RESOURCE_ACTIONS],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                # Production's access-log buckets, by the name their component gives them.
+                "Effect": "Allow",
+                "Action": actions(ACCESS_LOG_BUCKET_ACTIONS),
+                "Resource": [ACCESS_LOG_BUCKETS, f"{ACCESS_LOG_BUCKETS}/*"],
+            },
+            {
+                # Production's logs key, created with its tag (CreateKey names no resource)...
+                "Effect": "Allow",
+                "Action": "kms:CreateKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {f"aws:RequestTag/{KEY_TAG}": LOGS_KEY_TAG_VALUE}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "kms:TagResource",
+                "Resource": keys,
+                "Condition": {"StringEquals": {f"aws:RequestTag/{KEY_TAG}": LOGS_KEY_TAG_VALUE}},
+            },
+            {
+                # ... and managed by it: never the pipeline's key, which has no such tag.
+                "Effect": "Allow",
+                "Action": actions(LOGS_KEY_ACTIONS),
+                "Resource": keys,
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{KEY_TAG}": LOGS_KEY_TAG_VALUE}},
             },
             {
                 # Roles only under the project's path, only with the workload boundary.

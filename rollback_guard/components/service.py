@@ -40,6 +40,7 @@ from rollback_guard.components.ecs_service import (
     NativeShift,
     Rolling,
 )
+from rollback_guard.components.iam import role_policy
 from rollback_guard.components.load_balancer import (
     AccessLogBucket,
     BlueGreenLoadBalancer,
@@ -269,6 +270,21 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 production=args.production,
             ),
             opts=child,
+        )
+        # The limited managed policy passes only roles named ecsTaskExecutionRole or ECSTaskExecution*:
+        # CodeDeploy starts the replacement task set with this service's own two roles.
+        role_policy(
+            f"{name}-deploy-pass-task-roles",
+            group.role.name,
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:PassRole",
+                    "Resource": [service.execution_role.arn, service.task_role.arn],
+                    "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                }
+            ],
+            pulumi.ResourceOptions(parent=group),
         )
         hook = test_traffic_hook(group)
         log = args.deployment_log or DeploymentLog(

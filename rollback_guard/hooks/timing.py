@@ -18,6 +18,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# A call ends this much before its check's deadline, so that the check reports what the call ran
+# into (an endpoint that never answered, named) rather than racing the deadline to a vaguer report.
+CALL_MARGIN_SECONDS = 0.25
+SHORTEST_CALL_SECONDS = 0.01
 
 
 class HookError(Exception):
@@ -75,9 +79,10 @@ class Deadline:
             raise HookError(f"{what}: not started, no time left")
 
     def seconds_for(self, what: str, wanted: float) -> float:
-        """`wanted` seconds for `what`, cut to the time left; HookError when none is left."""
+        """`wanted` seconds for `what`, cut to end a margin before the deadline; HookError when no
+        time is left."""
         self.check(what)
-        return min(wanted, self.remaining())
+        return min(wanted, max(self.remaining() - CALL_MARGIN_SECONDS, SHORTEST_CALL_SECONDS))
 
     @contextmanager
     def waiting_for(self, what: str) -> Iterator[None]:
