@@ -58,6 +58,7 @@ from rollback_guard.components.codedeploy import (
     all_at_once,
     minimum_blue_kept_minutes,
     minutes_before_full_traffic,
+    shift_minutes,
 )
 from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
 from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
@@ -86,6 +87,10 @@ STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
 DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
 MAX_BAKE_MINUTES = 1440  # ECS's ceiling for every bake time
+SECURITY_GROUP_RULES = 60  # inbound rules per security group, AWS's default quota
+LAMBDA_NAME_LENGTH = 64
+# Names AWS refuses at the start of a load balancer's name (internal-) or a bucket's (xn--, sthree-).
+RESERVED_NAME_PREFIXES = ("internal-", "xn--", "sthree-")
 DEFAULT_SMOKE_PATHS = ({"path": "/"},)
 
 
@@ -300,10 +305,14 @@ class NetworkSettings(_Section):
                 for key in new
                 if key in given
             ]
-            subnets = [*(self.public_subnet_ids or ()), *(self.private_subnet_ids or ())]
-            repeated = sorted({subnet for subnet in subnets if subnets.count(subnet) > 1})
-            if repeated:
-                found.append(("privateSubnetIds", repeated, "subnets listed once, public or private, not both"))
+            public, private = list(self.public_subnet_ids or ()), list(self.private_subnet_ids or ())
+            for key, ids in (("publicSubnetIds", public), ("privateSubnetIds", private)):
+                repeated = sorted({subnet for subnet in ids if ids.count(subnet) > 1})
+                if repeated:
+                    found.append((key, repeated, "each subnet once"))
+            both = sorted(set(public) & set(private))
+            if both:
+                found.append(("privateSubnetIds", both, "subnets that are not also public"))
         elif not 16 <= ipaddress.IPv4Network(self.cidr_block).prefixlen <= 24:
             found.append(("cidrBlock", self.cidr_block, "an IPv4 CIDR block from /16 to /24"))
         _problems(found)
@@ -394,6 +403,12 @@ class LoadBalancerSettings(_Section):
     @classmethod
     def _in_the_stacks_region(cls, arn: str | None, info: ValidationInfo) -> str | None:
         region = (info.context or {}).get("region")
+        if arn and region and arn.split(":")[1] != _partition(region):
+            raise PydanticCustomError(
+                "region",
+                "a certificate of the stack's partition ({partition})",
+                {"partition": _partition(region)},
+            )
         if arn and region and arn.split(":")[3] != region:
             raise PydanticCustomError(
                 "region",
@@ -410,6 +425,24 @@ class LoadBalancerSettings(_Section):
         if self.certificate_arn and self.http_redirect_port in (self.listener_port, self.test_listener_port):
             found.append(
                 ("httpRedirectPort", self.http_redirect_port, "a port other than listenerPort and testListenerPort")
+            )
+        if "http_redirect_port" in self.model_fields_set and not self.certificate_arn and not _production(info):
+            found.append(
+                ("httpRedirectPort", self.http_redirect_port, "only with certificateArn: it redirects to HTTPS")
+            )
+        for key, cidrs in (("ingressCidrs", self.ingress_cidrs), ("testIngressCidrs", self.test_ingress_cidrs or [])):
+            repeated = sorted({cidr for cidr in cidrs if cidrs.count(cidr) > 1})
+            if repeated:
+                found.append((key, repeated, "each block once: a security group refuses a duplicate rule"))
+        rules = len(self.ingress_cidrs) * (2 if self.certificate_arn else 1) + len(self.test_ingress_cidrs or [None])
+        if rules > SECURITY_GROUP_RULES:
+            found.append(
+                (
+                    "ingressCidrs",
+                    f"{len(self.ingress_cidrs)} blocks",
+                    f"at most {SECURITY_GROUP_RULES} inbound rules in the load balancer's security group, one per "
+                    f"block and listener (HTTPS and its redirect count twice): {rules} here",
+                )
             )
         if _production(info) and not self.certificate_arn:
             found.append(
@@ -550,6 +583,8 @@ def _shift_problems(key: str, shift: str | CustomShift, detection: AlarmEvaluati
     """In production an alarm can stop the release while traffic still moves (rules.py)."""
     choice = shift.shift if isinstance(shift, CustomShift) else shift
     shown = shift.as_written if isinstance(shift, CustomShift) else shift
+    if shift_minutes(choice) > MAX_WAIT_MINUTES:
+        return [(key, shown, f"a shift CodeDeploy completes within {MAX_WAIT_MINUTES} minutes (two days)")]
     detection_minutes = detection.worst_detection_seconds / 60
     found = rules.gradual_shift(str(shown), all_at_once(choice), production)
     found = found or rules.partial_traffic_outlasts_detection(
@@ -790,8 +825,18 @@ class ServiceSettings(_Section):
         deployment, production = self.deployment, _production(info)
         detection = self.alarms.evaluation
         kept = deployment.blue_kept()
-        if kept and kept[1] < minimum_blue_kept_minutes(detection):
-            shortest = minimum_blue_kept_minutes(detection)
+        shortest = minimum_blue_kept_minutes(detection)
+        ceiling = MAX_WAIT_MINUTES if kept and kept[0] == "terminationWaitMinutes" else MAX_BAKE_MINUTES
+        if kept and shortest > ceiling:
+            found.append(
+                (
+                    "alarms.periodSeconds",
+                    self.alarms.period_seconds,
+                    f"alarms that fire within {ceiling} minutes of the last shift: these need up to {shortest} "
+                    f"to fire and be read, longer than blue can be kept ({kept[0]} at most {ceiling})",
+                )
+            )
+        elif kept and kept[1] < shortest:
             found.append(
                 (
                     f"deployment.{kept[0]}",
@@ -1006,7 +1051,8 @@ class FunctionSettings(_Section):
         found += _shift_problems("deploymentConfig", self.shift, detection, production)
         size = pre_traffic_environment_bytes(self.smoke_events, self.smoke_endpoints, self.check_timeout_seconds)
         if size > LAMBDA_ENVIRONMENT_BYTES:
-            found.append(("smokeEndpoints", f"{size} bytes with the events", _environment_rule("pre-traffic")))
+            key = "smokeEndpoints" if self.smoke_endpoint_checks else "smokeEvents"
+            found.append((key, f"{size} bytes with the events", _environment_rule("pre-traffic")))
         _problems(found)
         return self
 
@@ -1081,12 +1127,13 @@ class Settings(_Section):
     ) = Field(None, alias="pipelineService")
 
     @model_validator(mode="after")
-    def _names(self) -> Settings:
+    def _names(self, info: ValidationInfo) -> Settings:
         for name, entry in [*self.service_entries.items(), *self.function_entries.items()]:
             entry._name = name
         found = []
         for name in sorted(set(self.service_entries) & set(self.function_entries)):
             found.append(("functions", name, "a name no service has: releases are recorded under it"))
+        found += _name_problems(self, (info.context or {}).get("stack", ""))
         names = ", ".join(self.service_entries)
         chosen = self.pipeline_service_name
         if chosen is None and len(self.service_entries) > 1:
@@ -1127,12 +1174,61 @@ class Settings(_Section):
         return self.pipeline_service_name or next(iter(self.service_entries))
 
 
+def _name_problems(settings: Settings, stack: str) -> list:
+    """Names AWS can hold, that do not collide: a name extending another's (web, web-api) would
+    give their resources the same names."""
+    found = []
+    hook_suffix = f"-hooks-post-traffic-{stack}"
+    for name in settings.function_entries:
+        if len(name) + len(hook_suffix) > LAMBDA_NAME_LENGTH:
+            longest = LAMBDA_NAME_LENGTH - len(hook_suffix)
+            found.append(
+                (
+                    "functions",
+                    name,
+                    f"a name of at most {longest} characters in stack {stack}: its hook is named "
+                    f"<name>{hook_suffix}, and Lambda names hold {LAMBDA_NAME_LENGTH}",
+                )
+            )
+    for key, entries in (("services", settings.service_entries), ("functions", settings.function_entries)):
+        for name in entries:
+            others = [other for other in (*settings.service_entries, *settings.function_entries) if other != name]
+            extended = [other for other in others if name.startswith(f"{other}-")]
+            if extended:
+                found.append(
+                    (key, name, f"a name that does not extend {extended[0]}'s: their resources' names collide")
+                )
+    for name in settings.service_entries:
+        if f"{name}-".startswith(RESERVED_NAME_PREFIXES):
+            found.append(
+                (
+                    "services",
+                    name,
+                    "a name that does not start with internal (load balancers), xn-- or sthree (buckets)",
+                )
+            )
+        deployment = settings.service_entries[name].deployment
+        for key, revision in (
+            ("pinnedRevision", deployment.pinned_revision),
+            ("retryRevision", deployment.retry_revision),
+        ):
+            if revision and not revision.startswith(f"{name}-{stack}:"):
+                found.append(
+                    (
+                        f"services.{name}.deployment.{key}",
+                        revision,
+                        f"a revision of this service's own task definition, {name}-{stack}:<n>",
+                    )
+                )
+    return found
+
+
 StackName = _text(r"[A-Za-z0-9_.-]+", "a stack name (letters, digits, - _ .)", max_length=100)
 
 
 class PipelineSection(_Section):
-    repository: _text(r"[\w.-]+/[\w.-]+", "a GitHub repository as owner/name")
-    branch: _text(r"[^\s~^:?*\[\\]+", "a git branch name") = "main"
+    repository: _text(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}", "a GitHub repository as owner/name")
+    branch: _text(r"[^\s~^:?*\[\\]+", "a git branch name (git check-ref-format)", max_length=255) = "main"
     staging_stack: StackName = "staging"
     production_stack: StackName = "prod"
     notification_emails: Annotated[
@@ -1167,6 +1263,14 @@ class PipelineSection(_Section):
         found = []
         if stack_environment(self.production_stack) != "prod":
             found.append(("productionStack", self.production_stack, "the prod stack (prod, production, prod-<name>)"))
+        for key, stack in (("stagingStack", self.staging_stack), ("productionStack", self.production_stack)):
+            if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").is_file():
+                found.append((key, stack, f"a stack of this project (Pulumi.{stack}.yaml is missing)"))
+        if self.repository.split("/")[1] in (".", ".."):
+            found.append(("repository", self.repository, "a GitHub repository as owner/name"))
+        branch = self.branch
+        if ".." in branch or "@{" in branch or branch.startswith(("/", "-")) or branch.endswith(("/", ".", ".lock")):
+            found.append(("branch", branch, "a git branch name (git check-ref-format: no .., @{, ending / . or .lock)"))
         if stack_environment(self.staging_stack) in ("prod", PIPELINE):
             found.append(
                 (
@@ -1221,14 +1325,15 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
     pipeline stack."""
     config = config or pulumi.Config(PROJECT)
     problems: list[str] = []
-    document = {}
+    document, unreadable = {}, []
     for key in _project_keys():
         # Pulumi passes objects and lists as JSON, and text as it is.
         raw = config.get(key) or ""
         try:
             document[key] = json.loads(raw) if raw.lstrip()[:1] in ("{", "[") else raw
-        except json.JSONDecodeError as error:
-            problems.append(f"{PROJECT}:{key} = {raw[:80]!r}: not valid JSON ({error})")
+        except (json.JSONDecodeError, RecursionError) as error:
+            problems.append(f"{PROJECT}:{key} = {raw[:80]!r}: not valid JSON, or nested too deeply ({error})")
+            unreadable.append(key)
     region = pulumi.Config("aws").get("region")
     problems += _region_problems(region)
     stack = pulumi.get_stack()
@@ -1241,12 +1346,20 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
         )
         # Checked as what the stack is, so the rest is judged by the right rules, and said once.
         environment = document["environment"] = expected
-    model = PipelineSettings if environment == PIPELINE else Settings
-    context = {"production": environment == "prod", "region": region}
+    # A stack whose name commits it is judged by that environment's rules even before its
+    # environment key is right.
+    judged_as = expected or environment
+    model = PipelineSettings if judged_as == PIPELINE else Settings
+    context = {"production": judged_as == "prod", "region": region, "stack": stack}
     try:
         settings = model.model_validate(document, context=context)
     except ValidationError as error:
-        problems += explain(error, model)
+        # A key that could not be read has said so; what its absence would add says nothing new.
+        problems += [
+            line
+            for line in explain(error, model)
+            if not any(line.startswith((f"{PROJECT}:{key} ", f"{PROJECT}:{key}.")) for key in unreadable)
+        ]
         settings = None
     if problems:
         raise SettingsError(problems)
@@ -1276,6 +1389,12 @@ def aws_regions() -> tuple[str, ...]:
     )
 
 
+def _partition(region: str) -> str:
+    import boto3
+
+    return boto3.session.Session().get_partition_for_region(region)
+
+
 def _region_problems(region: str | None) -> list[str]:
     if region in aws_regions():
         return []
@@ -1300,7 +1419,9 @@ def explain(error: ValidationError, model: type[BaseModel]) -> list[str]:
         loc = list(problem["loc"])
         if problem["type"] == "rules":
             for key, value, allowed in problem["ctx"]["problems"]:
-                lines.append(_line([*loc, *key.split(".")], value, allowed))
+                # A value read back from a model: validation made written whole numbers floats.
+                shown = int(value) if isinstance(value, float) and value.is_integer() else value
+                lines.append(_line([*loc, *key.split(".")], shown, allowed))
             continue
         loc = [part for part in loc if not (isinstance(part, str) and part.startswith("~"))]
         if loc and loc[-1] == "[key]":  # a map key (a service's or function's name) that is not allowed
@@ -1312,12 +1433,13 @@ def explain(error: ValidationError, model: type[BaseModel]) -> list[str]:
 
 
 def _line(loc: list, value: Any, allowed: str) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # as a person most likely wrote it; validation made it a float
     key = ""
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    return f"{PROJECT}:{key} = {value!r}: {allowed}"
+    shown = repr(value)
+    if len(shown) > 200:
+        shown = f"{shown[:200]}… ({len(shown)} characters)"
+    return f"{PROJECT}:{key} = {shown}: {allowed}"
 
 
 def _value(problem: dict) -> Any:

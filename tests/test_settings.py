@@ -704,3 +704,15 @@ def test_a_stack_of_no_set_environment_may_choose_one():
     use_config("staging", {})
     pulumi.runtime.set_mocks(FakeAws(), project="rollback-guard", stack="dev")
     assert load_settings().environment == "staging"
+
+
+def test_a_function_name_leaves_room_for_a_long_stack_name_in_its_hooks_names():
+    function = stack_config("prod")["rollback-guard:functions"]["greeter"]
+    use_config("prod", {"functions": {"greeter": None, "g" * 25: function}})
+    pulumi.runtime.set_mocks(FakeAws(), project="rollback-guard", stack="prod-europe-central-1")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert raised.value.problems == [
+        f"rollback-guard:functions = '{'g' * 25}': a name of at most 23 characters in stack prod-europe-central-1: "
+        "its hook is named <name>-hooks-post-traffic-prod-europe-central-1, and Lambda names hold 64"
+    ]
