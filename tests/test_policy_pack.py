@@ -167,6 +167,13 @@ def test_all_at_once_is_allowed_outside_production():
     assert violations(lambda: lambda_group(deployment_config_name="CodeDeployDefault.LambdaAllAtOnce"), "staging") == {}
 
 
+def test_a_stack_named_like_prod_is_production_by_default():
+    found = violations(lambda: ecs_group(deployment_config_name="CodeDeployDefault.ECSAllAtOnce"), stack="prod-eu")
+    assert "production-shifts-gradually" in found
+    elsewhere = violations(lambda: ecs_group(deployment_config_name="CodeDeployDefault.ECSAllAtOnce"), stack="product")
+    assert "production-shifts-gradually" not in elsewhere
+
+
 def test_which_stacks_are_production_is_configurable():
     def program():
         lambda_group(deployment_config_name="CodeDeployDefault.LambdaAllAtOnce")

@@ -20,6 +20,7 @@ so as an advisory note, and `pulumi up` runs the policy again with the value kno
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -65,14 +66,15 @@ STATEFUL = (
     "aws:rds/cluster:Cluster",
     "aws:efs/fileSystem:FileSystem",
 )
-DEFAULT_PRODUCTION_STACKS = ("prod", "production")
+# As this project's settings read a stack's name (settings.stack_environment).
+DEFAULT_PRODUCTION_STACKS = ("prod", "production", "prod-*", "production-*")
 PRODUCTION = PolicyConfigSchema(
     properties={
         "productionStacks": {
             "type": "array",
             "items": {"type": "string"},
             "default": list(DEFAULT_PRODUCTION_STACKS),
-            "description": "The stacks production floors apply to.",
+            "description": "The stacks production floors apply to: names or shell-style patterns.",
         }
     }
 )
@@ -96,7 +98,9 @@ def stack_of(urn: str) -> str:
 
 
 def _production(args: ResourceValidationArgs) -> bool:
-    return stack_of(args.urn) in args.get_config().get("productionStacks", DEFAULT_PRODUCTION_STACKS)
+    stack = stack_of(args.urn)
+    patterns = args.get_config().get("productionStacks", DEFAULT_PRODUCTION_STACKS)
+    return any(fnmatch.fnmatchcase(stack, pattern) for pattern in patterns)
 
 
 def _report_each(report: ReportViolation, what: str, violations: Iterable[str]) -> None:
