@@ -1,3 +1,4 @@
+import functools
 import ipaddress
 import json
 from datetime import UTC, datetime, timedelta
@@ -17,14 +18,25 @@ from tests.scenarios import FUNCTION, TABLE, create_log_table, publish_versions
 from tests.smoke_targets import SmokeTargets
 
 
-@pytest.fixture(scope="module")
-def prod():
-    return settled_stack("prod")
+@pytest.fixture(scope="session")
+def settled():
+    """A stack as its file says, built once per session: a settled stack is a read-only record."""
+    return functools.cache(settled_stack)
 
 
 @pytest.fixture(scope="module")
-def staging():
-    return settled_stack("staging")
+def prod(settled):
+    return settled("prod")
+
+
+@pytest.fixture(scope="module")
+def staging(settled):
+    return settled("staging")
+
+
+@pytest.fixture(scope="module")
+def pipeline_stack(settled):
+    return settled("pipeline")
 
 
 def fresh_hook_clients() -> None:

@@ -11,8 +11,6 @@ from fnmatch import fnmatch
 
 import pytest
 
-from ops.offline import settled_stack
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament still imports pkg_resources
     import parliament
@@ -84,8 +82,7 @@ ALLOWED = [
 ]
 
 
-def documents(stack_name: str) -> list[tuple[str, dict]]:
-    built = settled_stack(stack_name)
+def documents(built) -> list[tuple[str, dict]]:
     found = []
     for registration in built.monitor.registered:
         document = registration.inputs.get(POLICY_INPUTS.get(registration.type, ""))
@@ -95,8 +92,8 @@ def documents(stack_name: str) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture(scope="module")
-def every_document() -> dict[str, list[tuple[str, dict]]]:
-    return {stack: documents(stack) for stack in ("staging", "prod", "pipeline")}
+def every_document(settled) -> dict[str, list[tuple[str, dict]]]:
+    return {stack: documents(settled(stack)) for stack in ("staging", "prod", "pipeline")}
 
 
 def allowance(name: str, finding) -> Allowed | None:
@@ -167,9 +164,9 @@ def test_no_policy_grants_an_action_wildcard(every_document):
         ("pipeline", "/rollback-guard-pipeline/"),
     ],
 )
-def test_every_role_lives_under_its_stacks_path_within_a_boundary(stack, path):
+def test_every_role_lives_under_its_stacks_path_within_a_boundary(settled, stack, path):
     """Each stack's deploy role reaches only its own stack's roles; none reaches the pipeline's."""
-    for role in settled_stack(stack).of_type("aws:iam/role:Role"):
+    for role in settled(stack).of_type("aws:iam/role:Role"):
         assert role.inputs["path"] == path, role.name
         assert "rollback-guard" in role.inputs["permissionsBoundary"], role.name
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ops.offline import ROOT, settled_stack
+from ops.offline import ROOT
 from rollback_guard.components.pipeline_checks import health_check_definition, smoke_test_definition
 from rollback_guard.hooks import smoke_check
 from rollback_guard.testing import mock_arn
@@ -17,11 +17,6 @@ from tests.smoke_targets import SmokeTargets
 PIPELINE = "release-pipeline"
 CHECK_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:release-checks-smoke-check-pipeline"
 ENDPOINTS = [{"path": f"/route/{i}", "expectStatus": 200, "timeoutSeconds": 5} for i in range(20)]
-
-
-@pytest.fixture(scope="module")
-def pipeline_stack():
-    return settled_stack("pipeline")
 
 
 def stages(stack) -> list[dict]:

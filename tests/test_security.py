@@ -4,21 +4,21 @@ artifacts that expire, production logs under a key of the project's own."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from ops.offline import settled_stack
+import pytest
 
 STACKS = ("staging", "prod", "pipeline")
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_function_is_traced_by_xray(stack):
-    for function in settled_stack(stack).of_type("aws:lambda/function:Function"):
+def test_every_function_is_traced_by_xray(settled, stack):
+    for function in settled(stack).of_type("aws:lambda/function:Function"):
         assert function.inputs["tracingConfig"] == {"mode": "Active"}, function.name
 
 
-def test_the_state_machines_log_their_errors_without_execution_data_and_are_traced():
-    pipeline = settled_stack("pipeline")
+def test_the_state_machines_log_their_errors_without_execution_data_and_are_traced(settled):
+    pipeline = settled("pipeline")
     for machine in pipeline.of_type("aws:sfn/stateMachine:StateMachine"):
         logging = machine.inputs["loggingConfiguration"]
         assert (logging["level"], logging["includeExecutionData"]) == ("ERROR", False), machine.name
@@ -26,16 +26,16 @@ def test_the_state_machines_log_their_errors_without_execution_data_and_are_trac
         assert machine.inputs["tracingConfiguration"] == {"enabled": True}
 
 
-def test_pipeline_artifacts_expire_after_a_month_and_state_never_does():
-    pipeline = settled_stack("pipeline")
+def test_pipeline_artifacts_expire_after_a_month_and_state_never_does(settled):
+    pipeline = settled("pipeline")
     [lifecycle] = pipeline.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     assert lifecycle.inputs["bucket"] == "release-storage-artifacts-id"
     [rule] = lifecycle.inputs["rules"]
     assert rule["expiration"] == {"days": 30} and rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
 
 
-def test_production_log_groups_are_encrypted_with_productions_own_retained_key():
-    prod = settled_stack("prod")
+def test_production_log_groups_are_encrypted_with_productions_own_retained_key(settled):
+    prod = settled("prod")
     key = prod.registration("prod-logs-key")
     assert (key.protect, key.retain_on_delete) == (True, True)
     assert key.inputs["enableKeyRotation"] is True
@@ -43,10 +43,8 @@ def test_production_log_groups_are_encrypted_with_productions_own_retained_key()
         assert group.inputs["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/prod-logs-key", group.name
 
 
-def test_only_cloudwatch_logs_uses_the_logs_key_for_this_accounts_log_groups():
-    import json
-
-    statements = json.loads(settled_stack("prod").inputs("prod-logs-key")["policy"])["Statement"]
+def test_only_cloudwatch_logs_uses_the_logs_key_for_this_accounts_log_groups(settled):
+    statements = json.loads(settled("prod").inputs("prod-logs-key")["policy"])["Statement"]
     service = [s for s in statements if "Service" in s["Principal"]]
     assert {s["Principal"]["Service"] for s in service} == {"logs.us-east-1.amazonaws.com"}
     [using] = [s for s in service if s["Action"] != "kms:DescribeKey"]
@@ -55,15 +53,13 @@ def test_only_cloudwatch_logs_uses_the_logs_key_for_this_accounts_log_groups():
     }
 
 
-def test_staging_logs_stay_under_cloudwatchs_own_key():
-    staging = settled_stack("staging")
+def test_staging_logs_stay_under_cloudwatchs_own_key(settled):
+    staging = settled("staging")
     assert all("kmsKeyId" not in group.inputs for group in staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
 
 
-def test_production_load_balancers_keep_access_logs_in_an_encrypted_expiring_bucket():
-    import json
-
-    prod = settled_stack("prod")
+def test_production_load_balancers_keep_access_logs_in_an_encrypted_expiring_bucket(settled):
+    prod = settled("prod")
     access_logs = prod.inputs("web-lb-alb")["accessLogs"]
     assert access_logs == {"bucket": "web-lb-logs", "enabled": True}
     rule = prod.inputs("web-lb-logs-encryption")["rules"][0]
@@ -79,7 +75,7 @@ def test_production_load_balancers_keep_access_logs_in_an_encrypted_expiring_buc
     assert registration.protect
 
 
-def test_staging_load_balancers_keep_no_access_logs():
-    staging = settled_stack("staging")
+def test_staging_load_balancers_keep_no_access_logs(settled):
+    staging = settled("staging")
     assert "accessLogs" not in staging.inputs("web-lb-alb")
     assert not staging.of_type("rollback-guard:load_balancer:AccessLogBucket")
