@@ -1373,11 +1373,17 @@ def _project_keys() -> list[str]:
 
 
 @functools.cache
-def aws_regions() -> tuple[str, ...]:
-    """Every region botocore knows (its bundled endpoint data, so offline) in every partition."""
+def _endpoints():
+    """botocore's bundled endpoint data (offline), read once."""
     import boto3
 
-    session = boto3.session.Session()
+    return boto3.session.Session()
+
+
+@functools.cache
+def aws_regions() -> tuple[str, ...]:
+    """Every region botocore knows in every partition."""
+    session = _endpoints()
     return tuple(
         sorted(
             {
@@ -1390,9 +1396,7 @@ def aws_regions() -> tuple[str, ...]:
 
 
 def _partition(region: str) -> str:
-    import boto3
-
-    return boto3.session.Session().get_partition_for_region(region)
+    return _endpoints().get_partition_for_region(region)
 
 
 def _region_problems(region: str | None) -> list[str]:

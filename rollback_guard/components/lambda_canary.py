@@ -30,7 +30,7 @@ from rollback_guard.components.codedeploy import (
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs
-from rollback_guard.components.parts import part_of
+from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, LambdaReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.service import RELEASE_MARGIN_MINUTES
 from rollback_guard.components.traffic_hooks import (
@@ -98,8 +98,7 @@ class LambdaCanary(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LambdaCanaryArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
-        if args.production:
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+        opts = protected_in_production(opts, args.production)
         super().__init__("rollback-guard:lambda_canary:LambdaCanary", name, None, opts)
         child = part_of(self)
         self.function = CanaryFunction(

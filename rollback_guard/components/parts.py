@@ -5,6 +5,12 @@ from __future__ import annotations
 import pulumi
 
 
+def protected_in_production(opts: pulumi.ResourceOptions | None, production: bool) -> pulumi.ResourceOptions | None:
+    """A high-level component's options: in production with `protect`, which every part inherits,
+    so `pulumi destroy` (or deleted code) stops instead of deleting production."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)) if production else opts
+
+
 def part_of(component: pulumi.Resource, **options) -> pulumi.ResourceOptions:
     """Options for a part that a high-level component builds.
 

@@ -48,7 +48,7 @@ from rollback_guard.components.load_balancer import (
     HealthCheck,
 )
 from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
-from rollback_guard.components.parts import part_of
+from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.traffic_hooks import (
     ReleaseContext,
@@ -150,8 +150,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EcsServiceWithRollbackArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
-        if args.production:
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+        opts = protected_in_production(opts, args.production)
         super().__init__("rollback-guard:service:EcsServiceWithRollback", name, None, opts)
         child = part_of(self)
         release, options = args.release, args.load_balancer
