@@ -64,6 +64,7 @@ from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
 from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
 from rollback_guard.components.load_balancer import HealthCheck
 from rollback_guard.components.network import ExistingVpc, NewVpc
+from rollback_guard.components.service import ALARMS_BUILT_HERE
 from rollback_guard.components.traffic_hooks import (
     LAMBDA_ENVIRONMENT_BYTES,
     MAX_WATCH_MINUTES,
@@ -532,14 +533,13 @@ class ServiceAlarmSettings(_AlarmEvaluation):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             found.append(("extraAlarmNames", repeated, "each alarm once: CodeDeploy rejects a repeated alarm name"))
-        built_here = 3 + (self.latency_anomaly_band is not None)
-        if built_here + len(names) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+        if self.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
             found.append(
                 (
                     "extraAlarmNames",
                     names,
-                    f"with the {built_here} alarms built here, at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per "
-                    f"deployment group (got {built_here + len(names)})",
+                    f"with the {self.rollback_alarm_count - len(names)} alarms built here, at most "
+                    f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {self.rollback_alarm_count})",
                 )
             )
         _problems(found)
@@ -547,7 +547,7 @@ class ServiceAlarmSettings(_AlarmEvaluation):
 
     @property
     def rollback_alarm_count(self) -> int:
-        return 3 + (self.latency_anomaly_band is not None) + len(self.extra_alarm_names)
+        return ALARMS_BUILT_HERE + (self.latency_anomaly_band is not None) + len(self.extra_alarm_names)
 
 
 class FunctionAlarmSettings(_AlarmEvaluation):

@@ -389,7 +389,7 @@ ACCESS_LOG_BUCKET_ACTIONS = {
 }
 KEY_TAG = "rollback-guard:key"
 LOGS_KEY_TAG_VALUE = "logs"
-LOGS_KEY_ACTIONS = {
+LOGS_KEY_DEPLOY_ACTIONS = {
     "kms": (
         "DescribeKey",
         "GetKeyPolicy",
@@ -429,7 +429,7 @@ class PermissionsBoundaries(pulumi.ComponentResource):
         deployer = actions(
             DEPLOY_ACTIONS,
             ACCESS_LOG_BUCKET_ACTIONS,
-            LOGS_KEY_ACTIONS,
+            LOGS_KEY_DEPLOY_ACTIONS,
             {"kms": ("CreateKey",)},
             DEPLOY_JOB_ACTIONS,
             {"iam": ROLE_ACTIONS},

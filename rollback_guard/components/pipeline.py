@@ -23,7 +23,7 @@ from rollback_guard.components.boundaries import (
     DEPLOY_ACTIONS,
     DEPLOY_SCOPES,
     KEY_TAG,
-    LOGS_KEY_ACTIONS,
+    LOGS_KEY_DEPLOY_ACTIONS,
     LOGS_KEY_TAG_VALUE,
     actions,
 )
@@ -313,7 +313,7 @@ class ReleasePipeline(pulumi.ComponentResource):
             {
                 # ... and managed by it: never the pipeline's key, which has no such tag.
                 "Effect": "Allow",
-                "Action": actions(LOGS_KEY_ACTIONS),
+                "Action": actions(LOGS_KEY_DEPLOY_ACTIONS),
                 "Resource": keys,
                 "Condition": {"StringEquals": {f"aws:ResourceTag/{KEY_TAG}": LOGS_KEY_TAG_VALUE}},
             },
