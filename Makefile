@@ -43,10 +43,13 @@ lint-migrations: $(DEV)
 test: lint $(NODE_INSTALLED)
 	$(BIN)/python -m pytest
 
-# Figures, not pass/fail: never part of `make test`.
+# Figures, never an exit code: never part of `make test`. detection.py prints the detection model's
+# grid (static alarms, judge, judge with probes) and the issue's goals, PASS or FAIL (about a minute
+# on two cores).
 bench: $(DEV)
 	$(BIN)/python benchmarks/hook_import.py
 	$(BIN)/python benchmarks/smoke_parallel.py
+	$(BIN)/python benchmarks/detection.py
 
 # Re-resolve the locks after a change to pyproject.toml's dependencies (pins already there are kept).
 lock: $(DEV)

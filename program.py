@@ -77,6 +77,7 @@ def _service_exports(ecs: EcsServiceWithRollback, settings: ServiceSettings) -> 
             "deploymentGroupName": group.deployment_group.deployment_group_name,
             "deploymentGroupArn": group.deployment_group.arn,
             "liveRevision": ecs.release.live_revision,
+            "judgeFunctionName": ecs.judge.function.name,
         }
     return exports
 
@@ -92,6 +93,7 @@ def _function_exports(canary: LambdaCanary) -> dict[str, pulumi.Input]:
         "preTrafficHookName": canary.hooks.pre_traffic.name,
         "postTrafficHookName": canary.hooks.post_traffic.name,
         "liveVersion": canary.release.live_revision,
+        "judgeFunctionName": canary.judge.function.name,
     }
 
 
@@ -167,6 +169,7 @@ def _ecs_service(
             ),
             deployment_log=deployment_log,
             environment=settings.environment,
+            judge=service.judge.options,
             production=settings.is_production,
         ),
     )
@@ -197,6 +200,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             pinned_version=function.pinned_version,
             deployment_log=deployment_log,
             environment=settings.environment,
+            judge=function.judge.options,
             production=settings.is_production,
         ),
     )

@@ -47,6 +47,16 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.canary_judge import (
+    DEFAULT_MAX_PROBES_PER_RELEASE,
+    DEFAULT_PROBES_PER_SECOND,
+    JUDGE_ALARMS,
+    MAX_PROBES_PER_RELEASE,
+    MAX_PROBES_PER_SECOND,
+    JudgeOptions,
+    ecs_judge_environment_bytes,
+    lambda_judge_environment_bytes,
+)
 from rollback_guard.components.codedeploy import (
     ALARM_POLL_SECONDS,
     ECS_PREDEFINED_CONFIGS,
@@ -88,6 +98,7 @@ STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
 DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
 MAX_BAKE_MINUTES = 1440  # ECS's ceiling for every bake time
+MAX_EXPECTED_REQUESTS_PER_SECOND = 1_000_000
 SECURITY_GROUP_RULES = 60  # inbound rules per security group, AWS's default quota
 LAMBDA_NAME_LENGTH = 64
 # Names AWS refuses at the start of a load balancer's name (internal-) or a bucket's (xn--, sthree-).
@@ -533,20 +544,13 @@ class ServiceAlarmSettings(_AlarmEvaluation):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             found.append(("extraAlarmNames", repeated, "each alarm once: CodeDeploy rejects a repeated alarm name"))
-        if self.rollback_alarm_count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
-            found.append(
-                (
-                    "extraAlarmNames",
-                    names,
-                    f"with the {self.rollback_alarm_count - len(names)} alarms built here, at most "
-                    f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {self.rollback_alarm_count})",
-                )
-            )
+        # The count also depends on the strategy (the judge's heartbeat alarm): ServiceSettings checks it.
         _problems(found)
         return self
 
     @property
     def rollback_alarm_count(self) -> int:
+        """The service's rollback alarms: those built here and the extra ones."""
         return ALARMS_BUILT_HERE + (self.latency_anomaly_band is not None) + len(self.extra_alarm_names)
 
 
@@ -554,6 +558,52 @@ class FunctionAlarmSettings(_AlarmEvaluation):
     minimum_invocations: _whole(
         1, 1_000_000, ": invocations of the new version per period below which the rate counts as 0"
     ) = 20
+
+
+class JudgeSettings(_Section):
+    """The canary judge (components/canary_judge.py): the probes it sends the new version during a
+    CodeDeploy release, and the most it may send in one."""
+
+    probes_per_second: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=MAX_PROBES_PER_SECOND,
+            allow_inf_nan=False,
+            description=f"probes a second to the new version: a number above 0, at most {MAX_PROBES_PER_SECOND:g}",
+        ),
+    ] = DEFAULT_PROBES_PER_SECOND
+    max_probes_per_release: _whole(
+        0,
+        MAX_PROBES_PER_RELEASE,
+        ": the cost cap on a release's probes; 0 sends none, which prod refuses (its judge needs probes)",
+    ) = DEFAULT_MAX_PROBES_PER_RELEASE
+
+    @field_validator("max_probes_per_release")
+    @classmethod
+    def _production_probes(cls, probes: int, info: ValidationInfo) -> int:
+        if _production(info) and probes == 0:
+            raise PydanticCustomError(
+                "floor", "at least 1 in prod: the judge needs probes to see a bad version before the alarms do"
+            )
+        return probes
+
+    @property
+    def options(self) -> JudgeOptions:
+        return JudgeOptions(self.probes_per_second, self.max_probes_per_release)
+
+
+def _expected_rate(what: str) -> Any:
+    return Annotated[
+        float,
+        Field(
+            gt=0,
+            le=MAX_EXPECTED_REQUESTS_PER_SECOND,
+            allow_inf_nan=False,
+            description=f"{what}, above 0 and at most {MAX_EXPECTED_REQUESTS_PER_SECOND:,}: the overall traffic "
+            "the detection model plans with",
+        ),
+    ]
 
 
 # --- how traffic moves
@@ -776,6 +826,7 @@ class ServiceSettings(_Section):
         'an image tag of letters, digits, _ . - (up to 128), such as "1.27", quoted so YAML keeps it text; not latest',
         max_length=128,
     )
+    expected_requests_per_second: _expected_rate("requests a second at the load balancer")
     container_port: _whole(1, 65535) = 80
     cpu: _one_of(256, 512, 1024, 2048, 4096, 8192, 16384, why=" (Fargate's CPU units)") = 256
     memory: _whole(512, 122880, " MiB, as Fargate allows for the cpu") = 512
@@ -792,6 +843,7 @@ class ServiceSettings(_Section):
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     alarms: ServiceAlarmSettings = Field(default_factory=ServiceAlarmSettings)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     _name: str = PrivateAttr("")
 
     @field_validator("tag")
@@ -846,8 +898,28 @@ class ServiceSettings(_Section):
                     f"{ALARM_POLL_SECONDS // 60} more to be read",
                 )
             )
+        alarms, count = self.alarms.extra_alarm_names, self.deployment_group_alarm_count
+        if count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+            judged = " (the canary judge's heartbeat alarm among them)" if self._judged else ""
+            found.append(
+                (
+                    "alarms.extraAlarmNames",
+                    alarms,
+                    f"with the {count - len(alarms)} alarms built here{judged}, at most "
+                    f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {count})",
+                )
+            )
         if deployment.strategy_name == CODEDEPLOY_STRATEGY:
             found += _shift_problems("deployment.config", deployment.shift, detection, production)
+        elif "judge" in self.model_fields_set:
+            found.append(
+                (
+                    "judge",
+                    self.judge.as_written,
+                    f"only with strategy {CODEDEPLOY_STRATEGY} (strategy is {deployment.strategy_name}): the judge "
+                    "stops CodeDeploy deployments, and ECS releases this strategy itself",
+                )
+            )
         strategy = deployment.strategy
         if isinstance(strategy, NativeShift) and strategy.strategy != "BLUE_GREEN":
             key = "canaryBakeMinutes" if strategy.strategy == "CANARY" else "stepBakeMinutes"
@@ -872,12 +944,27 @@ class ServiceSettings(_Section):
                         "replace a task",
                     )
                 )
+        elif deployment.strategy_name == CODEDEPLOY_STRATEGY:
+            # The judge's environment holds the test-traffic hook's and more: one line, for the larger.
+            size = ecs_judge_environment_bytes(deployment.smoke_paths)
+            if size > LAMBDA_ENVIRONMENT_BYTES:
+                found.append(("deployment.smokePaths", f"{size} bytes", _environment_rule("canary judge's")))
         else:
             size = test_traffic_environment_bytes(deployment.smoke_paths)
             if size > LAMBDA_ENVIRONMENT_BYTES:
-                found.append(("deployment.smokePaths", f"{size} bytes", _environment_rule("test-traffic")))
+                found.append(("deployment.smokePaths", f"{size} bytes", _environment_rule("test-traffic hook's")))
         _problems(found)
         return self
+
+    @property
+    def _judged(self) -> bool:
+        return self.deployment.strategy_name == CODEDEPLOY_STRATEGY
+
+    @property
+    def deployment_group_alarm_count(self) -> int:
+        """The alarms that stop a release: the service's rollback alarms and, released by CodeDeploy,
+        its canary judge's heartbeat alarm (as EcsServiceWithRollback lists them)."""
+        return self.alarms.rollback_alarm_count + JUDGE_ALARMS * self._judged
 
     @property
     def name(self) -> str:
@@ -932,7 +1019,7 @@ def _production_log_retention(days: int, info: ValidationInfo) -> int:
 
 def _environment_rule(hook: str) -> str:
     return (
-        f"checks that fit the {hook} hook's environment: Lambda allows {LAMBDA_ENVIRONMENT_BYTES} bytes of "
+        f"checks that fit the {hook} environment: Lambda allows {LAMBDA_ENVIRONMENT_BYTES} bytes of "
         "environment variables; use fewer or shorter checks"
     )
 
@@ -942,6 +1029,7 @@ class FunctionSettings(_Section):
 
     code_path: Annotated[str, Field(min_length=1, description="a folder of this project holding the function's code")]
     handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler")
+    expected_requests_per_second: _expected_rate("invocations a second of the alias")
     runtime: _one_of("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x") = "python3.13"
     memory_mb: _whole(128, 10240) = 256
     timeout_seconds: _whole(1, 900) = 10
@@ -980,6 +1068,7 @@ class FunctionSettings(_Section):
     ) = Field(None, alias="watchMinutes")
     retry_revision: LambdaVersion | None = None
     pinned_version: LambdaVersion | None = None
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     _name: str = PrivateAttr("")
 
     @field_validator("log_retention_days")
@@ -1050,9 +1139,12 @@ class FunctionSettings(_Section):
             )
         found += _shift_problems("deploymentConfig", self.shift, detection, production)
         size = pre_traffic_environment_bytes(self.smoke_events, self.smoke_endpoints, self.check_timeout_seconds)
+        judge_size = lambda_judge_environment_bytes(self.smoke_events)
         if size > LAMBDA_ENVIRONMENT_BYTES:
             key = "smokeEndpoints" if self.smoke_endpoint_checks else "smokeEvents"
-            found.append((key, f"{size} bytes with the events", _environment_rule("pre-traffic")))
+            found.append((key, f"{size} bytes with the events", _environment_rule("pre-traffic hook's")))
+        elif judge_size > LAMBDA_ENVIRONMENT_BYTES:
+            found.append(("smokeEvents", f"{judge_size} bytes", _environment_rule("canary judge's")))
         _problems(found)
         return self
 
@@ -1152,6 +1244,26 @@ class Settings(_Section):
     @property
     def is_production(self) -> bool:
         return self.environment == "prod"
+
+    def undetected(self) -> list[str]:
+        """A line per release path that the detection model (ops/model.py) says lets more than
+        MISS_LIMIT of bad releases through at the traffic its stack declares: prod refuses it,
+        staging is warned."""
+        from ops.model import MISS_LIMIT, assess_settings  # numpy, and a model that reads these settings
+
+        lines = []
+        for entry in (*self.services, *self.functions):
+            problem = assess_settings(entry).problem()
+            if problem:
+                lines.append(
+                    _line(
+                        [*entry.config_path.split("."), "expectedRequestsPerSecond"],
+                        _as_written_number(entry.expected_requests_per_second),
+                        f"{problem}; a release path may let at most {MISS_LIMIT:.0%} through (more traffic, "
+                        "smoke checks the judge can probe, or a slower shift)",
+                    )
+                )
+        return lines
 
     @property
     def network_name(self) -> str:
@@ -1361,6 +1473,12 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
             if not any(line.startswith((f"{PROJECT}:{key} ", f"{PROJECT}:{key}.")) for key in unreadable)
         ]
         settings = None
+    if isinstance(settings, Settings):
+        for line in settings.undetected():
+            if settings.is_production:
+                problems.append(line)
+            else:
+                pulumi.log.warn(line)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -1423,9 +1541,7 @@ def explain(error: ValidationError, model: type[BaseModel]) -> list[str]:
         loc = list(problem["loc"])
         if problem["type"] == "rules":
             for key, value, allowed in problem["ctx"]["problems"]:
-                # A value read back from a model: validation made written whole numbers floats.
-                shown = int(value) if isinstance(value, float) and value.is_integer() else value
-                lines.append(_line([*loc, *key.split(".")], shown, allowed))
+                lines.append(_line([*loc, *key.split(".")], _as_written_number(value), allowed))
             continue
         loc = [part for part in loc if not (isinstance(part, str) and part.startswith("~"))]
         if loc and loc[-1] == "[key]":  # a map key (a service's or function's name) that is not allowed
@@ -1434,6 +1550,15 @@ def explain(error: ValidationError, model: type[BaseModel]) -> list[str]:
             continue
         lines.append(_line(loc, _value(problem), _allowed(problem, loc, schema)))
     return lines
+
+
+def _as_written_number(value: Any) -> Any:
+    """A value read back from a model: validation made written whole numbers floats."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _as_written_number(item) for key, item in value.items()}
+    return value
 
 
 def _line(loc: list, value: Any, allowed: str) -> str:

@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("boto3", "hooks.pre_traffic", "hooks.post_traffic", "hooks.test_traffic")
+MODULES = (
+    "boto3",
+    "rollback_guard.hooks.pre_traffic",
+    "rollback_guard.hooks.post_traffic",
+    "rollback_guard.hooks.test_traffic",
+)
 TARGET_MS = 100.0
 
 

@@ -1,35 +1,68 @@
-"""The rollback budget of every release path of a stack, from its settings alone.
+"""The rollback budget of every release path of a stack: the detection model's figures
+(ops/model.py) at the traffic the stack declares (expectedRequestsPerSecond).
 
-For each path: how long a bad version takes to be detected at worst (AlarmEvaluation.
-worst_detection_seconds: the partial first period, the alarm's M periods, the slowest ingestion
-delay observed, one evaluation), how long the rollback itself takes, the worst share of traffic on
-the bad version before traffic is back (the share shifted by the time the alarm fires, if the
-version fails from its first request), how long the alarms still roll back after the last shift,
-and the traffic below which they cannot see a regression at all: the per-version alarm counts
-nothing in a period with fewer than its guard's requests of the new version.
+Per path and scenario (a version failing every request that the probes see, or that only real
+traffic shows; one failing 20% that the probes miss; a 5% regression against a 0.1% baseline;
+healthy releases at 0.1% and at the alarms' threshold), for the static alarms alone, the judge
+with its probes, and everything that runs together: median and p95 time to restore, exposure,
+errors served, the share of bad releases never rolled back and of healthy ones rolled back. Plus
+the traffic below which the alarms' minimum-traffic guard blinds them at each step, and the
+assumptions behind every figure (ops/model.py ASSUMPTIONS).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from rollback_guard.components.codedeploy import TimeBasedShift
-from rollback_guard.components.ecs_service import CodeDeployBlueGreen, NativeShift, Rolling
+from ops.model import (
+    ASSUMPTIONS,
+    HEALTHY_BASELINE,
+    ROLLBACK_SECONDS,
+    Assessment,
+    Outcome,
+    PathModel,
+    Schedule,
+    codedeploy_schedule,
+    share_at,
+    simulate_detectors,
+)
 from settings import Settings
 
-# How long putting traffic back takes once the alarm has fired.
-ROLLBACK_SECONDS = {
-    "codedeploy-blue-green": 60,  # CodeDeploy reroutes the listeners to blue, still running
-    "ecs-blue-green": 60,  # ECS restores the listener rule weights to blue
-    "ecs-canary": 60,
-    "ecs-linear": 60,
-    "rolling": 180,  # ECS must start tasks of the previous revision again
-    "lambda-canary": 10,  # CodeDeploy flips the alias back
-}
+__all__ = ["ASSUMPTIONS", "ROLLBACK_SECONDS", "Budget", "Scenario", "budgets", "codedeploy_schedule", "share_at"]
 
-# (seconds after the release starts, percent of traffic on the new version from then on)
-Schedule = list[tuple[int, float]]
+# Runs per scenario: enough for stable medians and p95s in a few seconds per stack.
+PLAN_RUNS = 400
+PLAN_HEALTHY_RUNS = 600
+PLAN_SEED = 2026
+PLAN_DETECTORS = ("static", "judge+probes", "all")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    baseline: float | None  # the old version's error rate; None: the alarms' threshold
+    new_error: float | None  # the new version's; None: the same as the old one (a healthy release)
+    probes_exercise_failure: bool
+
+    def rates(self, path: PathModel) -> tuple[float, float]:
+        baseline = path.threshold_percent / 100 if self.baseline is None else self.baseline
+        return baseline, baseline if self.new_error is None else self.new_error
+
+    @property
+    def healthy(self) -> bool:
+        return self.new_error is None or self.new_error == self.baseline
+
+
+SCENARIOS = (
+    Scenario("fails-every-request-probed", "fails every request, probes see it", HEALTHY_BASELINE, 1.0, True),
+    Scenario("fails-every-request", "fails every request, only real traffic shows it", HEALTHY_BASELINE, 1.0, False),
+    Scenario("fails-20-percent", "fails 20%, only real traffic shows it", HEALTHY_BASELINE, 0.2, False),
+    Scenario("regression-5-percent", "fails 5% (old 0.1%), only real traffic shows it", HEALTHY_BASELINE, 0.05, False),
+    Scenario("healthy", "healthy, 0.1% errors", HEALTHY_BASELINE, None, False),
+    Scenario("healthy-at-threshold", "healthy, errors at the threshold", None, None, False),
+)
 
 
 @dataclass(frozen=True)
@@ -45,16 +78,21 @@ class Blindness:
 class Budget:
     path: str
     strategy: str
-    detect_seconds: int
-    rollback_seconds: int
-    worst_share_percent: float
+    config: str
+    requests_per_second: float
     schedule: Schedule
-    # How long the alarms still roll back after the last shift (termination wait, bake time, or the
-    # Lambda post-traffic hook's watch).
+    rollback_seconds: int
+    # How long the alarms (and the judge) still roll back after the last shift (termination wait,
+    # bake time, or the Lambda post-traffic hook's watch).
     watch_after_last_shift_seconds: int
+    threshold_percent: float
     # The minimum-traffic guard: requests of the new version an alarm period needs.
     guard_requests: int
     period_seconds: int
+    judged: bool
+    # scenario key -> detector -> outcome
+    outcomes: dict[str, dict[str, Outcome]]
+    assessment: Assessment
 
     @property
     def blind_below(self) -> list[Blindness]:
@@ -65,105 +103,94 @@ class Budget:
 
     @property
     def recovery_seconds(self) -> int:
-        return self.detect_seconds + self.rollback_seconds
+        """The p95 time to restore traffic from a version failing every request that only real
+        traffic shows, with everything that runs; the whole window when the model never rolls it
+        back. What a game day's drill must beat."""
+        p95 = self.outcomes["fails-every-request"]["all"].restore_p95_s
+        if p95 is None:
+            return self.schedule[-1][0] + self.watch_after_last_shift_seconds + self.rollback_seconds
+        return math.ceil(p95)
 
     def as_dict(self) -> dict:
         return {
-            **asdict(self),
+            "path": self.path,
+            "strategy": self.strategy,
+            "config": self.config,
+            "requests_per_second": self.requests_per_second,
+            "schedule": [list(step) for step in self.schedule],
+            "rollback_seconds": self.rollback_seconds,
+            "watch_after_last_shift_seconds": self.watch_after_last_shift_seconds,
+            "threshold_percent": self.threshold_percent,
+            "guard_requests": self.guard_requests,
+            "period_seconds": self.period_seconds,
+            "judged": self.judged,
             "recovery_seconds": self.recovery_seconds,
-            "blind_below": [asdict(blindness) for blindness in self.blind_below],
+            "scenarios": [
+                {
+                    "scenario": scenario.key,
+                    "title": scenario.title,
+                    "baseline": scenario.rates(self._model)[0],
+                    "new_error": scenario.rates(self._model)[1],
+                    "probes_exercise_failure": scenario.probes_exercise_failure,
+                    "detectors": {name: outcome.as_dict() for name, outcome in self.outcomes[scenario.key].items()},
+                }
+                for scenario in SCENARIOS
+            ],
+            "assessment": self.assessment.as_dict(),
+            "blind_below": [
+                {"share_percent": b.share_percent, "requests_per_second": b.requests_per_second}
+                for b in self.blind_below
+            ],
         }
 
+    @property
+    def _model(self) -> PathModel:
+        return self.assessment.path
 
-def budgets(settings: Settings) -> list[Budget]:
+
+def budgets(settings: Settings, runs: int = PLAN_RUNS, healthy_runs: int = PLAN_HEALTHY_RUNS) -> list[Budget]:
     """One per release path: each service, then each function, in the stack file's order."""
-    found = []
-    for service in settings.services:
-        evaluation, deployment = service.alarms.evaluation, service.deployment
-        found.append(
-            _budget(
-                service.name,
-                deployment.strategy_name,
-                evaluation.worst_detection_seconds,
-                _ecs_schedule(deployment),
-                watch_seconds=_ecs_watch_minutes(deployment) * 60,
-                guard=service.alarms.minimum_requests,
-                period=evaluation.period_seconds,
-            )
+    paths = [PathModel.from_service(service) for service in settings.services]
+    paths += [PathModel.from_function(function) for function in settings.functions]
+    return [budget_of(path, runs=runs, healthy_runs=healthy_runs) for path in paths]
+
+
+def budget_of(path: PathModel, runs: int = PLAN_RUNS, healthy_runs: int = PLAN_HEALTHY_RUNS) -> Budget:
+    if path.requests_per_second is None:
+        raise ValueError(f"{path.name}: the model needs the traffic the stack declares (expectedRequestsPerSecond)")
+    outcomes = {}
+    for scenario in SCENARIOS:
+        baseline, new_error = scenario.rates(path)
+        outcomes[scenario.key] = simulate_detectors(
+            path,
+            path.requests_per_second,
+            baseline,
+            new_error,
+            PLAN_DETECTORS,
+            probes_exercise_failure=scenario.probes_exercise_failure,
+            runs=healthy_runs if scenario.healthy else runs,
+            seed=PLAN_SEED,
+            keep_samples=scenario.key == "fails-every-request",  # for the timeline's picture
         )
-    for function in settings.functions:
-        found.append(
-            _budget(
-                function.name,
-                "lambda-canary",
-                function.evaluation.worst_detection_seconds,
-                codedeploy_schedule(function.deployment_config),
-                watch_seconds=function.watch_minutes * 60,
-                guard=function.minimum_invocations,
-                period=function.evaluation.period_seconds,
-            )
-        )
-    return found
-
-
-def share_at(schedule: Schedule, seconds: float) -> float:
-    """The share of traffic on the new version `seconds` after the release started."""
-    return max((share for start, share in schedule if start <= seconds), default=0.0)
-
-
-def codedeploy_schedule(config: str | TimeBasedShift) -> Schedule:
-    if isinstance(config, TimeBasedShift):
-        kind, percentage, interval = config.kind, config.percentage, config.interval_minutes
-    elif "AllAtOnce" in config:
-        return [(0, 100.0)]
-    else:  # e.g. CodeDeployDefault.ECSLinear10PercentEvery1Minutes, LambdaCanary10Percent5Minutes
-        kind = "linear" if "Linear" in config else "canary"
-        numbers = [int(n) for n in "".join(c if c.isdigit() else " " for c in config).split()]
-        percentage, interval = numbers[0], numbers[1]
-    if kind == "canary":
-        return [(0, float(percentage)), (interval * 60, 100.0)]
-    return _linear(percentage, interval * 60)
-
-
-def _ecs_watch_minutes(deployment) -> int:
-    strategy = deployment.strategy
-    if isinstance(strategy, CodeDeployBlueGreen):
-        return deployment.termination_wait_minutes
-    if isinstance(strategy, NativeShift):
-        return strategy.bake_time_minutes
-    return 0  # rolling: the deployment ends with its last task replaced
-
-
-def _ecs_schedule(deployment) -> Schedule:
-    strategy = deployment.strategy
-    if isinstance(strategy, CodeDeployBlueGreen):
-        return codedeploy_schedule(deployment.config)
-    if isinstance(strategy, Rolling):
-        return [(0, 100.0)]  # every task is replaced within the first minutes
-    assert isinstance(strategy, NativeShift)
-    if strategy.strategy == "CANARY":
-        return [(0, strategy.canary_percent), (strategy.canary_bake_minutes * 60, 100.0)]
-    if strategy.strategy == "LINEAR":
-        return _linear(strategy.step_percent, strategy.step_bake_minutes * 60)
-    return [(0, 100.0)]
-
-
-def _linear(step_percent: float, step_seconds: int) -> Schedule:
-    steps = math.ceil(100 / step_percent)
-    return [(step * step_seconds, float(min(100, (step + 1) * step_percent))) for step in range(steps)]
-
-
-def _budget(
-    path: str, strategy: str, detect: int, schedule: Schedule, *, watch_seconds: int, guard: int, period: int
-) -> Budget:
     return Budget(
-        path=path,
-        strategy=strategy,
-        detect_seconds=detect,
-        rollback_seconds=ROLLBACK_SECONDS[strategy],
-        worst_share_percent=share_at(schedule, detect),
-        schedule=schedule,
-        watch_after_last_shift_seconds=watch_seconds,
-        guard_requests=guard,
-        period_seconds=period,
+        path=path.name,
+        strategy=path.strategy,
+        config=path.config,
+        requests_per_second=path.requests_per_second,
+        schedule=path.schedule,
+        rollback_seconds=path.rollback_seconds,
+        watch_after_last_shift_seconds=path.watch_seconds,
+        threshold_percent=path.threshold_percent,
+        guard_requests=path.guard,
+        period_seconds=path.period_seconds,
+        judged=path.judged,
+        outcomes=outcomes,
+        assessment=Assessment.of(
+            path,
+            path.requests_per_second,
+            outcomes["fails-every-request"]["all"],
+            outcomes["fails-every-request-probed"]["all"],
+            outcomes["fails-every-request"]["static"],
+            outcomes["healthy-at-threshold"]["static"],
+        ),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -67,7 +66,8 @@ def main(
 
 def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     """Offline: no AWS, no Pulumi CLI. Builds the stack with the mock engine."""
-    from ops.budget import budgets
+    from ops.budget import PLAN_HEALTHY_RUNS, PLAN_RUNS, budgets
+    from ops.model import ASSUMPTIONS
     from ops.offline import settled_stack, use_config
     from ops.timeline import draw
     from settings import PipelineSettings, SettingsError, load_settings
@@ -87,6 +87,11 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
         "stack": args.environment,
         "resources": {"total": sum(types.values()), "byType": dict(sorted(types.items()))},
         "budgets": [budget.as_dict() for budget in found],
+        "model": {
+            "runs": PLAN_RUNS,
+            "healthyRuns": PLAN_HEALTHY_RUNS,
+            "assumptions": [assumption.line() for assumption in ASSUMPTIONS],
+        },
         "timeline": str(png),
     }, 0
 
@@ -224,9 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     command("deploy", "preview, then up, with streamed progress").add_argument(
         "--yes", action="store_true", help="needed for prod when not asked interactively"
     )
-    command("status", "live versions, in-flight deployments, alarm states, last releases").add_argument(
-        "--service", help="one service (default: all)"
-    )
+    command(
+        "status", "live versions, in-flight deployments and the judge's say, alarm states, last releases"
+    ).add_argument("--service", help="one service (default: all)")
     back = command("rollback", "fast path: stop the in-flight deployment or put the last known-good version back")
     back.add_argument("--service", help="one service (default: every CodeDeploy-released one)")
     back.add_argument("--reason", help="why, for the deployment log (default: the alarms in ALARM)")
@@ -343,18 +348,59 @@ def _human(command: str, result: dict) -> str:
 def _plan_lines(result: dict) -> list[str]:
     lines = [f"{result['stack']}: {result['resources']['total']} resources"]
     for budget in result["budgets"]:
-        blind = ", ".join(f"{b['requests_per_second']:g} at {b['share_percent']:g}%" for b in budget["blind_below"])
+        watchers = "alarms and judge" if budget["judged"] else "alarms"
         lines += [
-            f"  {budget['path']} ({budget['strategy']}): detect ≤ {budget['detect_seconds']} s, roll back "
-            f"~{budget['rollback_seconds']} s, restored ≤ {math.ceil(budget['recovery_seconds'] / 60)} min; "
-            f"worst case {budget['worst_share_percent']:g}% of traffic on a bad version",
-            f"    after the last shift the alarms still roll back for "
-            f"{budget['watch_after_last_shift_seconds'] / 60:g} min",
-            f"    blind below (req/s overall, a guard of {budget['guard_requests']} requests of the new version "
-            f"per {budget['period_seconds']} s): {blind}",
+            f"  {budget['path']} ({budget['strategy']}, {budget['config']}) at "
+            f"{budget['requests_per_second']:g} req/s: "
+            f"rollback ~{budget['rollback_seconds']} s; {watchers} watch "
+            f"{budget['watch_after_last_shift_seconds'] / 60:g} min after the last shift",
+            "    a bad version: time to restore median/p95, exposure p95, errors served p95, never rolled back",
         ]
+        healthy = []
+        for scenario in budget["scenarios"]:
+            detectors = scenario["detectors"]
+            if detectors["all"]["false_rollback_rate"] is not None:
+                at = "errors at the threshold, " if scenario["scenario"] == "healthy-at-threshold" else ""
+                healthy.append(
+                    f"{at}{_rate(scenario['baseline'])}: {_rate(detectors['all']['false_rollback_rate'])} "
+                    f"(alarms alone {_rate(detectors['static']['false_rollback_rate'])})"
+                )
+                continue
+            lines.append(
+                f"      {scenario['title']}: {_outcome(detectors['all'])}; "
+                f"alarms alone: {_outcome(detectors['static'])}"
+            )
+        lines.append(f"    healthy releases rolled back: {'; '.join(healthy)}")
+        blind = ", ".join(f"{b['requests_per_second']:g} at {b['share_percent']:g}%" for b in budget["blind_below"])
+        lines.append(
+            f"    alarms blind below (req/s overall, a guard of {budget['guard_requests']} requests of the new "
+            f"version per {budget['period_seconds']} s): {blind}"
+        )
+        lines.append(f"    {budget['assessment']['message']}")
+    model = result["model"]
+    lines.append(
+        f"  model (ops/model.py): {model['runs']} runs a bad scenario, {model['healthyRuns']} a healthy one; assumed:"
+    )
+    lines += [f"    {line}" for line in model["assumptions"]]
     lines.append(f"  timeline: {result['timeline']}")
     return lines
+
+
+def _outcome(outcome: dict) -> str:
+    missed = outcome["miss_rate"]
+    if not outcome["rollbacks"]:
+        return "never rolled back"
+    median, p95 = outcome["restore_median_s"], outcome["restore_p95_s"]
+    restored = f"{median:.0f}/{p95:.0f} s" if p95 < 120 else f"{median / 60:.1f}/{p95 / 60:.1f} min"
+    return (
+        f"{restored}, {outcome['exposure_p95_percent']:g}%, {outcome['errors_served_p95']:.0f} errors, "
+        f"{_rate(missed)} missed"
+    )
+
+
+def _rate(rate: float) -> str:
+    percent = rate * 100
+    return f"{percent:.1f}%" if 0 < percent < 10 and percent != round(percent) else f"{percent:.0f}%"
 
 
 def _status_lines(result: dict) -> list[str]:
@@ -370,6 +416,16 @@ def _status_lines(result: dict) -> list[str]:
                 f"{where} {share:g}%" for where, share in flight["traffic"].items() if share is not None
             )
             lines.append(f"    in flight: {flight['deploymentId']} {flight['status']} ({traffic or 'no traffic yet'})")
+        judge = service.get("judge")
+        if judge:
+            looked = f", last look {judge['lastLookAt']}" if judge.get("lastLookAt") else ""
+            lines.append(
+                f"    judge on {judge['deploymentId']}: {judge['verdict'] or 'no rollback'} "
+                f"({judge['probes']} probes{looked})"
+            )
+            if judge["verdict"]:
+                lines.append(f"      why: {judge['explanation']}")
+            lines += [f"      {finding}" for finding in judge["findings"]]
         for release in service["lastReleases"]:
             lines.append(
                 f"    {release.get('deploymentCreatedAt', '?')} {release.get('status')} {release.get('version')} "

@@ -20,7 +20,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from ops.stack import BAD_INPUT, FAILED, OpsError
-from rollback_guard.hooks.deployment_log import ROLLED_BACK, ReleaseRecord, partition_key, put_once
+from rollback_guard.hooks.deployment_log import (
+    JUDGE,
+    ROLLED_BACK,
+    ReleaseRecord,
+    judge_records,
+    partition_key,
+    put_once,
+)
 from rollback_guard.hooks.revisions import describe
 from rollback_guard.release import appspec
 from rollback_guard.release.engine import ALL_AT_ONCE, LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest, iso
@@ -135,7 +142,16 @@ class Operations:
         )
         report["alarms"] = {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
         report["lastReleases"] = self.last_releases(path.service)
+        report["judge"] = self.judge(path.service, [flight["deploymentId"] for flight in report["inFlight"]])
         return report
+
+    def judge(self, service: str, in_flight: list[str]) -> dict | None:
+        """What the canary judge says about the in-flight deployment, or else the latest it judged."""
+        if not self.table:
+            return None
+        records = judge_records(self.client("dynamodb"), self.table, service, self.environment)
+        chosen = next((r for r in records if r.deployment_id in in_flight), records[0] if records else None)
+        return chosen.as_dict() if chosen else None
 
     def live(self, path: ReleasePath) -> str | None:
         if path.kind == "lambda":
@@ -155,6 +171,7 @@ class Operations:
                 ExpressionAttributeValues={":pk": {"S": partition_key(service, self.environment)}},
             )
             for item in page["Items"]
+            if not item["sk"]["S"].startswith(f"{JUDGE}#")  # the judge's items are not releases
         ]
         return sorted(items, key=lambda item: item.get("deploymentCreatedAt", ""), reverse=True)[:limit]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,8 @@ import boto3
 import pytest
 
 from rollback_guard.hooks import timing
-from tests.scenarios import ALARM, FUNCTION
+from rollback_guard.hooks.deployment_log import epoch_now, judge_key
+from tests.scenarios import ALARM, FUNCTION, TABLE
 
 LOGGER = "rollback-guard.hooks"
 ROLLBACK_ALARMS = (ALARM, "greeter-rollback-throttle-rate")
@@ -22,8 +24,11 @@ class LambdaContext:
     """What Lambda passes a handler; the hooks read only the time left. The deadline is on the
     hooks' own clock, so it holds under a FakeClock too."""
 
-    def __init__(self, remaining_seconds: float):
+    def __init__(self, remaining_seconds: float, function_arn: str | None = None, request_id: str = "request-1"):
         self.deadline = timing.clock.now() + remaining_seconds
+        if function_arn:
+            self.invoked_function_arn = function_arn
+        self.aws_request_id = request_id
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - timing.clock.now()) * 1000)
@@ -35,9 +40,17 @@ class FakeClock:
 
     now_seconds: float = 1_000.0
     due: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
+    # Wall time moves with the played time (hooks/deployment_log.epoch_now reads it).
+    started_epoch: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.started_at = self.now_seconds
 
     def now(self) -> float:
         return self.now_seconds
+
+    def epoch(self) -> float:
+        return self.started_epoch + self.now_seconds - self.started_at
 
     def sleep(self, seconds: float) -> None:
         self.now_seconds += max(0.0, seconds)
@@ -142,3 +155,30 @@ def rejections(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def enable_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
+
+
+def judge_looked(
+    deployment_id: str, seconds_ago: float = 0.0, verdict: str | None = None, explanation: str = ""
+) -> None:
+    """The canary judge's item for a deployment, as the judge leaves it: a healthy look
+    `seconds_ago`, or a verdict."""
+    item = {
+        **judge_key("greeter", "staging", deployment_id),
+        "deploymentId": {"S": deployment_id},
+        "lastLookAt": {"N": f"{epoch_now() - seconds_ago:.3f}"},
+        "leaseOwner": {"S": "judge"},
+        "leaseUntil": {"N": f"{epoch_now() + 90:.3f}"},
+        "probes": {"N": "12"},
+        "probeFailures": {"N": "0"},
+        "findings": {"S": "[]"},
+    }
+    if verdict:
+        item |= {"verdict": {"S": verdict}, "explanation": {"S": explanation}}
+    boto3.client("dynamodb").put_item(TableName=TABLE, Item=item)
+
+
+def keep_judging(clock: FakeClock, deployment_id: str, every: float = 30, until: float = 3600) -> None:
+    """A judge that looks at the deployment every `every` seconds of the played clock."""
+    judge_looked(deployment_id)
+    for moment in range(int(every), int(until), int(every)):
+        clock.at(moment, lambda: judge_looked(deployment_id))

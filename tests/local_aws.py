@@ -12,6 +12,8 @@
   GetApplicationRevision returns; moto returns the content and lacks GetApplicationRevision. Here
   both behave as AWS does.
 - StopDeployment: moto lacks it; the call is recorded and the deployment marked Stopped.
+- GetDeploymentTarget, ListDeploymentTargets, BatchGetDeploymentTargets: moto lacks them; answered
+  from the scripted step (below).
   ContinueDeployment: moto lacks it too; answered, the deployment's script moves it on.
 - Deployment progress: moto creates CodeDeploy deployments but never runs them. A test scripts the
   next deployment's life (`script_next_deployment`): each GetDeployment advances one step, whose
@@ -20,6 +22,14 @@
   has no deployment-target API) are laid over moto's answers. The rollback deployment a step names
   (rollbackInfo.rollbackDeploymentId) answers GetDeployment with its outcome in
   `rollback_outcomes` (Succeeded unless a test says otherwise).
+
+- CloudWatch GetMetricData with a percentile statistic (p90): moto computes Sum, Average, Minimum,
+  Maximum and SampleCount only. Percentiles are computed here from the values put with
+  PutMetricData (nearest rank, per period); every other query goes to moto.
+- Lambda Invoke with InvocationType Event (the canary judge's continuation): recorded in
+  `async_invocations` and answered 202, as Lambda queues it; not run.
+- EventBridge PutEvents: the entries are recorded in `put_events`, then moto takes them.
+- A deployment's state can also be set at once (`play`), for a test that moves it on by its clock.
 
 Everything else (DynamoDB, Lambda aliases, ECS, CloudWatch, CodeDeploy create/list/get) is moto's
 server, unchanged.
@@ -34,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import threading
 import time
@@ -42,6 +53,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
@@ -61,6 +73,9 @@ _LAMBDA_ROUTES = {
 }
 _CODEDEPLOY = "CodeDeploy_20141006."
 _STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
+_METRIC_DATA_TARGET = "GraniteServiceVersion20100801.GetMetricData"
+_PUT_EVENTS_TARGET = "AWSEvents.PutEvents"
+_PERCENTILE = re.compile(r"p(?P<rank>\d+(\.\d+)?)")
 _JSON = [("Content-Type", "application/x-amz-json-1.1")]
 # Fields of a scripted step laid over moto's deployment document.
 _OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeStarted", "creator")
@@ -106,6 +121,10 @@ class LocalAws:
     faults: dict[str, list[Fault | None]] = field(default_factory=dict)
     # Operation names in the order they were called.
     calls: list[str] = field(default_factory=list)
+    # Lambda invocations of InvocationType Event: {"function", "qualifier", "payload"}, not run.
+    async_invocations: list[dict] = field(default_factory=list)
+    # Every entry of every EventBridge PutEvents, with its Detail parsed.
+    put_events: list[dict] = field(default_factory=list)
 
     def inject(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> None:
         """The next `times` calls of `operation`, once `after` more have gone through, meet `fault`."""
@@ -120,6 +139,13 @@ class LocalAws:
             rollback = (step.get("rollbackInfo") or {}).get("rollbackDeploymentId")
             if rollback:
                 self.rollback_outcomes.setdefault(rollback, "Succeeded")
+
+    def play(self, deployment_id: str, step: dict) -> None:
+        """The deployment is now in `step` (as a scripted step: status, targets, ...), until a test
+        plays another; GetDeployment no longer moves it on."""
+        self._scripts.pop(deployment_id, None)
+        self._steps[deployment_id] = step
+        _moto_deployment(deployment_id).status = step["status"]
 
     def start(self) -> str:
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -144,6 +170,8 @@ class LocalAws:
         self.faults.clear()
         self.calls.clear()
         self.rollback_outcomes.clear()
+        self.async_invocations.clear()
+        self.put_events.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
 
     def _app(self, environ, start_response):
@@ -166,6 +194,16 @@ class LocalAws:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == _STATUS_TARGET:
             return self._report_status(environ, start_response)
+        if target == _METRIC_DATA_TARGET:
+            return self._get_metric_data(environ, start_response)
+        if target == _PUT_EVENTS_TARGET:
+            body = _body(environ)
+            environ = {**environ, "wsgi.input": io.BytesIO(body)}  # moto reads it again
+            request = json.loads(body)
+            self.put_events += [
+                {**entry, "Detail": json.loads(entry.get("Detail", "{}"))} for entry in request["Entries"]
+            ]
+            return self._moto(environ, start_response)
         if target.startswith(_CODEDEPLOY):
             operation = target.removeprefix(_CODEDEPLOY)
             handler = getattr(self, f"_codedeploy_{operation}", None)
@@ -271,6 +309,17 @@ class LocalAws:
         step = self._steps.get(json.loads(_body(environ))["deploymentId"], {})
         return _json(start_response, {"deploymentTargets": step.get("targets", [])})
 
+    def _codedeploy_GetDeploymentTarget(self, environ, start_response):
+        request = json.loads(_body(environ))
+        targets = self._steps.get(request["deploymentId"], {}).get("targets", [])
+        found = [target for target in targets if target["deploymentTargetId"] == request["targetId"]]
+        if not found:
+            message = f"no target {request['targetId']} in deployment {request['deploymentId']}"
+            return _error(
+                environ, start_response, "GetDeploymentTarget", "DeploymentTargetDoesNotExistException", 400, message
+            )
+        return _json(start_response, {"deploymentTarget": found[0]})
+
     def _overlay(self, info: dict) -> None:
         step = self._steps.get(info.get("deploymentId"), {})
         info.update({key: step[key] for key in _OVERLAID if key in step})
@@ -283,10 +332,30 @@ class LocalAws:
         chunks = self._moto(environ, lambda status, headers, exc_info=None: None)
         return json.loads(b"".join(chunks))
 
+    def _get_metric_data(self, environ, start_response):
+        """Percentile queries answered here, the others by moto (see the module docstring)."""
+        request = json.loads(_body(environ))
+        queries = request["MetricDataQueries"]
+        percentiles = [q for q in queries if _PERCENTILE.fullmatch(q.get("MetricStat", {}).get("Stat", ""))]
+        others = [q for q in queries if q not in percentiles]
+        answer = {"MetricDataResults": [], "Messages": []}
+        if others:
+            answer = self._forward(environ, json.dumps({**request, "MetricDataQueries": others}).encode())
+        start, end = float(request["StartTime"]), float(request["EndTime"])
+        answer["MetricDataResults"] += [_percentile_result(query, start, end) for query in percentiles]
+        return _json(start_response, answer)
+
     def _invoke(self, name: str, environ, start_response):
         qualifier = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair).get(
             "Qualifier", "$LATEST"
         )
+        if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+            payload = json.loads(_body(environ) or b"{}")
+            self.async_invocations.append(
+                {"function": urllib.parse.unquote(name), "qualifier": qualifier, "payload": payload}
+            )
+            start_response("202 Accepted", [("Content-Type", "application/json")])
+            return [b""]
         handler = self.functions.get((name, qualifier))
         headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", qualifier)]
         if handler is None:
@@ -362,3 +431,41 @@ def _moto_deployment(deployment_id: str):
             if deployment_id in backend.deployments:
                 return backend.deployments[deployment_id]
     raise KeyError(f"moto has no deployment {deployment_id}")
+
+
+def _percentile_result(query: dict, start: float, end: float) -> dict:
+    """A percentile of the values put for a metric, per period from `start` (nearest rank), as
+    CloudWatch answers a MetricStat query: periods without values are left out."""
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+
+    stat = query["MetricStat"]
+    metric, period = stat["Metric"], int(stat["Period"])
+    rank = float(_PERCENTILE.fullmatch(stat["Stat"])["rank"]) / 100
+    wanted = {(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])}
+    values: dict[float, list[float]] = {}
+    for regions in cloudwatch_backends.values():
+        for backend in regions.values():
+            for datum in backend.metric_data:
+                moment = _epoch(datum.timestamp)
+                if (
+                    isinstance(datum, MetricDatum)
+                    and (datum.namespace, datum.name) == (metric["Namespace"], metric["MetricName"])
+                    and {(d.name, d.value) for d in datum.dimensions} == wanted
+                    and start <= moment < end
+                ):
+                    values.setdefault(start + (moment - start) // period * period, []).append(datum.value)
+    moments = sorted(values)
+    picked = [sorted(values[m])[max(0, math.ceil(rank * len(values[m])) - 1)] for m in moments]
+    return {
+        "Id": query["Id"],
+        "Label": query.get("Label", stat["Stat"]),
+        "Timestamps": moments,
+        "Values": picked,
+        "StatusCode": "Complete",
+    }
+
+
+def _epoch(moment) -> float:
+    if moment.tzinfo is None:  # moto keeps naive datetimes in UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

@@ -122,3 +122,10 @@ def deployment_for(strategy: str, **keys) -> dict:
     if strategy == "rolling":
         removed["smokePaths"] = None
     return {**removed, "strategy": strategy, **keys}
+
+
+def released_by(strategy: str, **keys) -> dict:
+    """The web service's overlay that switches it to `strategy` (deployment_for), without the canary
+    judge's section when the strategy has no CodeDeploy deployment for a judge to stop."""
+    judge = {} if strategy == "codedeploy-blue-green" else {"judge": None}
+    return web(judge, deployment=deployment_for(strategy, **keys))

@@ -88,6 +88,7 @@ def test_an_ecs_service_is_one_node_holding_every_part_of_its_release_path():
         "TestTrafficHook",
         "DeploymentLog",
         "ReleaseRecorder",
+        "CanaryJudge",
         "Release",
     }
     assert [r.name for r in built.top_level] == ["checkout"], "nothing of the service lives outside its node"
@@ -102,6 +103,7 @@ def test_a_lambda_canary_is_one_node_holding_function_alarms_group_hooks_log_and
         "LambdaDeploymentGroup",
         "DeploymentLog",
         "TrafficHooks",
+        "CanaryJudge",
         "Release",
     }
     assert [r.name for r in built.top_level] == ["greeter"]
@@ -125,6 +127,7 @@ def test_ecs_native_and_rolling_strategies_leave_codedeploy_out():
         built = run(lambda strategy=strategy: service(release=EcsRelease(strategy=strategy)))
         assert not built.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup"), strategy
         assert not built.of_type("pulumi-python:dynamic:Resource"), "ECS releases the service itself"
+        assert not built.of_type("rollback-guard:canary_judge:CanaryJudge"), "no CodeDeploy deployment to stop"
 
 
 def test_parts_built_at_the_top_level_before_move_into_the_node_without_replacement():
@@ -146,7 +149,8 @@ def test_by_default_a_service_shifts_10_percent_a_minute_and_rolls_back_on_its_a
     group = built.inputs("checkout-deploy-group")
     assert group["deploymentConfigName"] == "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
     assert set(group["autoRollbackConfiguration"]["events"]) >= {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
-    assert group["alarmConfiguration"]["alarms"] == alarms
+    # The service's alarms, and its canary judge's heartbeat alarm (`<judge function>-silent`).
+    assert group["alarmConfiguration"]["alarms"] == [*alarms, "checkout-judge-test-silent"]
 
 
 def _equal(got, wanted) -> None:

@@ -25,7 +25,8 @@ def test_prod_deployment_group_rolls_back_on_alarm(prod):
     assert set(group["autoRollbackConfiguration"]["events"]) == ALL_ROLLBACK_EVENTS
     alarms = group["alarmConfiguration"]
     assert alarms["enabled"] is True
-    assert alarms["alarms"] == [*ROLLBACK_ALARMS, "web-rollback-latency-anomaly"]
+    # The canary judge's heartbeat alarm last (tests/test_canary_judge.py).
+    assert alarms["alarms"] == [*ROLLBACK_ALARMS, "web-rollback-latency-anomaly", "web-judge-prod-silent"]
     assert alarms.get("ignorePollAlarmFailure", False) is False, "unreadable alarms must stop a release"
 
 
@@ -82,7 +83,11 @@ def test_a_custom_canary_shift_uses_time_based_canary():
 
 def test_extra_alarms_also_stop_a_release():
     staged = settled_stack("staging", **web(alarms={"extraAlarmNames": ["checkout-latency"]}))
-    assert staged.inputs(GROUP)["alarmConfiguration"]["alarms"] == [*ROLLBACK_ALARMS, "checkout-latency"]
+    assert staged.inputs(GROUP)["alarmConfiguration"]["alarms"] == [
+        *ROLLBACK_ALARMS,
+        "checkout-latency",
+        "web-judge-staging-silent",
+    ]
 
 
 def test_codedeploy_acts_through_the_limited_managed_ecs_role(stack):
@@ -365,6 +370,8 @@ def test_every_successful_release_is_recorded_in_the_deployment_log(prod):
         # CodeDeploy itself keeps watching the alarms during blue's termination wait.
         "ROLLBACK_ALARMS": "[]",
         "WATCH_SECONDS": "0",
+        # Nor does a release complete that the canary judge has not passed.
+        "JUDGE_REQUIRED": "true",
     }
     grant = json.loads(prod.inputs("web-recorder-invoke")["policy"])["Statement"][0]
     assert grant["Resource"] == [mock_arn("aws:lambda/function:Function", "web-recorder-function")]

@@ -30,6 +30,7 @@ from tests.hook_runs import (
     enable_logs,
     fire_alarm,
     hook_logs,
+    judge_looked,
     lambda_appspec,
     start_release,
 )
@@ -108,14 +109,39 @@ def slow(seconds: float):
     return handler
 
 
+def release_records() -> list[dict]:
+    """The deployment log's release records (the canary judge's items aside)."""
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return [item for item in items if not item["sk"]["S"].startswith("JUDGE#")]
+
+
 def no_record_even_later(world: World) -> None:
     """A regression guard: only the runner writes, so an abandoned check must never have."""
     time.sleep(1.5)
-    assert boto3.client("dynamodb").scan(TableName=TABLE)["Items"] == []
+    assert release_records() == []
 
 
 def one_record(world: World) -> None:
-    assert len(boto3.client("dynamodb").scan(TableName=TABLE)["Items"]) == 1
+    assert len(release_records()) == 1
+
+
+def judge_says(verdict: str | None = None, seconds_ago: float = 0.0) -> Callable[[World], None]:
+    """The canary judge's item for the deployment: a verdict, or a look `seconds_ago`."""
+    return lambda world: judge_looked(
+        world.event["DeploymentId"], seconds_ago, verdict, "probe failure rate of version 2 100% against 1%"
+    )
+
+
+def no_judge(world: World) -> None:
+    boto3.client("dynamodb").delete_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "greeter#staging"}, "sk": {"S": f"JUDGE#{world.event['DeploymentId']}"}},
+    )
+
+
+def judge_stops_looking(world: World) -> None:
+    """Its last look is the one before the watch: two minutes, scaled down to one second."""
+    world.env.setattr(post_traffic, "JUDGE_STALE_SECONDS", 1.0)
 
 
 def fire_in(seconds: float) -> Callable[[World], None]:
@@ -531,6 +557,68 @@ CASES = [
         appspec=lambda: ecs_appspec(2),
         then=no_record_even_later,
     ),
+    # --- post-traffic: the canary judge's say
+    Case(
+        "the judge called for a rollback",
+        "post",
+        judge_says("ROLLBACK"),
+        "Failed",
+        "is ROLLBACK: probe failure rate of version 2 100% against 1%",
+        then=no_record_even_later,
+    ),
+    Case(
+        "the judge called for a rollback during the watch",
+        "post",
+        watch(2, lambda w: threading.Timer(0.5, judge_says("ROLLBACK"), args=(w,)).start()),
+        "Failed",
+        "is ROLLBACK: probe failure rate",
+        then=no_record_even_later,
+    ),
+    Case(
+        "the judge never looked",
+        "post",
+        no_judge,
+        "Failed",
+        "since it was created (",
+        then=no_record_even_later,
+    ),
+    Case(
+        "the judge's last look is stale",
+        "post",
+        judge_says(seconds_ago=130),
+        "Failed",
+        " s ago: a release nobody judges does not go through",
+    ),
+    Case(
+        "the judge stops looking during the watch",
+        "post",
+        watch(2.5, judge_stops_looking),
+        "Failed",
+        "a release nobody judges does not go through",
+        then=no_record_even_later,
+    ),
+    Case(
+        "the judge's item cannot be read",
+        "post",
+        lambda w: w.fault("GetItem", Fault(error="AccessDeniedException")),
+        "Failed",
+        f"the canary judge's verdict cannot be read: dynamodb GetItem {TABLE} for the canary judge of",
+    ),
+    Case(
+        "the judge's item throttled for a moment",
+        "post",
+        watch(1, lambda w: w.fault("GetItem", Fault(error="ProvisionedThroughputExceededException"), times=3)),
+        "Succeeded",
+        "alarm poll failed; retrying",
+        then=one_record,
+    ),
+    Case(
+        "JUDGE_REQUIRED neither true nor false",
+        "post",
+        lambda w: w.set(JUDGE_REQUIRED="yes"),
+        "Failed",
+        'JUDGE_REQUIRED = \'yes\': \\"true\\" or \\"false\\"',
+    ),
     # --- test-traffic (CodeDeploy ECS AfterAllowTestTraffic)
     Case(
         "green redirects",
@@ -640,6 +728,8 @@ def test_a_fault_ends_in_one_truthful_status_before_the_deadline(
     if case.hook in ("test", "ecs"):
         request.getfixturevalue("load_balancer_node")
     event = ecs_execution() if case.hook == "ecs" else start_release(case.appspec())
+    if case.hook == "post":
+        judge_looked(event["DeploymentId"])  # the canary judge looked just now and is content
     world = World(hook_env, targets, monkeypatch, event)
     case.arrange(world)
 

@@ -26,6 +26,8 @@ from tests.hook_runs import (
     enable_logs,
     fire_alarm,
     hook_logs,
+    judge_looked,
+    keep_judging,
     lambda_appspec,
     rejections,
     start_release,
@@ -41,7 +43,9 @@ def reported(aws: LocalAws, event: dict) -> list[str]:
 
 
 def records() -> list[dict]:
-    return [{k: v["S"] for k, v in item.items()} for item in boto3.client("dynamodb").scan(TableName=TABLE)["Items"]]
+    """The release records (not the canary judge's items)."""
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return [{k: v["S"] for k, v in item.items()} for item in items if not item["sk"]["S"].startswith("JUDGE#")]
 
 
 @pytest.fixture(autouse=True)
@@ -226,8 +230,14 @@ def test_an_event_that_is_not_from_codedeploy_is_refused(hook_env):
 # --- post-traffic: keep watching after the last shift, then record the release
 
 
+def judged(event: dict) -> dict:
+    """The release, with the canary judge's fresh and healthy look at it."""
+    judge_looked(event["DeploymentId"])
+    return event
+
+
 def test_a_finished_release_is_recorded_then_reported(hook_env):
-    event = start_release(lambda_appspec(current="1", target="2"))
+    event = judged(start_release(lambda_appspec(current="1", target="2")))
     assert post_traffic.handler(event) == {"status": "Succeeded"}
     assert reported(hook_env, event) == ["Succeeded"]
 
@@ -240,7 +250,7 @@ def test_a_finished_release_is_recorded_then_reported(hook_env):
 
 
 def test_a_retried_post_traffic_hook_neither_duplicates_nor_clobbers_the_record(hook_env, logs):
-    first_event = start_release()
+    first_event = judged(start_release())
     post_traffic.handler(first_event)
     first = records()
 
@@ -251,7 +261,8 @@ def test_a_retried_post_traffic_hook_neither_duplicates_nor_clobbers_the_record(
     assert hook_logs(logs)[-2]["effect"] == "already written by an earlier attempt"
 
 
-def test_a_release_that_cannot_be_recorded_fails(hook_env, logs):
+def test_a_release_that_cannot_be_recorded_fails(hook_env, monkeypatch, logs):
+    monkeypatch.setenv("JUDGE_REQUIRED", "false")  # the judge's item is in the same table
     boto3.client("dynamodb").delete_table(TableName=TABLE)
     event = start_release()
     assert post_traffic.handler(event) == {"status": "Failed"}
@@ -261,7 +272,7 @@ def test_a_release_that_cannot_be_recorded_fails(hook_env, logs):
 
 def test_the_last_good_version_is_one_query_away(hook_env):
     for execution, (current, target) in enumerate((("1", "2"), ("2", "3"))):
-        post_traffic.handler(start_release(lambda_appspec(current, target), execution=f"execution-{execution}"))
+        post_traffic.handler(judged(start_release(lambda_appspec(current, target), execution=f"execution-{execution}")))
     client = boto3.client("dynamodb")
     assert last_good_version(client, TABLE, "greeter", "staging") == "3"
     assert last_good_version(client, TABLE, "greeter", "prod") is None
@@ -270,7 +281,7 @@ def test_the_last_good_version_is_one_query_away(hook_env):
 def test_an_ecs_release_is_recorded_with_the_previous_recorded_revision(hook_env, monkeypatch):
     monkeypatch.setenv("ROLLBACK_ALARMS", "[]")  # as the ECS recorder is configured
     for revision in (1, 2):
-        event = start_release(ecs_appspec(revision), execution=f"execution-{revision}")
+        event = judged(start_release(ecs_appspec(revision), execution=f"execution-{revision}"))
         assert post_traffic.handler(event) == {"status": "Succeeded"}
     recorded = sorted((item["version"], item["previousVersion"], item["strategy"]) for item in records())
     assert recorded == [
@@ -294,6 +305,7 @@ def test_an_alarm_that_fires_minutes_after_the_last_shift_rolls_the_release_back
     monkeypatch.setenv("WATCH_SECONDS", "600")
     fake_clock.at(300, fire_alarm)
     event = start_release()
+    keep_judging(fake_clock, event["DeploymentId"])
     assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Failed"}
     assert reported(hook_env, event) == ["Failed"]
     [reason] = rejections(logs)
@@ -332,6 +344,7 @@ def test_a_quiet_watch_lasts_its_full_time_then_records(hook_env, monkeypatch, f
     monkeypatch.setenv("WATCH_SECONDS", "600")
     started = fake_clock.now()
     event = start_release()
+    keep_judging(fake_clock, event["DeploymentId"])
     assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Succeeded"}
     assert fake_clock.now() - started >= 600
     [recorded] = [line for line in hook_logs(logs) if line["message"] == "release recorded"]
@@ -356,6 +369,81 @@ def test_a_corrective_deployment_is_recorded_as_a_rollback_without_watching_the_
     assert (item["action"], item["previousVersion"], item["version"]) == ("rollback", "3", "4")
     [line] = [line for line in hook_logs(logs) if line["message"] == "rollback recorded"]
     assert line["watched_seconds"] == 0
+
+
+# --- post-traffic: the canary judge must have looked, and not called for a rollback
+
+
+def test_a_release_the_judge_called_for_rolling_back_is_refused_with_the_judges_explanation(hook_env, logs):
+    event = start_release()
+    why = "ROLLBACK: errors-vs-old: error rate of version 2 20% against 0.1% over 3 min"
+    judge_looked(event["DeploymentId"], verdict="ROLLBACK", explanation=why)
+    assert post_traffic.handler(event) == {"status": "Failed"}
+    assert reported(hook_env, event) == ["Failed"]
+    assert rejections(logs) == [f"the canary judge's verdict on deployment {event['DeploymentId']} is ROLLBACK: {why}"]
+    assert records() == []
+
+
+def test_a_release_nobody_judged_is_refused(hook_env, logs):
+    event = start_release()
+    assert post_traffic.handler(event) == {"status": "Failed"}
+    [reason] = rejections(logs)
+    assert reason.startswith(
+        f"the canary judge has not looked at deployment {event['DeploymentId']} since it was created ("
+    )
+    assert reason.endswith("): a release nobody judges does not go through")
+    assert records() == []
+
+
+def test_a_release_whose_judge_stopped_looking_is_refused(hook_env, logs):
+    event = start_release()
+    judge_looked(event["DeploymentId"], seconds_ago=200)
+    assert post_traffic.handler(event) == {"status": "Failed"}
+    [reason] = rejections(logs)
+    assert f"has not looked at deployment {event['DeploymentId']} since " in reason
+    assert re.search(r" 20\d s ago: a release nobody judges does not go through$", reason), reason
+
+
+def test_a_judge_that_looked_within_two_minutes_lets_the_release_through(hook_env):
+    event = start_release()
+    judge_looked(event["DeploymentId"], seconds_ago=100)
+    assert post_traffic.handler(event) == {"status": "Succeeded"}
+    assert len(records()) == 1
+
+
+def test_a_verdict_during_the_watch_fails_it_at_the_next_poll(hook_env, monkeypatch, fake_clock, logs):
+    monkeypatch.setenv("WATCH_SECONDS", "600")
+    event = start_release()
+    keep_judging(fake_clock, event["DeploymentId"], until=120)
+    fake_clock.at(125, lambda: judge_looked(event["DeploymentId"], verdict="ROLLBACK", explanation="probes failed"))
+    started = fake_clock.now()
+    assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Failed"}
+    assert fake_clock.now() - started <= 135, "failed at the first poll after the verdict, not at the watch's end"
+    assert rejections(logs)[0].endswith("is ROLLBACK: probes failed")
+
+
+def test_a_judge_that_dies_during_the_watch_fails_it(hook_env, monkeypatch, fake_clock, logs):
+    monkeypatch.setenv("WATCH_SECONDS", "600")
+    event = start_release()
+    keep_judging(fake_clock, event["DeploymentId"], until=200)  # its last look at 180 s
+    started = fake_clock.now()
+    assert post_traffic.handler(event, LambdaContext(750)) == {"status": "Failed"}
+    assert 300 <= fake_clock.now() - started <= 315, "at the first poll two minutes after its last look"
+    assert "a release nobody judges does not go through" in rejections(logs)[0]
+
+
+def test_a_stack_may_say_its_releases_go_without_the_judge(hook_env, monkeypatch):
+    monkeypatch.setenv("JUDGE_REQUIRED", "false")
+    event = start_release()
+    assert post_traffic.handler(event) == {"status": "Succeeded"}
+
+
+def test_only_true_or_false_say_whether_the_judge_is_required(hook_env, monkeypatch, logs):
+    monkeypatch.setenv("JUDGE_REQUIRED", "no")
+    event = start_release()
+    judge_looked(event["DeploymentId"])
+    assert post_traffic.handler(event) == {"status": "Failed"}
+    assert rejections(logs) == ['environment variable JUDGE_REQUIRED = \'no\': "true" or "false"']
 
 
 # --- ECS AfterAllowTestTraffic: smoke-test green through the test listener

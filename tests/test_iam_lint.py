@@ -11,6 +11,8 @@ from fnmatch import fnmatch
 
 import pytest
 
+from rollback_guard.components.boundaries import WORKLOAD_ACTIONS, actions
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament still imports pkg_resources
     import parliament
@@ -44,11 +46,15 @@ ALLOWED = [
         "CodeDeploy service authorization reference lists; parliament's bundled definitions predate it and say *",
         action="codedeploy:PutLifecycleEventHookExecutionStatus",
     ),
-    Allowed(
-        "RESOURCE_STAR",
-        "web-test-traffic-policy",
-        "Lambda's VPC access: the function's role creates and deletes its network interfaces, which have no ARN "
-        "before they exist (AWS Lambda developer guide, execution role permissions for VPC access)",
+    *(
+        Allowed(
+            "RESOURCE_STAR",
+            policy,
+            "Lambda's VPC access: the function's role creates and deletes its network interfaces, which have no ARN "
+            "before they exist (AWS Lambda developer guide, execution role permissions for VPC access)",
+        )
+        # The test-traffic hook and the ECS canary judge, which both reach green through the test listener.
+        for policy in ("web-test-traffic-policy", "web-judge-policy")
     ),
     Allowed(
         "RESOURCE_STAR",
@@ -171,3 +177,25 @@ def test_every_role_lives_under_its_stacks_path_within_a_boundary(settled, stack
         assert "rollback-guard" in role.inputs["permissionsBoundary"], role.name
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         assert [set(statement["Principal"]) for statement in trust] == [{"Service"}], role.name
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_action_a_service_stacks_role_is_granted_is_within_the_workload_boundary(settled, stack):
+    """A grant the boundary does not cover is denied in AWS, however the role's own policy reads: a
+    hook or a judge would fail at its first call."""
+    within = set(actions(WORKLOAD_ACTIONS))
+    outside = set()
+    for policy in settled(stack).of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            granted = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            outside |= {(policy.name, action) for action in granted if action not in within}
+    assert outside == set()
+
+
+def test_the_deploy_roles_manage_the_judges_event_rules_of_their_account_and_region_only(pipeline_stack):
+    for stage in ("staging", "production"):
+        document = json.loads(pipeline_stack.inputs(f"release-deploy-{stage}-policy")["policy"])
+        [scoped] = [s for s in document["Statement"] if "events:PutRule" in s["Action"]]
+        assert "arn:aws:events:us-east-1:123456789012:rule/*" in scoped["Resource"]
+        assert {"events:PutTargets", "events:RemoveTargets", "events:DeleteRule"} <= set(scoped["Action"])
+        assert "events:PutEvents" not in scoped["Action"], "deploying puts no events"

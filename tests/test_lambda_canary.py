@@ -56,7 +56,12 @@ def test_the_lambda_deployment_group_rolls_back_on_failure_alarm_and_stop(stack)
         "DEPLOYMENT_STOP_ON_ALARM",
         "DEPLOYMENT_STOP_ON_REQUEST",
     }
-    assert group["alarmConfiguration"]["alarms"] == ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
+    assert group["alarmConfiguration"]["alarms"] == [
+        "greeter-rollback-error-rate",
+        "greeter-rollback-throttle-rate",
+        # The canary judge's heartbeat alarm (tests/test_canary_judge.py).
+        f"greeter-judge-{stack.stack}-silent",
+    ]
     assert stack.inputs("greeter-deploy-app")["computePlatform"] == "Lambda"
 
 
@@ -120,14 +125,21 @@ def test_every_hook_lives_long_enough_to_report_and_the_post_traffic_hook_to_wat
 
 
 def test_the_post_traffic_hook_keeps_watching_the_rollback_alarms_after_the_last_shift(prod):
+    """The group's alarms, the judge's heartbeat alarm among them: a judge that dies during the watch
+    fails it."""
     variables = prod.inputs("greeter-hooks-post-traffic-function")["environment"]["variables"]
-    alarms = ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
+    rollback = ["greeter-rollback-error-rate", "greeter-rollback-throttle-rate"]
+    alarms = [*rollback, "greeter-judge-prod-silent"]
     assert json.loads(variables["ROLLBACK_ALARMS"]) == alarms
     assert prod.inputs(GROUP)["alarmConfiguration"]["alarms"] == alarms, "the same alarms CodeDeploy watches"
+    alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
     assert {
         "Effect": "Allow",
         "Action": "cloudwatch:DescribeAlarms",
-        "Resource": [mock_arn("aws:cloudwatch/metricAlarm:MetricAlarm", name) for name in alarms],
+        "Resource": [
+            *(mock_arn(alarm, name) for name in rollback),
+            prod.registration("greeter-judge-silent").outputs["arn"],
+        ],
     } in policy_statements(prod, "greeter-hooks-post-traffic-policy")
 
 

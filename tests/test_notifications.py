@@ -104,3 +104,82 @@ def test_a_notice_still_goes_out_when_the_deployment_cannot_be_read(inbox):
     [message] = inbox()
     assert message["Subject"] == "STOP: web-deploy"
     assert "details unavailable" in message["Message"]
+
+
+def judge_event(stopped: bool = True) -> dict:
+    """What the canary judge puts on the default bus when it stops a release (hooks/judge.py)."""
+    explanation = (
+        "ROLLBACK: errors-vs-old: error rate Errors/Invocations of version 2 (old: version 1) 20% against 0.1% "
+        "over 1 min from 2026-11-26T13:51:00Z; likelihood ratio 10^25.31, rolls back from 10^2.82"
+    )
+    findings = [
+        {
+            "check": "errors-vs-old",
+            "metric": "error rate Errors/Invocations of version 2 (old: version 1)",
+            "newValue": 0.2,
+            "oldValue": 0.001,
+            "statistic": 25.31,
+            "threshold": 2.824,
+            "window": "1 min from 2026-11-26T13:51:00Z",
+            "bad": True,
+            "explanation": explanation,
+        },
+        {
+            "check": "latency",
+            "metric": "p90 latency Duration of version 2 (old: version 1)",
+            "newValue": 212.0,
+            "oldValue": 101.5,
+            "statistic": 5.85,
+            "threshold": 5.422,
+            "window": "11 comparable min of 11 min from 2026-11-26T13:51:00Z",
+            "bad": True,
+            "explanation": "ROLLBACK: latency: ...",
+        },
+        {
+            "check": "probes",
+            "metric": "probe failure rate of version 2",
+            "newValue": 0.0,
+            "oldValue": 0.01,
+            "statistic": -0.1,
+            "threshold": 2.824,
+            "window": "120 probes",
+            "bad": False,
+            "explanation": "ok: probes: ...",
+        },
+    ]
+    return {
+        "source": "rollback-guard.judge",
+        "detail-type": "Canary verdict",
+        "detail": {
+            "service": "greeter",
+            "environment": "staging",
+            "deploymentGroup": "greeter-deploy",
+            "deploymentId": "d-JUDGED1",
+            "verdict": "ROLLBACK",
+            "explanation": explanation,
+            "findings": findings,
+            "stopped": stopped,
+        },
+    }
+
+
+def test_a_canary_verdict_is_announced_with_every_finding_that_called_for_it(inbox):
+    event = judge_event()
+    notify.handler(event)
+    [message] = inbox()
+    assert message["Subject"] == "ROLLBACK: greeter-deploy (canary judge)"
+    assert message["Message"].splitlines() == [
+        "The canary judge stopped deployment d-JUDGED1 of greeter-deploy (greeter staging) with rollback.",
+        "CodeDeploy is putting traffic back on the previous version.",
+        f"Why: {event['detail']['explanation']}",
+        "- errors-vs-old: error rate Errors/Invocations of version 2 (old: version 1): new 20%, old 0.1%; "
+        "statistic 25.31 (log10 likelihood ratio) against threshold 2.824; window 1 min from 2026-11-26T13:51:00Z",
+        "- latency: p90 latency Duration of version 2 (old: version 1): new 212 ms, old 101.5 ms; "
+        "statistic 5.85 (-log10 p) against threshold 5.422; window 11 comparable min of 11 min from 2026-11-26T13:51:00Z",
+    ]
+
+
+def test_a_verdict_whose_stop_did_not_go_through_says_so(inbox):
+    notify.handler(judge_event(stopped=False))
+    [message] = inbox()
+    assert "The stop did not go through: the post-traffic hook still refuses the release." in message["Message"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
+import re
 from datetime import UTC, datetime
 
 import boto3
@@ -145,8 +147,8 @@ def record_success(version: str, previous: str, when: str) -> None:
 # --- plan: offline, on the real stack files
 
 
-@pytest.mark.parametrize(("stack", "detect", "worst"), [("staging", 390, 70.0), ("prod", 450, 80.0)])
-def test_plan_budgets_every_release_path_offline(tmp_path, stack, detect, worst):
+@pytest.mark.parametrize(("stack", "traffic"), [("staging", 1.0), ("prod", 10.0)])
+def test_plan_gives_every_release_path_the_detection_models_figures_offline(tmp_path, stack, traffic):
     code, result = run("plan", stack, "--png", str(tmp_path / "timeline.png"))
     assert code == 0
     assert result["resources"]["total"] > 60
@@ -156,10 +158,53 @@ def test_plan_budgets_every_release_path_offline(tmp_path, stack, detect, worst)
         ("greeter", "lambda-canary"),
     ]
     for budget in result["budgets"]:
-        assert budget["detect_seconds"] == detect, "a partial period, M periods, 150 s of delay, an evaluation"
-        assert budget["worst_share_percent"] == worst, "10% a minute, shifted until the alarm fires"
-        assert budget["recovery_seconds"] == detect + budget["rollback_seconds"]
+        assert budget["requests_per_second"] == traffic, "at the traffic the stack file declares"
+        scenarios = {scenario["scenario"]: scenario for scenario in budget["scenarios"]}
+        assert list(scenarios) == [
+            "fails-every-request-probed",
+            "fails-every-request",
+            "fails-20-percent",
+            "regression-5-percent",
+            "healthy",
+            "healthy-at-threshold",
+        ]
+        for scenario in scenarios.values():
+            assert set(scenario["detectors"]) == {"static", "judge+probes", "all"}
+        bad = scenarios["fails-every-request"]["detectors"]["all"]
+        assert bad["miss_rate"] == 0 and bad["restore_median_s"] <= bad["restore_p95_s"]
+        assert bad["exposure_p95_percent"] <= 100 and bad["errors_served_p95"] > 0
+        assert scenarios["healthy"]["detectors"]["all"]["false_rollback_rate"] is not None
+        assert budget["recovery_seconds"] == math.ceil(bad["restore_p95_s"])
+        assert budget["assessment"]["missRateRealTraffic"] == bad["miss_rate"]
+    assert any("ingestion delay: uniform 60-150 s" in line for line in result["model"]["assumptions"])
     assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_in_prod_the_judge_restores_traffic_sooner_than_the_alarms_alone_could():
+    use_config("prod", {})
+    for budget in budgets(load_settings()):
+        for scenario in ("fails-every-request-probed", "fails-every-request", "fails-20-percent"):
+            runs, alarms = budget.outcomes[scenario]["all"], budget.outcomes[scenario]["static"]
+            assert runs.restore_p95_s < alarms.restore_p95_s, (budget.path, scenario)
+            assert runs.exposure_p95_percent < alarms.exposure_p95_percent, (budget.path, scenario)
+        probed = budget.outcomes["fails-every-request-probed"]["all"]
+        assert probed.restore_p95_s <= 2 * 60 and probed.exposure_p95_percent == 10, "probes act on the first step"
+
+
+def test_plan_prints_each_paths_figures_with_their_units(tmp_path):
+    out = io.StringIO()
+    assert cli.main(["plan", "prod", "--png", str(tmp_path / "plan.png")], out=out) == 0
+    printed = out.getvalue()
+    assert "greeter (lambda-canary, CodeDeployDefault.LambdaLinear10PercentEvery1Minute) at 10 req/s" in printed
+    assert "time to restore median/p95, exposure p95, errors served p95, never rolled back" in printed
+    line = next(line for line in printed.splitlines() if "fails every request, only real traffic shows it" in line)
+    assert re.search(r"\d+\.\d/\d+\.\d min, \d+%, \d+ errors, \d+% missed; alarms alone: ", line), line
+    assert "healthy releases rolled back: 0.1%: " in printed
+    assert "errors at the threshold, 1%: " in printed
+    assert (
+        "this Lambda linear (CodeDeployDefault.LambdaLinear10PercentEvery1Minute) misses 0% of bad releases" in printed
+    )
+    assert "CodeDeploy alarm polling: every 60 s at a random phase while the deployment runs" in printed
 
 
 def test_plan_of_an_unknown_stack_is_bad_input():
@@ -193,7 +238,8 @@ def test_plan_says_how_long_each_path_keeps_watching_after_its_last_shift(stack,
     use_config(stack, {})
     budget = next(b for b in budgets(load_settings()) if b.path == path)
     assert budget.watch_after_last_shift_seconds == watch_minutes * 60
-    assert budget.watch_after_last_shift_seconds >= budget.detect_seconds, "a late regression still rolls back"
+    late = budget.outcomes["fails-every-request"]["all"]
+    assert late.miss_rate == 0, "nothing the model sees outlasts the watch"
 
 
 def test_plan_names_the_traffic_below_which_the_alarms_are_blind_at_each_step():
@@ -213,10 +259,11 @@ def test_the_readme_shows_what_ops_plan_prints_for_prod_today(tmp_path):
     assert f"```\n{printed}```" in readme, "rerun `python -m ops plan prod` and paste it into the README"
 
 
-def test_a_canary_keeps_the_worst_case_to_its_first_step():
+def test_a_canary_keeps_a_bad_version_to_its_first_step_when_the_judge_or_its_probes_catch_it():
     use_config("prod", greeter({"deploymentConfig": "CodeDeployDefault.LambdaCanary10Percent15Minutes"}))
     budget = next(b for b in budgets(load_settings()) if b.path == "greeter")
-    assert budget.worst_share_percent == 10.0
+    for scenario in ("fails-every-request-probed", "fails-every-request", "fails-20-percent"):
+        assert budget.outcomes[scenario]["all"].exposure_p95_percent == 10.0, scenario
 
 
 # --- deploy and the command line's contract
@@ -821,7 +868,11 @@ def test_a_game_day_releases_a_broken_version_and_times_the_automatic_rollback(p
     assert report["rolled_back"] is True and report["passed"] is True
     assert report["caught_by"] == "alarm"
     assert report["time_to_recover_seconds"] == 10.0
-    assert report["sla_seconds"] == 390 + 10 + 300, "the staging budget plus the drill margin"
+    use_config("staging", {})
+    greeter_budget = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    assert report["sla_seconds"] == greeter_budget.recovery_seconds + cli.DRILL_MARGIN_SECONDS, (
+        "the model's p95 time to restore in staging plus the drill margin"
+    )
     configuration = published_function.get_function_configuration(FunctionName=FUNCTION)
     assert "ROLLBACK_GUARD_DRILL_FAULT" not in (configuration.get("Environment") or {}).get("Variables", {})
     broken = published_function.get_function_configuration(FunctionName=FUNCTION, Qualifier="4")

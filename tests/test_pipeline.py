@@ -264,15 +264,30 @@ def test_notifications_go_to_an_encrypted_topic_and_its_subscribers(pipeline_sta
                 "execution-trigger": {"trigger-type": ["AutomatedRollback"]},
             },
         ),
-        (
-            "deployments",
-            {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": "*-deploy-app-*"}]},
-        ),
     ],
 )
 def test_success_failure_and_rollback_are_announced(pipeline_stack, rule, detail):
     pattern = json.loads(pipeline_stack.inputs(f"release-notifications-{rule}")["eventPattern"])
     assert pattern["detail"] == detail
+    assert_reaches_the_formatter(pipeline_stack, rule)
+
+
+def test_deployment_outcomes_and_canary_verdicts_are_announced(pipeline_stack):
+    pattern = json.loads(pipeline_stack.inputs("release-notifications-deployments")["eventPattern"])
+    assert pattern == {
+        "$or": [
+            {
+                "source": ["aws.codedeploy"],
+                "detail-type": ["CodeDeploy Deployment State-change Notification"],
+                "detail": {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": "*-deploy-app-*"}]},
+            },
+            {"source": ["rollback-guard.judge"], "detail-type": ["Canary verdict"]},
+        ]
+    }
+    assert_reaches_the_formatter(pipeline_stack, "deployments")
+
+
+def assert_reaches_the_formatter(pipeline_stack, rule: str) -> None:
     formatter = mock_arn("aws:lambda/function:Function", "release-notifications-formatter-function")
     assert pipeline_stack.inputs(f"release-notifications-{rule}-target")["arn"] == formatter
     permission = pipeline_stack.inputs(f"release-notifications-{rule}-invoke")

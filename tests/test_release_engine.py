@@ -564,3 +564,57 @@ def test_codedeploys_own_rollback_says_nothing_against_the_revision_it_puts_back
     ended(codedeploy_groups, "1", "2", {"status": "Succeeded", "creator": "codeDeployRollback"})
     remembered = history(recorder)
     assert remembered.rolled_back("2") is None and remembered.rolled_back("1") is None
+
+
+# --- the canary judge must be listening
+
+
+def judge_alarm(state: str) -> str:
+    name = "greeter-judge-staging-silent"
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="RollbackGuard/Judge",
+        MetricName="Heartbeat",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"{state} for the test")
+    return name
+
+
+def test_a_release_waits_for_a_new_judge_to_report_before_it_starts(published_function, recorder, codedeploy_groups):
+    alarm = judge_alarm("ALARM")
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    waits = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        recorder.sleeps.append(seconds)
+        if len(waits) == 3:  # the judge's first heartbeats arrive
+            boto3.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="heartbeats")
+
+    engine = Releaser("us-east-1", on_progress=recorder.lines.append, sleep=sleep, clock=recorder.clock)
+    outcome = engine.release(lambda_request("2", judge_alarm=alarm))
+    assert outcome.live_revision == "2"
+    assert waits == [20, 20, 20], "polled until the judge reported"
+    assert f"waiting for the canary judge to report (alarm {alarm} in ALARM)" in recorder.lines
+
+
+def test_a_release_whose_judge_stays_silent_does_not_start(published_function, recorder, codedeploy_groups):
+    alarm = judge_alarm("ALARM")
+    with pytest.raises(ReleaseFailed, match="the canary judge has not reported for 8 minutes") as failed:
+        releaser(recorder).release(lambda_request("2", judge_alarm=alarm))
+    assert "a release nobody judges does not start" in str(failed.value)
+    assert deployments() == [], "no deployment was created"
+    assert sum(recorder.sleeps) >= 480
+
+
+def test_a_release_with_a_reporting_judge_does_not_wait(published_function, recorder, codedeploy_groups):
+    alarm = judge_alarm("OK")
+    codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
+    assert releaser(recorder).release(lambda_request("2", judge_alarm=alarm)).live_revision == "2"
+    assert not any("waiting for the canary judge" in line for line in recorder.lines)

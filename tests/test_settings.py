@@ -6,7 +6,7 @@ import pytest
 from ops.offline import build_stack, stack_config, use_config
 from rollback_guard.testing import FakeAws
 from settings import SettingsError, load_settings, stack_environment
-from tests.scenarios import deployment_for, greeter, web
+from tests.scenarios import greeter, released_by, web
 
 
 def problems(stack: str, **overrides) -> list[str]:
@@ -125,9 +125,24 @@ def test_prod_rolls_back_before_a_tenth_of_requests_fail():
     )
 
 
-def test_a_deployment_group_takes_at_most_10_alarms():
-    names = [f"alarm-{i}" for i in range(7)]
+def test_a_deployment_group_takes_at_most_10_alarms_the_judges_heartbeat_alarm_counted():
+    """Released by CodeDeploy: 3 rollback alarms, the latency anomaly alarm (prod) and the judge's
+    heartbeat alarm, so a sixth extra alarm is the 11th."""
+    names = [f"alarm-{i}" for i in range(6)]
     message = only_problem("prod", **web(alarms={"extraAlarmNames": names}))
+    assert message == (
+        f"rollback-guard:services.web.alarms.extraAlarmNames = {names!r}: with the 5 alarms built here (the canary "
+        "judge's heartbeat alarm among them), at most 10 alarms per deployment group (got 11)"
+    )
+
+
+def test_a_strategy_without_a_judge_has_no_heartbeat_alarm_to_count():
+    names = [f"alarm-{i}" for i in range(7)]
+    message = only_problem("staging", **web(alarms={"extraAlarmNames": names, "latencyAnomalyBand": 3}))
+    assert "(got 12)" in message and "heartbeat" in message
+    native = released_by("ecs-blue-green")
+    native["services"]["web"]["alarms"] = {"extraAlarmNames": names, "latencyAnomalyBand": 3}
+    message = only_problem("staging", **native)
     assert message == (
         f"rollback-guard:services.web.alarms.extraAlarmNames = {names!r}: with the 4 alarms built here, "
         "at most 10 alarms per deployment group (got 11)"
@@ -584,7 +599,7 @@ def test_the_health_check_watches_between_1_and_60_minutes():
 
 
 def strategy_problems(stack: str, strategy: str, **keys) -> list[str]:
-    return problems(stack, **web(deployment=deployment_for(strategy, **keys)))
+    return problems(stack, **released_by(strategy, **keys))
 
 
 def test_the_strategy_is_one_we_know():
@@ -716,3 +731,84 @@ def test_a_function_name_leaves_room_for_a_long_stack_name_in_its_hooks_names():
         f"rollback-guard:functions = '{'g' * 25}': a name of at most 23 characters in stack prod-europe-central-1: "
         "its hook is named <name>-hooks-post-traffic-prod-europe-central-1, and Lambda names hold 64"
     ]
+
+
+TRAFFIC_RULE = "above 0 and at most 1,000,000: the overall traffic the detection model plans with"
+
+
+def test_every_service_and_function_states_the_traffic_it_expects():
+    found = problems("staging", **web({"expectedRequestsPerSecond": None}), **greeter({"expectedRequestsPerSecond": 0}))
+    assert found == [
+        "rollback-guard:services.web.expectedRequestsPerSecond = None: required: requests a second at the load "
+        f"balancer, {TRAFFIC_RULE}",
+        f"rollback-guard:functions.greeter.expectedRequestsPerSecond = 0: invocations a second of the alias, {TRAFFIC_RULE}",
+    ]
+
+
+def test_the_stack_files_state_their_expected_traffic():
+    prod, staging = settings_of("prod"), settings_of("staging")
+    assert [s.expected_requests_per_second for s in (*prod.services, *prod.functions)] == [10, 10]
+    assert [s.expected_requests_per_second for s in (*staging.services, *staging.functions)] == [1, 1]
+
+
+def test_a_judge_left_out_probes_twice_a_second_up_to_5000_probes_a_release():
+    settings = settings_of("prod", **web({"judge": None}), **greeter({"judge": None}))
+    for entry in (*settings.services, *settings.functions):
+        assert (entry.judge.probes_per_second, entry.judge.max_probes_per_release) == (2, 5000)
+
+
+def test_the_judge_probes_at_most_10_times_a_second():
+    assert only_problem("staging", **greeter({"judge": {"probesPerSecond": 11}})) == (
+        "rollback-guard:functions.greeter.judge.probesPerSecond = 11: probes a second to the new version: a number "
+        "above 0, at most 10"
+    )
+
+
+def test_staging_may_turn_the_probes_off_but_prod_may_not():
+    assert (
+        settings_of("staging", **web({"judge": {"maxProbesPerRelease": 0}})).services[0].judge.max_probes_per_release
+        == 0
+    )
+    assert only_problem("prod", **web({"judge": {"maxProbesPerRelease": 0}})) == (
+        "rollback-guard:services.web.judge.maxProbesPerRelease = 0: at least 1 in prod: the judge needs probes to see "
+        "a bad version before the alarms do"
+    )
+
+
+def test_a_judge_is_refused_for_a_strategy_ecs_releases_itself():
+    overlay = released_by("rolling", minimumHealthyPercent=50, maximumPercent=200)
+    overlay["services"]["web"]["judge"] = {"probesPerSecond": 1}
+    assert only_problem("staging", **overlay) == (
+        "rollback-guard:services.web.judge = {'probesPerSecond': 1, 'maxProbesPerRelease': 5000}: only with strategy codedeploy-blue-green "
+        "(strategy is rolling): the judge stops CodeDeploy deployments, and ECS releases this strategy itself"
+    )
+
+
+def test_prod_refuses_a_release_path_the_detection_model_says_lets_bad_releases_through():
+    line = only_problem("prod", **web({"expectedRequestsPerSecond": 0.003}))
+    assert line.startswith("rollback-guard:services.web.expectedRequestsPerSecond = 0.003: this ECS linear")
+    assert "misses 15% of bad releases at 0.003 req/s" in line
+    assert "at most 1% through" in line
+
+
+def test_prod_names_each_path_the_model_refuses():
+    found = problems(
+        "prod", **web({"expectedRequestsPerSecond": 0.001}), **greeter({"expectedRequestsPerSecond": 0.001})
+    )
+    assert [line.split(" = ")[0] for line in found] == [
+        "rollback-guard:services.web.expectedRequestsPerSecond",
+        "rollback-guard:functions.greeter.expectedRequestsPerSecond",
+    ]
+
+
+def test_staging_is_warned_of_such_a_path_and_still_deploys(caplog):
+    settings = settings_of("staging", **greeter({"expectedRequestsPerSecond": 0.001}))
+    assert settings.functions[0].expected_requests_per_second == 0.001
+    warned = caplog.text  # pulumi.log.warn, as the mock engine hands it on
+    assert "functions.greeter.expectedRequestsPerSecond = 0.001: this Lambda linear" in warned
+    assert "of bad releases at 0.001 req/s" in warned
+
+
+def test_the_declared_traffic_of_both_stacks_lets_no_bad_release_through():
+    for stack in ("staging", "prod"):
+        assert settings_of(stack).undetected() == []

@@ -17,7 +17,7 @@ import pytest
 
 from ops.offline import overlaid_config, use_config
 from settings import SettingsError, load_settings, stack_file_schema
-from tests.scenarios import deployment_for, greeter, web
+from tests.scenarios import greeter, released_by, web
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "stack.schema.json"
@@ -47,11 +47,11 @@ class Good:
 
 
 def canary_service(**keys) -> dict:
-    return web(deployment=deployment_for("ecs-canary", **{"bakeTimeMinutes": 15} | keys))
+    return released_by("ecs-canary", **{"bakeTimeMinutes": 15} | keys)
 
 
 def linear_service(**keys) -> dict:
-    return web(deployment=deployment_for("ecs-linear", **{"bakeTimeMinutes": 15} | keys))
+    return released_by("ecs-linear", **{"bakeTimeMinutes": 15} | keys)
 
 
 def smoke_paths(count: int) -> dict:
@@ -73,7 +73,11 @@ BAD = [
     Bad(
         "several services and no pipeline service",
         "staging",
-        {"services": {"api": {"image": "public.ecr.aws/docker/library/httpd", "tag": "2.4"}}},
+        {
+            "services": {
+                "api": {"image": "public.ecr.aws/docker/library/httpd", "tag": "2.4", "expectedRequestsPerSecond": 5}
+            }
+        },
         "pipelineService",
         "required with several services",
     ),
@@ -83,7 +87,7 @@ BAD = [
     Bad(
         "a service name AWS names cannot hold",
         "staging",
-        {"services": {"web": None, "Web_Frontend": {"image": "nginx", "tag": "1"}}},
+        {"services": {"web": None, "Web_Frontend": {"image": "nginx", "tag": "1", "expectedRequestsPerSecond": 5}}},
         "services",
         "names of 1 to 15 lowercase",
     ),
@@ -305,14 +309,17 @@ BAD = [
     Bad(
         "a service whose name extends another's",
         "staging",
-        {"services": {"web-api": {"image": "nginx", "tag": "1"}}, "pipelineService": "web"},
+        {
+            "services": {"web-api": {"image": "nginx", "tag": "1", "expectedRequestsPerSecond": 5}},
+            "pipelineService": "web",
+        },
         "services",
         "does not extend web's",
     ),
     Bad(
         "a service named like an internal load balancer",
         "staging",
-        {"services": {"web": None, "internal": {"image": "nginx", "tag": "1"}}},
+        {"services": {"web": None, "internal": {"image": "nginx", "tag": "1", "expectedRequestsPerSecond": 5}}},
         "services",
         "does not start with internal",
     ),
@@ -475,7 +482,8 @@ BAD = [
     Bad(
         "more alarms than a deployment group takes",
         "prod",
-        web(alarms={"extraAlarmNames": [f"alarm-{i}" for i in range(7)]}),
+        # 3 rollback alarms, the latency anomaly alarm and the judge's heartbeat alarm: the 6th extra is the 11th.
+        web(alarms={"extraAlarmNames": [f"alarm-{i}" for i in range(6)]}),
         "services.web.alarms.extraAlarmNames",
         "at most 10 alarms",
     ),
@@ -579,6 +587,20 @@ BAD = [
         "Lambda allows 4096 bytes",
     ),
     Bad(
+        "smoke paths the test-traffic hook holds but the canary judge does not",
+        "staging",
+        smoke_paths(55),
+        "services.web.deployment.smokePaths",
+        "fit the canary judge's environment",
+    ),
+    Bad(
+        "smoke paths past an ECS-native test-traffic hook's 4 KB",
+        "staging",
+        canary_service(smokePaths=[{"path": f"/a/rather/long/path/to/check/{i:04d}"} for i in range(100)]),
+        "services.web.deployment.smokePaths",
+        "fit the test-traffic hook's environment",
+    ),
+    Bad(
         "a retry by image tag",
         "staging",
         web(deployment={"retryRevision": "1.28"}),
@@ -595,21 +617,21 @@ BAD = [
     Bad(
         "a rolling update that stops every task in prod",
         "prod",
-        web(deployment=deployment_for("rolling", minimumHealthyPercent=0)),
+        released_by("rolling", minimumHealthyPercent=0),
         "services.web.deployment.minimumHealthyPercent",
         "keeps some tasks running",
     ),
     Bad(
         "a rolling update with no room",
         "staging",
-        web(deployment=deployment_for("rolling", minimumHealthyPercent=100, maximumPercent=100)),
+        released_by("rolling", minimumHealthyPercent=100, maximumPercent=100),
         "services.web.deployment.maximumPercent",
         "cannot replace a task",
     ),
     Bad(
         "a CodeDeploy key under rolling",
         "staging",
-        web(deployment=deployment_for("rolling", config="CodeDeployDefault.ECSAllAtOnce")),
+        released_by("rolling", config="CodeDeployDefault.ECSAllAtOnce"),
         "services.web.deployment.config",
         "only with strategy codedeploy-blue-green",
     ),
@@ -658,7 +680,7 @@ BAD = [
     Bad(
         "ECS blue/green all at once in prod",
         "prod",
-        web(deployment=deployment_for("ecs-blue-green", bakeTimeMinutes=15)),
+        released_by("ecs-blue-green", bakeTimeMinutes=15),
         "services.web.deployment.strategy",
         "not all at once",
     ),
@@ -819,6 +841,19 @@ BAD = [
         "at most 45",
     ),
     Bad(
+        "smoke events the pre-traffic hook holds but the canary judge does not",
+        "staging",
+        greeter(
+            {
+                "smokeEvents": [
+                    {"name": f"e{i:03d}", "payload": {"text": "x" * 80}, "expect": {"ok": 1}} for i in range(21)
+                ]
+            }
+        ),
+        "functions.greeter.smokeEvents",
+        "fit the canary judge's environment",
+    ),
+    Bad(
         "endpoints past Lambda's 4 KB of environment",
         "staging",
         greeter({"smokeEndpoints": [{"url": f"https://api.example.com/a/long/route/{i:04d}"} for i in range(100)]}),
@@ -873,6 +908,64 @@ BAD = [
         greeter({"watchMinute": 10}),
         "functions.greeter.watchMinute",
         "did you mean watchMinutes?",
+    ),
+    # --- the traffic the detection model plans with, and the canary judge's probes
+    *(
+        Bad(f"{what} expected of {name}", "staging", overlay({"expectedRequestsPerSecond": value}), key, says)
+        for name, overlay, key in (
+            ("web", web, "services.web.expectedRequestsPerSecond"),
+            ("greeter", greeter, "functions.greeter.expectedRequestsPerSecond"),
+        )
+        for what, value, says in (
+            ("no traffic", 0, "above 0 and at most 1,000,000"),
+            ("negative traffic", -5, "above 0"),
+            ("more traffic than planned for", 2_000_000, "and at most 1,000,000"),
+            ("true as the traffic", True, "a second"),
+            ("traffic in words", "ten", "a second"),
+        )
+    ),
+    Bad(
+        "no expected traffic for a service",
+        "prod",
+        web({"expectedRequestsPerSecond": None}),
+        "services.web.expectedRequestsPerSecond",
+        "required: requests a second",
+    ),
+    Bad(
+        "no expected traffic for a function",
+        "staging",
+        greeter({"expectedRequestsPerSecond": None}),
+        "functions.greeter.expectedRequestsPerSecond",
+        "required: invocations a second of the alias",
+    ),
+    *(
+        Bad(f"{what} for {name}'s judge", stack, overlay({"judge": {key: value}}), f"{prefix}.judge.{key}", says)
+        for name, overlay, prefix in (("web", web, "services.web"), ("greeter", greeter, "functions.greeter"))
+        for what, stack, key, value, says in (
+            ("no probes a second", "staging", "probesPerSecond", 0, "above 0, at most 10"),
+            ("negative probes a second", "staging", "probesPerSecond", -1, "above 0"),
+            ("too many probes a second", "staging", "probesPerSecond", 11, "at most 10"),
+            ("true as the probe rate", "staging", "probesPerSecond", True, "probes a second"),
+            ("a probe rate in words", "staging", "probesPerSecond", "2", "probes a second"),
+            ("no probes in prod", "prod", "maxProbesPerRelease", 0, "at least 1 in prod"),
+            ("a negative probe budget", "staging", "maxProbesPerRelease", -1, "from 0 to 100000"),
+            ("too large a probe budget", "staging", "maxProbesPerRelease", 100_001, "from 0 to 100000"),
+            ("a fractional probe budget", "staging", "maxProbesPerRelease", 2.5, "a whole number"),
+            ("true as the probe budget", "staging", "maxProbesPerRelease", True, "a whole number"),
+            ("a probe budget in words", "staging", "maxProbesPerRelease", "5000", "a whole number"),
+            ("a misspelt key", "staging", "probesPerSec", 2, "did you mean probesPerSecond?"),
+        )
+    ),
+    Bad("a judge that is not a section", "staging", web({"judge": True}), "services.web.judge", "an object with keys"),
+    Bad(
+        "a judge for a service ECS releases itself",
+        "staging",
+        {
+            **canary_service(),
+            "services": {"web": {**canary_service()["services"]["web"], "judge": {"probesPerSecond": 1}}},
+        },
+        "services.web.judge",
+        "only with strategy codedeploy-blue-green (strategy is ecs-canary)",
     ),
     # --- the pipeline stack
     Bad(
@@ -980,8 +1073,8 @@ GOOD = [
     Good(
         "exactly ten alarms",
         "prod",
-        web(alarms={"extraAlarmNames": [f"alarm-{i}" for i in range(6)]}),
-        lambda s: s.services[0].alarms.rollback_alarm_count == 10,
+        web(alarms={"extraAlarmNames": [f"alarm-{i}" for i in range(5)]}),
+        lambda s: s.services[0].deployment_group_alarm_count == 10 and s.services[0].alarms.rollback_alarm_count == 9,
     ),
     Good(
         "health codes as a list and a range", "staging", web(loadBalancer={"healthCheck": {"matcher": "200,302-399"}})
@@ -991,7 +1084,7 @@ GOOD = [
     Good(
         "a staging rolling update that may stop every task",
         "staging",
-        web(deployment=deployment_for("rolling", minimumHealthyPercent=0, maximumPercent=100)),
+        released_by("rolling", minimumHealthyPercent=0, maximumPercent=100),
     ),
     Good(
         "a pin written by pulumi config set --path",
@@ -1014,9 +1107,52 @@ GOOD = [
     ),
     Good("a stack without functions", "prod", {"functions": None}, lambda s: s.functions == ()),
     Good(
+        "a trickle of traffic and a flood",
+        "prod",
+        {**web({"expectedRequestsPerSecond": 0.01}), **greeter({"expectedRequestsPerSecond": 1_000_000})},
+        lambda s: (
+            (s.services[0].expected_requests_per_second, s.functions[0].expected_requests_per_second)
+            == (0.01, 1_000_000)
+        ),
+    ),
+    Good(
+        "a judge left at its defaults",
+        "prod",
+        {**web({"judge": None}), **greeter({"judge": None})},
+        lambda s: (s.services[0].judge.probes_per_second, s.functions[0].judge.max_probes_per_release) == (2, 5000),
+    ),
+    Good(
+        "staging's judge without probes",
+        "staging",
+        greeter({"judge": {"maxProbesPerRelease": 0}}),
+        lambda s: s.functions[0].judge.max_probes_per_release == 0,
+    ),
+    Good(
+        "the fastest and the slowest probes",
+        "prod",
+        {**web({"judge": {"probesPerSecond": 10}}), **greeter({"judge": {"probesPerSecond": 0.05}})},
+        lambda s: s.functions[0].judge.probes_per_second == 0.05,
+    ),
+    Good(
+        "as many smoke paths as an ECS-native hook holds, with no judge to hold them too",
+        "staging",
+        canary_service(smokePaths=[{"path": f"/a/rather/long/path/to/check/{i:04d}"} for i in range(55)]),
+    ),
+    Good(
+        "an ECS-native strategy without a judge",
+        "prod",
+        released_by("ecs-linear", bakeTimeMinutes=15, stepPercent=10, stepBakeMinutes=1),
+        lambda s: s.services[0].deployment.strategy_name == "ecs-linear",
+    ),
+    Good(
         "two services and the one the pipeline tests",
         "staging",
-        {"services": {"api": {"image": "public.ecr.aws/docker/library/httpd", "tag": "2.4"}}, "pipelineService": "api"},
+        {
+            "services": {
+                "api": {"image": "public.ecr.aws/docker/library/httpd", "tag": "2.4", "expectedRequestsPerSecond": 5}
+            },
+            "pipelineService": "api",
+        },
         lambda s: s.pipeline_service == "api",
     ),
     Good(

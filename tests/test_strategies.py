@@ -11,7 +11,7 @@ import pytest
 from ops.offline import settled_stack
 from rollback_guard.hooks import ecs_lifecycle
 from rollback_guard.testing import mock_arn
-from tests.scenarios import deployment_for, web
+from tests.scenarios import released_by
 
 STRATEGIES = {
     "rolling": {"minimumHealthyPercent": 50, "maximumPercent": 200},
@@ -29,7 +29,7 @@ INFRASTRUCTURE_ROLE = mock_arn("aws:iam/role:Role", "web-ecs-infrastructure", pa
 @functools.cache
 def strategy_stack(environment: str, strategy: str):
     """Built once per environment and strategy: a settled stack is a read-only record."""
-    return settled_stack(environment, **web(deployment=deployment_for(strategy, **STRATEGIES[strategy])))
+    return settled_stack(environment, **released_by(strategy, **STRATEGIES[strategy]))
 
 
 # Production moves part of the traffic first: ECS-native blue/green (all at once) is staging's only.
@@ -154,6 +154,10 @@ def test_switching_from_codedeploy_to_an_ecs_native_shift_changes_routing_not_th
         "web-release",
         "web-test-traffic-invoke",
         *(f"web-recorder{part}" for part in ("", "-function", "-invoke", "-logs", "-policy", "-role")),
+        # ECS releases it itself: no CodeDeploy deployment for a canary judge to stop.
+        *(f"web-judge{part}" for part in ("", "-function", "-logs", "-policy", "-role", "-sg", "-silent")),
+        *(f"web-judge-{part}" for part in ("to-test-listener", "to-aws-apis")),
+        *(f"web-judge-{rule}{part}" for rule in ("start", "every-minute") for part in ("", "-target", "-invoke")),
     }
     assert {name for name in after - before if name.startswith("web")} == {
         "web-lb-prod-rule",

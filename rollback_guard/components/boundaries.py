@@ -41,10 +41,24 @@ WORKLOAD_ACTIONS = {
         "DescribeLogGroups",
     ),
     "xray": ("PutTraceSegments", "PutTelemetryRecords", "GetSamplingRules", "GetSamplingTargets"),
-    "dynamodb": ("PutItem", "GetItem", "Query"),
-    "codedeploy": ("GetDeployment", "GetApplicationRevision", "PutLifecycleEventHookExecutionStatus"),
+    # UpdateItem: the canary judge's state, written conditionally.
+    "dynamodb": ("PutItem", "GetItem", "Query", "UpdateItem"),
+    "codedeploy": (
+        "GetDeployment",
+        "GetApplicationRevision",
+        "PutLifecycleEventHookExecutionStatus",
+        # The canary judge: its group's deployments, their targets, and the stop of a bad one.
+        "ListDeployments",
+        "ListDeploymentTargets",
+        "GetDeploymentTarget",
+        "StopDeployment",
+    ),
     "lambda": ("InvokeFunction", "GetAlias", "UpdateAlias", "GetProvisionedConcurrencyConfig"),
-    "cloudwatch": ("DescribeAlarms",),
+    # GetMetricData: the canary judge compares the versions' metrics; PutMetricData: its heartbeat
+    # (its role's policy holds it to the judges' namespace).
+    "cloudwatch": ("DescribeAlarms", "GetMetricData", "PutMetricData"),
+    # The canary judge's verdicts, on the default bus.
+    "events": ("PutEvents",),
     "ec2": (
         "CreateNetworkInterface",
         "DescribeNetworkInterfaces",
@@ -262,6 +276,20 @@ DEPLOY_ACTIONS = {
         "ListTagsForResource",
         "ListTagsLogGroup",
     ),
+    # The canary judges' triggers: their groups' START events and a schedule.
+    "events": (
+        "PutRule",
+        "DeleteRule",
+        "DescribeRule",
+        "EnableRule",
+        "DisableRule",
+        "PutTargets",
+        "RemoveTargets",
+        "ListTargetsByRule",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
     "dynamodb": (
         "CreateTable",
         "DeleteTable",
@@ -290,6 +318,7 @@ DEPLOY_SCOPES = (
     "arn:aws:cloudwatch:{region}:{account}:alarm:*",
     "arn:aws:logs:{region}:{account}:log-group:*",
     "arn:aws:dynamodb:{region}:{account}:table/*",
+    "arn:aws:events:{region}:{account}:rule/*",
 )
 # The deploy actions that name no resource type, which IAM grants on "*" only (the Describe calls,
 # task definition revisions, anomaly detectors, a deployment's stop, continue and targets). The IAM linter

@@ -1,7 +1,8 @@
 """A Lambda function released as a canary, as one node: the function behind its `live` alias, the
 error-rate and throttle alarms on the version being released, the CodeDeploy deployment group
 that shifts the alias, the hooks that smoke-test the new version before traffic and keep watching
-the alarms after the last shift, the deployment log and the release.
+the alarms after the last shift, the canary judge that probes the new version and compares it with
+the old one while traffic moves (components/canary_judge.py), the deployment log and the release.
 
 Shaped like AWS CDK's aws-codedeploy: the code and at least one smoke event are required (only an
 event reaches the new version before traffic moves); everything else has a safe default (10% a
@@ -19,6 +20,15 @@ from typing import Any
 import pulumi
 
 from rollback_guard.components.alarms import AlarmEvaluation, LambdaAlarms, LambdaAlarmsArgs
+from rollback_guard.components.canary_judge import (
+    CanaryJudge,
+    CanaryJudgeArgs,
+    JudgeOptions,
+    LambdaJudgeTarget,
+    heartbeat_alarm_name,
+    judge_environment_fits,
+    lambda_judge_environment_bytes,
+)
 from rollback_guard.components.codedeploy import (
     DeploymentConfigChoice,
     LambdaDeploymentGroup,
@@ -82,6 +92,8 @@ class LambdaCanaryArgs:
     deployment_log: DeploymentLog | None = None
     # The environment its releases are recorded under; None: the stack's name.
     environment: str | None = None
+    # How hard the canary judge probes the new version with the smoke events.
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
     # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
@@ -94,6 +106,7 @@ class LambdaCanary(pulumi.ComponentResource):
     alarms: LambdaAlarms
     deployment_group: LambdaDeploymentGroup
     hooks: TrafficHooks
+    judge: CanaryJudge
     release: Release
 
     def __init__(self, name: str, args: LambdaCanaryArgs, opts: pulumi.ResourceOptions | None = None):
@@ -132,10 +145,16 @@ class LambdaCanary(pulumi.ComponentResource):
             opts=child,
         )
         alarm_names = self.alarms.alarm_names
+        # The group stops a release on the rollback alarms and on its judge's heartbeat alarm, named
+        # here before the judge (built after the group) exists. `alarm_names` stays the function's own:
+        # what the pipeline's post-deploy health check and ops read is the function's health.
+        judge_name = f"{name}-judge"
+        heartbeat = heartbeat_alarm_name(judge_name)
+        group_alarm_names = alarm_names.apply(lambda names: [*names, heartbeat])
         self.deployment_group = LambdaDeploymentGroup(
             f"{name}-deploy",
             LambdaDeploymentGroupArgs(
-                rollback=RollbackPolicy(alarm_names=alarm_names),
+                rollback=RollbackPolicy(alarm_names=group_alarm_names),
                 deployment_config=args.deployment_config,
                 production=args.production,
             ),
@@ -146,6 +165,26 @@ class LambdaCanary(pulumi.ComponentResource):
             f"{name}-deployment-log", DeploymentLogArgs(protected=args.production), opts=child
         )
         environment = args.environment or pulumi.get_stack()
+        self.judge = CanaryJudge(
+            judge_name,
+            CanaryJudgeArgs(
+                service=name,
+                environment=environment,
+                deployment_group=group,
+                deployment_log=log,
+                target=LambdaJudgeTarget(
+                    function_name=function.name,
+                    function_arn=function.arn,
+                    alias=alias.name,
+                    smoke_events=args.smoke_events,
+                    check_timeout_seconds=args.check_timeout_seconds,
+                ),
+                error_rate_percent=args.error_rate_percent,
+                options=args.judge,
+                log_retention_days=args.log_retention_days,
+            ),
+            opts=child,
+        )
         self.hooks = TrafficHooks(
             f"{name}-hooks",
             TrafficHooksArgs(
@@ -153,7 +192,15 @@ class LambdaCanary(pulumi.ComponentResource):
                 target_function_name=function.name,
                 target_function_arn=function.arn,
                 codedeploy_role_name=group.role.name,
-                watch=PostShiftWatch(alarm_names, self.alarms.alarm_arns, args.watch_minutes),
+                # The judge's heartbeat too: a judge that dies during the watch fails it, as CodeDeploy no
+                # longer reads the group's alarms after the last shift.
+                watch=PostShiftWatch(
+                    group_alarm_names,
+                    pulumi.Output.all(self.alarms.alarm_arns, self.judge.heartbeat_alarm.arn).apply(
+                        lambda arns: [*arns[0], arns[1]]
+                    ),
+                    args.watch_minutes,
+                ),
                 smoke_events=args.smoke_events,
                 smoke_endpoints=args.smoke_endpoints,
                 check_timeout_seconds=args.check_timeout_seconds,
@@ -176,8 +223,10 @@ class LambdaCanary(pulumi.ComponentResource):
                 retry_setting=args.retry_setting,
                 deployment_log=DeploymentLogRef(log.table.name, name, environment),
                 timeout_minutes=shift_minutes(args.deployment_config) + args.watch_minutes + RELEASE_MARGIN_MINUTES,
+                judge_alarm=self.judge.heartbeat_alarm.name,
             ),
-            opts=part_of(self, depends_on=[hooks, self.function]),
+            # A release starts once its judge listens for the deployment's START event.
+            opts=part_of(self, depends_on=[hooks, self.judge, self.function]),
         )
         self.register_outputs(
             {
@@ -204,6 +253,7 @@ class LambdaCanary(pulumi.ComponentResource):
                 "AfterAllowTraffic": self.hooks.post_traffic.name,
             },
             "alarms": self.alarms.alarm_names,
+            "judge": self.judge.function.name,
         }
 
 
@@ -238,4 +288,6 @@ def _check(name: str, args: LambdaCanaryArgs) -> None:
     found += rules.smoke_checks(args.smoke_endpoints, EndpointCheck.from_dict)
     size = pre_traffic_environment_bytes(args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
     found += environment_fits("pre-traffic", size)
+    found += judge_environment_fits(lambda_judge_environment_bytes(args.smoke_events))
+    found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
     rules.refuse(f"Lambda canary {name}", found)

@@ -1,5 +1,6 @@
 """Release notifications: an encrypted SNS topic, and EventBridge rules that send pipeline and
-CodeDeploy outcomes through a formatter (hooks/notify.py) so people read what happened, not JSON."""
+CodeDeploy outcomes, and the canary judges' verdicts, through a formatter (hooks/notify.py) so people
+read what happened, not JSON."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from rollback_guard.components.lambda_function import hook_handler, hooks_archiv
 
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
 DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
+# What the canary judges put on the default bus (components/canary_judge.py): a verdict on a release.
+JUDGE_SOURCE = "rollback-guard.judge"
+VERDICT_EVENTS = "Canary verdict"
 
 
 def event_patterns(pipeline_name: str) -> dict[str, dict]:
@@ -39,11 +43,17 @@ def event_patterns(pipeline_name: str) -> dict[str, dict]:
                 "execution-trigger": {"trigger-type": ["AutomatedRollback"]},
             },
         },
+        # A release's outcome, and the canary judge's verdict on it while it runs.
         "deployments": {
-            "source": ["aws.codedeploy"],
-            "detail-type": [DEPLOYMENT_EVENTS],
-            # This project's applications only: the deployment groups name theirs <service>-deploy-app-….
-            "detail": {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": APPLICATIONS}]},
+            "$or": [
+                {
+                    "source": ["aws.codedeploy"],
+                    "detail-type": [DEPLOYMENT_EVENTS],
+                    # This project's applications only: the deployment groups name theirs <service>-deploy-app-….
+                    "detail": {"state": ["SUCCESS", "FAILURE", "STOP"], "application": [{"wildcard": APPLICATIONS}]},
+                },
+                {"source": [JUDGE_SOURCE], "detail-type": [VERDICT_EVENTS]},
+            ]
         },
     }
 

@@ -41,6 +41,7 @@ INPUT_KEYS = (
     "retry_setting",
     "timeout_minutes",
     "log",
+    "judge_alarm",
 )
 
 
@@ -84,6 +85,8 @@ class ReleaseArgs:
     # The deployment log, where `ops rollback` records the revisions it rolled back: they are
     # refused like those CodeDeploy rolled back.
     deployment_log: DeploymentLogRef | None = None
+    # The canary judge's heartbeat alarm: a deployment waits for the judge to report first.
+    judge_alarm: pulumi.Input[str] | None = None
 
     @property
     def kind(self) -> Literal["lambda", "ecs"]:
@@ -140,6 +143,7 @@ class Release(dynamic.Resource, module="release", name="Release"):
             "retry_revision": args.retry_revision,
             "retry_setting": args.retry_setting,
             "timeout_minutes": args.timeout_minutes,
+            "judge_alarm": args.judge_alarm,
             "log": {
                 "table": args.deployment_log.table_name,
                 "service": args.deployment_log.service,
@@ -165,6 +169,7 @@ def _release(props: dict[str, Any]) -> dict[str, Any]:
         timeout_minutes=int(props["timeout_minutes"]),
         alarm_names=tuple(props.get("alarm_names") or ()),
         log=LogRef(**props["log"]) if props.get("log") else None,
+        judge_alarm=props.get("judge_alarm"),
     )
     outcome = Releaser(props["region"], on_progress=pulumi.log.info).release(request)
     return {**props, "live_revision": outcome.live_revision, "deployment_id": outcome.deployment_id}

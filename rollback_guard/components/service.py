@@ -1,6 +1,10 @@
 """An ECS Fargate service with automatic rollback, as one node: load balancer with blue and green
 target groups and production and test listeners, the service, its rollback alarms, its release
-strategy, the hooks that smoke-test green and record releases, and the release itself.
+strategy, the hooks that smoke-test green and record releases, and the release itself. Released by
+CodeDeploy, it also has a canary judge (components/canary_judge.py) that probes green and compares it
+with blue while traffic moves, and stops a bad release; released by ECS itself (rolling, ecs-blue-green,
+ecs-canary, ecs-linear) it has none, as there is no CodeDeploy deployment for a judge to stop: ECS's
+circuit breaker, alarms and bake time decide.
 
 Shaped like AWS CDK's aws-codedeploy: what it runs and where is required; everything else has a
 safe default (CodeDeploy blue/green shifting 10% a minute, rollback on failure, stop and alarm,
@@ -18,6 +22,17 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation, LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from rollback_guard.components.canary_judge import (
+    JUDGE_ALARMS,
+    CanaryJudge,
+    CanaryJudgeArgs,
+    EcsJudgeTarget,
+    JudgeOptions,
+    TargetGroup,
+    ecs_judge_environment_bytes,
+    heartbeat_alarm_name,
+    judge_environment_fits,
+)
 from rollback_guard.components.codedeploy import (
     MAX_ALARMS_PER_DEPLOYMENT_GROUP,
     DeploymentConfigChoice,
@@ -64,6 +79,8 @@ from rollback_guard.policy import rules
 
 # Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
 RELEASE_MARGIN_MINUTES = 30
+# The rollback alarms built here (the optional latency anomaly alarm aside). Released by CodeDeploy,
+# the deployment group also lists the canary judge's heartbeat alarm (canary_judge.JUDGE_ALARMS).
 ALARMS_BUILT_HERE = 3
 
 
@@ -132,6 +149,8 @@ class EcsServiceWithRollbackArgs:
     deployment_log: DeploymentLog | None = None
     # The environment its releases are recorded under; None: the stack's name.
     environment: str | None = None
+    # CodeDeploy only: how hard the canary judge probes green (the other strategies have no judge).
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
     # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
@@ -144,6 +163,8 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
     service: FargateService
     alarm_names: pulumi.Output[list[str]]
     deployment_group: EcsDeploymentGroup | None
+    # CodeDeploy only; None for the strategies ECS releases itself.
+    judge: CanaryJudge | None
     release: Release | None
     service_url: pulumi.Output[str]
     test_url: pulumi.Output[str]
@@ -241,18 +262,25 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             # The service may only join a target group that a listener already routes to.
             opts=part_of(self, depends_on=[lb]),
         )
-        self.deployment_group, self.release = None, None
+        self.deployment_group, self.judge, self.release = None, None, None
         if isinstance(release.strategy, CodeDeployBlueGreen):
-            self._codedeploy(name, args, test_traffic_hook)
+            self._codedeploy(name, args, network, test_traffic_hook)
         self.service_url, self.test_url = lb.service_url, lb.test_url
         self.register_outputs(
             {"serviceUrl": self.service_url, "testUrl": self.test_url, "alarmNames": self.alarm_names}
         )
 
-    def _codedeploy(self, name: str, args: EcsServiceWithRollbackArgs, test_traffic_hook) -> None:
-        """CodeDeploy releases the service: its deployment group, the hooks and the release."""
+    def _codedeploy(self, name: str, args: EcsServiceWithRollbackArgs, network: Network, test_traffic_hook) -> None:
+        """CodeDeploy releases the service: its deployment group, the hooks, the canary judge and the
+        release."""
         child = part_of(self)
         release, lb, service = args.release, self.load_balancer, self.service
+        judge_name = f"{name}-judge"
+        # The group stops a release on the rollback alarms and on its judge's heartbeat alarm, named
+        # here before the judge (built after the group) exists. `alarm_names` stays the service's
+        # own: what the pipeline's post-deploy health check and ops read is the service's health.
+        heartbeat = heartbeat_alarm_name(judge_name)
+        group_alarm_names = self.alarm_names.apply(lambda names: [*names, heartbeat])
         group = EcsDeploymentGroup(
             f"{name}-deploy",
             EcsDeploymentGroupArgs(
@@ -262,7 +290,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 green_target_group_name=lb.green.name,
                 production_listener_arn=lb.production_listener.arn,
                 test_listener_arn=lb.test_listener.arn,
-                rollback=RollbackPolicy(alarm_names=self.alarm_names),
+                rollback=RollbackPolicy(alarm_names=group_alarm_names),
                 deployment_config=release.config,
                 termination_wait_minutes=release.termination_wait_minutes,
                 approval_wait_minutes=release.approval_wait_minutes,
@@ -298,6 +326,30 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self.judge = CanaryJudge(
+            judge_name,
+            CanaryJudgeArgs(
+                service=name,
+                environment=environment,
+                deployment_group=group,
+                deployment_log=log,
+                target=EcsJudgeTarget(
+                    vpc_id=network.vpc_id,
+                    vpc_cidr=network.cidr_block,
+                    subnet_ids=network.private_subnet_ids,
+                    load_balancer_arn_suffix=lb.load_balancer.arn_suffix,
+                    load_balancer_dns_name=lb.load_balancer.dns_name,
+                    test_listener_port=args.load_balancer.test_listener_port,
+                    smoke_paths=release.smoke_paths,
+                    blue=TargetGroup(lb.blue.name, lb.blue.arn_suffix),
+                    green=TargetGroup(lb.green.name, lb.green.arn_suffix),
+                ),
+                error_rate_percent=args.alarms.error_rate_percent,
+                options=args.judge,
+                log_retention_days=args.log_retention_days,
+            ),
+            opts=child,
+        )
         self.deployment_group = group
         self.release = Release(
             f"{name}-release",
@@ -321,8 +373,10 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 + release.termination_wait_minutes
                 + RELEASE_MARGIN_MINUTES,
                 deployment_log=DeploymentLogRef(log.table.name, name, environment),
+                judge_alarm=self.judge.heartbeat_alarm.name,
             ),
-            opts=part_of(self, depends_on=[hook, recorder, service]),
+            # A release starts once its judge listens for the deployment's START event.
+            opts=part_of(self, depends_on=[hook, recorder, self.judge, service]),
         )
 
     def release_path(self, name: str, strategy_name: str) -> dict[str, pulumi.Input]:
@@ -342,8 +396,22 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             path |= {
                 "application": self.deployment_group.application.name,
                 "deploymentGroup": self.deployment_group.deployment_group.deployment_group_name,
+                "judge": self.judge.function.name,
             }
         return path
+
+
+def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
+    """The alarms that stop a release of the service: the rollback alarms, the extra ones and, released
+    by CodeDeploy, the canary judge's heartbeat alarm."""
+    alarms = args.alarms
+    judged = isinstance(args.release.strategy, CodeDeployBlueGreen)
+    return (
+        ALARMS_BUILT_HERE
+        + (alarms.latency_anomaly_band is not None)
+        + len(alarms.extra_alarm_names)
+        + JUDGE_ALARMS * judged
+    )
 
 
 def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
@@ -369,9 +437,7 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         ports.append(options.http_redirect_port)
     if len(set(ports)) < len(ports):
         found.append(f"the listeners need ports of their own (production, test, HTTP redirect: {ports})")
-    if len(args.alarms.extra_alarm_names) + ALARMS_BUILT_HERE + (args.alarms.latency_anomaly_band is not None) > (
-        MAX_ALARMS_PER_DEPLOYMENT_GROUP
-    ):
+    if deployment_group_alarm_count(args) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
         found.append(f"a deployment group watches at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms")
     # After the last shift blue must outlive the alarms' worst detection, or a late alarm has
     # nothing to roll back to.
@@ -405,6 +471,9 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         if not release.smoke_paths:
             found.append("the test-traffic hook needs at least one smoke path")
         found += environment_fits("test-traffic", test_traffic_environment_bytes(release.smoke_paths))
+    if isinstance(strategy, CodeDeployBlueGreen):
+        found += judge_environment_fits(ecs_judge_environment_bytes(release.smoke_paths))
+        found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
     rules.refuse(f"service {name}", found)
 
 

@@ -200,11 +200,11 @@ class PostShiftWatch:
 
 
 def _recorder(
-    name: str, parent: pulumi.Resource, release: ReleaseContext, watch: PostShiftWatch | None
+    name: str, parent: pulumi.Resource, release: ReleaseContext, watch: PostShiftWatch | None, judge_required: bool
 ) -> aws.lambda_.Function:
     """AfterAllowTraffic (hooks/post_traffic.py): watches `watch`'s alarms, which it may read, then
-    records the release in the deployment log, which it may read (for the previous version) and
-    write, and nothing else."""
+    records the release in the deployment log, which it may read (for the previous version and, with
+    `judge_required`, the canary judge's verdict) and write, and nothing else."""
     watch_seconds = watch.minutes * 60 if watch else 0
     statements = [
         *_read_deployments(release.deployment_group_arn, release.application_arn),
@@ -230,6 +230,9 @@ def _recorder(
             "ENVIRONMENT": release.environment,
             "ROLLBACK_ALARMS": pulumi.Output.from_input(watch.alarm_names if watch else []).apply(json.dumps),
             "WATCH_SECONDS": str(watch_seconds),
+            # The release path has a canary judge (components/canary_judge.py): a release it has not
+            # judged recently, or judged ROLLBACK, does not complete.
+            "JUDGE_REQUIRED": "true" if judge_required else "false",
         },
         release.log_retention_days,
         statements=statements,
@@ -242,6 +245,8 @@ class ReleaseRecorderArgs:
     release: ReleaseContext
     # The deployment group's service role: it must be allowed to invoke the hook.
     codedeploy_role_name: pulumi.Input[str]
+    # The path has a canary judge whose verdict the hook requires before the release completes.
+    judge_required: bool = True
 
 
 class ReleaseRecorder(pulumi.ComponentResource):
@@ -253,7 +258,7 @@ class ReleaseRecorder(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseRecorderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
-        self.function = _recorder(name, self, args.release, watch=None)
+        self.function = _recorder(name, self, args.release, watch=None, judge_required=args.judge_required)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})
 
@@ -273,6 +278,8 @@ class TrafficHooksArgs:
     smoke_endpoints: Sequence[dict[str, Any]] = ()
     # Per test event; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
     check_timeout_seconds: float = 10.0
+    # The path has a canary judge whose verdict the post-traffic hook requires before the release completes.
+    judge_required: bool = True
 
     def __post_init__(self) -> None:
         if not self.smoke_events:
@@ -318,11 +325,59 @@ class TrafficHooks(pulumi.ComponentResource):
                 },
             ],
         )
-        self.post_traffic = _recorder(f"{name}-post-traffic", self, release, args.watch)
+        self.post_traffic = _recorder(f"{name}-post-traffic", self, release, args.watch, args.judge_required)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.pre_traffic, self.post_traffic])
         self.register_outputs(
             {"preTrafficHookName": self.pre_traffic.name, "postTrafficHookName": self.post_traffic.name}
         )
+
+
+# Lambda manages a VPC function's network interfaces, and a function that calls the test listener
+# finds the load balancer's; these EC2 actions have no resource-level permissions.
+VPC_FUNCTION_STATEMENT = {
+    "Effect": "Allow",
+    "Action": [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ],
+    "Resource": "*",
+}
+
+
+def security_group_to_test_listener(
+    name: str,
+    child: pulumi.ResourceOptions,
+    vpc_id: pulumi.Input[str],
+    vpc_cidr: pulumi.Input[str],
+    test_listener_port: int,
+    *,
+    purpose: str,
+    apis: str,
+) -> aws.ec2.SecurityGroup:
+    """A VPC function's security group: out to the test listener within the VPC (`purpose`), and to
+    AWS's APIs (`apis`) on 443 through the NAT gateway, at addresses not known in advance."""
+    group = aws.ec2.SecurityGroup(
+        f"{name}-sg", vpc_id=vpc_id, description=f"{name}: test listener and AWS APIs only", opts=child
+    )
+    for rule, port, cidr, why in (
+        ("to-test-listener", test_listener_port, vpc_cidr, purpose),
+        ("to-aws-apis", 443, "0.0.0.0/0", apis),
+    ):
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-{rule}",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            cidr_ipv4=cidr,
+            description=why,
+            opts=child,
+        )
+    return group
 
 
 @dataclass
@@ -356,24 +411,15 @@ class TestTrafficHook(pulumi.ComponentResource):
     def __init__(self, name: str, args: TestTrafficHookArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:traffic_hooks:TestTrafficHook", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, description=f"{name}: test listener and AWS APIs only", opts=child
+        self.security_group = security_group_to_test_listener(
+            name,
+            child,
+            args.vpc_id,
+            args.vpc_cidr,
+            args.test_listener_port,
+            purpose="green through the test listener",
+            apis="CodeDeploy and EC2 APIs",
         )
-        for rule, port, cidr, why in (
-            ("to-test-listener", args.test_listener_port, args.vpc_cidr, "green through the test listener"),
-            # CodeDeploy and EC2 APIs through the NAT gateway, at addresses not known in advance.
-            ("to-aws-apis", 443, "0.0.0.0/0", "CodeDeploy and EC2 APIs"),
-        ):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-{rule}",
-                security_group_id=self.security_group.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4=cidr,
-                description=why,
-                opts=child,
-            )
         for_codedeploy = args.deployment_group_arn is not None
         self.function = _hook(
             name,
@@ -384,21 +430,7 @@ class TestTrafficHook(pulumi.ComponentResource):
                 args.load_balancer_arn_suffix, args.load_balancer_dns_name, args.test_listener_port, args.smoke_paths
             ),
             args.log_retention_days,
-            statements=[
-                {
-                    "Effect": "Allow",
-                    # Lambda manages the function's network interfaces in the VPC, and the hook finds
-                    # the load balancer's; these EC2 actions have no resource-level permissions.
-                    "Action": [
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    "Resource": "*",
-                }
-            ],
+            statements=[VPC_FUNCTION_STATEMENT],
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(
                 subnet_ids=args.subnet_ids, security_group_ids=[self.security_group.id]
             ),

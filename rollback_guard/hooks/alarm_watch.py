@@ -13,6 +13,7 @@ them. A missing alarm, or alarms that cannot be read, fail it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollback_guard.hooks import aws, timing
@@ -32,6 +33,9 @@ MAX_ALARMS = 100
 class AlarmWatch:
     alarm_names: tuple[str, ...]
     seconds: float
+    # Also asked at every poll, after the alarms (the post-traffic hook asks the canary judge): a
+    # HookError fails the watch, a transient AwsCallFailed is retried as a failed alarm read is.
+    also: Callable[[Deadline], None] | None = None
 
     def __post_init__(self) -> None:
         if self.seconds > 0 and not self.alarm_names:
@@ -50,6 +54,8 @@ class AlarmWatch:
             deadline.check(f"watching {', '.join(self.alarm_names)}")
             try:
                 self._check_states(deadline, timing.clock.now() - started)
+                if self.also:
+                    self.also(deadline)
             except aws.AwsCallFailed as error:
                 if not error.transient or timing.clock.now() - last_read >= UNREADABLE_SECONDS:
                     raise HookError(f"the rollback alarms cannot be watched: {error}") from error

@@ -9,20 +9,38 @@ A corrective deployment (a known-good revision put back while the alarms still h
 errors) is not watched, and is recorded as a rollback. The record is written only for a release
 that passed its watch in time, never by a check that was cut off.
 
+The canary judge (hooks/judge.py) must agree, fail closed: at every poll of the watch and before
+the record, its item for the deployment is read; a ROLLBACK verdict fails the hook with the
+judge's explanation, and so does no item or a last look older than JUDGE_STALE_SECONDS (a release
+nobody judges does not go through). Corrective deployments are not judged.
+
 Environment: DEPLOYMENT_LOG_TABLE, SERVICE_NAME, ENVIRONMENT, ROLLBACK_ALARMS (JSON list of alarm
-names), WATCH_SECONDS.
+names), WATCH_SECONDS, JUDGE_REQUIRED ("true" or "false"; unset means "true").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
+from dataclasses import dataclass
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rollback_guard.hooks import aws
 from rollback_guard.hooks.alarm_watch import MAX_ALARMS, AlarmWatch
-from rollback_guard.hooks.deployment_log import SUCCEEDED, ReleaseRecord, is_recorded, last_good_version, put_once
+from rollback_guard.hooks.deployment_log import (
+    ROLLBACK,
+    SUCCEEDED,
+    ReleaseRecord,
+    epoch_now,
+    is_recorded,
+    iso,
+    last_good_version,
+    put_once,
+    read_judge,
+)
 from rollback_guard.hooks.environment import environment, json_list, matching, seconds
 from rollback_guard.hooks.lifecycle import EFFECT_SECONDS, REPORT_RESERVE_SECONDS, DeploymentRelease, Passed, run_hook
 from rollback_guard.hooks.timing import Deadline, HookError
@@ -33,6 +51,8 @@ MAX_WATCH_SECONDS = 720
 # Reading the deployment, its status after the watch and the previous release, around the watch.
 READS_SECONDS = 60
 ENDED = {"Succeeded", "Failed", "Stopped"}
+# The judge looks every 10 s (hooks/judge.py LOOK_SECONDS): twelve missed looks mean nobody is judging.
+JUDGE_STALE_SECONDS = 120
 # Two attempts of 2 + 3 s at most: the write is done within EFFECT_SECONDS (hooks/lifecycle.py).
 _WRITE_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
 
@@ -53,6 +73,7 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
     if len(alarms) > MAX_ALARMS:
         raise HookError(f"environment variable ROLLBACK_ALARMS names {len(alarms)} alarms: at most {MAX_ALARMS}")
     watch = AlarmWatch(tuple(alarms), environment("WATCH_SECONDS", seconds(MAX_WATCH_SECONDS, zero_allowed=True)))
+    judged = _judge_required()
     needed = watch.seconds + READS_SECONDS + EFFECT_SECONDS
     if deadline.remaining() < needed:
         raise HookError(
@@ -62,7 +83,11 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
         )
 
     release = DeploymentRelease.fetch(deployment_id, deadline)
-    polls = 0 if release.corrective else watch.run(deadline)
+    # Corrective deployments are neither watched nor judged.
+    judge = JudgeCheck(table, service, stage, deployment_id, release.created_at) if judged else None
+    polls = 0 if release.corrective else dataclasses.replace(watch, also=judge).run(deadline)
+    if judge and not release.corrective:  # before the status: the verdict explains a stopped deployment
+        judge(deadline)
     _still_running(deployment_id, deadline)
     # An ECS AppSpec names only the new task definition: the previous one is the last recorded.
     previous = release.current_version or aws.call(
@@ -93,10 +118,62 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
     )
 
 
+def _judge_required() -> bool:
+    """JUDGE_REQUIRED: only an explicit "false" releases without the canary judge's say."""
+    raw = os.environ.get("JUDGE_REQUIRED") or "true"
+    if raw not in ("true", "false"):
+        raise HookError(f'environment variable JUDGE_REQUIRED = {raw!r}: "true" or "false"')
+    return raw == "true"
+
+
 def _alarm_name(raw: object) -> str:
     if not (isinstance(raw, str) and 0 < len(raw) <= 255):
         raise ValueError(f"{raw!r}: an alarm name of 1 to 255 characters")
     return raw
+
+
+@dataclass(frozen=True)
+class JudgeCheck:
+    """The canary judge's say on a deployment, read from its item in the deployment log."""
+
+    table: str
+    service: str
+    environment: str
+    deployment_id: str
+    created_at: str
+
+    def __call__(self, deadline: Deadline) -> None:
+        """A HookError unless the judge looked lately and did not call for a rollback. A transient
+        read failure is an AwsCallFailed, which the alarm watch retries."""
+        try:
+            record = aws.call(
+                deadline,
+                f"dynamodb GetItem {self.table} for the canary judge of {self.deployment_id}",
+                read_judge,
+                client=aws.client("dynamodb"),
+                table=self.table,
+                service=self.service,
+                environment=self.environment,
+                deployment_id=self.deployment_id,
+            )
+        except aws.AwsCallFailed as error:
+            if error.transient:
+                raise
+            raise HookError(f"the canary judge's verdict cannot be read: {error}") from error
+        if record and record.verdict == ROLLBACK:
+            raise HookError(
+                f"the canary judge's verdict on deployment {self.deployment_id} is ROLLBACK: {record.explanation}"
+            )
+        if record is None or record.last_look_at is None:
+            since = f"it was created ({self.created_at})"
+        elif epoch_now() - record.last_look_at > JUDGE_STALE_SECONDS:
+            since = f"{iso(record.last_look_at)}, {epoch_now() - record.last_look_at:.0f} s ago"
+        else:
+            return
+        raise HookError(
+            f"the canary judge has not looked at deployment {self.deployment_id} since {since}: a release nobody "
+            "judges does not go through"
+        )
 
 
 def _still_running(deployment_id: str, deadline: Deadline) -> None:

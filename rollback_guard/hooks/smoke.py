@@ -44,6 +44,13 @@ _EXPECTATION_KEYS = ("expectStatus", "timeoutSeconds", "expectBody")
 DEFAULT_INVOKE_EXPECTATION = {"statusCode": 200}
 
 
+class Unreachable(Exception):
+    """A check that never reached what it checks: the address refused the connection, or Lambda
+    was throttled or failed on its own side. It says nothing about the version: a hook counts it
+    as a failure all the same (a smoke test must reach what it tests), the canary judge as no
+    probe at all."""
+
+
 class SmokeCheck(Protocol):
     label: str
 
@@ -100,11 +107,20 @@ class EndpointCheck:
         return self.url
 
     def __call__(self, deadline: Deadline) -> str | None:
+        try:
+            return self.answer(deadline)
+        except Unreachable as error:
+            return str(error)
+
+    def answer(self, deadline: Deadline) -> str | None:
+        """As calling the check, but Unreachable when no connection could be made."""
         seconds = deadline.seconds_for(self.url, self.expect.timeout_seconds)
         try:
             status, location, body = _get(self.url, self.host, seconds)
         except TimeoutError:
             return f"{self.url}: no complete answer within {seconds:.3g}s"
+        except _NotConnected as error:
+            raise Unreachable(f"{self.url}: {type(error.__cause__).__name__}: {error.__cause__}") from error
         except (OSError, http.client.HTTPException, ValueError) as error:
             return f"{self.url}: {type(error).__name__}: {error}"
         if status != self.expect.status:
@@ -142,6 +158,10 @@ def _host_of(url: str) -> str | None:
         return None
 
 
+class _NotConnected(Exception):
+    """_get could not connect: the cause says why."""
+
+
 def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, bytes]:
     """One GET that takes at most `seconds` in all, connecting included: (status, Location, the
     body's first bytes). Real time, like the sockets it bounds."""
@@ -168,11 +188,18 @@ def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, b
     timer.start()
     headers = {"User-Agent": "rollback-guard-smoke", **({"Host": host} if host else {})}
     try:
-        connection.connect()
+        try:
+            connection.connect()
+        except OSError as error:
+            if not (cut.is_set() or time.monotonic() >= end):
+                raise _NotConnected(url) from error
+            raise
         opened.append(connection.sock)
         connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
         response = connection.getresponse()
         answer = response.status, response.getheader("Location"), response.read(MAX_BODY_BYTES)
+    except _NotConnected:
+        raise
     except Exception as error:
         if cut.is_set() or time.monotonic() >= end:  # whatever a cut socket raises, it was the deadline
             raise TimeoutError(url) from error
@@ -232,6 +259,13 @@ class VersionInvocation:
         return f"{self.function_name}:{self.version} with {self.event.name}"
 
     def __call__(self, deadline: Deadline) -> str | None:
+        try:
+            return self.answer(deadline)
+        except Unreachable as error:
+            return str(error)
+
+    def answer(self, deadline: Deadline) -> str | None:
+        """As calling the check, but Unreachable when Lambda throttled the call or failed on its side."""
         deadline.check(self.label)  # an invocation cut off by the deadline is abandoned (hooks/timing.py)
         try:
             response = _lambda_client(self.event.timeout_seconds).invoke(
@@ -241,6 +275,10 @@ class VersionInvocation:
             )
             body = response["Payload"].read()
         except (ClientError, BotoCoreError) as error:
+            # Throttled, or Lambda's own 5xx: never the version's doing. A client-side timeout may
+            # be a version that hangs, so it stays a failure.
+            if isinstance(error, ClientError) and aws.is_transient(error):
+                raise Unreachable(f"{self.label}: lambda Invoke failed: {error}") from error
             return f"{self.label}: lambda Invoke failed: {error}"
         if "FunctionError" in response:
             return f"{self.label}: the function raised: {body.decode('utf-8', 'replace')[:500]}"

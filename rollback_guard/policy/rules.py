@@ -175,3 +175,13 @@ def ecs_shift(
     if minimum_healthy_percent is not None and minimum_healthy_percent <= 0:
         found.append("production rolling deployments keep some tasks running (minimum healthy percent 0)")
     return found
+
+
+def judge_probes(max_probes_per_release: int, production: bool) -> list[str]:
+    """In production the canary judge probes the new version: metrics alone reach it a minute or more late."""
+    if production and max_probes_per_release < 1:
+        return [
+            "production's canary judge sends at least one probe per release (max_probes_per_release "
+            f"{max_probes_per_release}): it needs probes to see a bad version before the alarms do"
+        ]
+    return []

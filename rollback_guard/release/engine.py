@@ -101,6 +101,10 @@ class EcsTarget:
         return f"{self.task_definition_arn.rsplit('/', 1)[0]}/{revision}"
 
 
+# A new judge runs within a minute and its heartbeat reaches its alarm within about three more.
+JUDGE_WAIT_SECONDS, JUDGE_POLL_SECONDS = 480, 20
+
+
 @dataclass(frozen=True)
 class ReleaseRequest:
     application: str
@@ -115,6 +119,9 @@ class ReleaseRequest:
     alarm_names: tuple[str, ...] = ()
     # Where `ops rollback` records what it rolled back.
     log: LogRef | None = None
+    # The canary judge's heartbeat alarm (components/canary_judge.py): no deployment starts while it
+    # says the judge is silent.
+    judge_alarm: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,7 @@ class Releaser:
             raise ReleaseFailed(f"cannot release {target.describe()}: there is no live revision to shift from")
         self._refuse_rolled_back(request, history, live)
         restores = self._restores_known_good(request, history, live)
+        self._wait_for_the_judge(request, deadline)
         deployment_id = self._create_deployment(request, live, restores)
         return self._finish(request, deployment_id, live, deadline, restores)
 
@@ -315,6 +323,26 @@ class Releaser:
         if good == target.revision or self._content(target, target.revision) == self._content(target, good):
             return good
         return None
+
+    def _wait_for_the_judge(self, request: ReleaseRequest, deadline: float) -> None:
+        """CodeDeploy would stop a deployment at once while the judge's heartbeat alarm is in ALARM,
+        and count the revision as rolled back. A judge created by this same `up` needs a few
+        minutes to report: wait up to JUDGE_WAIT_SECONDS; a judge still silent then is broken."""
+        if not request.judge_alarm:
+            return
+        until = min(deadline, self._clock() + JUDGE_WAIT_SECONDS)
+        while True:
+            firing, _ = self.alarms_in_alarm([request.judge_alarm], until=until)
+            if not firing:
+                return  # OK, just created, or unreadable: CodeDeploy reads it again itself
+            if self._clock() >= until:
+                raise ReleaseFailed(
+                    f"not releasing {request.target.describe()}: the canary judge has not reported for "
+                    f"{JUDGE_WAIT_SECONDS // 60} minutes (alarm {request.judge_alarm} in ALARM: {firing[0][1]}), and a "
+                    "release nobody judges does not start; see the judge function's logs"
+                )
+            self._progress(f"waiting for the canary judge to report (alarm {request.judge_alarm} in ALARM)")
+            self._sleep(JUDGE_POLL_SECONDS)
 
     def _content(self, target: LambdaTarget | EcsTarget, revision: str) -> dict[str, Any]:
         """What a revision runs: two revisions with the same content are the same release."""

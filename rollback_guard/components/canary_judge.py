@@ -1,0 +1,465 @@
+"""The canary judge: a function that watches each CodeDeploy release of one deployment group while
+it runs, probes the new version directly and stops the deployment with rollback on a bad verdict
+(rollback_guard/hooks/judge.py decides; this component builds it, starts it and bounds it).
+
+CodeDeploy stays the actor: the judge's verdict is a `StopDeployment` with rollback, never a traffic
+change of its own. It is started by its group's deployment START event and, as a safety net for a
+lost event or a run that ended early, every minute; each run looks for its group's deployments in
+progress and continues itself (it may invoke itself) while one runs. Its verdicts go to the deployment
+log, which the post-traffic hook reads before it lets a release complete (JUDGE_REQUIRED), and to
+EventBridge as "Canary verdict" events, which the pipeline stack's notifications pass on.
+
+The probes call the new version only: for Lambda, `Invoke` with the target version as qualifier (the
+smoke events); for ECS, the test listener, which reaches green only (the smoke paths), from inside
+the VPC as the test-traffic hook does.
+
+A judge that crashes, or cannot work (its role, the deployment log), judges nothing, silently. So every
+run that did its work reports a heartbeat (hooks/judge.py: HEARTBEAT_NAMESPACE / HEARTBEAT_METRIC,
+per deployment group), and the judge's heartbeat alarm (`<judge function>-silent`) fires once it
+has not reported for HEARTBEAT_MINUTES minutes. That alarm is in its group's alarm list, so CodeDeploy
+will not start a release, and stops (and rolls back) one in progress, while the judge is silent; the
+Lambda post-traffic hook watches it too. Its name is known before anything exists
+(heartbeat_alarm_name), so the group can list it although the judge is built after the group.
+
+Only CodeDeploy release paths have a judge: ECS's own strategies (rolling, ecs-blue-green, ecs-canary,
+ecs-linear) have no CodeDeploy deployment for it to stop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from rollback_guard.components.codedeploy import DeploymentGroupBase
+from rollback_guard.components.deployment_log import DeploymentLog
+from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOURCE, VERDICT_EVENTS
+from rollback_guard.components.traffic_hooks import (
+    LAMBDA_ENVIRONMENT_BYTES,
+    VPC_FUNCTION_STATEMENT,
+    security_group_to_test_listener,
+)
+from rollback_guard.hooks.judge import HEARTBEAT_METRIC, HEARTBEAT_NAMESPACE
+
+DEFAULT_PROBES_PER_SECOND = 2.0
+MAX_PROBES_PER_SECOND = 10.0
+DEFAULT_MAX_PROBES_PER_RELEASE = 5000
+MAX_PROBES_PER_RELEASE = 100_000
+# Lambda's ceiling: a run judges for up to 15 minutes, then hands over to the next (it invokes itself).
+JUDGE_TIMEOUT_SECONDS = 900
+JUDGE_MEMORY_MB = 256
+# Every minute, whether or not a START event arrived: a judge that missed its event still looks.
+SCHEDULE = "rate(1 minute)"
+# What the judge puts on the default event bus, which the pipeline's notifications pass on.
+VERDICT_SOURCE, VERDICT_DETAIL_TYPE = JUDGE_SOURCE, VERDICT_EVENTS
+JUDGE_HANDLER = hook_handler("judge")
+# The heartbeat alarm: ALARM after this many one-minute periods in a row without a heartbeat. The
+# judge runs every minute, so that is five runs missed (or failed) in a row, not one slow one.
+HEARTBEAT_MINUTES = 5
+# What the judge adds to its deployment group's alarms (CodeDeploy takes MAX_ALARMS_PER_DEPLOYMENT_GROUP).
+JUDGE_ALARMS = 1
+MAX_ALARM_NAME = 255  # CloudWatch's limit on an alarm's name
+
+# Stand-ins for what is known only at deploy time, at the longest AWS allows, so that a check that
+# fits here fits in Lambda whatever the names become.
+_LONGEST = {
+    "application": "a" * 100,  # CodeDeploy application names
+    "group": "g" * 100,  # deployment group names
+    "table": "t" * 255,  # DynamoDB table names
+    "service": "s" * 64,
+    "environment": "e" * 64,
+    "function": "f" * 64,  # Lambda function names
+    "alias": "a" * 128,  # Lambda alias names
+    "load_balancer": "app/" + "n" * 32 + "/" + "0" * 16,
+    "dns": "d" * 128,
+    "target_group": "t" * 32,
+    "target_group_suffix": "targetgroup/" + "t" * 32 + "/" + "0" * 16,
+    "number": "9" * 24,  # a float as str() writes it
+}
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How hard the judge probes: probes a second, and the most in one release (the cost cap; 0
+    sends none, and the judge decides on metrics alone)."""
+
+    probes_per_second: float = DEFAULT_PROBES_PER_SECOND
+    max_probes_per_release: int = DEFAULT_MAX_PROBES_PER_RELEASE
+
+    def __post_init__(self) -> None:
+        if not 0 < self.probes_per_second <= MAX_PROBES_PER_SECOND:
+            raise ValueError(
+                f"probes_per_second {self.probes_per_second!r}: above 0 and at most {MAX_PROBES_PER_SECOND:g}"
+            )
+        if not 0 <= self.max_probes_per_release <= MAX_PROBES_PER_RELEASE:
+            raise ValueError(
+                f"max_probes_per_release {self.max_probes_per_release!r}: from 0 to {MAX_PROBES_PER_RELEASE}"
+            )
+
+
+@dataclass
+class LambdaJudgeTarget:
+    """A Lambda canary's function: the judge compares its versions' metrics under the alias and
+    probes the new version with the smoke events (as hooks/smoke.py reads them)."""
+
+    function_name: pulumi.Input[str]
+    function_arn: pulumi.Input[str]
+    alias: pulumi.Input[str]
+    smoke_events: Sequence[dict[str, Any]]
+    # Per probe: the new version's invocation, cold start included.
+    check_timeout_seconds: float = 20.0
+
+
+@dataclass
+class TargetGroup:
+    """One of an ECS service's two target groups: its name (as CodeDeploy's deployment targets name
+    it) and its ARN suffix (as CloudWatch's TargetGroup dimension names it)."""
+
+    name: pulumi.Input[str]
+    arn_suffix: pulumi.Input[str]
+
+
+@dataclass
+class EcsJudgeTarget:
+    """An ECS service released by CodeDeploy: the judge compares the target groups' metrics and
+    probes green through the test listener (the smoke paths), from inside the VPC."""
+
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    load_balancer_arn_suffix: pulumi.Input[str]
+    load_balancer_dns_name: pulumi.Input[str]
+    test_listener_port: int
+    smoke_paths: Sequence[dict[str, Any]]
+    blue: TargetGroup
+    green: TargetGroup
+
+
+@dataclass
+class CanaryJudgeArgs:
+    # Whose releases it judges: the name and environment they are recorded under, their deployment
+    # group (the only one whose deployments it looks for) and the deployment log.
+    service: str
+    environment: str
+    deployment_group: DeploymentGroupBase
+    deployment_log: DeploymentLog
+    target: LambdaJudgeTarget | EcsJudgeTarget
+    # The path's rollback threshold (its alarm's errorRatePercent): the ceiling the new version is held to.
+    error_rate_percent: float = 1.0
+    options: JudgeOptions = field(default_factory=JudgeOptions)
+    log_retention_days: int = 30
+
+
+def _kind(target: LambdaJudgeTarget | EcsJudgeTarget) -> Literal["lambda", "ecs"]:
+    return "lambda" if isinstance(target, LambdaJudgeTarget) else "ecs"
+
+
+def _common_variables(
+    kind: str,
+    application_name: pulumi.Input[str],
+    deployment_group_name: pulumi.Input[str],
+    table_name: pulumi.Input[str],
+    service: str,
+    environment: str,
+    error_rate_percent: Any,
+    probes_per_second: Any,
+    max_probes: Any,
+) -> dict[str, pulumi.Input[str]]:
+    return {
+        "KIND": kind,
+        "APPLICATION_NAME": application_name,
+        "DEPLOYMENT_GROUP_NAME": deployment_group_name,
+        "DEPLOYMENT_LOG_TABLE": table_name,
+        "SERVICE_NAME": service,
+        "ENVIRONMENT": environment,
+        "ERROR_RATE_PERCENT": str(error_rate_percent),
+        "PROBES_PER_SECOND": str(probes_per_second),
+        "MAX_PROBES": str(max_probes),
+    }
+
+
+def _lambda_variables(
+    function_name: pulumi.Input[str],
+    alias: pulumi.Input[str],
+    smoke_events: Sequence[dict[str, Any]],
+    check_timeout_seconds: Any,
+) -> dict[str, pulumi.Input[str]]:
+    return {
+        "FUNCTION_NAME": function_name,
+        "ALIAS": alias,
+        "SMOKE_EVENTS": json.dumps(list(smoke_events)),
+        "CHECK_TIMEOUT_SECONDS": str(check_timeout_seconds),
+    }
+
+
+def _ecs_variables(
+    load_balancer_arn_suffix: pulumi.Input[str],
+    load_balancer_dns_name: pulumi.Input[str],
+    test_listener_port: Any,
+    smoke_paths: Sequence[dict[str, Any]],
+    target_groups: pulumi.Input[str],
+) -> dict[str, pulumi.Input[str]]:
+    return {
+        "LOAD_BALANCER": load_balancer_arn_suffix,
+        "TEST_HOST": load_balancer_dns_name,
+        "TEST_LISTENER_PORT": str(test_listener_port),
+        "SMOKE_PATHS": json.dumps(list(smoke_paths)),
+        "TARGET_GROUPS": target_groups,
+    }
+
+
+def _longest_common(kind: str) -> dict[str, str]:
+    n = _LONGEST
+    return _common_variables(
+        kind,
+        n["application"],
+        n["group"],
+        n["table"],
+        n["service"],
+        n["environment"],
+        n["number"],
+        n["number"],
+        MAX_PROBES_PER_RELEASE,
+    )
+
+
+def lambda_judge_environment_bytes(smoke_events: Sequence[dict[str, Any]]) -> int:
+    """A Lambda path's judge environment at its largest, for these smoke events."""
+    n = _LONGEST
+    variables = _longest_common("lambda") | _lambda_variables(n["function"], n["alias"], smoke_events, n["number"])
+    return len(json.dumps(variables).encode())
+
+
+def ecs_judge_environment_bytes(smoke_paths: Sequence[dict[str, Any]]) -> int:
+    """An ECS path's judge environment at its largest, for these smoke paths."""
+    n = _LONGEST
+    groups = json.dumps({f"{n['target_group']}{i}": n["target_group_suffix"] for i in range(2)})
+    variables = _longest_common("ecs") | _ecs_variables(n["load_balancer"], n["dns"], 65535, smoke_paths, groups)
+    return len(json.dumps(variables).encode())
+
+
+def judge_environment_fits(size: int) -> list[str]:
+    """A refusal when the smoke checks would not fit the judge's environment."""
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        return [
+            f"the smoke checks take up to {size} bytes of the canary judge's environment; Lambda allows "
+            f"{LAMBDA_ENVIRONMENT_BYTES}: use fewer or shorter checks"
+        ]
+    return []
+
+
+def judge_function_name(name: str) -> str:
+    """The judge function's name (logged_function names it `<name>-<stack>`), known before it exists."""
+    return f"{name}-{pulumi.get_stack()}"
+
+
+def heartbeat_alarm_name(name: str) -> str:
+    """The name of the heartbeat alarm of the judge named `name` (its resource name, as
+    CanaryJudge takes it): its function's name and `-silent`. Known before the judge and its
+    deployment group exist, so the group can list the alarm without waiting for the judge, which
+    is built after the group."""
+    alarm = f"{judge_function_name(name)}-silent"
+    if len(alarm) > MAX_ALARM_NAME:
+        raise ValueError(f"the judge's heartbeat alarm name {alarm!r}: at most {MAX_ALARM_NAME} characters")
+    return alarm
+
+
+def start_event_pattern(application_name: str, deployment_group_name: str) -> dict:
+    """The START of a deployment of one deployment group, as CodeDeploy reports it to EventBridge."""
+    return {
+        "source": ["aws.codedeploy"],
+        "detail-type": [DEPLOYMENT_EVENTS],
+        "detail": {"state": ["START"], "application": [application_name], "deploymentGroup": [deployment_group_name]},
+    }
+
+
+class CanaryJudge(pulumi.ComponentResource):
+    """See the module docstring. Its function may read its own group's deployments and stop a
+    deployment, read metrics, put its heartbeat (its own namespace only), use the deployment log, put
+    verdict events on the default bus and invoke itself (and, for Lambda, the target function's
+    versions); in the VPC, manage its network interfaces and find the load balancer's. Its heartbeat
+    alarm is `heartbeat_alarm` (named heartbeat_alarm_name(name))."""
+
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    start_rule: aws.cloudwatch.EventRule
+    schedule_rule: aws.cloudwatch.EventRule
+    security_group: aws.ec2.SecurityGroup | None
+    heartbeat_alarm: aws.cloudwatch.MetricAlarm
+
+    def __init__(self, name: str, args: CanaryJudgeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rollback-guard:canary_judge:CanaryJudge", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        target, group, options = args.target, args.deployment_group, args.options
+        kind = _kind(target)
+        partition = aws.get_partition_output(opts=invoke).partition
+        region = aws.get_region_output(opts=invoke).region
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        # The function's name is known before it exists (logged_function names it <name>-<stack>), so
+        # its role may invoke it without waiting for it: its policy comes first.
+        own_arn = pulumi.Output.format(
+            "arn:{0}:lambda:{1}:{2}:function:{3}", partition, region, account, judge_function_name(name)
+        )
+        application_name = group.application.name
+        group_name = group.deployment_group.deployment_group_name
+        variables = _common_variables(
+            kind,
+            application_name,
+            group_name,
+            args.deployment_log.table.name,
+            args.service,
+            args.environment,
+            args.error_rate_percent,
+            options.probes_per_second,
+            options.max_probes_per_release,
+        )
+        invocable: list[pulumi.Input[str]] = [own_arn]
+        statements: list[pulumi.Input[dict[str, Any]]] = [
+            {
+                "Effect": "Allow",
+                "Action": ["codedeploy:ListDeployments", "codedeploy:GetDeployment"],
+                "Resource": group.deployment_group.arn,
+            },
+            {
+                # AWS lists no resource type for these (Service Authorization Reference, CodeDeploy),
+                # so "*" is the only resource IAM grants them on: the judge stops only the deployments
+                # ListDeployments and GetDeployment above show it in its own group.
+                "Effect": "Allow",
+                "Action": [
+                    "codedeploy:ListDeploymentTargets",
+                    "codedeploy:GetDeploymentTarget",
+                    "codedeploy:StopDeployment",
+                ],
+                "Resource": "*",
+            },
+            # GetMetricData has no resource type: "*" is the only valid resource (it reads, never writes).
+            {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+            {
+                # Its heartbeat. PutMetricData has no resource type either ("*" is the only valid
+                # resource); the namespace condition keeps it to the judges' own namespace, so it
+                # cannot write (or fake) any other metric, an alarm's included.
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
+            },
+            {
+                # Its state and verdicts, next to the releases: read, written and updated conditionally.
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                "Resource": args.deployment_log.table.arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:events:{1}:{2}:event-bus/default", partition, region, account
+                ),
+            },
+        ]
+        function_args: dict[str, Any] = {}
+        self.security_group = None
+        if isinstance(target, LambdaJudgeTarget):
+            variables |= _lambda_variables(
+                target.function_name, target.alias, target.smoke_events, target.check_timeout_seconds
+            )
+            # The probes: the target function's versions, each by its number.
+            invocable.append(pulumi.Output.from_input(target.function_arn).apply(lambda arn: f"{arn}:*"))
+        else:
+            groups = pulumi.Output.all(
+                target.blue.name, target.blue.arn_suffix, target.green.name, target.green.arn_suffix
+            ).apply(lambda g: json.dumps({g[0]: g[1], g[2]: g[3]}))
+            variables |= _ecs_variables(
+                target.load_balancer_arn_suffix,
+                target.load_balancer_dns_name,
+                target.test_listener_port,
+                target.smoke_paths,
+                groups,
+            )
+            self.security_group = security_group_to_test_listener(
+                name,
+                child,
+                target.vpc_id,
+                target.vpc_cidr,
+                target.test_listener_port,
+                purpose="probes of green through the test listener",
+                # CodeDeploy, CloudWatch, DynamoDB, EventBridge, Lambda and EC2.
+                apis="AWS APIs",
+            )
+            statements.append(VPC_FUNCTION_STATEMENT)
+            function_args["vpc_config"] = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=target.subnet_ids, security_group_ids=[self.security_group.id]
+            )
+        # A run hands over to the next before Lambda's 15 minutes are up.
+        statements.append({"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": invocable})
+        self.function, self.role = logged_function(
+            name,
+            self,
+            log_retention_days=args.log_retention_days,
+            statements=statements,
+            code=hooks_archive(),
+            runtime="python3.13",
+            handler=JUDGE_HANDLER,
+            timeout=JUDGE_TIMEOUT_SECONDS,
+            memory_size=JUDGE_MEMORY_MB,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+            **function_args,
+        )
+        self.start_rule = aws.cloudwatch.EventRule(
+            f"{name}-start",
+            description=f"rollback-guard: a deployment of {args.service}'s group started; its judge looks",
+            event_pattern=pulumi.Output.all(application_name, group_name).apply(
+                lambda names: json.dumps(start_event_pattern(*names))
+            ),
+            opts=child,
+        )
+        self.schedule_rule = aws.cloudwatch.EventRule(
+            f"{name}-every-minute",
+            description=f"rollback-guard: {args.service}'s judge looks for deployments in progress every minute",
+            schedule_expression=SCHEDULE,
+            opts=child,
+        )
+        for rule_name, rule in (("start", self.start_rule), ("every-minute", self.schedule_rule)):
+            aws.cloudwatch.EventTarget(f"{name}-{rule_name}-target", rule=rule.name, arn=self.function.arn, opts=child)
+            aws.lambda_.Permission(
+                f"{name}-{rule_name}-invoke",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+                opts=child,
+            )
+        self.heartbeat_alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-silent",
+            name=heartbeat_alarm_name(name),
+            alarm_description=(
+                f"Stops {args.service}'s releases: its canary judge has not reported for {HEARTBEAT_MINUTES} minutes, "
+                "so it is not judging (crashed, or cannot reach CodeDeploy, CloudWatch or the deployment log). "
+                "CodeDeploy does not start a release, and stops and rolls back one in progress, while this is "
+                "in ALARM. Missing data is breaching on purpose: a dead judge publishes nothing."
+            ),
+            namespace=HEARTBEAT_NAMESPACE,
+            metric_name=HEARTBEAT_METRIC,
+            dimensions={"DeploymentGroup": group_name},
+            statistic="Sum",
+            period=60,
+            evaluation_periods=HEARTBEAT_MINUTES,
+            datapoints_to_alarm=HEARTBEAT_MINUTES,
+            comparison_operator="LessThanThreshold",
+            threshold=1,
+            treat_missing_data="breaching",
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "functionName": self.function.name,
+                "startRuleArn": self.start_rule.arn,
+                "heartbeatAlarmName": self.heartbeat_alarm.name,
+            }
+        )

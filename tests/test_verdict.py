@@ -1,0 +1,189 @@
+"""The canary judge's statistics (hooks/verdict.py), read as policy: healthy releases are rarely
+rolled back however often the judge looks, a broken version is found at once, the rank test's
+p-values are what enumeration says, and every finding explains itself."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy
+import pytest
+
+from rollback_guard.hooks.verdict import (
+    FALSE_ROLLBACK_BUDGET,
+    Evidence,
+    Finding,
+    Minute,
+    rank_p_value,
+    threshold,
+)
+
+
+def healthy_release(rng: numpy.random.Generator, baseline: float, ceiling_percent: float) -> bool:
+    """One release whose new version is exactly as good as the old, judged as the Lambda judges
+    it: a verdict at every minute, the probe test after every probe. Linear 10% a minute, then
+    ten more minutes on the new version alone (the post-traffic watch); 1000 requests and 60
+    probes a minute; p90 latencies from one distribution. True if it was rolled back."""
+    evidence = Evidence(ceiling_percent)
+    for index in range(20):
+        new = int(rng.binomial(1000, min(1.0, 0.1 * (index + 1))))
+        latencies = 100 * rng.lognormal(0, 0.1, 2)
+        evidence.add_minute(
+            Minute(
+                start=60.0 * index,
+                new_requests=new,
+                new_errors=int(rng.binomial(new, baseline)),
+                old_requests=1000 - new,
+                old_errors=int(rng.binomial(1000 - new, baseline)),
+                new_latency=latencies[0] if new else None,
+                old_latency=latencies[1] if new < 1000 else None,
+            )
+        )
+        # The probe test's evidence only grows at a failure: asking right after each one is asking
+        # after every probe.
+        failures = int(rng.binomial(60, baseline))
+        done = 0
+        for position in sorted(rng.choice(60, failures, replace=False)):
+            evidence.add_probes(int(position) - done, 0)
+            evidence.add_probes(1, 1)
+            done = int(position) + 1
+            if evidence.probes_say_rollback():
+                return True
+        evidence.add_probes(60 - done, 0)
+        if evidence.verdict():
+            return True
+    return False
+
+
+@pytest.mark.parametrize("baseline", [0.001, 0.01])
+def test_looking_every_minute_rolls_back_at_most_the_budget_of_healthy_releases(baseline):
+    # The path's threshold is 1%: at a 1% baseline the new version sits exactly on its ceiling.
+    rng = numpy.random.default_rng(2026)
+    releases = 2000
+    rolled_back = sum(healthy_release(rng, baseline, ceiling_percent=1.0) for _ in range(releases))
+    assert rolled_back <= FALSE_ROLLBACK_BUDGET * releases
+
+
+def brute_force_p_value(new: list[float], old: list[float]) -> float:
+    """Every way of splitting the pooled values into groups of len(new) and len(old), each equally
+    likely if both come from one distribution: the share whose U is at least the observed one."""
+
+    def u(first, second):
+        return sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in first for b in second)
+
+    pooled, observed = new + old, u(new, old)
+    splits = list(itertools.combinations(range(len(pooled)), len(new)))
+    at_least = 0
+    for chosen in splits:
+        first = [pooled[i] for i in chosen]
+        second = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+        at_least += u(first, second) >= observed - 1e-9
+    return at_least / len(splits)
+
+
+@pytest.mark.parametrize(("m", "n"), [(1, 1), (2, 3), (3, 3), (4, 2), (4, 5), (5, 5), (3, 7)])
+def test_the_rank_tests_p_value_is_what_enumerating_every_split_gives(m, n):
+    rng = numpy.random.default_rng(m * 10 + n)
+    for _ in range(20):
+        values = rng.permutation(m + n).astype(float).tolist()  # distinct, in a random order
+        new, old = values[:m], values[m:]
+        assert rank_p_value(new, old) == pytest.approx(brute_force_p_value(new, old), abs=1e-12)
+
+
+@pytest.mark.parametrize(("m", "n", "levels"), [(5, 5, 4), (8, 8, 3), (4, 6, 2)])
+def test_with_many_ties_the_rank_test_still_rejects_a_true_null_at_most_as_often_as_its_level(m, n, levels):
+    # Latencies that repeat (a coarse clock, say): both versions from one discrete distribution.
+    rng = numpy.random.default_rng(m * 100 + n * 10 + levels)
+    samples = 4000
+    values = rng.integers(0, levels, (samples, m + n)).astype(float).tolist()
+    p_values = numpy.array([rank_p_value(row[:m], row[m:]) for row in values])
+    for level in (0.01, 0.05, 0.1):
+        slack = 3 * math.sqrt(level * (1 - level) / samples)
+        assert (p_values <= level).mean() <= level + slack
+
+
+def test_the_rank_tests_large_sample_p_value_is_close_to_the_exact_one():
+    # Beyond m*n = 400 a normal approximation is used: at the boundary it agrees with enumeration
+    # of U's distribution to a few thousandths.
+    rng = numpy.random.default_rng(5)
+    new = (rng.normal(0.3, 1, 20)).tolist()
+    old = (rng.normal(0, 1, 21)).tolist()
+    exact = rank_p_value(new, old[:20])
+    approximate = rank_p_value(new, old)
+    assert exact == pytest.approx(approximate, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("canary_percent", "requests"),
+    [(1, 1000), (10, 1000), (10, 100), (50, 60)],
+)
+def test_a_version_that_fails_every_request_is_found_in_its_first_minute_of_data(canary_percent, requests):
+    new = requests * canary_percent // 100
+    evidence = Evidence(ceiling_percent=1.0)
+    evidence.add_minute(Minute(0, new, new, requests - new, (requests - new) // 1000))
+    verdict = evidence.verdict()
+    assert verdict is not None and verdict.bad
+    assert verdict.check in ("errors-vs-old", "errors-vs-ceiling")
+
+
+def test_two_failed_probes_are_enough_against_a_one_percent_ceiling():
+    evidence = Evidence(ceiling_percent=1.0)
+    evidence.add_probes(1, 1)
+    assert not evidence.probes_say_rollback(), "one failure could be the 1% a healthy version has"
+    evidence.add_probes(1, 1)
+    assert evidence.probes_say_rollback()
+
+
+def test_a_version_barely_worse_than_the_old_one_is_not_rolled_back():
+    # 1.2 times the old error rate is within TOLERATED_RATIO: noise to the people who get paged.
+    evidence = Evidence(ceiling_percent=5.0)
+    for minute in range(30):
+        evidence.add_minute(Minute(60.0 * minute, 5000, 60, 5000, 50))
+    assert evidence.verdict() is None
+
+
+def explained(finding: Finding) -> str:
+    said = finding.explain()
+    assert finding.metric in said and finding.window in said
+    if finding.check == "latency":
+        assert f"{10**-finding.statistic:.2g}" in said and f"{10**-finding.threshold:.2g}" in said
+    else:
+        assert f"{finding.statistic:.2f}" in said and f"{finding.threshold:.2f}" in said
+    return said
+
+
+def test_every_finding_names_its_metric_values_statistic_threshold_and_window():
+    evidence = Evidence(ceiling_percent=1.0)
+    for minute in range(12):
+        evidence.add_minute(Minute(1_795_700_000.0 + 60 * minute, 100, 20, 900, 1, 210.0, 100.0))
+    evidence.add_probes(10, 0)
+    names = {
+        "errors": "error rate Errors/Invocations of version 2 (old: version 1)",
+        "latency": "p90 latency Duration of version 2 (old: version 1)",
+        "probes": "probe failure rate of version 2",
+    }
+    findings = {finding.check: finding for finding in evidence.findings(names)}
+    assert set(findings) == {"errors-vs-old", "errors-vs-ceiling", "probes", "latency"}
+
+    errors = explained(findings["errors-vs-old"])
+    assert errors.startswith(f"ROLLBACK: errors-vs-old: {names['errors']} 20% against 0.111% over 12 min from ")
+    assert findings["errors-vs-old"].threshold == pytest.approx(threshold("errors-vs-old"))
+    assert explained(findings["errors-vs-ceiling"]).startswith(
+        f"ROLLBACK: errors-vs-ceiling: {names['errors']} 20% against 1% over 12 min from "
+    )
+    assert explained(findings["probes"]).startswith(f"ok: probes: {names['probes']} 0% against 1% over 10 probes")
+    latency = explained(findings["latency"])
+    assert latency.startswith(f"ROLLBACK: latency: {names['latency']} 210 ms against 100 ms over 12 comparable min of ")
+    as_dict = findings["latency"].as_dict()
+    assert as_dict["explanation"] == latency
+    assert {"check", "metric", "newValue", "oldValue", "statistic", "threshold", "window", "bad"} <= set(as_dict)
+
+
+def test_the_strongest_bad_finding_is_the_verdict():
+    evidence = Evidence(ceiling_percent=1.0)
+    evidence.add_minute(Minute(0, 100, 100, 900, 1))
+    findings = [finding for finding in evidence.findings() if finding.bad]
+    verdict = evidence.verdict()
+    assert verdict == max(findings, key=lambda finding: finding.statistic - finding.threshold)
+    assert math.isfinite(verdict.statistic)
