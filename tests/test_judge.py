@@ -676,27 +676,36 @@ def ecs_release(aws: LocalAws, clock: FakeClock, green_weight: float | None) -> 
     return new_release(aws, clock, "web", task_sets(green_weight), spec)
 
 
-def alb_traffic(release: Release, minutes: range, green_ms: Callable[[int], float], blue_ms: Callable[[int], float]):
-    """A canary of 10% of 1000 requests a minute; no 5xx; p90 response times."""
+def put_alb(release: Release, minutes: range, metrics: Callable[[str, int], dict[str, float]]) -> None:
+    """Each minute's load balancer metrics of each target group, as `metrics(group, minute)` gives
+    them: green is "web-tg-green", blue "web-tg-blue"."""
     data = []
     for minute in minutes:
         at = datetime.fromtimestamp(release.minute(minute), UTC)
-        for group, requests, ms in (("web-tg-green", 100, green_ms), ("web-tg-blue", 900, blue_ms)):
+        for group in ("web-tg-green", "web-tg-blue"):
             dimensions = [
                 {"Name": "TargetGroup", "Value": TARGET_GROUPS[group]},
                 {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
             ]
             data += [
-                {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
-                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": 0},
-                {
-                    "MetricName": "TargetResponseTime",
-                    "Dimensions": dimensions,
-                    "Timestamp": at,
-                    "Value": ms(minute) / 1000,
-                },
+                {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value}
+                for name, value in metrics(group, minute).items()
             ]
     put_metrics("AWS/ApplicationELB", data)
+
+
+def alb_traffic(release: Release, minutes: range, green_ms: Callable[[int], float], blue_ms: Callable[[int], float]):
+    """A canary of 10% of 1000 requests a minute; no 5xx; p90 response times."""
+
+    def metrics(group: str, minute: int) -> dict[str, float]:
+        green = group == "web-tg-green"
+        return {
+            "RequestCount": 100 if green else 900,
+            "HTTPCode_Target_5XX_Count": 0,
+            "TargetResponseTime": (green_ms if green else blue_ms)(minute) / 1000,
+        }
+
+    put_alb(release, minutes, metrics)
 
 
 def test_ecs_a_latency_regression_of_green_is_stopped_by_the_rank_test(hook_env, ecs_judge, clock):
@@ -770,19 +779,14 @@ def test_ecs_greens_metrics_are_judged_without_the_judges_own_passing_probes(hoo
     # listener: 2 errors in 140 requests would look like blue's 1%, but real users see 10%.
     monkeypatch.setenv("PROBES_PER_SECOND", "2")
     release = ecs_release(hook_env, clock, green_weight=10.0)
-    data = []
-    for minute in range(0, 10):
-        at = datetime.fromtimestamp(release.minute(minute), UTC)
-        for group, requests, errors in (("web-tg-green", 20 + 120, 2), ("web-tg-blue", 900, 9)):
-            dimensions = [
-                {"Name": "TargetGroup", "Value": TARGET_GROUPS[group]},
-                {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
-            ]
-            data += [
-                {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
-                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": errors},
-            ]
-    put_metrics("AWS/ApplicationELB", data)
+    put_alb(
+        release,
+        range(0, 10),
+        lambda group, minute: {
+            "RequestCount": 20 + 120 if group == "web-tg-green" else 900,
+            "HTTPCode_Target_5XX_Count": 2 if group == "web-tg-green" else 9,
+        },
+    )
     release.ends(10 * 60)
 
     assert outcomes(run_judge(release.start_event(), hook_env)) == ["stopped with rollback"]
@@ -798,25 +802,15 @@ def test_ecs_a_green_that_refuses_connections_is_stopped_though_it_answers_no_5x
     # A crashing green answers nothing: the load balancer's 502s are counted per load balancer only,
     # its failed connections per target group.
     release = ecs_release(hook_env, clock, green_weight=10.0)
-    data = []
-    for minute in range(0, 10):
-        at = datetime.fromtimestamp(release.minute(minute), UTC)
-        for group, requests, refused in (("web-tg-green", 100, 30), ("web-tg-blue", 900, 0)):
-            dimensions = [
-                {"Name": "TargetGroup", "Value": TARGET_GROUPS[group]},
-                {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
-            ]
-            data += [
-                {"MetricName": "RequestCount", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
-                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dimensions, "Timestamp": at, "Value": 0},
-                {
-                    "MetricName": "TargetConnectionErrorCount",
-                    "Dimensions": dimensions,
-                    "Timestamp": at,
-                    "Value": refused,
-                },
-            ]
-    put_metrics("AWS/ApplicationELB", data)
+    put_alb(
+        release,
+        range(0, 10),
+        lambda group, minute: {
+            "RequestCount": 100 if group == "web-tg-green" else 900,
+            "HTTPCode_Target_5XX_Count": 0,
+            "TargetConnectionErrorCount": 30 if group == "web-tg-green" else 0,
+        },
+    )
     release.ends(10 * 60)
     assert outcomes(run_judge(release.start_event(), hook_env)) == ["stopped with rollback"]
     bad = {finding["check"] for finding in release.record().findings if finding["bad"]}

@@ -618,3 +618,17 @@ def test_a_release_with_a_reporting_judge_does_not_wait(published_function, reco
     codedeploy_groups.script_next_deployment([{"status": "Succeeded"}])
     assert releaser(recorder).release(lambda_request("2", judge_alarm=alarm)).live_revision == "2"
     assert not any("waiting for the canary judge" in line for line in recorder.lines)
+
+
+def test_a_release_stopped_because_its_judge_fell_silent_says_so(published_function, recorder, codedeploy_groups):
+    alarm = judge_alarm("OK")
+    codedeploy_groups.script_next_deployment(ROLLED_BACK_BY_ALARM)
+
+    def sleep(seconds: float) -> None:
+        recorder.sleeps.append(seconds)
+        boto3.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="no heartbeat")
+
+    engine = Releaser("us-east-1", on_progress=recorder.lines.append, sleep=sleep, clock=recorder.clock)
+    with pytest.raises(ReleaseFailed) as failed:
+        engine.release(lambda_request("2", judge_alarm=alarm))
+    assert f"alarm {alarm} fired: no heartbeat (the canary judge fell silent: see its logs)" in str(failed.value)

@@ -42,6 +42,7 @@ from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOU
 from rollback_guard.components.traffic_hooks import (
     LAMBDA_ENVIRONMENT_BYTES,
     VPC_FUNCTION_STATEMENT,
+    green_check_variables,
     security_group_to_test_listener,
 )
 from rollback_guard.hooks.judge import HEARTBEAT_METRIC, HEARTBEAT_NAMESPACE
@@ -204,13 +205,9 @@ def _ecs_variables(
     smoke_paths: Sequence[dict[str, Any]],
     target_groups: pulumi.Input[str],
 ) -> dict[str, pulumi.Input[str]]:
-    return {
-        "LOAD_BALANCER": load_balancer_arn_suffix,
-        "TEST_HOST": load_balancer_dns_name,
-        "TEST_LISTENER_PORT": str(test_listener_port),
-        "SMOKE_PATHS": json.dumps(list(smoke_paths)),
-        "TARGET_GROUPS": target_groups,
-    }
+    """What the test-traffic hook gets to reach green, and which target group is which."""
+    checks = green_check_variables(load_balancer_arn_suffix, load_balancer_dns_name, test_listener_port, smoke_paths)
+    return checks | {"TARGET_GROUPS": target_groups}
 
 
 def _longest_common(kind: str) -> dict[str, str]:

@@ -62,12 +62,13 @@ def _pre_traffic_variables(
     }
 
 
-def _test_traffic_variables(
+def green_check_variables(
     load_balancer_arn_suffix: pulumi.Input[str],
     load_balancer_dns_name: pulumi.Input[str],
     test_listener_port: int,
     smoke_paths: Sequence[dict[str, Any]],
 ) -> dict[str, pulumi.Input[str]]:
+    """How a function in the VPC reaches green through the test listener, and what it checks there."""
     return {
         "LOAD_BALANCER": load_balancer_arn_suffix,
         "TEST_HOST": load_balancer_dns_name,
@@ -86,7 +87,7 @@ def pre_traffic_environment_bytes(
 
 def test_traffic_environment_bytes(smoke_paths: Sequence[dict[str, Any]]) -> int:
     """The test-traffic hook's environment at its largest, for these paths."""
-    variables = _test_traffic_variables(_LONGEST_LOAD_BALANCER_SUFFIX, _LONGEST_LOAD_BALANCER_DNS, 65535, smoke_paths)
+    variables = green_check_variables(_LONGEST_LOAD_BALANCER_SUFFIX, _LONGEST_LOAD_BALANCER_DNS, 65535, smoke_paths)
     return len(json.dumps(variables).encode())
 
 
@@ -426,7 +427,7 @@ class TestTrafficHook(pulumi.ComponentResource):
             self,
             hook_handler("test_traffic" if for_codedeploy else "ecs_lifecycle"),
             args.deployment_group_arn,
-            _test_traffic_variables(
+            green_check_variables(
                 args.load_balancer_arn_suffix, args.load_balancer_dns_name, args.test_listener_port, args.smoke_paths
             ),
             args.log_retention_days,

@@ -497,8 +497,13 @@ class Releaser:
         error = info.get("errorInformation") or {}
         if error:
             details.append(f"CodeDeploy says: {error.get('code', 'error')}: {error.get('message', '')}".rstrip())
-        firing, unreadable = self.alarms_in_alarm(request.alarm_names, until=patience)
-        details += [f"alarm {name} fired: {reason}" for name, reason in firing]
+        watched = [*request.alarm_names, *([request.judge_alarm] if request.judge_alarm else [])]
+        firing, unreadable = self.alarms_in_alarm(watched, until=patience)
+        details += [
+            f"alarm {name} fired: {reason}"
+            + (" (the canary judge fell silent: see its logs)" if name == request.judge_alarm else "")
+            for name, reason in firing
+        ]
         if unreadable:
             details.append(f"the alarms' states cannot be read now ({unreadable})")
         for deployment_target in self.deployment_targets(deployment_id, until=patience):
