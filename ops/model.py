@@ -53,9 +53,10 @@ Assumptions AWS does not document (ASSUMPTIONS holds them as data, printed by `o
    with the new version's error rate when the failure is one the probes exercise, otherwise (and
    for a healthy release) with the baseline rate, never 0. Lambda probes invoke the version, outside
    the alias's metrics. ECS probes go through the test listener to green's target group, whose
-   metrics count them: the alarms' green (and load balancer) figures include them; the judge takes
-   the probes it sent and their failures out of green's minutes again, so it sees the real traffic
-   (the "static" and "judge" detectors are a stack without probes, so without them).
+   metrics count them: the judge takes the probes it sent and their failures out of green's
+   minutes again, so it sees the real traffic; the alarms take out the probes (which the judge
+   counts in a metric of its own) but keep their failures (the "static" and "judge" detectors are
+   a stack without probes, so without them).
 10. Time to restore runs from the deployment's first traffic shift (the bad version's first
    request) to the end of the rollback; exposure is the new version's share when traffic is
    restored (100% for a miss); errors served count the new version's failed requests until then
@@ -159,7 +160,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "probes",
         "the judge's probes_per_second from its start; fail at the new version's rate if they exercise the "
         "failure, else at the baseline rate; ECS probes count in green's target-group metrics (the judge takes "
-        "them out again), Lambda's not",
+        "them out again, the alarms all but their failures), Lambda's not",
         "the stack's judge settings; assumed",
     ),
     Assumption(
@@ -571,11 +572,12 @@ def _simulate(
     )
     probe_seeds = rng.integers(0, 2**63, runs)
     probe_failure_rate = new_error if probes_exercise_failure else baseline
-    # ECS probes go through the test listener to green's target group: its metrics count them.
+    # ECS probes go through the test listener to green's target group: its 5xx count their
+    # failures; the alarms take the probes themselves out of its requests.
     probe_requests = _probes_per_minute(path, clock)
     probe_errors = rng.binomial(probe_requests, probe_failure_rate)
     real = (new_requests, new_errors, old_requests, old_errors)
-    probed = (new_requests + probe_requests, new_errors + probe_errors, old_requests, old_errors)
+    probed = (new_requests, new_errors + probe_errors, old_requests, old_errors)
 
     never = np.full(runs, np.inf)
     decisions: dict[str, np.ndarray] = {}

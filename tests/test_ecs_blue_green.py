@@ -6,7 +6,7 @@ import pytest
 
 from ops.offline import build_stack, settled_stack
 from rollback_guard.testing import mock_arn, resolved
-from tests.scenarios import web
+from tests.scenarios import released_by, web
 
 GROUP = "web-deploy-group"
 ALL_ROLLBACK_EVENTS = {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
@@ -178,7 +178,7 @@ def test_alarms_evaluate_m_of_n_with_a_minimum_traffic_guard(prod, staging):
             assert alarm["treatMissingData"] == "notBreaching"
         for name in ROLLBACK_ALARMS[:2]:
             expressions = [q["expression"] for q in stack.inputs(name)["metricQueries"] if "expression" in q]
-            assert any(e.startswith("IF(FILL(re") and f") >= {guard}," in e for e in expressions), expressions
+            assert any(e.startswith("IF(FILL(") and f") >= {guard}," in e for e in expressions), expressions
 
 
 def test_the_error_rate_is_5xx_over_every_request_received(prod):
@@ -190,7 +190,8 @@ def test_the_error_rate_is_5xx_over_every_request_received(prod):
     }
     assert [q["id"] for q in queries.values() if q.get("returnData")] == ["rate"]
     # A 503 for want of healthy targets is not in RequestCount: a dead service must still count.
-    assert queries["received"]["expression"] == "FILL(requests, 0) + FILL(elb5xx, 0)"
+    # The canary judge's probes are not users' requests.
+    assert queries["received"]["expression"] == "FILL(requests, 0) + FILL(elb5xx, 0) - FILL(probes, 0)"
     assert queries["rate"]["expression"] == (
         "IF(FILL(received, 0) >= 50, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / received, 0)"
     )
@@ -202,6 +203,34 @@ def test_the_worst_target_group_decides_so_a_canary_is_not_diluted(prod):
     assert queries["worst"]["expression"] == "MAX([rate0, rate1])"
     groups = {queries[f"requests{i}"]["metric"]["dimensions"]["TargetGroup"] for i in (0, 1)}
     assert groups == {"targetgroup/web-lb-blue/0123456789abcdef", "targetgroup/web-lb-green/0123456789abcdef"}
+
+
+def test_the_judges_passing_probes_neither_dilute_the_alarms_nor_lift_them_over_their_guard(prod):
+    """Green's target group counts the probes the judge sends through the test listener; the judge
+    counts them too (RollbackGuard/Judge ProbeRequests), and the alarms take them out again."""
+    for alarm, probes, served in (
+        ("web-rollback-5xx-rate", ["probes"], "received"),
+        ("web-rollback-target-5xx-rate", ["probes0", "probes1"], "served0"),
+    ):
+        queries = {q["id"]: q for q in prod.inputs(alarm)["metricQueries"]}
+        for query_id in probes:
+            metric = queries[query_id]["metric"]
+            assert (metric["namespace"], metric["metricName"], metric["stat"]) == (
+                "RollbackGuard/Judge",
+                "ProbeRequests",
+                "Sum",
+            )
+        assert (
+            queries[probes[0]]["metric"]["dimensions"]
+            == queries[probes[0].replace("probes", "requests")]["metric"]["dimensions"]
+        ), "the same load balancer or target group"
+        assert queries[served]["expression"].endswith(f"- FILL({probes[0]}, 0)")
+
+
+def test_alarms_of_a_service_released_without_a_judge_count_every_request():
+    built = settled_stack("staging", **released_by("ecs-linear", bakeTimeMinutes=15, stepPercent=10))
+    queries = {q["id"]: q for q in built.inputs("web-rollback-target-5xx-rate")["metricQueries"]}
+    assert not [query_id for query_id in queries if query_id.startswith("probes")]
 
 
 def test_the_latency_anomaly_alarm_compares_against_its_band(prod, staging):

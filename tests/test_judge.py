@@ -453,6 +453,21 @@ def test_no_probes_at_all_when_the_budget_is_zero(lambda_judge, clock, monkeypat
 # --- fail closed
 
 
+def probe_requests(dimensions: list[dict]) -> float:
+    """The probes an ECS judge put in moto's CloudWatch under `dimensions`, summed."""
+    now = datetime.now(UTC)
+    answer = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=judge.HEARTBEAT_NAMESPACE,
+        MetricName=judge.PROBE_METRIC,
+        Dimensions=dimensions,
+        StartTime=now - timedelta(days=1),
+        EndTime=now + timedelta(days=1),
+        Period=86400,
+        Statistics=["Sum"],
+    )
+    return sum(point["Sum"] for point in answer["Datapoints"])
+
+
 def heartbeats(group: str) -> float:
     """The judge's heartbeats in moto's CloudWatch, summed."""
     now = datetime.now(UTC)
@@ -750,6 +765,14 @@ def test_ecs_probes_go_through_the_test_listener_once_it_reaches_green(hook_env,
     probes = int(release.item()["probes"]["N"])
     assert 20 <= probes <= 25, "0.2 a second, from 2 minutes in"
     assert ecs_judge.hosts_seen == [TEST_HOST] * probes
+    # Counted where the rollback alarms take them out of green's requests again.
+    green = [
+        {"Name": "TargetGroup", "Value": TARGET_GROUPS["web-tg-green"]},
+        {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
+    ]
+    assert probe_requests(green) == probes
+    listed = boto3.client("cloudwatch").list_metrics(Namespace=judge.HEARTBEAT_NAMESPACE, MetricName=judge.PROBE_METRIC)
+    assert {len(metric["Dimensions"]) for metric in listed["Metrics"]} == {1, 2}, "and under the load balancer"
 
 
 def test_ecs_probes_wait_until_the_test_listener_has_been_pointed_at_green(hook_env, ecs_judge, clock):

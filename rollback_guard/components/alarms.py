@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.hooks.judge import HEARTBEAT_NAMESPACE as JUDGE_NAMESPACE
+from rollback_guard.hooks.judge import PROBE_METRIC
+
 ALB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
 LATENCY_STATISTIC = "p95"
@@ -57,6 +60,10 @@ class LoadBalancerAlarmsArgs:
     minimum_requests: int = 50
     # Width of the expected latency band in standard deviations; None leaves the alarm out.
     latency_anomaly_band: float | None = None
+    # A canary judge probes green through the test listener (components/canary_judge.py): its
+    # probes, which it counts in PROBE_METRIC, are taken out of the requests again, so that
+    # passing probes neither dilute a rate nor lift it over its guard.
+    judge_probes: bool = False
 
 
 class _RollbackAlarms(pulumi.ComponentResource):
@@ -98,13 +105,19 @@ class _RollbackAlarms(pulumi.ComponentResource):
         )
 
     def _metric(
-        self, query_id: str, metric_name: str, stat: str, dimensions: dict, returned: bool = False
+        self,
+        query_id: str,
+        metric_name: str,
+        stat: str,
+        dimensions: dict,
+        returned: bool = False,
+        namespace: str | None = None,
     ) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
         return aws.cloudwatch.MetricAlarmMetricQueryArgs(
             id=query_id,
             return_data=returned,
             metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                namespace=self._namespace,
+                namespace=namespace or self._namespace,
                 metric_name=metric_name,
                 stat=stat,
                 period=self._evaluation.period_seconds,
@@ -129,6 +142,15 @@ class LoadBalancerAlarms(_RollbackAlarms):
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
         groups = [{"TargetGroup": suffix, **lb} for suffix in args.target_group_arn_suffixes]
         guard = args.minimum_requests
+        probed = args.judge_probes
+
+        def probes(query_id: str, dimensions: dict) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
+            if not probed:
+                return []
+            return [self._metric(query_id, PROBE_METRIC, "Sum", dimensions, namespace=JUDGE_NAMESPACE)]
+
+        def less_probes(requests: str, query_id: str) -> str:
+            return f"{requests} - FILL({query_id}, 0)" if probed else requests
 
         self.alarms = [
             self._alarm(
@@ -139,9 +161,10 @@ class LoadBalancerAlarms(_RollbackAlarms):
                     self._metric("elb5xx", "HTTPCode_ELB_5XX_Count", "Sum", lb),
                     self._metric("target5xx", "HTTPCode_Target_5XX_Count", "Sum", lb),
                     self._metric("requests", "RequestCount", "Sum", lb),
+                    *probes("probes", lb),
                     # RequestCount leaves out requests rejected before a target was chosen (a 503 with
                     # no healthy targets): those ELB 5xx are added to the requests they answered.
-                    _expression("received", "FILL(requests, 0) + FILL(elb5xx, 0)", None),
+                    _expression("received", less_probes("FILL(requests, 0) + FILL(elb5xx, 0)", "probes"), None),
                     _expression(
                         "rate", _guarded_rate("FILL(elb5xx, 0) + FILL(target5xx, 0)", "received", guard), "5xx rate (%)"
                     ),
@@ -159,7 +182,9 @@ class LoadBalancerAlarms(_RollbackAlarms):
                         for query in (
                             self._metric(f"errors{i}", "HTTPCode_Target_5XX_Count", "Sum", dims),
                             self._metric(f"requests{i}", "RequestCount", "Sum", dims),
-                            _expression(f"rate{i}", _guarded_rate(f"FILL(errors{i}, 0)", f"requests{i}", guard), None),
+                            *probes(f"probes{i}", dims),
+                            _expression(f"served{i}", less_probes(f"FILL(requests{i}, 0)", f"probes{i}"), None),
+                            _expression(f"rate{i}", _guarded_rate(f"FILL(errors{i}, 0)", f"served{i}", guard), None),
                         )
                     ],
                     _expression("worst", _max_of(f"rate{i}" for i in range(len(groups))), "worst 5xx rate (%)"),

@@ -204,6 +204,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             opts=child,
         )
         lb = self.load_balancer
+        judged = isinstance(release.strategy, CodeDeployBlueGreen)
         alarms = LoadBalancerAlarms(
             f"{name}-rollback",
             LoadBalancerAlarmsArgs(
@@ -213,6 +214,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 error_rate_percent=args.alarms.error_rate_percent,
                 minimum_requests=args.alarms.minimum_requests,
                 latency_anomaly_band=args.alarms.latency_anomaly_band,
+                judge_probes=judged and args.judge.max_probes_per_release > 0,
             ),
             opts=child,
         )

@@ -100,6 +100,9 @@ ENDED = ("Succeeded", "Failed", "Stopped")
 # What a judge that works says every minute at least; the deployment group's heartbeat alarm
 # (components/canary_judge.py) stops releases when it falls silent.
 HEARTBEAT_NAMESPACE, HEARTBEAT_METRIC = "RollbackGuard/Judge", "Heartbeat"
+# The probes an ECS judge sent through the test listener, per minute, by target group and load
+# balancer: the rollback alarms take them out of the requests (components/alarms.py).
+PROBE_METRIC = "ProbeRequests"
 EVENT_SOURCE = "rollback-guard.judge"
 EVENT_DETAIL_TYPE = "Canary verdict"
 CODEDEPLOY_ROLLBACK = "codeDeployRollback"
@@ -470,6 +473,8 @@ class Judging:
     next_probe_at: float = 0.0
     probe_rotation: int = 0
     base_url: str | None = None
+    # Probes per minute already put in PROBE_METRIC by this invocation.
+    published: dict[int, int] = field(default_factory=dict)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -509,6 +514,7 @@ class Judging:
     def _look(self) -> str | None:
         """One look: the deployment's status, its versions and its complete minutes; a verdict, or
         None to go on."""
+        self._publish_probes()  # the alarms need them whatever this look finds
         try:
             info = _deployment(self.deployment_id, self.handover)
             if info.get("status") in ENDED:
@@ -632,6 +638,39 @@ class Judging:
             return self._rollback(verdict.explain() if verdict else f"the probes failed: {failure}")
         return None
 
+    def _publish_probes(self) -> None:
+        """ECS: this invocation's probes not yet in PROBE_METRIC, under green's target group and
+        its load balancer, each in the minute it was sent. Kept for the next look if it fails."""
+        if self.settings.kind != "ecs" or self.versions is None:
+            return
+        unpublished = {
+            minute: sent - self.published.get(minute, 0)
+            for minute, (sent, _) in self.probes_by_minute.items()
+            if sent > self.published.get(minute, 0)
+        }
+        if not unpublished:
+            return
+        green = [{"Name": name, "Value": value} for name, value in self.versions.new_dimensions]
+        load_balancer = [d for d in green if d["Name"] == "LoadBalancer"]
+        data = [
+            {
+                "MetricName": PROBE_METRIC,
+                "Dimensions": dimensions,
+                "Timestamp": datetime.fromtimestamp(minute, UTC),
+                "Value": count,
+                "Unit": "Count",
+            }
+            for minute, count in unpublished.items()
+            for dimensions in (green, load_balancer)
+        ]
+        try:
+            aws.client("cloudwatch").put_metric_data(Namespace=HEARTBEAT_NAMESPACE, MetricData=data)
+        except (ClientError, BotoCoreError) as error:
+            log(logging.WARNING, "the probe counts were not put; next look", **self.fields, error=str(error))
+            return
+        for minute, count in unpublished.items():
+            self.published[minute] = self.published.get(minute, 0) + count
+
     def _next_check(self) -> VersionInvocation | EndpointCheck:
         """The configured checks in turn, aimed at the new version."""
         settings, index = self.settings, self.probe_rotation
@@ -685,6 +724,7 @@ class Judging:
     def _hand_over(self) -> str:
         """Time is running out: the state goes to the log, the lease is freed, and the judge
         invokes itself to go on (the schedule takes over if that invocation never comes)."""
+        self._publish_probes()
         self._release_lease()
         function = getattr(self.context, "invoked_function_arn", None) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
         if not function:
