@@ -34,7 +34,7 @@ from rollback_guard.components.service import (
     ServiceAlarms,
 )
 from rollback_guard.components.traffic_hooks import LAMBDA_ENVIRONMENT_BYTES, pre_traffic_environment_bytes
-from rollback_guard.hooks.judge import HEARTBEAT_METRIC, HEARTBEAT_NAMESPACE
+from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE
 from rollback_guard.testing import mock_arn, resolved, run
 from tests.scenarios import greeter, released_by, web
 
@@ -179,7 +179,7 @@ def test_a_judge_that_stops_reporting_stops_the_release(settled, stack, path):
     assert alarm["name"] == f"{path}-judge-{stack}-silent"
     assert alarm["name"] in built.inputs(f"{path}-deploy-group")["alarmConfiguration"]["alarms"]
     assert built.inputs(f"{path}-deploy-group")["alarmConfiguration"]["enabled"] is True
-    assert (alarm["namespace"], alarm["metricName"]) == (HEARTBEAT_NAMESPACE, HEARTBEAT_METRIC)
+    assert (alarm["namespace"], alarm["metricName"]) == (JUDGE_NAMESPACE, HEARTBEAT_METRIC)
     # The dimension the judge puts its heartbeat under: its own group's name.
     assert alarm["dimensions"] == {
         "DeploymentGroup": variables(built, f"{path}-judge-function")["DEPLOYMENT_GROUP_NAME"]
@@ -233,8 +233,8 @@ def test_the_judge_may_put_metrics_only_in_its_own_namespace(prod):
         assert granted(put) == ["cloudwatch:PutMetricData"]
         # PutMetricData has no resource type: the namespace condition is what scopes it.
         assert put["Resource"] == "*"
-        assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}}
-    assert HEARTBEAT_NAMESPACE == "RollbackGuard/Judge"
+        assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": JUDGE_NAMESPACE}}
+    assert JUDGE_NAMESPACE == "RollbackGuard/Judge"
     assert "cloudwatch:PutMetricData" in actions(WORKLOAD_ACTIONS), "the workload boundary lets it through"
 
 

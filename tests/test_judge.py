@@ -457,7 +457,7 @@ def probe_requests(dimensions: list[dict]) -> float:
     """The probes an ECS judge put in moto's CloudWatch under `dimensions`, summed."""
     now = datetime.now(UTC)
     answer = boto3.client("cloudwatch").get_metric_statistics(
-        Namespace=judge.HEARTBEAT_NAMESPACE,
+        Namespace=judge.JUDGE_NAMESPACE,
         MetricName=judge.PROBE_METRIC,
         Dimensions=dimensions,
         StartTime=now - timedelta(days=1),
@@ -472,7 +472,7 @@ def heartbeats(group: str) -> float:
     """The judge's heartbeats in moto's CloudWatch, summed."""
     now = datetime.now(UTC)
     answer = boto3.client("cloudwatch").get_metric_statistics(
-        Namespace=judge.HEARTBEAT_NAMESPACE,
+        Namespace=judge.JUDGE_NAMESPACE,
         MetricName=judge.HEARTBEAT_METRIC,
         Dimensions=[{"Name": "DeploymentGroup", "Value": group}],
         StartTime=now - timedelta(days=1),
@@ -771,7 +771,7 @@ def test_ecs_probes_go_through_the_test_listener_once_it_reaches_green(hook_env,
         {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
     ]
     assert probe_requests(green) == probes
-    listed = boto3.client("cloudwatch").list_metrics(Namespace=judge.HEARTBEAT_NAMESPACE, MetricName=judge.PROBE_METRIC)
+    listed = boto3.client("cloudwatch").list_metrics(Namespace=judge.JUDGE_NAMESPACE, MetricName=judge.PROBE_METRIC)
     assert {len(metric["Dimensions"]) for metric in listed["Metrics"]} == {1, 2}, "and under the load balancer"
 
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.hooks.judge import HEARTBEAT_NAMESPACE as JUDGE_NAMESPACE
-from rollback_guard.hooks.judge import PROBE_METRIC
+from rollback_guard.hooks.judge import JUDGE_NAMESPACE, PROBE_METRIC
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"

@@ -14,7 +14,7 @@ smoke events); for ECS, the test listener, which reaches green only (the smoke p
 the VPC as the test-traffic hook does.
 
 A judge that crashes, or cannot work (its role, the deployment log), judges nothing, silently. So every
-run that did its work reports a heartbeat (hooks/judge.py: HEARTBEAT_NAMESPACE / HEARTBEAT_METRIC,
+run that did its work reports a heartbeat (hooks/judge.py: JUDGE_NAMESPACE / HEARTBEAT_METRIC,
 per deployment group), and the judge's heartbeat alarm (`<judge function>-silent`) fires once it
 has not reported for HEARTBEAT_MINUTES minutes. That alarm is in its group's alarm list, so CodeDeploy
 will not start a release, and stops (and rolls back) one in progress, while the judge is silent; the
@@ -45,7 +45,7 @@ from rollback_guard.components.traffic_hooks import (
     green_check_variables,
     security_group_to_test_listener,
 )
-from rollback_guard.hooks.judge import HEARTBEAT_METRIC, HEARTBEAT_NAMESPACE
+from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE
 
 DEFAULT_PROBES_PER_SECOND = 2.0
 MAX_PROBES_PER_SECOND = 10.0
@@ -344,7 +344,7 @@ class CanaryJudge(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
+                "Condition": {"StringEquals": {"cloudwatch:namespace": JUDGE_NAMESPACE}},
             },
             {
                 # Its state and verdicts, next to the releases: read, written and updated conditionally.
@@ -441,7 +441,7 @@ class CanaryJudge(pulumi.ComponentResource):
                 "CodeDeploy does not start a release, and stops and rolls back one in progress, while this is "
                 "in ALARM. Missing data is breaching on purpose: a dead judge publishes nothing."
             ),
-            namespace=HEARTBEAT_NAMESPACE,
+            namespace=JUDGE_NAMESPACE,
             metric_name=HEARTBEAT_METRIC,
             dimensions={"DeploymentGroup": group_name},
             statistic="Sum",

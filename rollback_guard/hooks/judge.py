@@ -97,12 +97,12 @@ STOP_MAX_RETRY_SECONDS = 8.0
 PERIOD_SECONDS = 60
 MAX_PROBES_PER_SECOND = 10.0
 ENDED = ("Succeeded", "Failed", "Stopped")
-# What a judge that works says every minute at least; the deployment group's heartbeat alarm
-# (components/canary_judge.py) stops releases when it falls silent.
-HEARTBEAT_NAMESPACE, HEARTBEAT_METRIC = "RollbackGuard/Judge", "Heartbeat"
-# The probes an ECS judge sent through the test listener, per minute, by target group and load
-# balancer: the rollback alarms take them out of the requests (components/alarms.py).
-PROBE_METRIC = "ProbeRequests"
+# The judge's own metrics. HEARTBEAT_METRIC: what a judge that works says every minute at least;
+# the deployment group's heartbeat alarm (components/canary_judge.py) stops releases when it falls
+# silent. PROBE_METRIC: the probes an ECS judge sent through the test listener, per minute, by
+# target group and load balancer; the rollback alarms take them out of the requests
+# (components/alarms.py).
+JUDGE_NAMESPACE, HEARTBEAT_METRIC, PROBE_METRIC = "RollbackGuard/Judge", "Heartbeat", "ProbeRequests"
 EVENT_SOURCE = "rollback-guard.judge"
 EVENT_DETAIL_TYPE = "Canary verdict"
 CODEDEPLOY_ROLLBACK = "codeDeployRollback"
@@ -294,7 +294,7 @@ def heartbeat(group: str) -> None:
     minutes without any."""
     try:
         aws.client("cloudwatch").put_metric_data(
-            Namespace=HEARTBEAT_NAMESPACE,
+            Namespace=JUDGE_NAMESPACE,
             MetricData=[
                 {
                     "MetricName": HEARTBEAT_METRIC,
@@ -664,7 +664,7 @@ class Judging:
             for dimensions in (green, load_balancer)
         ]
         try:
-            aws.client("cloudwatch").put_metric_data(Namespace=HEARTBEAT_NAMESPACE, MetricData=data)
+            aws.client("cloudwatch").put_metric_data(Namespace=JUDGE_NAMESPACE, MetricData=data)
         except (ClientError, BotoCoreError) as error:
             log(logging.WARNING, "the probe counts were not put; next look", **self.fields, error=str(error))
             return
