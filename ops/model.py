@@ -297,11 +297,6 @@ class PathModel:
         return self.schedule[-1][0]
 
     @property
-    def end_seconds(self) -> int:
-        """When the deployment ends, watch included: nothing rolls back after this."""
-        return self.last_shift_seconds + self.watch_seconds
-
-    @property
     def rollback_seconds(self) -> int:
         return ROLLBACK_SECONDS[self.strategy]
 
