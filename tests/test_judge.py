@@ -453,12 +453,12 @@ def test_no_probes_at_all_when_the_budget_is_zero(lambda_judge, clock, monkeypat
 # --- fail closed
 
 
-def probe_requests(dimensions: list[dict]) -> float:
-    """The probes an ECS judge put in moto's CloudWatch under `dimensions`, summed."""
+def judged_sum(metric: str, dimensions: list[dict]) -> float:
+    """What the judge put in moto's CloudWatch under its `metric` and `dimensions`, summed."""
     now = datetime.now(UTC)
     answer = boto3.client("cloudwatch").get_metric_statistics(
         Namespace=judge.JUDGE_NAMESPACE,
-        MetricName=judge.PROBE_METRIC,
+        MetricName=metric,
         Dimensions=dimensions,
         StartTime=now - timedelta(days=1),
         EndTime=now + timedelta(days=1),
@@ -469,18 +469,7 @@ def probe_requests(dimensions: list[dict]) -> float:
 
 
 def heartbeats(group: str) -> float:
-    """The judge's heartbeats in moto's CloudWatch, summed."""
-    now = datetime.now(UTC)
-    answer = boto3.client("cloudwatch").get_metric_statistics(
-        Namespace=judge.JUDGE_NAMESPACE,
-        MetricName=judge.HEARTBEAT_METRIC,
-        Dimensions=[{"Name": "DeploymentGroup", "Value": group}],
-        StartTime=now - timedelta(days=1),
-        EndTime=now + timedelta(days=1),
-        Period=86400,
-        Statistics=["Sum"],
-    )
-    return sum(point["Sum"] for point in answer["Datapoints"])
+    return judged_sum(judge.HEARTBEAT_METRIC, [{"Name": "DeploymentGroup", "Value": group}])
 
 
 def test_a_judge_with_nothing_to_judge_still_says_it_is_alive(lambda_judge, clock):
@@ -770,7 +759,7 @@ def test_ecs_probes_go_through_the_test_listener_once_it_reaches_green(hook_env,
         {"Name": "TargetGroup", "Value": TARGET_GROUPS["web-tg-green"]},
         {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
     ]
-    assert probe_requests(green) == probes
+    assert judged_sum(judge.PROBE_METRIC, green) == probes
     listed = boto3.client("cloudwatch").list_metrics(Namespace=judge.JUDGE_NAMESPACE, MetricName=judge.PROBE_METRIC)
     assert {len(metric["Dimensions"]) for metric in listed["Metrics"]} == {1, 2}, "and under the load balancer"
 

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.iam import ROLE_PATH
+from rollback_guard.components.lambda_function import VPC_FUNCTION_STATEMENT
 
 WORKLOAD_BOUNDARY = "rollback-guard-workload-boundary"
 DEPLOYER_BOUNDARY = "rollback-guard-deployer-boundary"
@@ -59,14 +60,8 @@ WORKLOAD_ACTIONS = {
     "cloudwatch": ("DescribeAlarms", "GetMetricData", "PutMetricData"),
     # The canary judge's verdicts, on the default bus.
     "events": ("PutEvents",),
-    "ec2": (
-        "CreateNetworkInterface",
-        "DescribeNetworkInterfaces",
-        "DescribeSubnets",
-        "DeleteNetworkInterface",
-        "AssignPrivateIpAddresses",
-        "UnassignPrivateIpAddresses",
-    ),
+    # What a function in the VPC needs (the test-traffic hook, the ECS judge), as their roles grant it.
+    "ec2": tuple(action.removeprefix("ec2:") for action in VPC_FUNCTION_STATEMENT["Action"]),
     "ecr": ("GetAuthorizationToken", "BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage"),
     "ecs": ("DescribeServices", "CreateTaskSet", "UpdateServicePrimaryTaskSet", "DeleteTaskSet"),
     "elasticloadbalancing": (

@@ -37,11 +37,16 @@ import pulumi_aws as aws
 
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
-from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.components.lambda_function import (
+    VPC_FUNCTION_STATEMENT,
+    hook_handler,
+    hooks_archive,
+    invoked_by_rule,
+    logged_function,
+)
 from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOURCE, VERDICT_EVENTS
 from rollback_guard.components.traffic_hooks import (
     LAMBDA_ENVIRONMENT_BYTES,
-    VPC_FUNCTION_STATEMENT,
     green_check_variables,
     security_group_to_test_listener,
 )
@@ -423,15 +428,7 @@ class CanaryJudge(pulumi.ComponentResource):
             opts=child,
         )
         for rule_name, rule in (("start", self.start_rule), ("every-minute", self.schedule_rule)):
-            aws.cloudwatch.EventTarget(f"{name}-{rule_name}-target", rule=rule.name, arn=self.function.arn, opts=child)
-            aws.lambda_.Permission(
-                f"{name}-{rule_name}-invoke",
-                action="lambda:InvokeFunction",
-                function=self.function.name,
-                principal="events.amazonaws.com",
-                source_arn=rule.arn,
-                opts=child,
-            )
+            invoked_by_rule(f"{name}-{rule_name}", rule, self.function, child)
         self.heartbeat_alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-silent",
             name=heartbeat_alarm_name(name),

@@ -17,8 +17,21 @@ ALIAS_NAME = "live"
 # CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
 CODEDEPLOY_OWNED_ALIAS_PROPERTIES = ["functionVersion", "routingConfig"]
 # X-Ray's write actions have no resource-level permissions: "*" is the only valid resource.
-# X-Ray's Put actions have no resource type to name (IAM: xray:PutTraceSegments takes "*" only).
 XRAY_WRITE = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
+# Lambda manages a VPC function's network interfaces, and a function that calls the test listener
+# finds the load balancer's; these EC2 actions have no resource-level permissions.
+VPC_FUNCTION_STATEMENT = {
+    "Effect": "Allow",
+    "Action": [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ],
+    "Resource": "*",
+}
 
 
 PACKAGE_DIRECTORY = Path(__file__).resolve().parent.parent
@@ -133,3 +146,18 @@ class CanaryFunction(pulumi.ComponentResource):
         self.register_outputs(
             {"functionName": self.function.name, "aliasArn": self.alias.arn, "version": self.function.version}
         )
+
+
+def invoked_by_rule(
+    name: str, rule: aws.cloudwatch.EventRule, function: aws.lambda_.Function, opts: pulumi.ResourceOptions
+) -> None:
+    """`rule` invokes `function`: its target, and the function's permission for that rule only."""
+    aws.cloudwatch.EventTarget(f"{name}-target", rule=rule.name, arn=function.arn, opts=opts)
+    aws.lambda_.Permission(
+        f"{name}-invoke",
+        action="lambda:InvokeFunction",
+        function=function.name,
+        principal="events.amazonaws.com",
+        source_arn=rule.arn,
+        opts=opts,
+    )

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 
 # What each rule matches, by name: the outcomes a platform team wants to hear about.
 from rollback_guard.components.codedeploy import APPLICATIONS
-from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.components.lambda_function import hook_handler, hooks_archive, invoked_by_rule, logged_function
 
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
 DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
@@ -114,13 +114,5 @@ class ReleaseNotifications(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            aws.cloudwatch.EventTarget(f"{name}-{rule_name}-target", rule=rule.name, arn=self.formatter.arn, opts=child)
-            aws.lambda_.Permission(
-                f"{name}-{rule_name}-invoke",
-                action="lambda:InvokeFunction",
-                function=self.formatter.name,
-                principal="events.amazonaws.com",
-                source_arn=rule.arn,
-                opts=child,
-            )
+            invoked_by_rule(f"{name}-{rule_name}", rule, self.formatter, child)
         self.register_outputs({"topicArn": self.topic.arn})

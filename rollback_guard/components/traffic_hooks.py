@@ -21,7 +21,12 @@ from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.iam import role_policy
-from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.components.lambda_function import (
+    VPC_FUNCTION_STATEMENT,
+    hook_handler,
+    hooks_archive,
+    logged_function,
+)
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS
 from rollback_guard.hooks.post_traffic import MAX_WATCH_SECONDS
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
@@ -331,22 +336,6 @@ class TrafficHooks(pulumi.ComponentResource):
         self.register_outputs(
             {"preTrafficHookName": self.pre_traffic.name, "postTrafficHookName": self.post_traffic.name}
         )
-
-
-# Lambda manages a VPC function's network interfaces, and a function that calls the test listener
-# finds the load balancer's; these EC2 actions have no resource-level permissions.
-VPC_FUNCTION_STATEMENT = {
-    "Effect": "Allow",
-    "Action": [
-        "ec2:CreateNetworkInterface",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
-        "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses",
-        "ec2:UnassignPrivateIpAddresses",
-    ],
-    "Resource": "*",
-}
 
 
 def security_group_to_test_listener(
