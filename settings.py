@@ -71,10 +71,25 @@ from rollback_guard.components.codedeploy import (
     shift_minutes,
 )
 from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
-from rollback_guard.components.ecs_service import CodeDeployBlueGreen, Container, EcsStrategy, NativeShift, Rolling
+from rollback_guard.components.ecs_service import (
+    CodeDeployBlueGreen,
+    Container,
+    EcsStrategy,
+    NativeShift,
+    Rolling,
+    deployment_minutes,
+)
 from rollback_guard.components.load_balancer import HealthCheck
-from rollback_guard.components.network import ExistingVpc, NewVpc
-from rollback_guard.components.service import ALARMS_BUILT_HERE
+from rollback_guard.components.network import (
+    MAX_AVAILABILITY_ZONES,
+    MIN_AVAILABILITY_ZONES,
+    ExistingVpc,
+    NewVpc,
+    zone_count_problem,
+    zones_in_region,
+)
+from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES
+from rollback_guard.components.service import ALARMS_BUILT_HERE, RELEASE_MARGIN_MINUTES
 from rollback_guard.components.traffic_hooks import (
     LAMBDA_ENVIRONMENT_BYTES,
     MAX_WATCH_MINUTES,
@@ -83,6 +98,13 @@ from rollback_guard.components.traffic_hooks import (
     test_traffic_environment_bytes,
 )
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
+from rollback_guard.limits import (
+    ALARM_NAME_LENGTH,
+    DESCRIBE_ALARMS_NAMES,
+    LAMBDA_NAME_LENGTH,
+    LOG_RETENTION_DAYS,
+    SECURITY_GROUP_RULES,
+)
 from rollback_guard.policy import rules
 
 PROJECT = "rollback-guard"
@@ -99,8 +121,11 @@ DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
 MAX_BAKE_MINUTES = 1440  # ECS's ceiling for every bake time
 MAX_EXPECTED_REQUESTS_PER_SECOND = 1_000_000
-SECURITY_GROUP_RULES = 60  # inbound rules per security group, AWS's default quota
-LAMBDA_NAME_LENGTH = 64
+# The longest Lambda function name each kind of entry gets, "<name><suffix><stack>", as the components
+# name their children (tests/test_aws_limits.py renders the longest names these allow).
+LONGEST_FUNCTION_SUFFIX = {"services": "-test-traffic-", "functions": "-hooks-post-traffic-"}
+# The pipeline stack's, "<suffix><stack>": program.py's DeliveryPipeline "release" and its notifier.
+PIPELINE_LONGEST_FUNCTION = "release-notifications-formatter-"
 # Names AWS refuses at the start of a load balancer's name (internal-) or a bucket's (xn--, sthree-).
 RESERVED_NAME_PREFIXES = ("internal-", "xn--", "sthree-")
 DEFAULT_SMOKE_PATHS = ({"path": "/"},)
@@ -157,10 +182,7 @@ def _ipv4_cidr(value: str) -> str:
 
 _CIDR_RULE = "an IPv4 CIDR block with its prefix length and no host bits, such as 10.0.0.0/16 or 203.0.113.7/32"
 Cidr = Annotated[str, AfterValidator(_ipv4_cidr), Field(description=_CIDR_RULE)]
-LogRetention = _one_of(
-    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
-    why=" (CloudWatch's retention periods, in days)",
-)
+LogRetention = _one_of(*LOG_RETENTION_DAYS, why=" (CloudWatch's retention periods, in days)")
 # Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
 # to "<service>-lb-green".
 ServiceName = _text(
@@ -283,9 +305,15 @@ class NetworkSettings(_Section):
         | None
     ) = None
     cidr_block: Annotated[
-        Cidr, Field(description="an IPv4 CIDR block from /16 to /24 with no host bits, such as 10.0.0.0/16")
+        Cidr,
+        Field(
+            description="an IPv4 CIDR block with no host bits from /16 to /24 with 2 availability zones, /23 with 3 "
+            "or 4, /22 with 5 or 6 (a load balancer needs public subnets of /27), such as 10.0.0.0/16"
+        ),
     ] = "10.0.0.0/16"
-    availability_zones: _whole(2, 6) = 2
+    availability_zones: _whole(
+        MIN_AVAILABILITY_ZONES, MAX_AVAILABILITY_ZONES, ", at most the zones the region has (asked of AWS at preview)"
+    ) = 2
     nat_gateways: _one_of("single", "one-per-az") = "one-per-az"
     vpc_id: _text(r"vpc-[0-9a-f]{8,17}", "a VPC id (vpc-...)") | None = None
     public_subnet_ids: Annotated[
@@ -325,8 +353,8 @@ class NetworkSettings(_Section):
             both = sorted(set(public) & set(private))
             if both:
                 found.append(("privateSubnetIds", both, "subnets that are not also public"))
-        elif not 16 <= ipaddress.IPv4Network(self.cidr_block).prefixlen <= 24:
-            found.append(("cidrBlock", self.cidr_block, "an IPv4 CIDR block from /16 to /24"))
+        else:
+            found += [(to_camel(argument), value, allowed) for argument, value, allowed in self.vpc.problems()]
         _problems(found)
         return self
 
@@ -396,9 +424,15 @@ class LoadBalancerSettings(_Section):
     ingress_cidrs: Annotated[
         list[Cidr], Field(min_length=1, description="a list of CIDR blocks allowed on the production listener")
     ] = ["0.0.0.0/0"]
-    # None: only the VPC itself may reach the test listener.
     test_ingress_cidrs: (
-        Annotated[list[Cidr], Field(description="a list of CIDR blocks allowed on the test listener")] | None
+        Annotated[
+            list[Cidr],
+            Field(
+                description="a list of CIDR blocks allowed on the test listener besides the VPC's own, which the "
+                "hooks and the judge use"
+            ),
+        ]
+        | None
     ) = None
     http_redirect_port: _whole(1, 65535, ": with a certificate, HTTP here is redirected to HTTPS") = 80
     deletion_protection: Annotated[bool, Field(description="true or false; prod keeps it on")] = True
@@ -446,7 +480,8 @@ class LoadBalancerSettings(_Section):
             repeated = sorted({cidr for cidr in cidrs if cidrs.count(cidr) > 1})
             if repeated:
                 found.append((key, repeated, "each block once: a security group refuses a duplicate rule"))
-        rules = len(self.ingress_cidrs) * (2 if self.certificate_arn else 1) + len(self.test_ingress_cidrs or [None])
+        # The VPC's own block is always allowed on the test listener, besides testIngressCidrs.
+        rules = len(self.ingress_cidrs) * (2 if self.certificate_arn else 1) + len(self.test_ingress_cidrs or []) + 1
         if rules > SECURITY_GROUP_RULES:
             found.append(
                 (
@@ -529,12 +564,32 @@ class _AlarmEvaluation(_Section):
         return AlarmEvaluation(self.period_seconds, self.evaluation_periods, self.datapoints_to_alarm)
 
 
+def _alarm_name(name: str) -> str:
+    if rules.alarm_names_not_arns([name]):
+        raise PydanticCustomError("arn", "an ARN")
+    return name
+
+
 class ServiceAlarmSettings(_AlarmEvaluation):
     minimum_requests: _whole(1, 1_000_000, ": requests per period below which the rate counts as 0") = 50
     latency_anomaly_band: _number(0.5, 10, " standard deviations") | None = None
     extra_alarm_names: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=255, description="an alarm name of 1 to 255 characters")]],
-        Field(description="a list of existing CloudWatch alarms' names (1 to 255 characters), each once"),
+        list[
+            Annotated[
+                str,
+                AfterValidator(_alarm_name),
+                Field(
+                    min_length=1,
+                    max_length=ALARM_NAME_LENGTH,
+                    description=f"an alarm's name of 1 to {ALARM_NAME_LENGTH} characters, not its ARN (CodeDeploy "
+                    "looks alarms up by name)",
+                ),
+            ]
+        ],
+        Field(
+            description=f"a list of existing CloudWatch alarms' names (1 to {ALARM_NAME_LENGTH} characters, not "
+            "ARNs: CodeDeploy looks alarms up by name), each once"
+        ),
     ] = []
 
     @model_validator(mode="after")
@@ -558,6 +613,11 @@ class FunctionAlarmSettings(_AlarmEvaluation):
     minimum_invocations: _whole(
         1, 1_000_000, ": invocations of the new version per period below which the rate counts as 0"
     ) = 20
+
+    @property
+    def rollback_alarm_count(self) -> int:
+        """LambdaAlarms' error-rate and throttle-rate alarms."""
+        return 2
 
 
 class JudgeSettings(_Section):
@@ -629,17 +689,25 @@ def _shift_choice(predefined: frozenset[str]) -> Any:
     ]
 
 
+def _shift_alone(shift: str | CustomShift, info: ValidationInfo) -> str | CustomShift:
+    """What a shift must be whatever the other keys say, so it is reported with their problems."""
+    choice = shift.shift if isinstance(shift, CustomShift) else shift
+    shown = shift.as_written if isinstance(shift, CustomShift) else shift
+    if shift_minutes(choice) > MAX_WAIT_MINUTES:
+        raise PydanticCustomError(
+            "shift", "a shift CodeDeploy completes within {low} minutes (two days)", {"low": MAX_WAIT_MINUTES}
+        )
+    for problem in rules.gradual_shift(str(shown), all_at_once(choice), _production(info)):
+        raise PydanticCustomError("floor", problem)
+    return shift
+
+
 def _shift_problems(key: str, shift: str | CustomShift, detection: AlarmEvaluation, production: bool) -> list:
     """In production an alarm can stop the release while traffic still moves (rules.py)."""
     choice = shift.shift if isinstance(shift, CustomShift) else shift
     shown = shift.as_written if isinstance(shift, CustomShift) else shift
-    if shift_minutes(choice) > MAX_WAIT_MINUTES:
-        return [(key, shown, f"a shift CodeDeploy completes within {MAX_WAIT_MINUTES} minutes (two days)")]
     detection_minutes = detection.worst_detection_seconds / 60
-    found = rules.gradual_shift(str(shown), all_at_once(choice), production)
-    found = found or rules.partial_traffic_outlasts_detection(
-        minutes_before_full_traffic(choice), detection_minutes, production
-    )
+    found = rules.partial_traffic_outlasts_detection(minutes_before_full_traffic(choice), detection_minutes, production)
     return [(key, shown, problem) for problem in found]
 
 
@@ -714,6 +782,11 @@ class DeploymentSettings(_Section):
                 "not all at once",
             )
         return name
+
+    @field_validator("shift")
+    @classmethod
+    def _gradual(cls, shift: str | CustomShift, info: ValidationInfo) -> str | CustomShift:
+        return _shift_alone(shift, info)
 
     @field_validator("termination_wait_minutes", "bake_time_minutes")
     @classmethod
@@ -898,6 +971,7 @@ class ServiceSettings(_Section):
                     f"{ALARM_POLL_SECONDS // 60} more to be read",
                 )
             )
+        found += _release_fits(self.release_minutes, *_longest_wait(deployment))
         alarms, count = self.alarms.extra_alarm_names, self.deployment_group_alarm_count
         if count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
             judged = " (the canary judge's heartbeat alarm among them)" if self._judged else ""
@@ -957,6 +1031,15 @@ class ServiceSettings(_Section):
         return self
 
     @property
+    def release_minutes(self) -> int:
+        """How long `pulumi up` may follow a release of the service, as the components set it."""
+        deployment = self.deployment
+        if deployment.strategy_name != CODEDEPLOY_STRATEGY:
+            return deployment_minutes(deployment.strategy)
+        waits = deployment.approval_wait_minutes + deployment.termination_wait_minutes
+        return shift_minutes(deployment.config) + waits + RELEASE_MARGIN_MINUTES
+
+    @property
     def _judged(self) -> bool:
         return self.deployment.strategy_name == CODEDEPLOY_STRATEGY
 
@@ -998,6 +1081,35 @@ _FARGATE_MEMORY = {
     8192: (16384, 61440, 4096),
     16384: (32768, 122880, 8192),
 }
+
+
+def _longest_wait(deployment: DeploymentSettings) -> tuple[str, Any]:
+    """The key that makes a service's release longest, to name when it is too long."""
+    if deployment.strategy_name == CODEDEPLOY_STRATEGY:
+        waits = {"terminationWaitMinutes": deployment.termination_wait_minutes}
+        waits["approvalWaitMinutes"] = deployment.approval_wait_minutes
+        waits["config"] = shift_minutes(deployment.config)
+    else:
+        waits = {"bakeTimeMinutes": deployment.bake_time_minutes, "canaryBakeMinutes": deployment.canary_bake_minutes}
+        waits["stepBakeMinutes"] = deployment.step_bake_minutes if deployment.strategy_name == "ecs-linear" else 0
+    key = max(waits, key=waits.get)
+    return f"deployment.{key}", _written(getattr(deployment, _field_of(key)))
+
+
+def _release_fits(minutes: int, key: str, value: Any) -> list:
+    """A release the pipeline's deploy step can follow to its end: a step stopped partway leaves the
+    stack with an operation in progress and the release unrecorded."""
+    if minutes <= DEPLOY_TIMEOUT_MINUTES:
+        return []
+    return [
+        (
+            key,
+            value,
+            f"a release that ends within the pipeline's deploy step: {minutes} min with the shift, the waits and "
+            f"{RELEASE_MARGIN_MINUTES} min for tasks and hooks, and the step stops at {DEPLOY_TIMEOUT_MINUTES} "
+            "(CodePipeline's limit for a CodeBuild action)",
+        )
+    ]
 
 
 def _fargate_size(cpu: int, memory: int) -> list:
@@ -1076,6 +1188,11 @@ class FunctionSettings(_Section):
     def _production_logs(cls, days: int, info: ValidationInfo) -> int:
         return _production_log_retention(days, info)
 
+    @field_validator("shift")
+    @classmethod
+    def _gradual(cls, shift: str | CustomShift, info: ValidationInfo) -> str | CustomShift:
+        return _shift_alone(shift, info)
+
     @field_validator("code_path")
     @classmethod
     def _inside_the_project(cls, code_path: str) -> str:
@@ -1138,6 +1255,8 @@ class FunctionSettings(_Section):
                 )
             )
         found += _shift_problems("deploymentConfig", self.shift, detection, production)
+        release = shift_minutes(self.deployment_config) + self.watch_minutes + RELEASE_MARGIN_MINUTES
+        found += _release_fits(release, "deploymentConfig", _written(self.shift))
         size = pre_traffic_environment_bytes(self.smoke_events, self.smoke_endpoints, self.check_timeout_seconds)
         judge_size = lambda_judge_environment_bytes(self.smoke_events)
         if size > LAMBDA_ENVIRONMENT_BYTES:
@@ -1226,6 +1345,16 @@ class Settings(_Section):
         for name in sorted(set(self.service_entries) & set(self.function_entries)):
             found.append(("functions", name, "a name no service has: releases are recorded under it"))
         found += _name_problems(self, (info.context or {}).get("stack", ""))
+        alarms = sum(entry.alarms.rollback_alarm_count for entry in (*self.services, *self.functions))
+        if alarms > DESCRIBE_ALARMS_NAMES:
+            found.append(
+                (
+                    "services",
+                    f"{len(self.service_entries)} services and {len(self.function_entries)} functions",
+                    f"at most {DESCRIBE_ALARMS_NAMES} rollback alarms in a stack ({alarms} here): the pipeline's "
+                    f"health check reads them in one DescribeAlarms call, which takes {DESCRIBE_ALARMS_NAMES} names",
+                )
+            )
         names = ", ".join(self.service_entries)
         chosen = self.pipeline_service_name
         if chosen is None and len(self.service_entries) > 1:
@@ -1290,18 +1419,19 @@ def _name_problems(settings: Settings, stack: str) -> list:
     """Names AWS can hold, that do not collide: a name extending another's (web, web-api) would
     give their resources the same names."""
     found = []
-    hook_suffix = f"-hooks-post-traffic-{stack}"
-    for name in settings.function_entries:
-        if len(name) + len(hook_suffix) > LAMBDA_NAME_LENGTH:
-            longest = LAMBDA_NAME_LENGTH - len(hook_suffix)
-            found.append(
-                (
-                    "functions",
-                    name,
-                    f"a name of at most {longest} characters in stack {stack}: its hook is named "
-                    f"<name>{hook_suffix}, and Lambda names hold {LAMBDA_NAME_LENGTH}",
+    for key, entries in (("services", settings.service_entries), ("functions", settings.function_entries)):
+        suffix = f"{LONGEST_FUNCTION_SUFFIX[key]}{stack}"
+        for name in entries:
+            if len(name) + len(suffix) > LAMBDA_NAME_LENGTH:
+                found.append(
+                    (
+                        key,
+                        name,
+                        f"a name of at most {LAMBDA_NAME_LENGTH - len(suffix)} characters in stack {stack} (or a "
+                        f"shorter stack name): its longest function is named <name>{suffix}, and Lambda names hold "
+                        f"{LAMBDA_NAME_LENGTH}",
+                    )
                 )
-            )
     for key, entries in (("services", settings.service_entries), ("functions", settings.function_entries)):
         for name in entries:
             others = [other for other in (*settings.service_entries, *settings.function_entries) if other != name]
@@ -1380,6 +1510,15 @@ class PipelineSection(_Section):
                 found.append((key, stack, f"a stack of this project (Pulumi.{stack}.yaml is missing)"))
         if self.repository.split("/")[1] in (".", ".."):
             found.append(("repository", self.repository, "a GitHub repository as owner/name"))
+        elif self.repository.lower().endswith(".git"):
+            found.append(
+                (
+                    "repository",
+                    self.repository,
+                    f"owner/name without .git ({self.repository[:-4]}): the source action looks the repository up "
+                    "by that name",
+                )
+            )
         branch = self.branch
         if ".." in branch or "@{" in branch or branch.startswith(("/", "-")) or branch.endswith(("/", ".", ".lock")):
             found.append(("branch", branch, "a git branch name (git check-ref-format: no .., @{, ending / . or .lock)"))
@@ -1412,11 +1551,12 @@ class PipelineSettings(_Section):
 
 def stack_environment(stack: str) -> str | None:
     """The environment a stack's name commits it to: prod for prod, production and prod-<name>."""
-    if re.fullmatch(r"(prod|production)([-_.].*)?", stack):
+    # Case-insensitive: a stack named Prod is production too.
+    if re.fullmatch(r"(prod|production)([-_.].*)?", stack, re.IGNORECASE):
         return "prod"
-    if re.fullmatch(r"staging([-_.].*)?", stack):
+    if re.fullmatch(r"staging([-_.].*)?", stack, re.IGNORECASE):
         return "staging"
-    return PIPELINE if stack == PIPELINE else None
+    return PIPELINE if stack.lower() == PIPELINE else None
 
 
 # --- reading the stack
@@ -1461,6 +1601,12 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
     # A stack whose name commits it is judged by that environment's rules even before its
     # environment key is right.
     judged_as = expected or environment
+    if judged_as == PIPELINE and len(PIPELINE_LONGEST_FUNCTION + stack) > LAMBDA_NAME_LENGTH:
+        problems.append(
+            f"stack {stack}: a pipeline stack's name of at most {LAMBDA_NAME_LENGTH - len(PIPELINE_LONGEST_FUNCTION)} "
+            f"characters: its notifier function is named {PIPELINE_LONGEST_FUNCTION}<stack>, and Lambda names hold "
+            f"{LAMBDA_NAME_LENGTH}"
+        )
     model = PipelineSettings if judged_as == PIPELINE else Settings
     context = {"production": judged_as == "prod", "region": region, "stack": stack}
     try:
@@ -1474,6 +1620,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
         ]
         settings = None
     if isinstance(settings, Settings):
+        problems += _region_fit(settings)
         for line in settings.undetected():
             if settings.is_production:
                 problems.append(line)
@@ -1523,6 +1670,15 @@ def _region_problems(region: str | None) -> list[str]:
     near = difflib.get_close_matches(str(region), aws_regions(), n=1)
     hint = f" (did you mean {near[0]}?)" if near else ""
     return [f"aws:region = {region!r}: an AWS region where ECS and Lambda run, such as us-east-1{hint}"]
+
+
+def _region_fit(settings: Settings) -> list[str]:
+    """What only AWS can say about the stack file: the zones its region has available."""
+    network = settings.network
+    if not isinstance(network, NewVpc):
+        return []
+    problem = zone_count_problem(network.availability_zones, zones_in_region())
+    return [_line(["network", "availabilityZones"], network.availability_zones, problem)] if problem else []
 
 
 # --- errors as a person reads them
@@ -1586,7 +1742,7 @@ def _allowed(problem: dict, loc: list, schema: dict) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type") and node and _properties(schema, node):
         return f"an object with keys {', '.join(_properties(schema, node))}"
     described = _described(node)
-    if kind in ("floor", "region", "latest", "smoke_check", "folder"):
+    if kind in ("floor", "region", "latest", "smoke_check", "folder", "shift"):
         return problem["msg"]
     if kind == "missing":
         return f"required: {described}" if described else "required"

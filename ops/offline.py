@@ -65,15 +65,16 @@ def use_config(stack: str, overrides: dict[str, Any]) -> None:
 
 
 def build_stack(
-    stack: str, then: Callable[[Any], Any] | None = None, **overrides: Any
+    stack: str, then: Callable[[Any], Any] | None = None, mocks: FakeAws | None = None, **overrides: Any
 ) -> Built[program.Program | DeliveryPipeline]:
-    """The stack built under mocks; returns once every resource is registered (and `then`, given
-    the built program, has run: see rollback_guard.testing.run)."""
+    """The stack built under mocks (`mocks`, FakeAws by default); returns once every resource is
+    registered (and `then`, given the built program, has run: see rollback_guard.testing.run)."""
     return run(
         lambda: program.build(load_settings()),
         project=PROJECT,
         stack=stack,
         config=overlaid_config(stack, overrides),
+        mocks=mocks,
         then=then,
     )
 

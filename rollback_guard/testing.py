@@ -73,7 +73,11 @@ def mock_arn(type_token: str, name: str, path: str = "/") -> str:
 
 
 class FakeAws(pulumi.runtime.Mocks):
-    """Echoes inputs back as outputs and adds the attributes AWS would compute."""
+    """Echoes inputs back as outputs and adds the attributes AWS would compute. The region has
+    `availability_zones` zones available (us-east-1 has 6)."""
+
+    def __init__(self, availability_zones: int = 6):
+        self.availability_zones = availability_zones
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         name = args.inputs.get("name") or args.name
@@ -103,6 +107,11 @@ class FakeAws(pulumi.runtime.Mocks):
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
             "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": ACCOUNT},
             "aws:ec2/getVpc:getVpc": {"id": args.args.get("id"), "cidrBlock": "172.31.0.0/16"},
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "names": [f"{REGION}{zone}" for zone in "abcdef"[: self.availability_zones]],
+                "zoneIds": [f"use1-az{number}" for number in range(1, self.availability_zones + 1)],
+                "id": REGION,
+            },
         }
         return results[args.token]
 

@@ -1048,10 +1048,117 @@ BAD = [
         "environment",
         "'pipeline' in stack pipeline",
     ),
+    # --- what AWS would refuse at `pulumi up` or on every release
+    Bad(
+        "a /24 network over 3 zones: public subnets of /28",
+        "prod",
+        {"network": {"cidrBlock": "10.30.0.0/24", "availabilityZones": 3}},
+        "network.cidrBlock",
+        "/16 to /23 with 3 availability zones",
+    ),
+    Bad(
+        "a /24 network over 6 zones: public subnets of /29",
+        "staging",
+        {"network": {"cidrBlock": "10.0.0.0/24", "availabilityZones": 6}},
+        "network.cidrBlock",
+        "/29 here",
+    ),
+    Bad(
+        "a /23 network over 5 zones",
+        "staging",
+        {"network": {"cidrBlock": "10.0.0.0/23", "availabilityZones": 5}},
+        "network.cidrBlock",
+        "/16 to /22",
+    ),
+    Bad(
+        "a termination wait longer than the pipeline's deploy step",
+        "prod",
+        web(deployment={"terminationWaitMinutes": 720}),
+        "services.web.deployment.terminationWaitMinutes",
+        "the step stops at 480",
+    ),
+    Bad(
+        "an approval wait longer than the pipeline's deploy step",
+        "staging",
+        web(deployment={"approvalWaitMinutes": 600}),
+        "services.web.deployment.approvalWaitMinutes",
+        "the step stops at 480",
+    ),
+    Bad(
+        "an ECS-native bake longer than the pipeline's deploy step",
+        "prod",
+        canary_service(bakeTimeMinutes=500),
+        "services.web.deployment.bakeTimeMinutes",
+        "the step stops at 480",
+    ),
+    Bad(
+        "a Lambda shift longer than the pipeline's deploy step",
+        "staging",
+        greeter({"deploymentConfig": {"type": "linear", "percentage": 10, "intervalMinutes": 60}}),
+        "functions.greeter.deploymentConfig",
+        "the step stops at 480",
+    ),
+    Bad(
+        "an alarm's ARN among the extra alarms",
+        "staging",
+        web(alarms={"extraAlarmNames": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-db"]}),
+        "services.web.alarms.extraAlarmNames[0]",
+        "not its ARN",
+    ),
+    Bad(
+        "a repository with .git",
+        "pipeline",
+        pipeline(repository="example-org/rollback-guard.git"),
+        "pipeline.repository",
+        "without .git (example-org/rollback-guard)",
+    ),
+    Bad(
+        "all at once in prod beside another bad key of the service",
+        "prod",
+        web({"desiredCount": 1}, deployment={"config": "CodeDeployDefault.ECSAllAtOnce"}),
+        "services.web.deployment.config",
+        "not all at once",
+        lines=2,  # and desiredCount: every problem at once
+    ),
+    Bad(
+        "all at once in prod beside another bad key of the function",
+        "prod",
+        greeter({"memoryMb": 64, "deploymentConfig": "CodeDeployDefault.LambdaAllAtOnce"}),
+        "functions.greeter.deploymentConfig",
+        "not all at once",
+        lines=2,
+    ),
+    Bad(
+        "more rollback alarms than the pipeline's health check reads in one call",
+        "staging",
+        {
+            "services": {
+                f"api{i}": {
+                    "image": "public.ecr.aws/docker/library/httpd",
+                    "tag": "2.4",
+                    "expectedRequestsPerSecond": 5,
+                    "alarms": {"extraAlarmNames": [f"api{i}-db-{n}" for n in range(6)]},
+                }
+                for i in range(11)
+            },
+            "pipelineService": "web",
+        },
+        "services",
+        "at most 100 rollback alarms",
+    ),
 ]
 
 
 GOOD = [
+    Good("a /24 network over 2 zones", "staging", {"network": {"cidrBlock": "10.0.0.0/24", "availabilityZones": 2}}),
+    Good("a /23 network over 4 zones", "prod", {"network": {"cidrBlock": "10.30.0.0/23", "availabilityZones": 4}}),
+    Good("a /22 network over 6 zones", "prod", {"network": {"cidrBlock": "10.30.0.0/22", "availabilityZones": 6}}),
+    Good(
+        "the longest release the pipeline's deploy step follows",
+        "prod",
+        web(deployment={"terminationWaitMinutes": 480 - 30 - 10}),
+        lambda s: s.services[0].release_minutes == 480,
+    ),
     Good("a tag with letters and dashes", "staging", web({"tag": "v1.27.0-rc_1"})),
     Good("an image from a registry with a port", "staging", web({"image": "registry.example.com:5000/team/web"})),
     Good("an image from ECR", "prod", web({"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web"})),

@@ -342,9 +342,9 @@ class FargateService(pulumi.ComponentResource):
         return role, [attachment, policy]
 
 
-def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeouts:
-    """`pulumi up` waits for the whole deployment (waitForSteadyState): longer than the provider's
-    default of 20 minutes once shifting and baking are counted."""
+def deployment_minutes(strategy: Rolling | NativeShift) -> int:
+    """How long `pulumi up` may wait for a deployment ECS releases itself (waitForSteadyState):
+    half an hour to start and replace tasks, plus the shift's and blue's bake times."""
     minutes = 30
     if isinstance(strategy, NativeShift):
         minutes += strategy.bake_time_minutes
@@ -352,6 +352,12 @@ def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeou
             minutes += strategy.canary_bake_minutes
         elif strategy.strategy == "LINEAR":
             minutes += math.ceil(100 / strategy.step_percent) * strategy.step_bake_minutes
+    return minutes
+
+
+def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeouts:
+    """Longer than the provider's default of 20 minutes once shifting and baking are counted."""
+    minutes = deployment_minutes(strategy)
     return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
 
 

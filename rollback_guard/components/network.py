@@ -3,21 +3,86 @@ existing one."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.limits import LOAD_BALANCER_SUBNET_PREFIX, SMALLEST_SUBNET_PREFIX, smallest_public_subnet_prefix
+from rollback_guard.policy import rules
+
 NAT_STRATEGIES = ("single", "one-per-az")
+# awsx needs a zone's share of the block to hold a private and a public subnet.
+MIN_AVAILABILITY_ZONES, MAX_AVAILABILITY_ZONES = 2, 6
 
 
 @dataclass(frozen=True)
 class NewVpc:
+    """A VPC awsx creates with its default layout: in each zone a private subnet for the tasks and a
+    public one for the load balancer.
+
+    - `cidr_block`: required; from /16 to the largest prefix whose public subnets a load balancer
+      accepts (`largest_prefix`: /24 with 2 zones, /23 with 3 or 4, /22 with 5 or 6).
+    - `availability_zones`: default 2, the fewest an ALB accepts; at most the zones the region has
+      (asked of AWS when the program runs).
+    - `nat_gateways`: default "one-per-az", which survives a zone outage; "single" is cheaper.
+    """
+
     cidr_block: str
     availability_zones: int = 2
-    # One NAT gateway per zone survives a zone outage; a single one is cheaper.
     nat_gateways: Literal["single", "one-per-az"] = "one-per-az"
+
+    def problems(self) -> list[tuple[str, object, str]]:
+        """(argument, value, what is allowed) for every argument AWS or awsx would refuse."""
+        try:
+            block = ipaddress.IPv4Network(self.cidr_block)
+        except (ValueError, TypeError):
+            return [("cidr_block", self.cidr_block, "an IPv4 CIDR block with no host bits, such as 10.0.0.0/16")]
+        found: list[tuple[str, object, str]] = []
+        zones = self.availability_zones
+        if type(zones) is not int or not MIN_AVAILABILITY_ZONES <= zones <= MAX_AVAILABILITY_ZONES:
+            return [("availability_zones", zones, f"a whole number from {MIN_AVAILABILITY_ZONES} to 6")]
+        largest = largest_prefix(zones)
+        if not 16 <= block.prefixlen <= largest:
+            public = smallest_public_subnet_prefix(self.cidr_block, zones)
+            found.append(
+                (
+                    "cidr_block",
+                    self.cidr_block,
+                    f"a block from /16 to /{largest} with {zones} availability zones: awsx gives each zone's public "
+                    f"subnet a quarter of its share, /{public} here; a load balancer needs "
+                    f"/{LOAD_BALANCER_SUBNET_PREFIX} or larger (EC2 takes none smaller than /{SMALLEST_SUBNET_PREFIX})",
+                )
+            )
+        if self.nat_gateways not in NAT_STRATEGIES:
+            found.append(("nat_gateways", self.nat_gateways, f"one of {', '.join(NAT_STRATEGIES)}"))
+        return found
+
+
+def largest_prefix(availability_zones: int) -> int:
+    """The longest prefix of a VPC block whose public subnets, in awsx's default layout, a load
+    balancer accepts with `availability_zones` zones."""
+    return next(
+        prefix
+        for prefix in range(LOAD_BALANCER_SUBNET_PREFIX, 15, -1)
+        if smallest_public_subnet_prefix(f"10.0.0.0/{prefix}", availability_zones) <= LOAD_BALANCER_SUBNET_PREFIX
+    )
+
+
+def zones_in_region(opts: pulumi.InvokeOptions | None = None) -> list[str]:
+    """The availability zones of the stack's region that are available, as AWS answers at preview."""
+    return list(aws.get_availability_zones(state="available", opts=opts).names)
+
+
+def zone_count_problem(wanted: int, available: list[str]) -> str | None:
+    if wanted <= len(available):
+        return None
+    return (
+        f"at most {len(available)}: the zones the stack's region has available ({', '.join(available)}; "
+        "asked of AWS, DescribeAvailabilityZones)"
+    )
 
 
 @dataclass(frozen=True)
@@ -41,8 +106,14 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:network:Network", name, None, opts)
         spec = args.vpc
+        if isinstance(spec, NewVpc):
+            found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in spec.problems()]
+            if not found:
+                zones = zone_count_problem(spec.availability_zones, zones_in_region())
+                found += [f"availability_zones {spec.availability_zones}: {zones}"] if zones else []
+            rules.refuse(f"network {name}: NewVpc", found)
+        super().__init__("rollback-guard:network:Network", name, None, opts)
         if isinstance(spec, NewVpc):
             import pulumi_awsx as awsx
 

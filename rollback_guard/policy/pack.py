@@ -100,7 +100,8 @@ def stack_of(urn: str) -> str:
 def _production(args: ResourceValidationArgs) -> bool:
     stack = stack_of(args.urn)
     patterns = args.get_config().get("productionStacks", DEFAULT_PRODUCTION_STACKS)
-    return any(fnmatch.fnmatchcase(stack, pattern) for pattern in patterns)
+    # Case-insensitive, as the stacks' settings read a name: Prod is production.
+    return any(fnmatch.fnmatchcase(stack.lower(), pattern.lower()) for pattern in patterns)
 
 
 def _report_each(report: ReportViolation, what: str, violations: Iterable[str]) -> None:

@@ -68,7 +68,15 @@ def rollback_on_alarm(
     missing = [event for event in ROLLBACK_EVENTS if not (rollback_enabled and event in rollback_events)]
     if "DEPLOYMENT_STOP_ON_ALARM" in missing or "DEPLOYMENT_FAILURE" in missing:
         found.append(f"it does not roll back on {' or '.join(missing)}")
-    return found
+    return found + alarm_names_not_arns(alarm_names)
+
+
+def alarm_names_not_arns(alarm_names: Sequence[Any]) -> list[str]:
+    """CodeDeploy looks a group's alarms up by name: an ARN names no alarm, so it is never checked."""
+    arns = [name for name in alarm_names if isinstance(name, str) and name.startswith("arn:")]
+    if arns:
+        return [f"alarms are named, not given as ARNs: CodeDeploy would never check {', '.join(arns)}"]
+    return []
 
 
 def blue_kept(termination_wait_minutes: int | None, production: bool) -> list[str]:

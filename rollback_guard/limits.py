@@ -1,0 +1,344 @@
+"""AWS's published limits that Pulumi's mocks (and `pulumi preview`) do not enforce, as data, and
+`limit_violations`, which checks everything a program registered against them.
+
+Each limit says where AWS publishes it. The components, this project's stack files and the tests
+read them from here, so a limit is written down once. `limit_violations` takes what
+`rollback_guard.testing.run` recorded, so a program's own tests can assert that AWS would accept
+what it creates:
+
+    assert limit_violations(run(my_program, stack="prod").monitor.registered) == []
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# --- IAM: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+# Sizes count characters without whitespace.
+MANAGED_POLICY_CHARACTERS = 6_144
+INLINE_POLICY_CHARACTERS_PER_ROLE = 10_240
+# 2,048 by default, raisable to 4,096 through Service Quotas.
+TRUST_POLICY_CHARACTERS = 2_048
+# 10 by default, raisable to 20.
+MANAGED_POLICIES_PER_ROLE = 10
+ROLE_NAME_LENGTH = 64
+POLICY_NAME_LENGTH = 128
+IAM_PATH_LENGTH = 512
+
+# --- EC2 and Elastic Load Balancing
+# A subnet is /16 to /28: https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html
+SMALLEST_SUBNET_PREFIX = 28
+# A load balancer's subnets are at least /27 with 8 free addresses:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#subnets-load-balancer
+LOAD_BALANCER_SUBNET_PREFIX = 27
+LOAD_BALANCER_FREE_ADDRESSES = 8
+# AWS keeps 5 addresses of every subnet (network, router, DNS, future, broadcast).
+SUBNET_RESERVED_ADDRESSES = 5
+# Inbound (and outbound) rules per security group, the default quota:
+# https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups
+SECURITY_GROUP_RULES = 60
+# Load balancer and target group names: 32 characters, letters, digits and dashes, no dash at either end:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html
+LOAD_BALANCER_NAME_LENGTH = 32
+
+# --- Lambda: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+LAMBDA_NAME_LENGTH = 64
+LAMBDA_ENVIRONMENT_BYTES = 4_096
+LAMBDA_TIMEOUT_SECONDS = 900
+LAMBDA_MEMORY_MB = (128, 10_240)
+# Reservations must leave this many concurrent executions unreserved in the account.
+LAMBDA_UNRESERVED_CONCURRENCY = 100
+# A new account's concurrency quota may be as low as 10; the documented default is 1,000.
+LAMBDA_DEFAULT_CONCURRENCY = 1_000
+
+# --- CloudWatch: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+ALARM_NAME_LENGTH = 255
+# DescribeAlarms takes at most 100 alarm names in one call:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
+DESCRIBE_ALARMS_NAMES = 100
+
+# --- CodeDeploy: https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html
+ALARMS_PER_DEPLOYMENT_GROUP = 10
+# The termination wait and the ready wait: at most two days.
+CODEDEPLOY_WAIT_MINUTES = 2_880
+
+# --- CodeBuild and CodePipeline
+# A build's timeout: https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html
+CODEBUILD_TIMEOUT_MINUTES = (5, 2_160)
+# A CodeBuild action in CodePipeline stops at 8 hours whatever the project allows:
+# https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html
+CODEPIPELINE_BUILD_ACTION_MINUTES = 480
+
+# Pulumi's auto-naming appends "-" and 7 random characters to a resource's logical name.
+AUTONAME_SUFFIX = 8
+# Terraform's `name_prefix` appends a 26-character unique id.
+NAME_PREFIX_SUFFIX = 26
+
+
+@dataclass(frozen=True)
+class NameRule:
+    property: str
+    max_length: int
+    pattern: str
+    allowed: str
+
+
+def _rule(max_length: int, pattern: str, allowed: str, property: str = "name") -> NameRule:
+    return NameRule(property, max_length, pattern, f"{allowed}, at most {max_length} characters")
+
+
+_LB_NAME = _rule(LOAD_BALANCER_NAME_LENGTH, r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "letters, digits, dashes")
+# Physical names of the resources rollback-guard creates, by type: where the name is, how long it may
+# be and what it may hold. Sources: each service's API reference for its Create call.
+NAME_RULES: Mapping[str, NameRule] = {
+    "aws:lambda/function:Function": _rule(LAMBDA_NAME_LENGTH, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:lb/loadBalancer:LoadBalancer": _LB_NAME,
+    "aws:lb/targetGroup:TargetGroup": _LB_NAME,
+    "aws:iam/role:Role": _rule(ROLE_NAME_LENGTH, r"[\w+=,.@-]+", "letters, digits, +=,.@_-"),
+    "aws:iam/policy:Policy": _rule(POLICY_NAME_LENGTH, r"[\w+=,.@-]+", "letters, digits, +=,.@_-"),
+    "aws:iam/rolePolicy:RolePolicy": _rule(POLICY_NAME_LENGTH, r"[\w+=,.@-]+", "letters, digits, +=,.@_-"),
+    "aws:sfn/stateMachine:StateMachine": _rule(80, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _rule(ALARM_NAME_LENGTH, r"[^\x00-\x1f]+", "printable characters"),
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": _rule(
+        ALARM_NAME_LENGTH, r"[^\x00-\x1f]+", "printable characters", "alarmName"
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": _rule(512, r"[.\-_/#A-Za-z0-9]+", "letters, digits, . - _ / #"),
+    "aws:cloudwatch/eventRule:EventRule": _rule(64, r"[.\-_A-Za-z0-9]+", "letters, digits, . - _"),
+    "aws:dynamodb/table:Table": _rule(255, r"[A-Za-z0-9_.-]{3,}", "3 or more letters, digits, _ . -"),
+    "aws:sns/topic:Topic": _rule(256, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:codebuild/project:Project": _rule(150, r"[A-Za-z0-9][A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:codepipeline/pipeline:Pipeline": _rule(100, r"[A-Za-z0-9.@_-]+", "letters, digits, . @ - _"),
+    "aws:codedeploy/application:Application": _rule(100, r"[^\x00-\x1f]+", "printable characters"),
+    "aws:codedeploy/deploymentGroup:DeploymentGroup": _rule(
+        100, r"[^\x00-\x1f]+", "printable characters", "deploymentGroupName"
+    ),
+    "aws:ecs/cluster:Cluster": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:ecs/service:Service": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
+    "aws:ecs/taskDefinition:TaskDefinition": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _", "family"),
+    "aws:ec2/securityGroup:SecurityGroup": _rule(255, r"[ -~]+", "printable ASCII"),
+    "aws:s3/bucket:Bucket": _rule(
+        63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lowercase letters, digits, . and -", "bucket"
+    ),
+    "aws:s3/bucketV2:BucketV2": _rule(
+        63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lowercase letters, digits, . and -", "bucket"
+    ),
+    "aws:kms/alias:Alias": _rule(256, r"alias/[A-Za-z0-9/_-]+", "alias/ then letters, digits, / _ -"),
+}
+# Types whose name Pulumi (or the engine) cannot make up: the name is the property or nothing.
+_NOT_AUTONAMED = {"aws:ecs/taskDefinition:TaskDefinition"}
+
+
+class Registered(Protocol):
+    """What `rollback_guard.testing.Registration` records, as far as the limits need it."""
+
+    type: str
+    name: str
+    inputs: dict
+
+
+@dataclass(frozen=True)
+class LimitViolation:
+    resource: str
+    limit: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.limit} {self.value}: {self.allowed}"
+
+
+def policy_characters(document: str | Mapping) -> int:
+    """A policy document's size as IAM counts it: its characters, whitespace not counted."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return len(re.sub(r"\s", "", text))
+
+
+def physical_name(registration: Registered) -> str | None:
+    """The name AWS will hold: the name given, or what Pulumi's auto-naming makes of the logical
+    name (its longest form: the random suffix has a fixed length)."""
+    rule = NAME_RULES.get(registration.type)
+    if rule is None:
+        return None
+    given = registration.inputs.get(rule.property)
+    if isinstance(given, str) and given:
+        return given
+    prefix = registration.inputs.get("namePrefix")
+    if isinstance(prefix, str) and prefix:
+        return prefix + "x" * NAME_PREFIX_SUFFIX
+    if registration.type in _NOT_AUTONAMED:
+        return None
+    return f"{registration.name}-{'x' * (AUTONAME_SUFFIX - 1)}"
+
+
+def smallest_public_subnet_prefix(cidr_block: str, availability_zones: int) -> int:
+    """The prefix length of the public subnets awsx 3.x's default layout ("Legacy", public and
+    private subnets in every zone) cuts from `cidr_block`: the block split into a power of two of
+    zone blocks, each zone block halved for its private subnet and the public one a quarter of it."""
+    zone_prefix = ipaddress.IPv4Network(cidr_block).prefixlen + math.ceil(math.log2(availability_zones))
+    return zone_prefix + 2
+
+
+def _documents(value: Any) -> str | None:
+    """A policy input as a string: JSON text as given, an object dumped."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return None
+
+
+def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
+    """Every limit of this module that a resource of `registered` (inputs resolved, as
+    rollback_guard.testing records them) would break at `pulumi up`."""
+    registered = list(registered)
+    found: list[LimitViolation] = []
+    # A role's policies name it by its name or id (FakeAws gives a resource the id "<name>-id").
+    roles = {
+        reference: r.name
+        for r in registered
+        if r.type == "aws:iam/role:Role"
+        for reference in (r.inputs.get("name") or r.name, r.name, f"{r.name}-id")
+    }
+    inline: dict[str, int] = defaultdict(int)
+    attached: dict[str, set[str]] = defaultdict(set)
+    for r in registered:
+        inputs = r.inputs
+        name = physical_name(r)
+        rule = NAME_RULES.get(r.type)
+        if rule and name is not None:
+            if len(name) > rule.max_length:
+                found.append(LimitViolation(r.name, "name", f"{name!r} ({len(name)} characters)", rule.allowed))
+            elif not re.fullmatch(rule.pattern, name.replace("x" * (AUTONAME_SUFFIX - 1), "x")):
+                found.append(LimitViolation(r.name, "name", repr(name), rule.allowed))
+        if r.type == "aws:iam/role:Role":
+            role = r.name
+            trust = _documents(inputs.get("assumeRolePolicy"))
+            if trust and policy_characters(trust) > TRUST_POLICY_CHARACTERS:
+                found.append(
+                    LimitViolation(
+                        r.name,
+                        "trust policy",
+                        f"{policy_characters(trust)} characters",
+                        f"at most {TRUST_POLICY_CHARACTERS} (IAM's default quota)",
+                    )
+                )
+            for policy in inputs.get("inlinePolicies") or ():
+                inline[role] += policy_characters(_documents(policy.get("policy")) or "")
+            attached[role] |= set(inputs.get("managedPolicyArns") or ())
+        elif r.type == "aws:iam/rolePolicy:RolePolicy":
+            role = str(inputs.get("role"))
+            inline[roles.get(role, role)] += policy_characters(_documents(inputs.get("policy")) or "")
+        elif r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+            role = str(inputs.get("role"))
+            attached[roles.get(role, role)].add(str(inputs.get("policyArn")))
+        elif r.type == "aws:iam/policy:Policy":
+            size = policy_characters(_documents(inputs.get("policy")) or "")
+            if size > MANAGED_POLICY_CHARACTERS:
+                found.append(
+                    LimitViolation(
+                        r.name, "managed policy", f"{size} characters", f"at most {MANAGED_POLICY_CHARACTERS}"
+                    )
+                )
+        elif r.type == "aws:lambda/function:Function":
+            found += _function_violations(r)
+        elif r.type == "aws:cloudwatch/logGroup:LogGroup":
+            days = inputs.get("retentionInDays")
+            if days is not None and days not in LOG_RETENTION_DAYS:
+                found.append(
+                    LimitViolation(r.name, "retentionInDays", days, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+                )
+        elif r.type == "aws:codedeploy/deploymentGroup:DeploymentGroup":
+            found += _deployment_group_violations(r)
+        elif r.type == "aws:ec2/securityGroup:SecurityGroup":
+            rules = len(inputs.get("ingress") or ())
+            if rules > SECURITY_GROUP_RULES:
+                found.append(LimitViolation(r.name, "ingress rules", rules, f"at most {SECURITY_GROUP_RULES}"))
+        elif r.type == "aws:codebuild/project:Project":
+            low, high = CODEBUILD_TIMEOUT_MINUTES
+            timeout = inputs.get("buildTimeout")
+            if timeout is not None and not low <= timeout <= high:
+                found.append(LimitViolation(r.name, "buildTimeout", timeout, f"{low} to {high} minutes"))
+    for role, size in inline.items():
+        if size > INLINE_POLICY_CHARACTERS_PER_ROLE:
+            found.append(
+                LimitViolation(
+                    role,
+                    "inline policies",
+                    f"{size} characters",
+                    f"at most {INLINE_POLICY_CHARACTERS_PER_ROLE} per role",
+                )
+            )
+    for role, arns in attached.items():
+        if len(arns) > MANAGED_POLICIES_PER_ROLE:
+            found.append(
+                LimitViolation(
+                    role,
+                    "managed policies",
+                    len(arns),
+                    f"at most {MANAGED_POLICIES_PER_ROLE} per role (IAM's default quota)",
+                )
+            )
+    return found
+
+
+def _function_violations(r: Registered) -> list[LimitViolation]:
+    inputs, found = r.inputs, []
+    variables = (inputs.get("environment") or {}).get("variables") or {}
+    size = sum(len(key.encode()) + len(str(value).encode()) for key, value in variables.items())
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        found.append(LimitViolation(r.name, "environment", f"{size} bytes", f"at most {LAMBDA_ENVIRONMENT_BYTES}"))
+    timeout = inputs.get("timeout")
+    if timeout is not None and not 1 <= timeout <= LAMBDA_TIMEOUT_SECONDS:
+        found.append(LimitViolation(r.name, "timeout", timeout, f"1 to {LAMBDA_TIMEOUT_SECONDS} seconds"))
+    memory = inputs.get("memorySize")
+    low, high = LAMBDA_MEMORY_MB
+    if memory is not None and not low <= memory <= high:
+        found.append(LimitViolation(r.name, "memorySize", memory, f"{low} to {high} MB"))
+    return found
+
+
+def _deployment_group_violations(r: Registered) -> list[LimitViolation]:
+    found = []
+    alarms = [alarm for alarm in (r.inputs.get("alarmConfiguration") or {}).get("alarms") or ()]
+    if len(alarms) > ALARMS_PER_DEPLOYMENT_GROUP:
+        found.append(LimitViolation(r.name, "alarms", len(alarms), f"at most {ALARMS_PER_DEPLOYMENT_GROUP}"))
+    arns = [alarm for alarm in alarms if str(alarm).startswith("arn:")]
+    if arns:
+        found.append(LimitViolation(r.name, "alarms", arns, "alarm names: CodeDeploy looks alarms up by name"))
+    wait = (
+        (r.inputs.get("blueGreenDeploymentConfig") or {}).get("terminateBlueInstancesOnDeploymentSuccess") or {}
+    ).get("terminationWaitTimeInMinutes")
+    if wait is not None and not 0 <= wait <= CODEDEPLOY_WAIT_MINUTES:
+        found.append(LimitViolation(r.name, "terminationWaitTimeInMinutes", wait, f"0 to {CODEDEPLOY_WAIT_MINUTES}"))
+    return found
