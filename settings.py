@@ -102,6 +102,7 @@ from rollback_guard.limits import (
     ALARM_NAME_LENGTH,
     DESCRIBE_ALARMS_NAMES,
     LAMBDA_NAME_LENGTH,
+    LAMBDA_UNRESERVED_CONCURRENCY,
     LOG_RETENTION_DAYS,
     SECURITY_GROUP_RULES,
 )
@@ -1146,7 +1147,19 @@ class FunctionSettings(_Section):
     memory_mb: _whole(128, 10240) = 256
     timeout_seconds: _whole(1, 900) = 10
     tracing: Annotated[bool, Field(description="true or false")] = True
-    reserved_concurrency: _whole(1, 10000) | None = None
+    reserved_concurrency: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=10000,
+                description="a whole number from 1 to 10000, or null to share the account's unreserved concurrency; "
+                f"Lambda keeps {LAMBDA_UNRESERVED_CONCURRENCY} of the account's quota unreserved (`ops preflight` "
+                "checks a reservation against the account's)",
+            ),
+        ]
+        | None
+    ) = None
     log_retention_days: LogRetention = 30
     alarms: FunctionAlarmSettings = Field(default_factory=FunctionAlarmSettings)
     shift: Annotated[_shift_choice(LAMBDA_PREDEFINED_CONFIGS), Field(alias="deploymentConfig")] = DEFAULT_LAMBDA_CONFIG

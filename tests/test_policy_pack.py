@@ -371,3 +371,27 @@ def test_the_served_pack_refuses_a_group_that_cannot_roll_back(analyzer):
     messages = [d.message for d in response.diagnostics if d.policyName == "codedeploy-rolls-back-on-alarm"]
     assert messages and all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in response.diagnostics)
     assert "watches no alarm" in json.dumps(messages)
+
+
+# --- within-aws-limits: what AWS would refuse partway through `pulumi up`
+
+
+def test_the_pack_refuses_a_program_whose_iam_and_names_aws_would_refuse():
+    def program():
+        role = aws.iam.Role("worker-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
+        statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/" + "k" * 5500}
+        for half in ("a", "b"):
+            aws.iam.RolePolicy(
+                f"worker-{half}", role=role.id, policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+            )
+        aws.lambda_.Function("worker", name="w" * 65, role=role.arn, runtime="python3.13", handler="app.handler")
+        lambda_group(alarm_configuration={"enabled": True, "alarms": ["arn:aws:cloudwatch:us-east-1:1:alarm:x"]})
+
+    found = violations(program, stack="staging")["within-aws-limits"]
+    assert any(line.startswith("AWS would refuse worker-role: inline policies 11") for line in found), found
+    assert any(line.startswith("AWS would refuse worker: name 'wwww") for line in found), found
+    assert any("checkout-group: alarms" in line and "by name" in line for line in found), found
+
+
+def test_the_pack_passes_a_program_within_aws_limits():
+    assert "within-aws-limits" not in violations(lambda: lambda_group(), stack="staging")

@@ -10,7 +10,9 @@ The rules are those of rules.py, which the components enforce on their own argum
   its version and routing (unless the alias is listed in `aliasesOutsideCodeDeploy`);
 - in a production stack (its name in `productionStacks`, by default prod and production):
   traffic shifts gradually, blue is kept at least 10 minutes after the shift, load balancers,
-  tables and databases keep deletion protection, and stateful data is protected from deletion.
+  tables and databases keep deletion protection, and stateful data is protected from deletion;
+- and nothing is created that AWS would refuse partway through `pulumi up` (rollback_guard.limits:
+  IAM document sizes, names, Lambda's limits, log retention values, alarm names not ARNs).
 
 A value still unknown during a preview (an ARN not yet created) cannot be checked then: the SDK says
 so as an advisory note, and `pulumi up` runs the policy again with the value known.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -35,6 +38,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from rollback_guard import limits
 from rollback_guard.policy import rules
 
 DEPLOYMENT_GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
@@ -237,6 +241,22 @@ def _stateful_data_retained(args: ResourceValidationArgs, report: ReportViolatio
         )
 
 
+@dataclass(frozen=True)
+class _Resource:
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+
+
+def _within_aws_limits(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Stack-wide: a role's inline policies count together."""
+    resources = {r.name: r for r in args.resources}
+    found = limits.limit_violations(_Resource(r.resource_type, r.name, r.props) for r in args.resources)
+    for violation in found:
+        resource = resources.get(violation.resource)
+        report(f"AWS would refuse {violation}", resource.urn if resource else None)
+
+
 POLICIES = [
     ResourceValidationPolicy(
         name="codedeploy-rolls-back-on-alarm",
@@ -271,6 +291,12 @@ POLICIES = [
         validate=_deletion_protection,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=PRODUCTION,
+    ),
+    StackValidationPolicy(
+        name="within-aws-limits",
+        description="Nothing exceeds what AWS accepts: IAM document sizes, names, Lambda's limits, log retention.",
+        validate=_within_aws_limits,
+        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="production-stateful-data-retained",
