@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatchcase
 
 import pytest
 
 from ops.offline import ROOT
+from rollback_guard.components.boundaries import ANY_RESOURCE_ACTIONS, DEPLOY_ACTIONS, actions
+from rollback_guard.components.pipeline import DEPLOY_POLICIES
 from rollback_guard.components.pipeline_checks import health_check_definition, smoke_test_definition
 from rollback_guard.hooks import smoke_check
 from rollback_guard.testing import mock_arn
@@ -33,6 +36,26 @@ def action_types(stage_document: dict) -> list[tuple[str, str]]:
 
 def statements(stack, policy: str) -> list[dict]:
     return json.loads(stack.inputs(policy)["policy"])["Statement"]
+
+
+def granted(statement: dict) -> list[str]:
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def attached_to(stack, role: str) -> list[str]:
+    """The ARNs of the managed policies attached to `role`."""
+    return [
+        attachment.inputs["policyArn"]
+        for attachment in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if attachment.inputs["role"] == role
+    ]
+
+
+def carried(stack, role: str) -> list[dict]:
+    """The statements of every policy `role` carries: its inline policy and the managed ones attached to it."""
+    managed = {policy.outputs["arn"]: policy.name for policy in stack.of_type("aws:iam/policy:Policy")}
+    policies = [f"{role.removesuffix('-role')}-policy", *(managed[arn] for arn in attached_to(stack, role))]
+    return [statement for policy in policies for statement in statements(stack, policy)]
 
 
 # --- the pipeline
@@ -60,6 +83,7 @@ def test_the_source_is_the_configured_github_branch_through_the_connection(pipel
 
 
 DEPLOYS = {"Staging": ("staging", "release-deploy-staging"), "Production": ("prod", "release-deploy-production")}
+DEPLOY_ROLES = [f"{project}-role" for _, project in DEPLOYS.values()]
 
 
 def test_each_deploy_stage_runs_its_own_deploy_job_for_its_stack(pipeline_stack):
@@ -94,7 +118,7 @@ def test_the_production_deploy_role_serves_only_the_production_job(pipeline_stac
 
 def test_each_deploy_job_reaches_only_its_own_stacks_state(pipeline_stack):
     state = mock_arn("aws:s3/bucket:Bucket", "release-storage-state")
-    staging = statements(pipeline_stack, "release-deploy-staging-policy")
+    staging = carried(pipeline_stack, "release-deploy-staging-role")
     writable = next(
         s["Resource"] for s in staging if "s3:PutObject" in s["Action"] and "/.pulumi/" in str(s["Resource"])
     )
@@ -111,30 +135,71 @@ WORKLOAD_BOUNDARY = "arn:aws:iam::123456789012:policy/rollback-guard/release-bou
 
 
 def test_a_deploy_role_creates_roles_only_on_the_project_path_within_the_workload_boundary(pipeline_stack):
-    granted = statements(pipeline_stack, "release-deploy-production-policy")
+    production = carried(pipeline_stack, "release-deploy-production-role")
     roles = "arn:aws:iam::123456789012:role/rollback-guard/prod/*"
-    writes = next(s for s in granted if "iam:CreateRole" in s["Action"])
+    writes = next(s for s in production if "iam:CreateRole" in s["Action"])
     assert writes["Resource"] == roles
     assert writes["Condition"] == {"ArnEquals": {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}}
-    attach = next(s for s in granted if s["Action"] == "iam:AttachRolePolicy")
+    attach = next(s for s in production if s["Action"] == "iam:AttachRolePolicy")
     assert attach["Condition"]["ArnEquals"]["iam:PermissionsBoundary"] == WORKLOAD_BOUNDARY
     assert attach["Condition"]["ArnEquals"]["iam:PolicyARN"] == [
         "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited",
         "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
         "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers",
     ]
-    passing = next(s for s in granted if s["Action"] == "iam:PassRole")
+    passing = next(s for s in production if s["Action"] == "iam:PassRole")
     assert passing["Resource"] == roles and "iam:PassedToService" in passing["Condition"]["StringEquals"]
-    iam_actions = [a for s in granted for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    assert not {"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeleteRolePermissionsBoundary"} & set(iam_actions)
+    iam_actions = {action for s in production for action in granted(s)}
+    assert not {"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeleteRolePermissionsBoundary"} & iam_actions
+
+
+def test_both_deploy_roles_carry_the_stacks_resources_as_managed_policies_of_the_pipeline(pipeline_stack):
+    """What `pulumi up` does to a stack's resources fits neither one managed policy (6,144 characters)
+    nor a role's inline policies (10,240 together): a managed policy per family of services, under
+    the pipeline's path, out of the deploy roles' reach."""
+    expected = {
+        mock_arn("aws:iam/policy:Policy", f"release-deploy-{family}", "/rollback-guard-pipeline/")
+        for family in DEPLOY_POLICIES
+    }
+    for role in DEPLOY_ROLES:
+        assert set(attached_to(pipeline_stack, role)) == expected, role
+
+
+def test_the_deploy_policies_grant_each_deploy_action_once_on_its_own_services_resources(pipeline_stack):
+    """Split to fit IAM, still the same grants: on this account's and region's resources of the
+    action's service, or on "*" in this region where IAM takes nothing else."""
+    listed = []
+    for family in DEPLOY_POLICIES:
+        for statement in statements(pipeline_stack, f"release-deploy-{family}"):
+            listed += statement["Action"]
+            if statement["Resource"] == "*":
+                assert set(statement["Action"]) <= ANY_RESOURCE_ACTIONS
+                assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+            else:
+                services = {action.split(":")[0] for action in statement["Action"]}
+                scopes = {tuple(arn.split(":")[2:5]) for arn in statement["Resource"]}
+                assert scopes == {(service, "us-east-1", "123456789012") for service in services}
+    assert sorted(listed) == sorted(actions(DEPLOY_ACTIONS))
+
+
+def test_every_action_a_deploy_role_is_granted_is_within_the_deployer_boundary(pipeline_stack):
+    """A grant the boundary does not cover is denied in AWS: `pulumi up` would fail at its first call."""
+    [boundary] = statements(pipeline_stack, "release-boundaries-deployer")
+    for role in DEPLOY_ROLES:
+        outside = {
+            action
+            for statement in carried(pipeline_stack, role)
+            for action in granted(statement)
+            if not any(fnmatchcase(action, allowed) for allowed in boundary["Action"])
+        }
+        assert outside == set(), role
 
 
 def test_no_policy_of_the_pipeline_grants_a_whole_service(pipeline_stack):
     for registration in pipeline_stack.monitor.registered:
         if registration.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
             for statement in json.loads(registration.inputs["policy"])["Statement"]:
-                granted = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-                assert not [a for a in granted if a == "*" or a.endswith(":*")], registration.name
+                assert not [a for a in granted(statement) if a == "*" or a.endswith(":*")], registration.name
 
 
 def test_every_pipeline_role_carries_a_boundary_under_the_project_path(pipeline_stack):

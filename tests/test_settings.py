@@ -510,7 +510,10 @@ def test_a_function_and_a_service_have_different_names():
 
 def test_reserved_concurrency_is_off_or_positive():
     message = only_problem("prod", **greeter({"reservedConcurrency": 0}))
-    assert message == "rollback-guard:functions.greeter.reservedConcurrency = 0: a whole number from 1 to 10000"
+    assert message.startswith(
+        "rollback-guard:functions.greeter.reservedConcurrency = 0: a whole number from 1 to 10000, or null to share "
+        "the account's unreserved concurrency"
+    )
 
 
 # --- releases
@@ -728,8 +731,22 @@ def test_a_function_name_leaves_room_for_a_long_stack_name_in_its_hooks_names():
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert raised.value.problems == [
-        f"rollback-guard:functions = '{'g' * 25}': a name of at most 23 characters in stack prod-europe-central-1: "
-        "its hook is named <name>-hooks-post-traffic-prod-europe-central-1, and Lambda names hold 64"
+        f"rollback-guard:functions = '{'g' * 25}': a name of at most 23 characters in stack prod-europe-central-1 "
+        "(or a shorter stack name): its longest function is named <name>-hooks-post-traffic-prod-europe-central-1, "
+        "and Lambda names hold 64"
+    ]
+
+
+def test_a_service_name_leaves_room_for_a_long_stack_name_in_its_test_traffic_hook_name():
+    service = stack_config("prod")["rollback-guard:services"]["web"]
+    use_config("prod", {"services": {"web": None, "w" * 15: service}, "pipelineService": "w" * 15})
+    stack = "prod-" + "x" * 31
+    pulumi.runtime.set_mocks(FakeAws(), project="rollback-guard", stack=stack)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert raised.value.problems == [
+        f"rollback-guard:services = '{'w' * 15}': a name of at most 14 characters in stack {stack} (or a shorter "
+        f"stack name): its longest function is named <name>-test-traffic-{stack}, and Lambda names hold 64"
     ]
 
 

@@ -7,7 +7,8 @@ may change them.
   own service roles. No IAM writes and no new credentials, so nothing acting through such a role
   can grant itself more.
 - deployer: the deploy roles. They create the service stacks' resources, and roles only under
-  ROLE_PATH with the workload boundary (their own policy says how; this caps them regardless).
+  ROLE_PATH with the workload boundary (their own policy says how; this caps them regardless). It
+  names every write; some services' reads are one wildcard each (DEPLOYER_BOUNDARY_READS).
 
 A boundary caps actions; each role's own policy names the resources, so the boundaries allow their
 actions on any resource (IAM evaluates a boundary as a ceiling over the identity policy).
@@ -15,10 +16,12 @@ actions on any resource (IAM evaluates a boundary as a ceiling over the identity
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.iam import ROLE_PATH
+from rollback_guard.components.iam import ROLE_PATH, policy_document
 from rollback_guard.components.lambda_function import VPC_FUNCTION_STATEMENT
 
 WORKLOAD_BOUNDARY = "rollback-guard-workload-boundary"
@@ -304,17 +307,17 @@ DEPLOY_ACTIONS = {
 }
 
 # Where the deploy actions act: this account's resources of each service in the stack's region.
-DEPLOY_SCOPES = (
-    "arn:aws:ec2:{region}:{account}:*",
-    "arn:aws:elasticloadbalancing:{region}:{account}:*",
-    "arn:aws:ecs:{region}:{account}:*",
-    "arn:aws:lambda:{region}:{account}:function:*",
-    "arn:aws:codedeploy:{region}:{account}:*",
-    "arn:aws:cloudwatch:{region}:{account}:alarm:*",
-    "arn:aws:logs:{region}:{account}:log-group:*",
-    "arn:aws:dynamodb:{region}:{account}:table/*",
-    "arn:aws:events:{region}:{account}:rule/*",
-)
+DEPLOY_SCOPES = {
+    "ec2": "arn:aws:ec2:{region}:{account}:*",
+    "elasticloadbalancing": "arn:aws:elasticloadbalancing:{region}:{account}:*",
+    "ecs": "arn:aws:ecs:{region}:{account}:*",
+    "lambda": "arn:aws:lambda:{region}:{account}:function:*",
+    "codedeploy": "arn:aws:codedeploy:{region}:{account}:*",
+    "cloudwatch": "arn:aws:cloudwatch:{region}:{account}:alarm:*",
+    "logs": "arn:aws:logs:{region}:{account}:log-group:*",
+    "dynamodb": "arn:aws:dynamodb:{region}:{account}:table/*",
+    "events": "arn:aws:events:{region}:{account}:rule/*",
+}
 # The deploy actions that name no resource type, which IAM grants on "*" only (the Describe calls,
 # task definition revisions, anomaly detectors, a deployment's stop, continue and targets). The IAM linter
 # in the suite checks both lists: an action here that could be scoped, or one scoped that cannot.
@@ -431,6 +434,18 @@ DEPLOY_JOB_ACTIONS = {
     "s3": ("GetObject", "GetObjectVersion", "PutObject", "DeleteObject", "ListBucket"),
     "kms": ("Decrypt", "Encrypt", "GenerateDataKey"),
 }
+# IAM holds a managed policy, the deployer boundary too, to 6,144 characters, and every action of the
+# deploy roles named one by one does not fit. So the deployer boundary spells each of these services'
+# reads of one verb as that verb's wildcard, where it replaces many names: reads only (every write stays
+# named) and never IAM's, which span the account's whole authorization. The deploy roles' own policies
+# still name each read they are granted.
+DEPLOYER_BOUNDARY_READS = {
+    "ec2": "Describe",
+    "elasticloadbalancing": "Describe",
+    "s3": "Get",
+    "lambda": "Get",
+    "codedeploy": "Get",
+}
 
 
 def actions(*tables: dict[str, tuple[str, ...]]) -> list[str]:
@@ -438,6 +453,18 @@ def actions(*tables: dict[str, tuple[str, ...]]) -> list[str]:
     return list(
         dict.fromkeys(f"{service}:{action}" for table in tables for service, names in table.items() for action in names)
     )
+
+
+def read_wildcards(granted: list[str], reads: Mapping[str, str]) -> list[str]:
+    """`granted`, each action of a service in `reads` whose name starts with the service's read verb
+    spelled as that verb's wildcard (`ec2:DescribeVpcs` → `ec2:Describe*`), each once, in order."""
+
+    def spelled(action: str) -> str:
+        service, name = action.split(":")
+        verb = reads.get(service)
+        return f"{service}:{verb}*" if verb and name.startswith(verb) else action
+
+    return list(dict.fromkeys(map(spelled, granted)))
 
 
 class PermissionsBoundaries(pulumi.ComponentResource):
@@ -458,17 +485,18 @@ class PermissionsBoundaries(pulumi.ComponentResource):
             DEPLOY_JOB_ACTIONS,
             {"iam": ROLE_ACTIONS},
         )
-        self.deployer = self._boundary(f"{name}-deployer", DEPLOYER_BOUNDARY, deployer, child)
+        self.deployer = self._boundary(
+            f"{name}-deployer", DEPLOYER_BOUNDARY, read_wildcards(deployer, DEPLOYER_BOUNDARY_READS), child
+        )
         self.register_outputs({"workloadArn": self.workload.arn, "deployerArn": self.deployer.arn})
 
     @staticmethod
     def _boundary(name: str, policy_name: str, allowed: list[str], opts: pulumi.ResourceOptions) -> aws.iam.Policy:
-        document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}
         return aws.iam.Policy(
             name,
             name=policy_name,
             path=ROLE_PATH,
             description="rollback-guard permissions boundary: the most a role carrying it may do",
-            policy=pulumi.Output.json_dumps(document),
+            policy=policy_document([{"Effect": "Allow", "Action": allowed, "Resource": "*"}]),
             opts=opts,
         )

@@ -192,7 +192,7 @@ class DeploymentGroupBase(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self)
         self.application = aws.codedeploy.Application(f"{name}-app", compute_platform=compute_platform, opts=child)
-        self.role = _service_role(name, managed_policy_arn, child)
+        self.role, permissions = _service_role(name, managed_policy_arn, child)
         self.deployment_group = aws.codedeploy.DeploymentGroup(
             f"{name}-group",
             app_name=self.application.name,
@@ -204,7 +204,8 @@ class DeploymentGroupBase(pulumi.ComponentResource):
             ),
             auto_rollback_configuration=_auto_rollback(policy.auto_rollback),
             alarm_configuration=_alarm_configuration(name, policy.alarm_names, policy.ignore_poll_alarm_failure),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+            # CodeDeploy checks the role's permissions when it creates the group.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permissions]),
             **platform_args,
         )
         self.register_outputs(
@@ -313,10 +314,13 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
         )
 
 
-def _service_role(name: str, managed_policy_arn: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+def _service_role(
+    name: str, managed_policy_arn: str, opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
     role = service_role(f"{name}-role", "codedeploy.amazonaws.com", opts)
-    aws.iam.RolePolicyAttachment(f"{name}-role-managed", role=role.name, policy_arn=managed_policy_arn, opts=opts)
-    return role
+    return role, aws.iam.RolePolicyAttachment(
+        f"{name}-role-managed", role=role.name, policy_arn=managed_policy_arn, opts=opts
+    )
 
 
 def deployment_config_name(

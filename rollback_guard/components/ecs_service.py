@@ -150,7 +150,7 @@ class FargateService(pulumi.ComponentResource):
         self.execution_role = service_role(f"{name}-execution", "ecs-tasks.amazonaws.com", child)
         # What ECS needs to start a task: write to this log group, and pull the image if it lives in
         # ECR. Narrower than AmazonECSTaskExecutionRolePolicy, which allows every group and repository.
-        role_policy(
+        execution_policy = role_policy(
             f"{name}-execution-policy",
             self.execution_role.id,
             [write_logs(self.log_group.arn), *_image_pull_statements(container.image)],
@@ -195,8 +195,9 @@ class FargateService(pulumi.ComponentResource):
                 ]
             ),
             # Every release replaces the task definition, so it stays unprotected even in a protected
-            # production stack (protection would refuse the replacement, and so every release).
-            opts=pulumi.ResourceOptions(parent=self, protect=False),
+            # production stack (protection would refuse the replacement, and so every release). Its
+            # first tasks pull the image and write logs through the execution role's policy.
+            opts=pulumi.ResourceOptions(parent=self, protect=False, depends_on=[execution_policy]),
         )
 
         self.security_group = aws.ec2.SecurityGroup(

@@ -1,6 +1,7 @@
-"""IAM building blocks every component uses: a role only one AWS service may assume, an inline
-policy from statements, and the one statement a log writer needs; and the stack transformation a
-program registers to put every role it creates under one path and one permissions boundary."""
+"""IAM building blocks every component uses: a role only one AWS service may assume, a policy
+document and an inline policy from statements, and the one statement a log writer needs; and the
+stack transformation a program registers to put every role it creates under one path and one
+permissions boundary."""
 
 from __future__ import annotations
 
@@ -65,12 +66,12 @@ def role_policy(
     name: str, role: pulumi.Input[str], statements: Sequence[pulumi.Input[dict]], opts: pulumi.ResourceOptions
 ) -> aws.iam.RolePolicy:
     """An inline policy of `statements` on the role named `role`."""
-    return aws.iam.RolePolicy(
-        name,
-        role=role,
-        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)}),
-        opts=opts,
-    )
+    return aws.iam.RolePolicy(name, role=role, policy=policy_document(statements), opts=opts)
+
+
+def policy_document(statements: Sequence[pulumi.Input[dict]]) -> pulumi.Output[str]:
+    """A policy document of `statements`, as IAM takes it."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def write_logs(log_group_arn: pulumi.Input[str]) -> dict:

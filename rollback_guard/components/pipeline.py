@@ -11,6 +11,7 @@ with the pipeline's KMS key, which is also the stacks' secrets provider.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -30,7 +31,14 @@ from rollback_guard.components.boundaries import (
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
 from rollback_guard.components.encryption import account_key, expire_objects, private_bucket
-from rollback_guard.components.iam import ROLE_PATH, role_policy, service_role, write_logs
+from rollback_guard.components.iam import (
+    PIPELINE_ROLE_PATH,
+    ROLE_PATH,
+    policy_document,
+    role_policy,
+    service_role,
+    write_logs,
+)
 
 # The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
 PULUMI_VERSION = "3.272.0"
@@ -40,6 +48,13 @@ ARTIFACT_DAYS = 30
 PROJECT = "rollback-guard"
 # The only managed policies the deploy roles may attach: those the stacks' roles use.
 ATTACHABLE_POLICIES = (ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY, ELB_ROLE_POLICY)
+# What `pulumi up` does to a service stack's resources, as managed policies both deploy roles carry,
+# one per family of services: IAM holds a managed policy to 6,144 characters and a role's inline
+# policies together to 10,240, and the whole list fits neither.
+DEPLOY_POLICIES = {
+    "network": ("ec2", "elasticloadbalancing"),
+    "services": ("ecs", "lambda", "codedeploy", "cloudwatch", "logs", "events", "dynamodb"),
+}
 # The services the stacks' roles are for.
 PASSED_TO_SERVICES = (
     "ecs-tasks.amazonaws.com",
@@ -144,6 +159,7 @@ class ReleasePipeline(pulumi.ComponentResource):
         self.connection = aws.codestarconnections.Connection(f"{name}-github", provider_type="GitHub", opts=child)
 
         build = self._project("build", _BUILD_SPEC, {}, self._build_statements(), args.log_retention_days, 60)
+        deploy_policies = self._deploy_policies()
         # One deploy job per stage, each with its own role: staging's cannot touch production's state,
         # and production's role serves only the production job.
         deploys = {
@@ -162,10 +178,11 @@ class ReleasePipeline(pulumi.ComponentResource):
                 DEPLOY_TIMEOUT_MINUTES,
                 project_name=f"{args.pipeline_name}-deploy-{stage}",
                 permissions_boundary=args.deployer_boundary_arn,
+                managed_policies=deploy_policies,
             )
             for stage, stack in (("staging", args.staging_stack), ("production", args.production_stack))
         }
-        role = self._pipeline_role(args, [build, *deploys.values()])
+        role, pipeline_policy = self._pipeline_role(args, [build, *deploys.values()])
         self.pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline",
             name=args.pipeline_name,
@@ -179,7 +196,8 @@ class ReleasePipeline(pulumi.ComponentResource):
                 )
             ],
             stages=_stages(args, self.connection.arn, build.name, deploys["staging"].name, deploys["production"].name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            # A new pipeline starts a run at once, under its role's policy.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_policy]),
         )
         self.register_outputs({"pipelineName": self.pipeline.name, "connectionArn": self.connection.arn})
 
@@ -195,15 +213,22 @@ class ReleasePipeline(pulumi.ComponentResource):
         timeout_minutes: int,
         project_name: str | None = None,
         permissions_boundary: pulumi.Input[str] | None = None,
+        managed_policies: Mapping[str, aws.iam.Policy] | None = None,
     ) -> aws.codebuild.Project:
-        """A CodeBuild project with a role of its own; with `project_name`, a role only that project
-        may assume."""
+        """A CodeBuild project with a role of its own, `statements` inline and `managed_policies`
+        attached; with `project_name`, a role only that project may assume."""
         name = f"{self._name}-{purpose}"
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
         source = _project_arn(project_name) if project_name else None
         role = service_role(f"{name}-role", "codebuild.amazonaws.com", child, source, permissions_boundary)
-        policy = role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child)
+        policies = [
+            role_policy(f"{name}-policy", role.id, [write_logs(log_group.arn), *statements], child),
+            *(
+                aws.iam.RolePolicyAttachment(f"{name}-{family}", role=role.name, policy_arn=policy.arn, opts=child)
+                for family, policy in (managed_policies or {}).items()
+            ),
+        ]
         return aws.codebuild.Project(
             name,
             name=project_name,
@@ -224,7 +249,7 @@ class ReleasePipeline(pulumi.ComponentResource):
             logs_config=aws.codebuild.ProjectLogsConfigArgs(
                 cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(group_name=log_group.name)
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
         )
 
     def _build_statements(self) -> list:
@@ -243,7 +268,8 @@ class ReleasePipeline(pulumi.ComponentResource):
         ]
 
     def _deploy_statements(self, stack: str, workload_boundary_arn: pulumi.Input[str]) -> list:
-        """`pulumi up` of one service stack: its own state, and the resources it owns."""
+        """The rest of `pulumi up` of one service stack (besides DEPLOY_POLICIES): its own state and
+        roles, and production's storage, each under a condition of its own."""
         state = self.state_bucket.arn
         # The DIY backend's layout in S3 (project-scoped since Pulumi 3.61; locks are kept under the
         # stack's fully qualified name, organization/<project>/<stack>).
@@ -260,7 +286,6 @@ class ReleasePipeline(pulumi.ComponentResource):
         account = aws.get_caller_identity_output().account_id
         # The stack's own roles: each stack's roles live under a path of their own (program.py).
         roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}{2}/*", account, ROLE_PATH, stack)
-        granted = actions(DEPLOY_ACTIONS)
         keys = pulumi.Output.format("arn:aws:kms:{0}:{1}:key/*", region, account)
         boundary = {"iam:PermissionsBoundary": workload_boundary_arn}
         return [
@@ -276,20 +301,6 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": state,
-            },
-            {
-                # The stacks' resources get names Pulumi generates at creation: this account's
-                # resources of each service, in the stack's region.
-                "Effect": "Allow",
-                "Action": [action for action in granted if action not in ANY_RESOURCE_ACTIONS],
-                "Resource": [pulumi.Output.format(scope, region=region, account=account) for scope in DEPLOY_SCOPES],
-            },
-            {
-                # These name no resource type: IAM grants them on "*" only.
-                "Effect": "Allow",
-                "Action": [action for action in granted if action in ANY_RESOURCE_ACTIONS],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
             },
             {
                 # Production's access-log buckets, by the name their component gives them.
@@ -363,9 +374,50 @@ class ReleasePipeline(pulumi.ComponentResource):
             },
         ]
 
+    def _deploy_policies(self) -> dict[str, aws.iam.Policy]:
+        """What `pulumi up` does to the resources of either service stack, by family of services
+        (DEPLOY_POLICIES): the stacks' resources get names Pulumi generates at creation, so the
+        actions act on this account's resources of each service, in the stack's region."""
+        region = aws.get_region_output().region
+        account = aws.get_caller_identity_output().account_id
+
+        def statements(services: tuple[str, ...]) -> list:
+            granted = actions({service: DEPLOY_ACTIONS[service] for service in services})
+            return [
+                {
+                    "Effect": "Allow",
+                    "Action": [action for action in granted if action not in ANY_RESOURCE_ACTIONS],
+                    "Resource": [
+                        pulumi.Output.format(DEPLOY_SCOPES[service], region=region, account=account)
+                        for service in services
+                    ],
+                },
+                {
+                    # These name no resource type: IAM grants them on "*" only.
+                    "Effect": "Allow",
+                    "Action": [action for action in granted if action in ANY_RESOURCE_ACTIONS],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+                },
+            ]
+
+        return {
+            family: aws.iam.Policy(
+                f"{self._name}-deploy-{family}",
+                # Beside the pipeline's roles, which no deploy role reaches.
+                path=PIPELINE_ROLE_PATH,
+                description=f"rollback-guard: what a deploy job does to its stack's {family} resources",
+                policy=policy_document(statements(services)),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for family, services in DEPLOY_POLICIES.items()
+        }
+
     # --- CodePipeline
 
-    def _pipeline_role(self, args: ReleasePipelineArgs, projects: list[aws.codebuild.Project]) -> aws.iam.Role:
+    def _pipeline_role(
+        self, args: ReleasePipelineArgs, projects: list[aws.codebuild.Project]
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         child = pulumi.ResourceOptions(parent=self)
         role = service_role(f"{self._name}-role", "codepipeline.amazonaws.com", child)
         machines = [args.smoke_test_arn, args.health_check_arn]
@@ -402,8 +454,7 @@ class ReleasePipeline(pulumi.ComponentResource):
             {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"], "Resource": executions},
             {"Effect": "Allow", "Action": "sns:Publish", "Resource": args.notification_topic_arn},
         ]
-        role_policy(f"{self._name}-role-policy", role.id, statements, child)
-        return role
+        return role, role_policy(f"{self._name}-role-policy", role.id, statements, child)
 
 
 def _stages(

@@ -167,35 +167,37 @@ class PipelineChecks(pulumi.ComponentResource):
             timeout=CHECK_FUNCTION_TIMEOUT_SECONDS,
             memory_size=256,
         )
+        role, policy = _state_machine_role(
+            f"{name}-smoke-test",
+            self,
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.check_function.arn},
+        )
         self.smoke_test = aws.sfn.StateMachine(
             f"{name}-smoke-test",
-            role_arn=_state_machine_role(
-                f"{name}-smoke-test",
-                self,
-                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": self.check_function.arn},
-            ).arn,
+            role_arn=role.arn,
             **_observed(f"{name}-smoke-test", self, args.log_retention_days),
             definition=self.check_function.arn.apply(
                 lambda arn: json.dumps(smoke_test_definition(arn, args.smoke_endpoints))
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        role, policy = _state_machine_role(
+            f"{name}-health-check",
+            self,
+            {
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": pulumi.Output.format("arn:aws:cloudwatch:{0}:{1}:alarm:*", region, account),
+            },
+        )
         self.health_check = aws.sfn.StateMachine(
             f"{name}-health-check",
-            role_arn=_state_machine_role(
-                f"{name}-health-check",
-                self,
-                {
-                    "Effect": "Allow",
-                    "Action": "cloudwatch:DescribeAlarms",
-                    "Resource": pulumi.Output.format("arn:aws:cloudwatch:{0}:{1}:alarm:*", region, account),
-                },
-            ).arn,
+            role_arn=role.arn,
             **_observed(f"{name}-health-check", self, args.log_retention_days),
             definition=json.dumps(health_check_definition(args.health_check_minutes)),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.register_outputs({"smokeTestArn": self.smoke_test.arn, "healthCheckArn": self.health_check.arn})
 
@@ -230,11 +232,12 @@ OBSERVABILITY = [
 ]
 
 
-def _state_machine_role(name: str, parent: pulumi.Resource, statement: dict) -> aws.iam.Role:
+def _state_machine_role(name: str, parent: pulumi.Resource, statement: dict) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """The role and its policy: Step Functions checks the role's log delivery when it creates the
+    state machine, so the state machine waits for the policy."""
     child = pulumi.ResourceOptions(parent=parent)
     role = service_role(f"{name}-role", "states.amazonaws.com", child)
-    role_policy(f"{name}-policy", role.id, [statement, *OBSERVABILITY], child)
-    return role
+    return role, role_policy(f"{name}-policy", role.id, [statement, *OBSERVABILITY], child)
 
 
 def _observed(name: str, parent: pulumi.Resource, log_retention_days: int) -> dict:
