@@ -79,7 +79,8 @@ from rollback_guard.components.ecs_service import (
     Rolling,
     deployment_minutes,
 )
-from rollback_guard.components.load_balancer import HealthCheck
+from rollback_guard.components.lambda_function import handler_file_problems
+from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
     MIN_AVAILABILITY_ZONES,
@@ -97,7 +98,7 @@ from rollback_guard.components.traffic_hooks import (
     pre_traffic_environment_bytes,
     test_traffic_environment_bytes,
 )
-from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, PathCheck, redacted
 from rollback_guard.limits import (
     ALARM_NAME_LENGTH,
     DESCRIBE_ALARMS_NAMES,
@@ -481,8 +482,7 @@ class LoadBalancerSettings(_Section):
             repeated = sorted({cidr for cidr in cidrs if cidrs.count(cidr) > 1})
             if repeated:
                 found.append((key, repeated, "each block once: a security group refuses a duplicate rule"))
-        # The VPC's own block is always allowed on the test listener, besides testIngressCidrs.
-        rules = len(self.ingress_cidrs) * (2 if self.certificate_arn else 1) + len(self.test_ingress_cidrs or []) + 1
+        rules = sum(inbound_rules(self.ingress_cidrs, self.test_ingress_cidrs or [], bool(self.certificate_arn)))
         if rules > SECURITY_GROUP_RULES:
             found.append(
                 (
@@ -1216,13 +1216,12 @@ class FunctionSettings(_Section):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> FunctionSettings:
-        found = []
-        folder = (PROJECT_ROOT / self.code_path).resolve()
-        module_file = folder / (self.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
-        if self.runtime.startswith("python") and not module_file.is_file():
-            found.append(
-                ("handler", self.handler, f"a function in a module of {self.code_path} ({module_file.name} not found)")
-            )
+        folder = PROJECT_ROOT / self.code_path
+        found = [
+            # Said of the folder as the stack file writes it.
+            (to_camel(argument), value, allowed.replace(str(folder), self.code_path))
+            for argument, value, allowed in handler_file_problems(folder, self.handler, self.runtime)
+        ]
         # A smoke event is the new version's first invocation, cold start included.
         longest = MAX_CHECK_TIMEOUT_SECONDS - COLD_START_SECONDS
         if self.timeout_seconds > longest:
@@ -1745,7 +1744,9 @@ def _value(problem: dict) -> Any:
         return None
     if problem["type"] == "too_long" and isinstance(problem["input"], (list, dict)):
         return f"{len(problem['input'])} entries"
-    return _written(problem["input"])
+    value = _written(problem["input"])
+    # A smoke URL's password is never repeated back, whole check or URL alone.
+    return redacted({"url": value})["url"] if isinstance(value, str) else redacted(value)
 
 
 def _allowed(problem: dict, loc: list, schema: dict) -> str:

@@ -155,6 +155,12 @@ NAME_RULES: Mapping[str, NameRule] = {
     ),
     "aws:kms/alias:Alias": _rule(256, r"alias/[A-Za-z0-9/_-]+", "alias/ then letters, digits, / _ -"),
 }
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+# Security group rules as resources of their own: the VPC's ingress rule, and EC2's rule of either way.
+_INGRESS_RULES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+)
 # Types whose name Pulumi (or the engine) cannot make up: the name is the property or nothing.
 _NOT_AUTONAMED = {"aws:ecs/taskDefinition:TaskDefinition"}
 
@@ -223,15 +229,12 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
     rollback_guard.testing records them) would break at `pulumi up`."""
     registered = list(registered)
     found: list[LimitViolation] = []
-    # A role's policies name it by its name or id (FakeAws gives a resource the id "<name>-id").
-    roles = {
-        reference: r.name
-        for r in registered
-        if r.type == "aws:iam/role:Role"
-        for reference in (r.inputs.get("name") or r.name, r.name, f"{r.name}-id")
-    }
+    # Policies name their role, and rules their security group, by name or id.
+    roles, groups = _references(registered, "aws:iam/role:Role"), _references(registered, SECURITY_GROUP)
     inline: dict[str, int] = defaultdict(int)
     attached: dict[str, set[str]] = defaultdict(set)
+    # A security group's inbound rules: inline, and as rule resources naming it.
+    ingress: dict[str, int] = defaultdict(int)
     for r in registered:
         inputs = r.inputs
         name = physical_name(r)
@@ -280,15 +283,19 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
                 )
         elif r.type == "aws:codedeploy/deploymentGroup:DeploymentGroup":
             found += _deployment_group_violations(r)
-        elif r.type == "aws:ec2/securityGroup:SecurityGroup":
-            rules = len(inputs.get("ingress") or ())
-            if rules > SECURITY_GROUP_RULES:
-                found.append(LimitViolation(r.name, "ingress rules", rules, f"at most {SECURITY_GROUP_RULES}"))
+        elif r.type == SECURITY_GROUP:
+            ingress[r.name] += len(inputs.get("ingress") or ())
+        elif r.type in _INGRESS_RULES and (r.type != _INGRESS_RULES[1] or inputs.get("type") == "ingress"):
+            group = str(inputs.get("securityGroupId"))
+            ingress[groups.get(group, group)] += 1
         elif r.type == "aws:codebuild/project:Project":
             low, high = CODEBUILD_TIMEOUT_MINUTES
             timeout = inputs.get("buildTimeout")
             if timeout is not None and not low <= timeout <= high:
                 found.append(LimitViolation(r.name, "buildTimeout", timeout, f"{low} to {high} minutes"))
+    for group, rules in ingress.items():
+        if rules > SECURITY_GROUP_RULES:
+            found.append(LimitViolation(group, "ingress rules", rules, f"at most {SECURITY_GROUP_RULES}"))
     for role, size in inline.items():
         if size > INLINE_POLICY_CHARACTERS_PER_ROLE:
             found.append(
@@ -310,6 +317,17 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
                 )
             )
     return found
+
+
+def _references(registered: list[Registered], type_token: str) -> dict[str, str]:
+    """Each way a resource of `type_token` may be referred to (its physical name, its logical name,
+    FakeAws's id "<name>-id"), to its logical name."""
+    return {
+        reference: r.name
+        for r in registered
+        if r.type == type_token
+        for reference in (r.inputs.get("name") or r.name, r.name, f"{r.name}-id")
+    }
 
 
 def _function_violations(r: Registered) -> list[LimitViolation]:

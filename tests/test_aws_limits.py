@@ -236,3 +236,29 @@ def test_an_autonamed_resource_is_judged_by_its_longest_physical_name():
     # Pulumi appends "-" and 7 random characters: 24 + 8 is a target group's 32.
     assert limit_violations([Resource("aws:lb/targetGroup:TargetGroup", "a" * 24)]) == []
     assert limit_violations([Resource("aws:lb/targetGroup:TargetGroup", "a" * 25)])
+
+
+def test_a_security_groups_rules_count_together_inline_and_as_resources():
+    group = Resource("aws:ec2/securityGroup:SecurityGroup", "lb-sg", {"ingress": [{}] * 30})
+    rules = [
+        Resource(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"in-{i}", {"securityGroupId": "lb-sg-id"}
+        )
+        for i in range(31)
+    ]
+    egress = Resource(
+        "aws:ec2/securityGroupRule:SecurityGroupRule", "out", {"securityGroupId": "lb-sg-id", "type": "egress"}
+    )
+    assert limit_violations([group, *rules[:30], egress]) == []
+    assert limit_violations([group, *rules]) == [LimitViolation("lb-sg", "ingress rules", 61, "at most 60")]
+
+
+def test_a_service_on_a_new_vpc_too_small_is_refused_before_anything_is_created():
+    from rollback_guard.components.ecs_service import Container
+    from rollback_guard.components.service import EcsServiceWithRollback, EcsServiceWithRollbackArgs
+
+    nginx = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
+    args = EcsServiceWithRollbackArgs(NewVpc("10.0.0.0/24", 6), nginx)
+    # Refused in the service's own checks, before the service itself is registered.
+    with pytest.raises(UnsafeConfiguration, match=r"^service web: network.cidr_block '10.0.0.0/24': a block from /16"):
+        run(lambda: EcsServiceWithRollback("web", args))

@@ -19,6 +19,7 @@ from rollback_guard.components.codedeploy import (
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, handler_file_problems
 from rollback_guard.components.network import ExistingVpc
 from rollback_guard.components.service import (
     EcsRelease,
@@ -27,10 +28,14 @@ from rollback_guard.components.service import (
     LoadBalancerOptions,
     ServiceAlarms,
 )
+from rollback_guard.limits import SECURITY_GROUP_RULES
+from rollback_guard.policy.rules import UnsafeConfiguration
 from rollback_guard.testing import run
 
 GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
 VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
+# What the mocks' VPC lookup answers.
+VPC_CIDR = "172.31.0.0/16"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
 NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
@@ -71,6 +76,19 @@ def refusal(program, stack="prod") -> str:
     with pytest.raises(ValueError) as refused:
         run(program, stack=stack)
     return str(refused.value)
+
+
+def refusal_before_anything_exists(program) -> str:
+    """What `program` is refused for, which must happen before it registers anything."""
+
+    def attempt() -> str:
+        with pytest.raises(UnsafeConfiguration) as refused:
+            program()
+        return str(refused.value)
+
+    built = run(attempt)
+    assert built.monitor.registered == [], "nothing is created"
+    return built.value
 
 
 # --- one node each
@@ -303,3 +321,108 @@ def test_a_canary_watch_shorter_than_its_alarms_can_fire_is_refused_everywhere()
 def test_the_pipeline_never_deploys_production_as_its_staging_stage():
     args = DeliveryPipelineArgs("acme/shop", [{"path": "/"}], staging_stack="prod", production_stack="prod")
     assert "same stack" in refusal(lambda: DeliveryPipeline("release", args), stack="pipeline")
+
+
+# --- bad input, refused before anything exists, naming the argument
+
+
+def test_a_smoke_url_with_a_password_is_refused_before_anything_is_created():
+    endpoint = {"url": "https://ops:hunter2@api.example.com/health"}
+    found = refusal_before_anything_exists(lambda: canary(smoke_endpoints=[endpoint]))
+    assert "url 'https://ops:***@api.example.com/health': a URL without user:password@" in found
+    assert "unauthenticated health endpoints" in found
+    assert "hunter2" not in found, "the refusal never shows the password"
+
+
+def test_a_nodejs_canary_with_python_code_is_refused_before_anything_is_created():
+    found = refusal_before_anything_exists(lambda: canary(runtime="nodejs22.x"))
+    assert found == (
+        f"Lambda canary greeter: handler 'app.handler': a function in a file of {GREETER}; runtime nodejs22.x "
+        "looks for app.js or app.mjs or app.cjs there, and there is none"
+    )
+
+
+def test_a_canary_function_built_directly_checks_its_handler_too():
+    args = CanaryFunctionArgs(code_path=GREETER, handler="greeter.handler")
+    found = refusal_before_anything_exists(lambda: CanaryFunction("greeter", args))
+    assert found.startswith("function greeter: handler 'greeter.handler': ") and "looks for greeter.py" in found
+
+
+@pytest.mark.parametrize(
+    ("file", "handler", "runtime"),
+    [
+        ("app.py", "app.handler", "python3.13"),
+        ("shop/orders.py", "shop.orders.handler", "python3.12"),
+        ("app.js", "app.handler", "nodejs22.x"),
+        ("app.mjs", "app.handler", "nodejs20.x"),
+        ("src/app.cjs", "src/app.handler", "nodejs22.x"),
+    ],
+)
+def test_a_handler_is_found_where_its_runtime_loads_it_from(tmp_path, file, handler, runtime):
+    (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / file).write_text("")
+    assert handler_file_problems(tmp_path, handler, runtime) == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "runtime", "problem"),
+    [
+        (
+            "app.handler",
+            "nodejs22.x",
+            (
+                "handler",
+                "app.handler",
+                "a function in a file of {code}; runtime nodejs22.x looks for app.js or app.mjs "
+                "or app.cjs there, and there is none",
+            ),
+        ),
+        (
+            "orders.handler",
+            "python3.13",
+            (
+                "handler",
+                "orders.handler",
+                "a function in a file of {code}; runtime python3.13 looks for orders.py there, and there is none",
+            ),
+        ),
+        ("app", "python3.13", ("handler", "app", "module.function, such as app.handler")),
+        ("app.handler", "java21", ("runtime", "java21", "a Python or Node.js runtime (python3.x, nodejsNN.x)")),
+    ],
+)
+def test_a_handler_its_runtime_would_not_find_is_a_problem_naming_what_was_looked_for(
+    tmp_path, handler, runtime, problem
+):
+    (tmp_path / "app.py").write_text("")
+    argument, value, allowed = problem
+    assert handler_file_problems(tmp_path, handler, runtime) == [(argument, value, allowed.format(code=tmp_path))]
+
+
+def test_a_code_path_that_is_not_a_folder_is_a_problem():
+    assert handler_file_problems("functions/nowhere", "app.handler", "python3.13") == [
+        ("code_path", "functions/nowhere", "a folder holding the function's code (there is none)")
+    ]
+
+
+def test_each_test_listener_block_is_one_rule_the_vpcs_own_always_among_them():
+    office = "203.0.113.0/24"
+    options = LoadBalancerOptions(test_ingress_cidrs=[office, VPC_CIDR, office])
+    built = run(lambda: service(load_balancer=options))
+    rules = [r.inputs for r in built.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    into_test_listener = [
+        r["cidrIpv4"] for r in rules if r["securityGroupId"] == "checkout-lb-sg-id" and r["fromPort"] == 8080
+    ]
+    assert sorted(into_test_listener) == [VPC_CIDR, office], "AWS refuses a rule twice"
+
+
+def test_more_test_listener_blocks_than_a_security_group_holds_are_refused_naming_the_arguments():
+    blocks = [f"198.51.{i}.0/24" for i in range(SECURITY_GROUP_RULES - 1)]
+    found = refusal_before_anything_exists(
+        lambda: service(load_balancer=LoadBalancerOptions(test_ingress_cidrs=blocks))
+    )
+    assert found == (
+        f"service checkout: ingress_cidrs and test_ingress_cidrs need {SECURITY_GROUP_RULES + 1} inbound rules in "
+        f"the load balancer's security group, one per block and listener (1 on the public listeners, "
+        f"{SECURITY_GROUP_RULES} on the test listener, the VPC's own block included): at most "
+        f"{SECURITY_GROUP_RULES} (AWS's default quota)"
+    )

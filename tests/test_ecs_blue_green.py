@@ -155,6 +155,24 @@ def test_the_alb_is_open_on_its_listener_ports_only(stack):
     assert (egress["fromPort"], egress["toPort"], egress["cidrIpv4"]) == (80, 80, vpc_cidr)
 
 
+def test_the_hooks_in_the_vpc_still_reach_the_test_listener_when_extra_test_cidrs_are_given():
+    office = "203.0.113.0/24"
+    staged = settled_stack("staging", **web(loadBalancer={"testIngressCidrs": [office]}))
+    admitted = {
+        rule.inputs["cidrIpv4"]
+        for rule in staged.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if rule.inputs["securityGroupId"] == "web-lb-sg-id" and rule.inputs["fromPort"] == 8080
+    }
+    assert admitted == {VPC_CIDRS["staging"], office}, "the given blocks add to the VPC's own"
+    for caller in ("web-test-traffic-sg-id", "web-judge-sg-id"):
+        sent = {
+            rule.inputs["cidrIpv4"]
+            for rule in staged.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+            if rule.inputs["securityGroupId"] == caller and rule.inputs["fromPort"] == 8080
+        }
+        assert sent and sent <= admitted, f"{caller} calls the test listener from {sent}"
+
+
 def test_target_groups_register_task_ips_with_health_checks_from_config(stack):
     for color in ("blue", "green"):
         group = stack.inputs(f"web-lb-{color}")

@@ -16,6 +16,7 @@ from rollback_guard.hooks import post_traffic, pre_traffic, test_traffic, timing
 from rollback_guard.hooks.deployment_log import last_good_version
 from rollback_guard.hooks.lifecycle import HookError
 from rollback_guard.hooks.revisions import describe
+from rollback_guard.hooks.smoke import EndpointCheck
 from rollback_guard.release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
 from tests.conftest import TEST_HOST
 from tests.hook_runs import (
@@ -167,6 +168,36 @@ def test_an_https_answer_that_trickles_in_is_cut_at_its_total_deadline(
     assert pre_traffic.handler(start_release()) == {"status": "Failed"}
     assert timing.clock.now() - started < 1.5
     assert f"{url}: no complete answer within 0.6s" in rejections(logs)[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://ops:hunter2@api.example.com/health", "https://ops:***@api.example.com/health"),
+        ("https://hunter2@api.example.com/health", "https://***@api.example.com/health"),
+        ("http://ops:hunt@er2@10.0.0.7:8080/health?deep=1", "http://ops:***@10.0.0.7:8080/health?deep=1"),
+    ],
+)
+def test_a_smoke_url_with_credentials_is_refused_without_showing_them(url, shown):
+    # The check would drop them (every release failing on 401), and the stack file and the hook's
+    # environment would hold them in plain text.
+    with pytest.raises(ValueError) as refused:
+        EndpointCheck.from_dict({"url": url})
+    assert str(refused.value) == (
+        f"url {shown!r}: a URL without user:password@; a smoke check sends no credentials (it is for "
+        "unauthenticated health endpoints), and a password here would sit in plain text in the stack file and "
+        "the hook's environment"
+    )
+
+
+def test_a_url_that_is_not_http_never_shows_its_password_either():
+    with pytest.raises(ValueError, match=r"^url 'ftp://ops:\*\*\*@files.example.com/': an http:// or https:// URL$"):
+        EndpointCheck.from_dict({"url": "ftp://ops:hunter2@files.example.com/"})
+
+
+def test_an_at_sign_in_a_path_is_no_credential():
+    url = "https://api.example.com/users/@me"
+    assert EndpointCheck.from_dict({"url": url}).url == url
 
 
 def test_a_target_version_that_raises_fails_the_release(hook_env, logs):

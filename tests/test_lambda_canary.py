@@ -43,7 +43,8 @@ def test_the_function_ships_the_sample_code_with_tracing_and_retention(prod, sta
     assert function["tracingConfig"] == {"mode": "Active"}
     assert function["loggingConfig"]["logGroup"] == "/aws/lambda/greeter-prod"
     assert prod.inputs("greeter-logs")["retentionInDays"] == 90
-    assert function["reservedConcurrentExecutions"] == 100
+    # Prod reserves none until `ops preflight` shows the account keeps enough unreserved.
+    assert "reservedConcurrentExecutions" not in function
     assert "reservedConcurrentExecutions" not in staging.inputs("greeter-function")
 
 

@@ -711,7 +711,7 @@ BAD = [
         "staging",
         greeter({"handler": "main.handler"}),
         "functions.greeter.handler",
-        "main.py not found",
+        "looks for main.py there, and there is none",
     ),
     Bad(
         "a handler without its module",
@@ -1127,6 +1127,32 @@ BAD = [
         "functions.greeter.deploymentConfig",
         "not all at once",
         lines=2,
+    ),
+    Bad(
+        "a Node.js runtime with Python code",
+        "prod",
+        greeter({"runtime": "nodejs22.x"}),
+        "functions.greeter.handler",
+        "runtime nodejs22.x looks for app.js or app.mjs or app.cjs",
+    ),
+    Bad(
+        "a smoke endpoint with a password in its URL",
+        "staging",
+        greeter({"smokeEndpoints": [{"url": "https://ops:hunter2@api.example.com/health"}]}),
+        "functions.greeter.smokeEndpoints[0]",
+        "without user:password@",
+    ),
+    Bad(
+        "test blocks that, with the VPC's own, overflow the security group",
+        "staging",
+        web(
+            loadBalancer={
+                "ingressCidrs": [f"10.1.{i}.0/24" for i in range(30)],
+                "testIngressCidrs": [f"10.2.{i}.0/24" for i in range(30)],
+            }
+        ),
+        "services.web.loadBalancer.ingressCidrs",
+        "61 here",
     ),
     Bad(
         "more rollback alarms than the pipeline's health check reads in one call",

@@ -39,7 +39,7 @@ from rollback_guard.components.codedeploy import (
     shift_minutes,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
-from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs
+from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, handler_file_problems
 from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, LambdaReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.service import RELEASE_MARGIN_MINUTES
@@ -53,13 +53,14 @@ from rollback_guard.components.traffic_hooks import (
     minimum_watch_minutes,
     pre_traffic_environment_bytes,
 )
-from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, redacted
 from rollback_guard.policy import rules
 
 
 @dataclass
 class LambdaCanaryArgs:
-    # A folder holding the function's code, and its handler (module.function).
+    # A folder holding the function's code, and its handler (module.function), whose file must be
+    # there for the runtime: Python or Node.js (lambda_function.handler_file_problems).
     code_path: str
     handler: str
     # Invocations of the new version before traffic moves, as hooks/smoke.py reads them:
@@ -78,6 +79,7 @@ class LambdaCanaryArgs:
     minimum_invocations: int = 20
     deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
     # Reached through the alias, after the events: {url, expectStatus, timeoutSeconds, expectBody}.
+    # Unauthenticated: a URL with credentials is refused (hooks/smoke.py).
     smoke_endpoints: Sequence[dict[str, Any]] = ()
     # Per smoke event: the new version's first invocation, cold start included.
     check_timeout_seconds: float = 20.0
@@ -259,7 +261,9 @@ class LambdaCanary(pulumi.ComponentResource):
 
 def _check(name: str, args: LambdaCanaryArgs) -> None:
     """The component's own floors, before anything is created."""
-    found = rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)
+    problems = handler_file_problems(args.code_path, args.handler, args.runtime)
+    found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems]
+    found += rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)
     found += rules.gradual_shift(str(args.deployment_config), all_at_once(args.deployment_config), args.production)
     if not all_at_once(args.deployment_config):
         found += rules.partial_traffic_outlasts_detection(
@@ -285,7 +289,8 @@ def _check(name: str, args: LambdaCanaryArgs) -> None:
     else:
         timeout = args.check_timeout_seconds
         found += rules.smoke_checks(args.smoke_events, lambda raw: InvokeCheck.from_dict(raw, timeout))
-    found += rules.smoke_checks(args.smoke_endpoints, EndpointCheck.from_dict)
+    # Redacted, as a refusal shows each check: a URL with credentials is refused all the same.
+    found += rules.smoke_checks([redacted(raw) for raw in args.smoke_endpoints], EndpointCheck.from_dict)
     size = pre_traffic_environment_bytes(args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
     found += environment_fits("pre-traffic", size)
     found += judge_environment_fits(lambda_judge_environment_bytes(args.smoke_events))

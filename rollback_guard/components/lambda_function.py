@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.policy import rules
 
 ALIAS_NAME = "live"
 # CodeDeploy moves the alias from one version to the next, and shifts weight through routingConfig.
@@ -35,6 +36,36 @@ VPC_FUNCTION_STATEMENT = {
 
 
 PACKAGE_DIRECTORY = Path(__file__).resolve().parent.parent
+# The files Lambda loads a handler's module from (`module` of `module.function`), by runtime family.
+# Only these families are allowed: for any other the handler could not be checked before `up`, and
+# a handler Lambda cannot find fails every invocation, so every release.
+HANDLER_FILE_SUFFIXES = {"python": (".py",), "nodejs": (".js", ".mjs", ".cjs")}
+
+
+def handler_file_problems(code_path: str | Path, handler: str, runtime: str) -> list[tuple[str, object, str]]:
+    """(argument, value, what is allowed) when Lambda would not find `handler` in the folder
+    `code_path` with `runtime`; empty when it would. Python imports `pkg.module.function` from
+    pkg/module.py; Node.js loads `dir/module.function` from dir/module.js, .mjs or .cjs."""
+    family = next((family for family in HANDLER_FILE_SUFFIXES if runtime.startswith(family)), None)
+    if family is None:
+        return [("runtime", runtime, "a Python or Node.js runtime (python3.x, nodejsNN.x)")]
+    folder = Path(code_path)
+    if not folder.is_dir():
+        return [("code_path", str(code_path), "a folder holding the function's code (there is none)")]
+    if family == "python":
+        module, dot, function = handler.rpartition(".")
+        module = module.replace(".", "/")
+    else:
+        directory, slash, file = handler.rpartition("/")
+        module, dot, function = file.partition(".")
+        module = directory + slash + module
+    if not (module and dot and function):
+        return [("handler", handler, "module.function, such as app.handler")]
+    files = [module + suffix for suffix in HANDLER_FILE_SUFFIXES[family]]
+    if not any((folder / file).is_file() for file in files):
+        looked_for = f"runtime {runtime} looks for {' or '.join(files)} there, and there is none"
+        return [("handler", handler, f"a function in a file of {code_path}; {looked_for}")]
+    return []
 
 
 def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive:
@@ -94,6 +125,8 @@ def logged_function(
 
 @dataclass
 class CanaryFunctionArgs:
+    # A folder holding the function's code, and its handler (module.function), whose file must be
+    # there for the runtime: Python or Node.js (handler_file_problems).
     code_path: str
     handler: str
     runtime: str = "python3.13"
@@ -118,6 +151,8 @@ class CanaryFunction(pulumi.ComponentResource):
     role: aws.iam.Role
 
     def __init__(self, name: str, args: CanaryFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        problems = handler_file_problems(args.code_path, args.handler, args.runtime)
+        rules.refuse(f"function {name}", [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems])
         super().__init__("rollback-guard:lambda_function:CanaryFunction", name, None, opts)
         self.function, self.role = logged_function(
             name,

@@ -13,6 +13,8 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.encryption import expire_objects, private_bucket
+from rollback_guard.limits import SECURITY_GROUP_RULES
+from rollback_guard.policy import rules
 
 # CodeDeploy rewrites these on every release; re-applying Pulumi's stale copy could point production
 # at the target group that has just been emptied.
@@ -133,13 +135,17 @@ class BlueGreenLoadBalancerArgs:
     # Where the targets live: the load balancer may only send traffic there.
     target_cidr: pulumi.Input[str]
     health_check: HealthCheck
+    # The VPC's own block, always allowed on the test listener: the test-traffic hook and the canary
+    # judge call it from inside the VPC.
+    vpc_cidr: pulumi.Input[str]
     listener_port: int = 80
     test_listener_port: int = 8080
     # With a certificate the production listener is HTTPS, and this port redirects HTTP to it.
     certificate_arn: str | None = None
     http_redirect_port: int = 80
     ingress_cidrs: Sequence[pulumi.Input[str]] = ("0.0.0.0/0",)
-    # The test listener exposes the release candidate before any user sees it: keep it private.
+    # Blocks allowed on the test listener besides the VPC's own. It exposes the release candidate
+    # before any user sees it: keep it private.
     test_ingress_cidrs: Sequence[pulumi.Input[str]] = ()
     deletion_protection: bool = True
     # Where access logs go (AccessLogBucket.writable_name); None: not kept.
@@ -169,31 +175,42 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
     test_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: BlueGreenLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
+        tls = args.certificate_arn is not None
+        if problem := inbound_rules_problem(args.ingress_cidrs, args.test_ingress_cidrs, tls):
+            raise rules.UnsafeConfiguration(f"load balancer {name}", [problem])
         super().__init__("rollback-guard:load_balancer:BlueGreenLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        tls = args.certificate_arn is not None
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args.vpc_id, description=f"{name} load balancer", opts=child
         )
-        listeners = [
-            ("prod", args.listener_port, args.ingress_cidrs),
-            ("test", args.test_listener_port, args.test_ingress_cidrs),
-        ]
-        if tls:
-            listeners.append(("redirect", args.http_redirect_port, args.ingress_cidrs))
-        for role, port, cidrs in listeners:
-            for i, cidr in enumerate(cidrs):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-{role}-in-{i}",
-                    security_group_id=self.security_group.id,
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                    description=f"{role} listener",
-                    opts=child,
-                )
+
+        def allow(role: str, port: int, index: int, cidr: pulumi.Input[str]) -> None:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{role}-in-{index}",
+                security_group_id=self.security_group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=cidr,
+                description=f"{role} listener",
+                opts=child,
+            )
+
+        public = [("prod", args.listener_port)] + ([("redirect", args.http_redirect_port)] if tls else [])
+        for role, port in public:
+            for index, cidr in enumerate(_distinct(args.ingress_cidrs)):
+                allow(role, port, index, cidr)
+        allow("test", args.test_listener_port, 0, args.vpc_cidr)
+
+        # The other test blocks once the VPC's is known: AWS refuses a rule twice, and a block may be
+        # given twice or be the VPC's own. Nothing waits for them: the hooks come in by the rule above.
+        def allow_on_test_listener(cidrs: list[str]) -> None:
+            for index, cidr in enumerate(_distinct(cidrs)[1:], start=1):
+                allow("test", args.test_listener_port, index, cidr)
+
+        pulumi.Output.all(args.vpc_cidr, *args.test_ingress_cidrs).apply(allow_on_test_listener)
+
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-to-targets",
             security_group_id=self.security_group.id,
@@ -240,8 +257,9 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
             for color in ("blue", "green")
         )
 
-        # Production may be HTTPS; the test listener stays HTTP: it admits the VPC only, and the
-        # test-traffic hook reaches it on a node's private address, which no certificate names.
+        # Production may be HTTPS; the test listener stays HTTP: it is private (the VPC and
+        # test_ingress_cidrs), and the test-traffic hook reaches it on a node's private address, which no
+        # certificate names.
         owned_by_codedeploy = pulumi.ResourceOptions(parent=self, ignore_changes=CODEDEPLOY_OWNED_LISTENER_PROPERTIES)
         self.production_listener, self.test_listener = (
             aws.lb.Listener(
@@ -309,3 +327,32 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
         self.service_url = pulumi.Output.concat("https://" if tls else "http://", dns, f":{args.listener_port}")
         self.test_url = pulumi.Output.concat("http://", dns, f":{args.test_listener_port}")
         self.register_outputs({"serviceUrl": self.service_url, "testUrl": self.test_url})
+
+
+def _distinct(cidrs: Sequence[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+    """Each block once, in the order given."""
+    return list(dict.fromkeys(cidrs))
+
+
+def inbound_rules(
+    ingress_cidrs: Sequence[pulumi.Input[str]], test_ingress_cidrs: Sequence[pulumi.Input[str]], https: bool
+) -> tuple[int, int]:
+    """The inbound rules of the load balancer's security group, one per block and listener, at most:
+    (on the public listeners, on the test listener). The production blocks are allowed on the
+    production listener and, with HTTPS, on its HTTP redirect; the test listener allows the VPC's own
+    block and `test_ingress_cidrs` (one of which may be the VPC's)."""
+    return len(_distinct(ingress_cidrs)) * (2 if https else 1), 1 + len(_distinct(test_ingress_cidrs))
+
+
+def inbound_rules_problem(
+    ingress_cidrs: Sequence[pulumi.Input[str]], test_ingress_cidrs: Sequence[pulumi.Input[str]], https: bool
+) -> str | None:
+    """Why the security group could not hold the rules these blocks need, or None when it can."""
+    public, test = inbound_rules(ingress_cidrs, test_ingress_cidrs, https)
+    if public + test <= SECURITY_GROUP_RULES:
+        return None
+    return (
+        f"ingress_cidrs and test_ingress_cidrs need {public + test} inbound rules in the load balancer's security "
+        f"group, one per block and listener ({public} on the public listeners, {test} on the test listener, the "
+        f"VPC's own block included): at most {SECURITY_GROUP_RULES} (AWS's default quota)"
+    )

@@ -156,7 +156,6 @@ class PipelineChecks(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PipelineChecksArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:pipeline_checks:PipelineChecks", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.check_function, _ = logged_function(
             f"{name}-smoke-check",
             self,

@@ -61,6 +61,7 @@ from rollback_guard.components.load_balancer import (
     BlueGreenLoadBalancer,
     BlueGreenLoadBalancerArgs,
     HealthCheck,
+    inbound_rules_problem,
 )
 from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
 from rollback_guard.components.parts import part_of, protected_in_production
@@ -100,18 +101,38 @@ class ServiceAlarms:
 
 @dataclass
 class LoadBalancerOptions:
+    """The service's load balancer (components/load_balancer.py). Each field, its default and why:
+
+    - listener_port (80): where users reach the service; 443 with a certificate, usually.
+    - test_listener_port (8080): reaches green only, so the test-traffic hook and the canary judge
+      see a release before users do.
+    - certificate_arn (None): an ACM certificate in the stack's region makes the production listener
+      HTTPS, and plain HTTP on http_redirect_port is redirected to it; production requires one.
+    - http_redirect_port (80): with a certificate, where plain HTTP is answered with that redirect.
+    - ingress_cidrs (everyone, 0.0.0.0/0): who may reach the production listener and its redirect; a
+      service behind a load balancer is usually public.
+    - test_ingress_cidrs (None: the VPC's own block only): blocks allowed on the test listener besides
+      the VPC's own, which is always allowed: the test-traffic hook and the canary judge call the test
+      listener from inside the VPC, and a release they cannot reach times out and rolls back. The
+      test listener serves the release candidate before any user sees it, so nothing else reaches it
+      by default: add only blocks you trust (a VPN, an office). A block is one inbound rule per
+      listener it opens, and the security group holds at most limits.SECURITY_GROUP_RULES
+      (load_balancer.inbound_rules counts them).
+    - deletion_protection (True): a load balancer deleted by mistake takes the service down;
+      production keeps it on.
+    - health_check (HealthCheck(): `/` answering 200-399 every 15 s): what marks a task healthy,
+      blue's and green's alike.
+    - access_logs (None: in production only): every request kept, in a bucket of the service's own.
+    """
+
     listener_port: int = 80
     test_listener_port: int = 8080
-    # An ACM certificate in the stack's region: the production listener becomes HTTPS (required in
-    # production), and HTTP on http_redirect_port is redirected to it.
     certificate_arn: str | None = None
     http_redirect_port: int = 80
     ingress_cidrs: Sequence[str] = ("0.0.0.0/0",)
-    # None: only the VPC may reach the test listener.
     test_ingress_cidrs: Sequence[str] | None = None
     deletion_protection: bool = True
     health_check: HealthCheck = field(default_factory=HealthCheck)
-    # Access logs to a bucket of the service's own; None: in production only.
     access_logs: bool | None = None
 
 
@@ -191,12 +212,13 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 target_port=args.container.port,
                 target_cidr=network.cidr_block,
                 health_check=options.health_check,
+                vpc_cidr=network.cidr_block,
                 listener_port=options.listener_port,
                 test_listener_port=options.test_listener_port,
                 certificate_arn=options.certificate_arn,
                 http_redirect_port=options.http_redirect_port,
                 ingress_cidrs=options.ingress_cidrs,
-                test_ingress_cidrs=options.test_ingress_cidrs or [network.cidr_block],
+                test_ingress_cidrs=options.test_ingress_cidrs or (),
                 deletion_protection=options.deletion_protection,
                 access_logs_bucket=access_logs.writable_name if access_logs else None,
                 weighted_rules=isinstance(release.strategy, NativeShift),
@@ -433,12 +455,17 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         if not all_at_once(release.config):
             minutes = minutes_before_full_traffic(release.config)
             found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
+    if isinstance(args.network, NewVpc):
+        found += [f"network.{argument} {value!r}: {allowed}" for argument, value, allowed in args.network.problems()]
     options = args.load_balancer
     ports = [options.listener_port, options.test_listener_port]
     if options.certificate_arn:
         ports.append(options.http_redirect_port)
     if len(set(ports)) < len(ports):
         found.append(f"the listeners need ports of their own (production, test, HTTP redirect: {ports})")
+    https = options.certificate_arn is not None
+    if problem := inbound_rules_problem(options.ingress_cidrs, options.test_ingress_cidrs or (), https):
+        found.append(problem)
     if deployment_group_alarm_count(args) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
         found.append(f"a deployment group watches at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms")
     # After the last shift blue must outlive the alarms' worst detection, or a late alarm has

@@ -11,6 +11,10 @@ HTTP answers are taken as they come: a redirect is compared with `expectStatus` 
 and never followed, so a green that redirects elsewhere cannot pass on another origin's 200. Each
 request has a total deadline (its timeout, cut to the check's time left), enforced by shutting the
 socket down: a socket timeout bounds each read, not an answer that trickles in.
+
+A check sends no credentials: it is for unauthenticated health endpoints, and a URL holding a
+`user:password@` is refused (http.client would drop it, failing every release on 401, while the
+password sat in plain text in the stack file and the hook's environment).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import functools
 import http.client
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -98,8 +103,15 @@ class EndpointCheck:
     def from_dict(cls, raw: Any) -> EndpointCheck:
         known_keys(raw, ("url", *_EXPECTATION_KEYS), "an endpoint")
         url = raw.get("url")
+        shown = _redacted_url(url) if isinstance(url, str) else url
         if not (isinstance(url, str) and url.startswith(("http://", "https://")) and _host_of(url)):
-            raise ValueError(f"url {url!r}: an http:// or https:// URL")
+            raise ValueError(f"url {shown!r}: an http:// or https:// URL")
+        if "@" in urllib.parse.urlsplit(url).netloc:
+            raise ValueError(
+                f"url {shown!r}: a URL without user:password@; a smoke check sends no credentials (it is for "
+                "unauthenticated health endpoints), and a password here would sit in plain text in the stack "
+                "file and the hook's environment"
+            )
         return cls(url, HttpExpectation.from_dict(raw))
 
     @property
@@ -149,6 +161,26 @@ class PathCheck:
 
     def at(self, base_url: str, host: str | None = None) -> EndpointCheck:
         return EndpointCheck(f"{base_url.rstrip('/')}{self.path}", self.expect, host)
+
+
+def _redacted_url(url: str) -> str:
+    """`url` as it may be shown: the password of a `user:password@` in it (or a lone user, often a
+    token) replaced by ***. Read as text, not by urlsplit, which raises on some malformed URLs that
+    still hold a password."""
+    scheme, separator, rest = url.partition("://")
+    authority, path = re.match(r"([^/?#]*)(.*)", rest, re.DOTALL).groups()
+    userinfo, at, host = authority.rpartition("@")
+    if not (separator and at):
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{separator}{user + ':***' if colon else '***'}@{host}{path}"
+
+
+def redacted(raw: Any) -> Any:
+    """A smoke check as written, as it may be shown in a message or a log: its `url` redacted."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("url"), str):
+        return {**raw, "url": _redacted_url(raw["url"])}
+    return raw
 
 
 def _host_of(url: str) -> str | None:
