@@ -79,7 +79,7 @@ from rollback_guard.components.ecs_service import (
     Rolling,
     deployment_minutes,
 )
-from rollback_guard.components.lambda_function import handler_file_problems
+from rollback_guard.components.lambda_function import function_code_problems
 from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
@@ -102,10 +102,13 @@ from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck,
 from rollback_guard.limits import (
     ALARM_NAME_LENGTH,
     DESCRIBE_ALARMS_NAMES,
+    IMAGE_REFERENCE_LENGTH,
+    LAMBDA_HANDLER_LENGTH,
     LAMBDA_NAME_LENGTH,
     LAMBDA_UNRESERVED_CONCURRENCY,
     LOG_RETENTION_DAYS,
     SECURITY_GROUP_RULES,
+    TASK_DEFINITION_BYTES,
 )
 from rollback_guard.policy import rules
 
@@ -126,6 +129,8 @@ MAX_EXPECTED_REQUESTS_PER_SECOND = 1_000_000
 # The longest Lambda function name each kind of entry gets, "<name><suffix><stack>", as the components
 # name their children (tests/test_aws_limits.py renders the longest names these allow).
 LONGEST_FUNCTION_SUFFIX = {"services": "-test-traffic-", "functions": "-hooks-post-traffic-"}
+# What a service's task definition holds besides its environment (the container, its ports and logs).
+TASK_DEFINITION_ROOM = 4096
 # The pipeline stack's, "<suffix><stack>": program.py's DeliveryPipeline "release" and its notifier.
 PIPELINE_LONGEST_FUNCTION = "release-notifications-formatter-"
 # Names AWS refuses at the start of a load balancer's name (internal-) or a bucket's (xn--, sthree-).
@@ -179,6 +184,9 @@ def _ipv4_cidr(value: str) -> str:
         raise PydanticCustomError("cidr", "not a CIDR block") from None
     if "/" not in value:
         raise PydanticCustomError("cidr", "an address without its prefix length")
+    if str(ipaddress.IPv4Network(value)) != value:
+        # 0.0.0.0/00 is 0.0.0.0/0 to AWS: a list holding both repeats a rule.
+        raise PydanticCustomError("cidr", "not written as AWS writes it")
     return value
 
 
@@ -948,6 +956,27 @@ class ServiceSettings(_Section):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> ServiceSettings:
         found = _fargate_size(self.cpu, self.memory)
+        reference = f"{self.image}:{self.tag}"
+        if len(reference) > IMAGE_REFERENCE_LENGTH:
+            found.append(
+                (
+                    "tag",
+                    self.tag,
+                    f"an image and tag of at most {IMAGE_REFERENCE_LENGTH} characters together (ECS's "
+                    f"limit; {len(reference)} here)",
+                )
+            )
+        variables = len(json.dumps([{"name": k, "value": v} for k, v in self.environment.items()]))
+        if variables > TASK_DEFINITION_BYTES - TASK_DEFINITION_ROOM:
+            found.append(
+                (
+                    "environment",
+                    f"{variables} bytes",
+                    f"at most {TASK_DEFINITION_BYTES - TASK_DEFINITION_ROOM} bytes: ECS takes a task definition of "
+                    f"{TASK_DEFINITION_BYTES // 1024} KiB, {TASK_DEFINITION_ROOM // 1024} of them kept for the rest "
+                    "of it",
+                )
+            )
         deployment, production = self.deployment, _production(info)
         detection = self.alarms.evaluation
         kept = deployment.blue_kept()
@@ -1141,7 +1170,7 @@ class FunctionSettings(_Section):
     """One Lambda canary: `functions.<name>`."""
 
     code_path: Annotated[str, Field(min_length=1, description="a folder of this project holding the function's code")]
-    handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler")
+    handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler", max_length=LAMBDA_HANDLER_LENGTH)
     expected_requests_per_second: _expected_rate("invocations a second of the alias")
     runtime: _one_of("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x") = "python3.13"
     memory_mb: _whole(128, 10240) = 256
@@ -1220,7 +1249,7 @@ class FunctionSettings(_Section):
         found = [
             # Said of the folder as the stack file writes it.
             (to_camel(argument), value, allowed.replace(str(folder), self.code_path))
-            for argument, value, allowed in handler_file_problems(folder, self.handler, self.runtime)
+            for argument, value, allowed in function_code_problems(folder, self.handler, self.runtime)
         ]
         # A smoke event is the new version's first invocation, cold start included.
         longest = MAX_CHECK_TIMEOUT_SECONDS - COLD_START_SECONDS
@@ -1433,7 +1462,8 @@ def _name_problems(settings: Settings, stack: str) -> list:
     found = []
     for key, entries in (("services", settings.service_entries), ("functions", settings.function_entries)):
         suffix = f"{LONGEST_FUNCTION_SUFFIX[key]}{stack}"
-        for name in entries:
+        # A stack name too long for any name has said so (_stack_name_problems).
+        for name in entries if len(suffix) < LAMBDA_NAME_LENGTH else ():
             if len(name) + len(suffix) > LAMBDA_NAME_LENGTH:
                 found.append(
                     (
@@ -1486,7 +1516,13 @@ class PipelineSection(_Section):
     staging_stack: StackName = "staging"
     production_stack: StackName = "prod"
     notification_emails: Annotated[
-        list[_text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")],
+        list[
+            _text(
+                r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+",
+                "an e-mail address such as platform-team@example.com",
+                max_length=254,
+            )
+        ],
         Field(description="a list of e-mail addresses, each once"),
     ] = []
     health_check_minutes: _whole(1, 60) = 5
@@ -1613,12 +1649,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
     # A stack whose name commits it is judged by that environment's rules even before its
     # environment key is right.
     judged_as = expected or environment
-    if judged_as == PIPELINE and len(PIPELINE_LONGEST_FUNCTION + stack) > LAMBDA_NAME_LENGTH:
-        problems.append(
-            f"stack {stack}: a pipeline stack's name of at most {LAMBDA_NAME_LENGTH - len(PIPELINE_LONGEST_FUNCTION)} "
-            f"characters: its notifier function is named {PIPELINE_LONGEST_FUNCTION}<stack>, and Lambda names hold "
-            f"{LAMBDA_NAME_LENGTH}"
-        )
+    problems += _stack_name_problems(stack, judged_as, document)
     model = PipelineSettings if judged_as == PIPELINE else Settings
     context = {"production": judged_as == "prod", "region": region, "stack": stack}
     try:
@@ -1641,6 +1672,25 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _stack_name_problems(stack: str, judged_as: str | None, document: dict) -> list[str]:
+    """A stack's name ends its functions' names: Lambda's characters, and room within its 64 for a
+    name of one character before it."""
+    if judged_as == PIPELINE:
+        pattern = f"{PIPELINE_LONGEST_FUNCTION}<stack>"
+    else:
+        kinds = [key for key in LONGEST_FUNCTION_SUFFIX if document.get(key)] or ["services"]
+        pattern = "<name>" + max((LONGEST_FUNCTION_SUFFIX[kind] for kind in kinds), key=len) + "<stack>"
+    room = LAMBDA_NAME_LENGTH - len(pattern.replace("<stack>", "").replace("<name>", "x"))
+    found = []
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", stack):
+        found.append("letters, digits, - and _ (Lambda's characters)")
+    if len(stack) > room:
+        found.append(f"at most {room} characters (Lambda names hold {LAMBDA_NAME_LENGTH})")
+    if not found:
+        return []
+    return [f"stack {stack}: a name of {' and '.join(found)}: its functions are named {pattern}"]
 
 
 def _project_keys() -> list[str]:
@@ -1677,8 +1727,14 @@ def _partition(region: str) -> str:
 
 
 def _region_problems(region: str | None) -> list[str]:
-    if region in aws_regions():
+    if region in aws_regions() and _partition(region) == "aws":
         return []
+    if region in aws_regions():
+        return [
+            f"aws:region = {region!r}: a region of AWS's commercial partition (aws), such as us-east-1: this "
+            f"program's policies name arn:aws: resources and AWS's managed policies, which {_partition(region)} "
+            "refuses"
+        ]
     near = difflib.get_close_matches(str(region), aws_regions(), n=1)
     hint = f" (did you mean {near[0]}?)" if near else ""
     return [f"aws:region = {region!r}: an AWS region where ECS and Lambda run, such as us-east-1{hint}"]

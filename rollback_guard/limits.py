@@ -50,6 +50,10 @@ LOAD_BALANCER_NAME_LENGTH = 32
 
 # --- Lambda: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 LAMBDA_NAME_LENGTH = 64
+LAMBDA_HANDLER_LENGTH = 128
+# A function's code uploaded with it: 50 MB zipped, 250 MB unzipped.
+LAMBDA_ZIPPED_BYTES = 50 * 1024 * 1024
+LAMBDA_UNZIPPED_BYTES = 250 * 1024 * 1024
 LAMBDA_ENVIRONMENT_BYTES = 4_096
 LAMBDA_TIMEOUT_SECONDS = 900
 LAMBDA_MEMORY_MB = (128, 10_240)
@@ -57,6 +61,36 @@ LAMBDA_MEMORY_MB = (128, 10_240)
 LAMBDA_UNRESERVED_CONCURRENCY = 100
 # A new account's concurrency quota may be as low as 10; the documented default is 1,000.
 LAMBDA_DEFAULT_CONCURRENCY = 1_000
+
+# --- ECS: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html
+TASK_DEFINITION_BYTES = 64 * 1024
+# An image reference, repository and tag together (RegisterTaskDefinition's ContainerDefinition.image).
+IMAGE_REFERENCE_LENGTH = 255
+
+# Keys Lambda sets itself and refuses in a function's environment:
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+LAMBDA_RESERVED_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 
 # --- CloudWatch: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS = (
@@ -139,9 +173,12 @@ NAME_RULES: Mapping[str, NameRule] = {
     "aws:sns/topic:Topic": _rule(256, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:codebuild/project:Project": _rule(150, r"[A-Za-z0-9][A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:codepipeline/pipeline:Pipeline": _rule(100, r"[A-Za-z0-9.@_-]+", "letters, digits, . @ - _"),
-    "aws:codedeploy/application:Application": _rule(100, r"[^\x00-\x1f]+", "printable characters"),
+    "aws:codedeploy/application:Application": _rule(100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-"),
     "aws:codedeploy/deploymentGroup:DeploymentGroup": _rule(
-        100, r"[^\x00-\x1f]+", "printable characters", "deploymentGroupName"
+        100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-", "deploymentGroupName"
+    ),
+    "aws:codedeploy/deploymentConfig:DeploymentConfig": _rule(
+        100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-", "deploymentConfigName"
     ),
     "aws:ecs/cluster:Cluster": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:ecs/service:Service": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
@@ -288,6 +325,8 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
         elif r.type in _INGRESS_RULES and (r.type != _INGRESS_RULES[1] or inputs.get("type") == "ingress"):
             group = str(inputs.get("securityGroupId"))
             ingress[groups.get(group, group)] += 1
+        elif r.type == "aws:ecs/taskDefinition:TaskDefinition":
+            found += _task_definition_violations(r)
         elif r.type == "aws:codebuild/project:Project":
             low, high = CODEBUILD_TIMEOUT_MINUTES
             timeout = inputs.get("buildTimeout")
@@ -336,6 +375,16 @@ def _function_violations(r: Registered) -> list[LimitViolation]:
     size = sum(len(key.encode()) + len(str(value).encode()) for key, value in variables.items())
     if size > LAMBDA_ENVIRONMENT_BYTES:
         found.append(LimitViolation(r.name, "environment", f"{size} bytes", f"at most {LAMBDA_ENVIRONMENT_BYTES}"))
+    refused = [
+        key for key in variables if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key) or key in LAMBDA_RESERVED_KEYS
+    ]
+    if refused:
+        found.append(
+            LimitViolation(r.name, "environment", refused, "names of letters, digits and _, not Lambda's reserved ones")
+        )
+    handler = inputs.get("handler")
+    if isinstance(handler, str) and len(handler) > LAMBDA_HANDLER_LENGTH:
+        found.append(LimitViolation(r.name, "handler", handler, f"at most {LAMBDA_HANDLER_LENGTH} characters"))
     timeout = inputs.get("timeout")
     if timeout is not None and not 1 <= timeout <= LAMBDA_TIMEOUT_SECONDS:
         found.append(LimitViolation(r.name, "timeout", timeout, f"1 to {LAMBDA_TIMEOUT_SECONDS} seconds"))
@@ -343,6 +392,23 @@ def _function_violations(r: Registered) -> list[LimitViolation]:
     low, high = LAMBDA_MEMORY_MB
     if memory is not None and not low <= memory <= high:
         found.append(LimitViolation(r.name, "memorySize", memory, f"{low} to {high} MB"))
+    return found
+
+
+def _task_definition_violations(r: Registered) -> list[LimitViolation]:
+    found = []
+    containers = r.inputs.get("containerDefinitions")
+    text = containers if isinstance(containers, str) else json.dumps(containers or [])
+    if len(text.encode()) > TASK_DEFINITION_BYTES:
+        found.append(
+            LimitViolation(
+                r.name, "containerDefinitions", f"{len(text.encode())} bytes", f"at most {TASK_DEFINITION_BYTES}"
+            )
+        )
+    for container in json.loads(text) if text.startswith("[") else ():
+        image = str(container.get("image", ""))
+        if len(image) > IMAGE_REFERENCE_LENGTH:
+            found.append(LimitViolation(r.name, "image", image, f"at most {IMAGE_REFERENCE_LENGTH} characters"))
     return found
 
 

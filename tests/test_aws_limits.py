@@ -98,9 +98,44 @@ def test_a_pipeline_stack_name_one_character_too_long_is_refused():
     with pytest.raises(SettingsError) as refused:
         render(stack, "pipeline")
     assert refused.value.problems == [
-        f"stack {stack}: a pipeline stack's name of at most 32 characters: its notifier function is named "
-        f"{PIPELINE_LONGEST_FUNCTION}<stack>, and Lambda names hold 64"
+        f"stack {stack}: a name of at most 32 characters (Lambda names hold 64): its functions are named "
+        f"{PIPELINE_LONGEST_FUNCTION}<stack>"
     ]
+
+
+@pytest.mark.parametrize(
+    ("stack", "file"), [("prod.eu", "prod"), ("staging.eu", "staging"), ("pipeline.x", "pipeline")]
+)
+def test_a_stack_name_with_a_dot_is_refused_once_lambda_would_refuse_its_functions_names(stack, file):
+    with pytest.raises(SettingsError) as refused:
+        render(stack, file, environment="pipeline" if file == "pipeline" else None)
+    assert [line for line in refused.value.problems if line.startswith(f"stack {stack}: ")] == [
+        f"stack {stack}: a name of letters, digits, - and _ (Lambda's characters): its functions are named "
+        + (f"{PIPELINE_LONGEST_FUNCTION}<stack>" if file == "pipeline" else "<name>-hooks-post-traffic-<stack>")
+    ]
+
+
+def test_a_stack_name_too_long_for_any_entry_is_said_once_of_the_stack():
+    stack = "prod-" + "a" * 60
+    with pytest.raises(SettingsError) as refused:
+        render(stack, "prod")
+    assert refused.value.problems == [
+        f"stack {stack}: a name of at most 43 characters (Lambda names hold 64): its functions are named "
+        "<name>-hooks-post-traffic-<stack>"
+    ]
+
+
+def test_a_stack_without_functions_may_have_a_longer_name():
+    stack = "prod-" + "a" * 44
+    built = render(stack, "prod", functions=None, services={"web": None, "w": WEB})
+    assert limit_violations(built.monitor.registered) == []
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1"])
+def test_a_region_outside_the_commercial_partition_is_refused(region):
+    with pytest.raises(SettingsError) as refused:
+        render("staging", "staging", **{"aws:region": region})
+    assert refused.value.problems[0].startswith(f"aws:region = '{region}': a region of AWS's commercial partition")
 
 
 @pytest.mark.parametrize("stack", ["Prod", "PROD", "Production-eu"])
@@ -225,6 +260,25 @@ def test_a_trust_policy_over_2048_characters_and_an_eleventh_managed_policy_are_
         ),
         (Resource("aws:ec2/securityGroup:SecurityGroup", "sg", {"ingress": [{}] * 61}), "ingress rules"),
         (Resource("aws:codebuild/project:Project", "p", {"buildTimeout": 2161}), "buildTimeout"),
+        (Resource("aws:lambda/function:Function", "f", {"handler": "app." + "h" * 125}), "handler"),
+        (
+            Resource("aws:lambda/function:Function", "f", {"environment": {"variables": {"AWS_REGION": "x"}}}),
+            "environment",
+        ),
+        (Resource("aws:lambda/function:Function", "f", {"environment": {"variables": {"1BAD": "x"}}}), "environment"),
+        (
+            Resource(
+                "aws:ecs/taskDefinition:TaskDefinition",
+                "t",
+                {"containerDefinitions": [{"environment": [{"name": "BLOB", "value": "x" * 70_000}]}]},
+            ),
+            "containerDefinitions",
+        ),
+        (
+            Resource("aws:ecs/taskDefinition:TaskDefinition", "t", {"containerDefinitions": [{"image": "r/" * 128}]}),
+            "image",
+        ),
+        (Resource("aws:codedeploy/application:Application", "a", {"name": "checkout deploy"}), "name"),
     ],
     ids=lambda value: value if isinstance(value, str) else value.type.split(":")[1] + " " + str(value.inputs)[:40],
 )

@@ -19,7 +19,7 @@ from rollback_guard.components.codedeploy import (
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
-from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, handler_file_problems
+from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
 from rollback_guard.components.network import ExistingVpc
 from rollback_guard.components.service import (
     EcsRelease,
@@ -361,7 +361,7 @@ def test_a_canary_function_built_directly_checks_its_handler_too():
 def test_a_handler_is_found_where_its_runtime_loads_it_from(tmp_path, file, handler, runtime):
     (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / file).write_text("")
-    assert handler_file_problems(tmp_path, handler, runtime) == []
+    assert function_code_problems(tmp_path, handler, runtime) == []
 
 
 @pytest.mark.parametrize(
@@ -395,11 +395,11 @@ def test_a_handler_its_runtime_would_not_find_is_a_problem_naming_what_was_looke
 ):
     (tmp_path / "app.py").write_text("")
     argument, value, allowed = problem
-    assert handler_file_problems(tmp_path, handler, runtime) == [(argument, value, allowed.format(code=tmp_path))]
+    assert function_code_problems(tmp_path, handler, runtime) == [(argument, value, allowed.format(code=tmp_path))]
 
 
 def test_a_code_path_that_is_not_a_folder_is_a_problem():
-    assert handler_file_problems("functions/nowhere", "app.handler", "python3.13") == [
+    assert function_code_problems("functions/nowhere", "app.handler", "python3.13") == [
         ("code_path", "functions/nowhere", "a folder holding the function's code (there is none)")
     ]
 

@@ -590,7 +590,10 @@ def test_the_smoke_test_checks_between_1_and_40_endpoints():
 
 def test_notification_addresses_are_email_addresses():
     message = only_problem("pipeline", pipeline={"notificationEmails": ["platform-team"]})
-    assert message == "rollback-guard:pipeline.notificationEmails[0] = 'platform-team': an e-mail address"
+    assert message == (
+        "rollback-guard:pipeline.notificationEmails[0] = 'platform-team': an e-mail address such as "
+        "platform-team@example.com"
+    )
 
 
 def test_the_health_check_watches_between_1_and_60_minutes():

@@ -1155,6 +1155,48 @@ BAD = [
         "61 here",
     ),
     Bad(
+        "an image and tag longer than ECS takes together",
+        "staging",
+        web({"image": "registry.example.com/" + "a" * 230, "tag": "1" * 100}),
+        "services.web.tag",
+        "at most 255 characters together",
+    ),
+    Bad(
+        "a container environment larger than a task definition holds",
+        "staging",
+        web({"environment": {"BLOB": "x" * 70_000}}),
+        "services.web.environment",
+        "ECS takes a task definition of 64 KiB",
+    ),
+    Bad(
+        "a handler longer than Lambda takes",
+        "staging",
+        greeter({"handler": "app." + "h" * 130}),
+        "functions.greeter.handler",
+        "module.function",
+    ),
+    Bad(
+        "a VPC in the loopback range",
+        "staging",
+        {"network": {"cidrBlock": "127.0.0.0/16"}},
+        "network.cidrBlock",
+        "EC2 refuses multicast, loopback",
+    ),
+    Bad(
+        "a CIDR block with a zero-padded prefix",
+        "staging",
+        web(loadBalancer={"ingressCidrs": ["0.0.0.0/0", "0.0.0.0/00"]}),
+        "services.web.loadBalancer.ingressCidrs[1]",
+        "IPv4 CIDR block",
+    ),
+    Bad(
+        "an e-mail address with a comma",
+        "pipeline",
+        pipeline(notificationEmails=["a,b@example.com"]),
+        "pipeline.notificationEmails[0]",
+        "an e-mail address",
+    ),
+    Bad(
         "more rollback alarms than the pipeline's health check reads in one call",
         "staging",
         {

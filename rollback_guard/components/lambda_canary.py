@@ -39,7 +39,7 @@ from rollback_guard.components.codedeploy import (
     shift_minutes,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
-from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, handler_file_problems
+from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
 from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, LambdaReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.service import RELEASE_MARGIN_MINUTES
@@ -60,7 +60,7 @@ from rollback_guard.policy import rules
 @dataclass
 class LambdaCanaryArgs:
     # A folder holding the function's code, and its handler (module.function), whose file must be
-    # there for the runtime: Python or Node.js (lambda_function.handler_file_problems).
+    # there for the runtime: Python or Node.js (lambda_function.function_code_problems).
     code_path: str
     handler: str
     # Invocations of the new version before traffic moves, as hooks/smoke.py reads them:
@@ -261,7 +261,7 @@ class LambdaCanary(pulumi.ComponentResource):
 
 def _check(name: str, args: LambdaCanaryArgs) -> None:
     """The component's own floors, before anything is created."""
-    problems = handler_file_problems(args.code_path, args.handler, args.runtime)
+    problems = function_code_problems(args.code_path, args.handler, args.runtime)
     found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems]
     found += rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)
     found += rules.gradual_shift(str(args.deployment_config), all_at_once(args.deployment_config), args.production)

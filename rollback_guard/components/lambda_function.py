@@ -3,6 +3,7 @@ of this project is built with (its own log group with retention, its own role, s
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.limits import LAMBDA_HANDLER_LENGTH, LAMBDA_UNZIPPED_BYTES, LAMBDA_ZIPPED_BYTES
 from rollback_guard.policy import rules
 
 ALIAS_NAME = "live"
@@ -42,16 +44,19 @@ PACKAGE_DIRECTORY = Path(__file__).resolve().parent.parent
 HANDLER_FILE_SUFFIXES = {"python": (".py",), "nodejs": (".js", ".mjs", ".cjs")}
 
 
-def handler_file_problems(code_path: str | Path, handler: str, runtime: str) -> list[tuple[str, object, str]]:
-    """(argument, value, what is allowed) when Lambda would not find `handler` in the folder
-    `code_path` with `runtime`; empty when it would. Python imports `pkg.module.function` from
-    pkg/module.py; Node.js loads `dir/module.function` from dir/module.js, .mjs or .cjs."""
+def function_code_problems(code_path: str | Path, handler: str, runtime: str) -> list[tuple[str, object, str]]:
+    """(argument, value, what is allowed) when Lambda would refuse the code in the folder `code_path`
+    or not find `handler` in it with `runtime`; empty when it would take both. Python imports
+    `pkg.module.function` from pkg/module.py; Node.js loads `dir/module.function` from dir/module.js,
+    .mjs or .cjs."""
     family = next((family for family in HANDLER_FILE_SUFFIXES if runtime.startswith(family)), None)
     if family is None:
         return [("runtime", runtime, "a Python or Node.js runtime (python3.x, nodejsNN.x)")]
     folder = Path(code_path)
     if not folder.is_dir():
         return [("code_path", str(code_path), "a folder holding the function's code (there is none)")]
+    if len(handler) > LAMBDA_HANDLER_LENGTH:
+        return [("handler", handler, f"at most {LAMBDA_HANDLER_LENGTH} characters (Lambda's limit)")]
     if family == "python":
         module, dot, function = handler.rpartition(".")
         module = module.replace(".", "/")
@@ -65,17 +70,31 @@ def handler_file_problems(code_path: str | Path, handler: str, runtime: str) -> 
     if not any((folder / file).is_file() for file in files):
         looked_for = f"runtime {runtime} looks for {' or '.join(files)} there, and there is none"
         return [("handler", handler, f"a function in a file of {code_path}; {looked_for}")]
+    files = _code_files(folder)
+    size = sum(path.stat().st_size for path in files)
+    # Deflated as the archive will be, only when it could matter: that reads every file.
+    zipped = sum(len(zlib.compress(path.read_bytes())) for path in files) if size > LAMBDA_ZIPPED_BYTES else size
+    if size > LAMBDA_UNZIPPED_BYTES or zipped > LAMBDA_ZIPPED_BYTES:
+        allowed = f"{LAMBDA_ZIPPED_BYTES // 2**20} MB zipped and {LAMBDA_UNZIPPED_BYTES // 2**20} MB unzipped"
+        here = f"{zipped / 2**20:.0f} MB zipped, {size / 2**20:.0f} MB unzipped here"
+        return [("code_path", str(code_path), f"code of at most {allowed}, as Lambda takes it uploaded ({here})")]
     return []
 
 
-def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive:
-    """The files of `directory` without Python bytecode, whose bytes depend on the machine that ran
-    the tests and would change the code hash (and so the function) without a change of code."""
-    root = Path(directory)
-    files = sorted(
+def _code_files(root: Path) -> list[Path]:
+    """The files of `root` a function ships: no Python bytecode, whose bytes depend on the machine
+    that ran the tests and would change the code hash (and so the function) without a change of code."""
+    return sorted(
         path for path in root.rglob("*") if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
-    return pulumi.AssetArchive({f"{prefix}{path.relative_to(root)}": pulumi.FileAsset(str(path)) for path in files})
+
+
+def code_archive(directory: str | Path, prefix: str = "") -> pulumi.AssetArchive:
+    """The files `directory` ships (_code_files), as the function's code."""
+    root = Path(directory)
+    return pulumi.AssetArchive(
+        {f"{prefix}{path.relative_to(root)}": pulumi.FileAsset(str(path)) for path in _code_files(root)}
+    )
 
 
 def hooks_archive() -> pulumi.AssetArchive:
@@ -126,7 +145,7 @@ def logged_function(
 @dataclass
 class CanaryFunctionArgs:
     # A folder holding the function's code, and its handler (module.function), whose file must be
-    # there for the runtime: Python or Node.js (handler_file_problems).
+    # there for the runtime: Python or Node.js (function_code_problems).
     code_path: str
     handler: str
     runtime: str = "python3.13"
@@ -151,7 +170,7 @@ class CanaryFunction(pulumi.ComponentResource):
     role: aws.iam.Role
 
     def __init__(self, name: str, args: CanaryFunctionArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = handler_file_problems(args.code_path, args.handler, args.runtime)
+        problems = function_code_problems(args.code_path, args.handler, args.runtime)
         rules.refuse(f"function {name}", [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems])
         super().__init__("rollback-guard:lambda_function:CanaryFunction", name, None, opts)
         self.function, self.role = logged_function(

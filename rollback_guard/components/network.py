@@ -14,6 +14,10 @@ from rollback_guard.limits import LOAD_BALANCER_SUBNET_PREFIX, SMALLEST_SUBNET_P
 from rollback_guard.policy import rules
 
 NAT_STRATEGIES = ("single", "one-per-az")
+# Blocks EC2's CreateVpc refuses: "this network", loopback, link-local, multicast and reserved.
+REFUSED_BLOCKS = tuple(
+    ipaddress.IPv4Network(block) for block in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3")
+)
 # awsx needs a zone's share of the block to hold a private and a public subnet.
 MIN_AVAILABILITY_ZONES, MAX_AVAILABILITY_ZONES = 2, 6
 
@@ -41,6 +45,15 @@ class NewVpc:
         except (ValueError, TypeError):
             return [("cidr_block", self.cidr_block, "an IPv4 CIDR block with no host bits, such as 10.0.0.0/16")]
         found: list[tuple[str, object, str]] = []
+        if any(block.overlaps(refused) for refused in REFUSED_BLOCKS):
+            found.append(
+                (
+                    "cidr_block",
+                    self.cidr_block,
+                    "a private (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) or public block: EC2 refuses "
+                    "multicast, loopback, link-local, reserved and 0.0.0.0/8 blocks",
+                )
+            )
         zones = self.availability_zones
         if type(zones) is not int or not MIN_AVAILABILITY_ZONES <= zones <= MAX_AVAILABILITY_ZONES:
             return [("availability_zones", zones, f"a whole number from {MIN_AVAILABILITY_ZONES} to 6")]

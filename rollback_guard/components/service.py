@@ -466,6 +466,7 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
     https = options.certificate_arn is not None
     if problem := inbound_rules_problem(options.ingress_cidrs, options.test_ingress_cidrs or (), https):
         found.append(problem)
+    found += rules.alarm_names_not_arns(args.alarms.extra_alarm_names)
     if deployment_group_alarm_count(args) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
         found.append(f"a deployment group watches at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms")
     # After the last shift blue must outlive the alarms' worst detection, or a late alarm has
