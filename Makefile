@@ -40,8 +40,10 @@ lint: $(DEV)
 lint-migrations: $(DEV)
 	$(BIN)/squawk migrations/*.sql
 
+# Both cores: pytest-xdist runs the suite in two worker processes, each with its own mocks and
+# loopback servers.
 test: lint $(NODE_INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Figures, never an exit code: never part of `make test`. detection.py prints the detection model's
 # grid (static alarms, judge, judge with probes) and the issue's goals, PASS or FAIL (about a minute

@@ -75,16 +75,19 @@ def test_a_name_one_character_longer_than_the_stack_allows_is_refused_naming_it(
 
 
 def test_the_largest_maps_a_stack_allows_stay_within_aws_limits():
-    # 100 rollback alarms: 20 services with 4 each (the latency band on), 10 functions with 2.
+    # 100 rollback alarms: 10 services with 9 each (3 built, the latency band, 5 extra: with the judge's
+    # heartbeat, the 10 a deployment group watches), 5 functions with 2.
+    service = {**WEB, "alarms": {**WEB["alarms"], "extraAlarmNames": [f"db-{n}" for n in range(5)]}}
     built = render(
         "staging",
         "staging",
-        services={"web": None, **entries("web", 20, 15, WEB)},
-        functions={"greeter": None, **entries("fn", 10, 25, GREETER)},
+        services={"web": None, **entries("web", 10, 15, service)},
+        functions={"greeter": None, **entries("fn", 5, 25, GREETER)},
         pipelineService="web000000000000",
     )
     assert limit_violations(built.monitor.registered) == []
-    assert len(built.of_type("aws:ecs/service:Service")) == 20
+    groups = built.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup")
+    assert {len(group.inputs["alarmConfiguration"]["alarms"]) for group in groups} == {10, 3}
 
 
 def test_the_longest_pipeline_stack_name_stays_within_aws_limits():
