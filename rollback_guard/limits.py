@@ -152,6 +152,11 @@ def _rule(max_length: int, pattern: str, allowed: str, property: str = "name") -
     return NameRule(property, max_length, pattern, f"{allowed}, at most {max_length} characters")
 
 
+def _codedeploy(property: str) -> NameRule:
+    return _rule(100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-", property)
+
+
+_BUCKET = _rule(63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lowercase letters, digits, . and -", "bucket")
 _LB_NAME = _rule(LOAD_BALANCER_NAME_LENGTH, r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "letters, digits, dashes")
 # Physical names of the resources rollback-guard creates, by type: where the name is, how long it may
 # be and what it may hold. Sources: each service's API reference for its Create call.
@@ -173,23 +178,15 @@ NAME_RULES: Mapping[str, NameRule] = {
     "aws:sns/topic:Topic": _rule(256, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:codebuild/project:Project": _rule(150, r"[A-Za-z0-9][A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:codepipeline/pipeline:Pipeline": _rule(100, r"[A-Za-z0-9.@_-]+", "letters, digits, . @ - _"),
-    "aws:codedeploy/application:Application": _rule(100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-"),
-    "aws:codedeploy/deploymentGroup:DeploymentGroup": _rule(
-        100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-", "deploymentGroupName"
-    ),
-    "aws:codedeploy/deploymentConfig:DeploymentConfig": _rule(
-        100, r"[A-Za-z0-9+=,.@_-]+", "letters, digits, +=,.@_-", "deploymentConfigName"
-    ),
+    "aws:codedeploy/application:Application": _codedeploy("name"),
+    "aws:codedeploy/deploymentGroup:DeploymentGroup": _codedeploy("deploymentGroupName"),
+    "aws:codedeploy/deploymentConfig:DeploymentConfig": _codedeploy("deploymentConfigName"),
     "aws:ecs/cluster:Cluster": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:ecs/service:Service": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:ecs/taskDefinition:TaskDefinition": _rule(255, r"[A-Za-z0-9_-]+", "letters, digits, - and _", "family"),
     "aws:ec2/securityGroup:SecurityGroup": _rule(255, r"[ -~]+", "printable ASCII"),
-    "aws:s3/bucket:Bucket": _rule(
-        63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lowercase letters, digits, . and -", "bucket"
-    ),
-    "aws:s3/bucketV2:BucketV2": _rule(
-        63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lowercase letters, digits, . and -", "bucket"
-    ),
+    "aws:s3/bucket:Bucket": _BUCKET,
+    "aws:s3/bucketV2:BucketV2": _BUCKET,
     "aws:kms/alias:Alias": _rule(256, r"alias/[A-Za-z0-9/_-]+", "alias/ then letters, digits, / _ -"),
 }
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
