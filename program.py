@@ -68,6 +68,8 @@ def _service_exports(ecs: EcsServiceWithRollback, settings: ServiceSettings) -> 
         "clusterName": ecs.service.cluster.name,
         "serviceName": ecs.service.service.name,
         "strategy": settings.deployment.strategy_name,
+        # What `ops preflight` checks is issued in the stack's region.
+        "certificateArn": settings.load_balancer.certificate_arn,
     }
     if ecs.deployment_group:
         group = ecs.deployment_group

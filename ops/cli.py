@@ -3,7 +3,8 @@
 Every command prints a human summary, or with --json one JSON document, on stdout; errors also go
 to stderr; progress goes to stderr. Exit codes are 0 done, 1 failed, 2 bad input, 3 a
 precondition missing (see ops/stack.py). Bad input is refused before anything needs the Pulumi
-CLI or AWS.
+CLI or AWS. `preflight` (and `deploy`, which runs it first) says 1 for a stack not ready to roll
+back and 3 for one it could not check: what it needed to read was refused or failed.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.stack import BAD_INPUT, FAILED, PRECONDITION, ROOT, AutomationStack, OpsError, StackPort, aws_session
+
+if TYPE_CHECKING:
+    from rollback_guard.preflight import Finding
 
 StackFactory = Callable[[str], StackPort]
 SessionFactory = Callable[[str | None], Any]
@@ -98,12 +102,40 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
 
 def deploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     stack = stack_factory(args.environment)
-    session_factory(stack.region())  # credentials that work, or exit 3 before anything runs
+    session = session_factory(stack.region())  # credentials that work, or exit 3 before anything runs
     _require_passphrase(stack)
+    # The pipeline stack releases nothing of its own: nothing there to roll back.
+    if args.environment != PIPELINE and not args.skip_preflight:
+        findings = _preflight(stack, session)
+        for finding in findings:
+            _to_stderr(f"preflight: {finding.line()}")
+        code, _ = _readiness(findings)
+        if code:
+            refusal = "is not ready to roll back" if code == FAILED else "could not be checked"
+            return {
+                "stack": args.environment,
+                "error": f"not deploying: the stack {refusal} (preflight, above): fix what it says, or pass "
+                "--skip-preflight",
+                "findings": [finding.as_dict() for finding in findings],
+            }, code
     stack.preview(on_output=_to_stderr)
     _confirm_production(args, confirm)
     outcome = stack.up(on_output=_to_stderr)
     return {"stack": args.environment, "result": outcome}, 0 if outcome == "succeeded" else FAILED
+
+
+def preflight(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
+    """Read-only: is the stack ready to roll back (rollback_guard/preflight.py)?"""
+    _not_the_pipeline(args)
+    stack = stack_factory(args.environment)
+    findings = _preflight(stack, session_factory(stack.region()))
+    code, verdict = _readiness(findings)
+    return {
+        "stack": args.environment,
+        "ready": code == 0,
+        "verdict": verdict,
+        "findings": [finding.as_dict() for finding in findings],
+    }, code
 
 
 def status(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
@@ -202,6 +234,7 @@ def gameday(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
 
 COMMANDS = {
     "plan": plan,
+    "preflight": preflight,
     "deploy": deploy,
     "status": status,
     "rollback": rollback,
@@ -226,8 +259,11 @@ def _parser() -> argparse.ArgumentParser:
     command(
         "plan", "offline: the stack's resources and each release path's rollback budget, with a PNG timeline"
     ).add_argument("--png", help="where to write the timeline (default plan-ENV.png)")
-    command("deploy", "preview, then up, with streamed progress").add_argument(
-        "--yes", action="store_true", help="needed for prod when not asked interactively"
+    command("preflight", "read-only: is the stack ready to roll back? one line per finding, with what to do")
+    release = command("deploy", "preflight, preview, then up, with streamed progress")
+    release.add_argument("--yes", action="store_true", help="needed for prod when not asked interactively")
+    release.add_argument(
+        "--skip-preflight", action="store_true", help="deploy even if preflight finds the stack not ready"
     )
     command(
         "status", "live versions, in-flight deployments and the judge's say, alarm states, last releases"
@@ -298,6 +334,26 @@ def _confirm_production(args, confirm: Callable[[str], str]) -> None:
         raise OpsError("refusing to change prod without confirmation: pass --yes", PRECONDITION)
     if confirm("This changes production. Type the stack name to go on: ").strip() != "prod":
         raise OpsError("not confirmed; nothing changed", PRECONDITION)
+
+
+def _preflight(stack: StackPort, session) -> list[Finding]:
+    from rollback_guard.preflight import StackExports, check_stack
+
+    if not session.region_name:
+        raise OpsError(f"no AWS region for {stack.name}: set aws:region in its stack file", PRECONDITION)
+    return check_stack(StackExports.from_outputs(stack.outputs()), session)
+
+
+def _readiness(findings: list[Finding]) -> tuple[int, str]:
+    """0 ready (notes at most), 1 not ready, 3 not every check could run; and the word for it."""
+    from rollback_guard.preflight import Severity
+
+    severities = {finding.severity for finding in findings}
+    if Severity.NOT_READY in severities:
+        return FAILED, "not-ready"
+    if Severity.UNCHECKED in severities:
+        return PRECONDITION, "unchecked"
+    return 0, "ready"
 
 
 def _operations(args, stack_factory, session_factory):
@@ -466,6 +522,10 @@ def _gameday_lines(result: dict) -> list[str]:
 
 HUMAN = {
     "plan": _plan_lines,
+    "preflight": lambda result: [
+        f"{result['stack']}: {result['verdict']}",
+        *(f"  {finding['line']}" for finding in result["findings"]),
+    ],
     "deploy": lambda result: [f"{result['stack']}: up {result['result']}"],
     "status": _status_lines,
     "rollback": _rollback_lines,

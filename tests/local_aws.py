@@ -30,6 +30,22 @@
   `async_invocations` and answered 202, as Lambda queues it; not run.
 - EventBridge PutEvents: the entries are recorded in `put_events`, then moto takes them.
 - A deployment's state can also be set at once (`play`), for a test that moves it on by its clock.
+- CodeDeploy GetDeploymentGroup: moto answers an empty alarmConfiguration; here it is the one the
+  group was created with, as AWS answers.
+
+- Lambda GetAccountSettings: moto lacks it. Answered from `lambda_concurrency_quota` (the account's
+  concurrent executions; AWS's default unless a test lowers it) less every function's reserved
+  concurrency in moto, as Lambda counts UnreservedConcurrentExecutions.
+- IAM SimulatePrincipalPolicy: moto lacks it. A role's inline and attached policies in moto, and its
+  permissions boundary, are evaluated for each action and resource as IAM does for one account:
+  an explicit Deny wins, else an Allow (within the boundary) allows, else the request is implicitly
+  denied. As IAM answers today, each action has one result, the most restrictive decision of its
+  resources, and each resource's own in ResourceSpecificResults. Actions and resources match with IAM's wildcards; conditions with String and Arn
+  Equals/Like on the context entries given (any other operator, or a key not given, does not match).
+- ELBv2 DescribeAccountLimits: moto answers AWS's default quotas, fixed; an account's may be lower
+  or higher. Here `load_balancer_limits` (by quota name) is laid over moto's answer.
+- IAM's AWS managed policies: moto loads its ~1,300 only on request, slowly. The ones CodeDeploy's
+  service roles carry (`CODEDEPLOY_MANAGED_POLICIES`) are there from the start, as in every account.
 
 Everything else (DynamoDB, Lambda aliases, ECS, CloudWatch, CodeDeploy create/list/get) is moto's
 server, unchanged.
@@ -41,7 +57,9 @@ landed), each for the next N calls.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import html
 import io
 import json
 import math
@@ -56,6 +74,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -70,6 +89,7 @@ _LAMBDA_ROUTES = {
     ("POST", r"/2015-03-31/functions/[^/]+/versions"): "PublishVersion",
     ("GET", r"/2015-03-31/functions/[^/]+/aliases/[^/]+"): "GetAlias",
     ("PUT", r"/2015-03-31/functions/[^/]+/aliases/[^/]+"): "UpdateAlias",
+    ("GET", r"/2016-08-19/account-settings/?"): "GetAccountSettings",
 }
 _CODEDEPLOY = "CodeDeploy_20141006."
 _STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
@@ -82,6 +102,15 @@ _OVERLAID = ("errorInformation", "rollbackInfo", "instanceTerminationWaitTimeSta
 _ALREADY_COMPLETED = "LifecycleEventAlreadyCompletedException"
 # Deployment ids per ListDeployments page (CodeDeploy's page size is larger; small finds paging bugs).
 LIST_PAGE = 10
+# Lambda's default concurrent executions per account and region.
+LAMBDA_CONCURRENCY_QUOTA = 1_000
+# The AWS managed policies CodeDeploy's service roles carry (components/codedeploy.py).
+CODEDEPLOY_MANAGED_POLICIES = ("AWSCodeDeployRoleForLambdaLimited", "AWSCodeDeployRoleForECSLimited")
+_REGION = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/")
+_IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+_ELBV2_VERSION = "2015-12-01"
+# IAM's decisions, the most restrictive first.
+_DECISIONS = ("explicitDeny", "implicitDeny", "allowed")
 
 
 @dataclass(frozen=True)
@@ -125,6 +154,10 @@ class LocalAws:
     async_invocations: list[dict] = field(default_factory=list)
     # Every entry of every EventBridge PutEvents, with its Detail parsed.
     put_events: list[dict] = field(default_factory=list)
+    # The account's Lambda concurrent executions (GetAccountSettings' ConcurrentExecutions).
+    lambda_concurrency_quota: int = LAMBDA_CONCURRENCY_QUOTA
+    # Elastic Load Balancing quotas other than moto's fixed ones, by name ("target-groups": 3000, ...).
+    load_balancer_limits: dict[str, int] = field(default_factory=dict)
 
     def inject(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> None:
         """The next `times` calls of `operation`, once `after` more have gone through, meet `fault`."""
@@ -152,6 +185,7 @@ class LocalAws:
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=MotoRequestHandler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
+        _add_codedeploy_managed_policies()
         return self.url
 
     def stop(self) -> None:
@@ -172,7 +206,10 @@ class LocalAws:
         self.rollback_outcomes.clear()
         self.async_invocations.clear()
         self.put_events.clear()
+        self.lambda_concurrency_quota = LAMBDA_CONCURRENCY_QUOTA
+        self.load_balancer_limits.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
+        _add_codedeploy_managed_policies()
 
     def _app(self, environ, start_response):
         body = _body(environ)
@@ -186,11 +223,17 @@ class LocalAws:
         if fault and fault.error:
             return _error(environ, start_response, operation, fault.error, fault.status)
         if fault and fault.lose_answer:
-            self._route(environ, lambda status, headers, exc_info=None: None)
+            self._route(environ, lambda status, headers, exc_info=None: None, operation)
             return _error(environ, start_response, operation, "InternalFailure", 500)
-        return self._route(environ, start_response)
+        return self._route(environ, start_response, operation)
 
-    def _route(self, environ, start_response):
+    def _route(self, environ, start_response, operation: str):
+        if operation == "GetAccountSettings":
+            return self._lambda_account_settings(environ, start_response)
+        if operation == "SimulatePrincipalPolicy":
+            return self._simulate_principal_policy(environ, start_response)
+        if operation == "DescribeAccountLimits":
+            return self._describe_account_limits(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == _STATUS_TARGET:
             return self._report_status(environ, start_response)
@@ -205,7 +248,6 @@ class LocalAws:
             ]
             return self._moto(environ, start_response)
         if target.startswith(_CODEDEPLOY):
-            operation = target.removeprefix(_CODEDEPLOY)
             handler = getattr(self, f"_codedeploy_{operation}", None)
             if handler is not None:
                 return handler(environ, start_response)
@@ -281,6 +323,20 @@ class LocalAws:
         self._overlay(answer["deploymentInfo"])
         return _json(start_response, answer)
 
+    def _codedeploy_GetDeploymentGroup(self, environ, start_response):
+        """moto answers an empty alarmConfiguration: here, the one the group was created with."""
+        body = _body(environ)
+        request = json.loads(body)
+        group = _moto_deployment_group(request["applicationName"], request["deploymentGroupName"])
+        if group is None:  # moto's own answer: the group does not exist
+            return self._moto({**environ, "wsgi.input": io.BytesIO(body)}, start_response)
+        answer = self._forward(environ, body)
+        answer["deploymentGroupInfo"]["alarmConfiguration"] = group.alarm_configuration or {
+            "enabled": False,
+            "alarms": [],
+        }
+        return _json(start_response, answer)
+
     def _codedeploy_ListDeployments(self, environ, start_response):
         """Pages of LIST_PAGE ids, as CodeDeploy pages them (moto answers with one page)."""
         request = json.loads(_body(environ))
@@ -344,6 +400,81 @@ class LocalAws:
         start, end = float(request["StartTime"]), float(request["EndTime"])
         answer["MetricDataResults"] += [_percentile_result(query, start, end) for query in percentiles]
         return _json(start_response, answer)
+
+    def _lambda_account_settings(self, environ, start_response):
+        """The account's concurrency as Lambda reports it: the quota, and what reservations leave."""
+        from moto.awslambda.models import lambda_backends
+
+        region = _REGION.search(environ.get("HTTP_AUTHORIZATION", ""))["region"]
+        functions = list(lambda_backends[DEFAULT_ACCOUNT_ID][region].list_functions())
+        reserved = sum(int(function.reserved_concurrency or 0) for function in functions)
+        limit = {
+            "ConcurrentExecutions": self.lambda_concurrency_quota,
+            "UnreservedConcurrentExecutions": self.lambda_concurrency_quota - reserved,
+        }
+        return _json(start_response, {"AccountLimit": limit, "AccountUsage": {"FunctionCount": len(functions)}})
+
+    def _describe_account_limits(self, environ, start_response):
+        """moto's quotas, with `load_balancer_limits` laid over them (Classic ELB's go to moto)."""
+        body = _body(environ)
+        environ = {**environ, "wsgi.input": io.BytesIO(body)}
+        if urllib.parse.parse_qs(body.decode()).get("Version") != [_ELBV2_VERSION]:
+            return self._moto(environ, start_response)
+        answer = b"".join(self._moto(environ, lambda status, headers, exc_info=None: None)).decode()
+        for name, limit in self.load_balancer_limits.items():
+            answer = re.sub(rf"(<Name>{re.escape(name)}</Name>\s*<Max>)\d+(</Max>)", rf"\g<1>{limit}\g<2>", answer)
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        return [answer.encode()]
+
+    def _simulate_principal_policy(self, environ, start_response):
+        """Each action on each resource, decided by the role's policies (see the module docstring)."""
+        from moto.iam.exceptions import NotFoundException
+        from moto.iam.models import iam_backends
+
+        request = urllib.parse.parse_qs(_body(environ).decode())
+        backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        role_arn = request["PolicySourceArn"][0]
+        try:
+            role = backend.get_role_by_arn(role_arn)
+        except NotFoundException:
+            message = f"The role with ARN {role_arn} cannot be found."
+            return _error(environ, start_response, "SimulatePrincipalPolicy", "NoSuchEntity", 404, message)
+        identity = [json.loads(document) for document in role.policies.values()]
+        identity += [_default_document(policy) for policy in role.managed_policies.values()]
+        boundary = (
+            [_default_document(backend.get_policy(role.permissions_boundary_arn))]
+            if role.permissions_boundary_arn
+            else None
+        )
+        context = _context_entries(request)
+        results = []
+        for action in _members(request, "ActionNames"):
+            decisions = {}
+            for resource in _members(request, "ResourceArns") or ["*"]:
+                decision = _decision(identity, action, resource, context)
+                if decision == "allowed" and boundary and _decision(boundary, action, resource, context) != "allowed":
+                    decision = "implicitDeny"
+                decisions[resource] = decision
+            # One result per action, its decision the most restrictive of its resources', as IAM answers now.
+            worst = min(decisions.values(), key=_DECISIONS.index)
+            per_resource = "".join(
+                f"<member><EvalResourceName>{html.escape(resource)}</EvalResourceName>"
+                f"<EvalResourceDecision>{decision}</EvalResourceDecision></member>"
+                for resource, decision in decisions.items()
+            )
+            results.append(
+                f"<member><EvalActionName>{html.escape(action)}</EvalActionName>"
+                f"<EvalResourceName>{html.escape(next(iter(decisions)))}</EvalResourceName>"
+                f"<EvalDecision>{worst}</EvalDecision>"
+                f"<ResourceSpecificResults>{per_resource}</ResourceSpecificResults></member>"
+            )
+        document = (
+            f'<SimulatePrincipalPolicyResponse xmlns="{_IAM_XMLNS}"><SimulatePrincipalPolicyResult>'
+            f"<IsTruncated>false</IsTruncated><EvaluationResults>{''.join(results)}</EvaluationResults>"
+            "</SimulatePrincipalPolicyResult></SimulatePrincipalPolicyResponse>"
+        )
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        return [document.encode()]
 
     def _invoke(self, name: str, environ, start_response):
         qualifier = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair).get(
@@ -431,6 +562,105 @@ def _moto_deployment(deployment_id: str):
             if deployment_id in backend.deployments:
                 return backend.deployments[deployment_id]
     raise KeyError(f"moto has no deployment {deployment_id}")
+
+
+def _moto_deployment_group(application: str, name: str):
+    from moto.codedeploy.models import codedeploy_backends
+
+    for regions in codedeploy_backends.values():
+        for backend in regions.values():
+            if name in backend.deployment_groups.get(application, {}):
+                return backend.deployment_groups[application][name]
+    return None
+
+
+def _add_codedeploy_managed_policies() -> None:
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for name, data in _codedeploy_managed_policies().items():
+        policy = AWSManagedPolicy.from_data(name, DEFAULT_ACCOUNT_ID, "us-east-1", data)
+        backend.managed_policies.setdefault(policy.arn, policy)
+
+
+@functools.cache
+def _codedeploy_managed_policies() -> dict[str, dict]:
+    """moto's data for CODEDEPLOY_MANAGED_POLICIES, parsed once: all of it is megabytes of JSON."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    documents = json.loads(aws_managed_policies_data)
+    return {name: documents[name] for name in CODEDEPLOY_MANAGED_POLICIES}
+
+
+def _members(request: dict[str, list[str]], name: str) -> list[str]:
+    """A query-protocol list: Name.member.1, Name.member.2, ..."""
+    found = [
+        (int(key.rsplit(".", 1)[-1]), values[0]) for key, values in request.items() if key.startswith(f"{name}.member.")
+    ]
+    return [value for _, value in sorted(found)]
+
+
+def _context_entries(request: dict[str, list[str]]) -> dict[str, list[str]]:
+    """SimulatePrincipalPolicy's ContextEntries, by key (IAM's keys are case-insensitive)."""
+    entries = {}
+    for key, values in request.items():
+        match = re.fullmatch(r"ContextEntries\.member\.(\d+)\.ContextKeyName", key)
+        if match:
+            entries[values[0].lower()] = _members(request, f"ContextEntries.member.{match[1]}.ContextKeyValues")
+    return entries
+
+
+def _default_document(policy) -> dict:
+    return json.loads(next(version.document for version in policy.versions if version.is_default))
+
+
+def _decision(policies: list[dict], action: str, resource: str, context: dict[str, list[str]]) -> str:
+    """IAM's decision for one account: explicitDeny, allowed or implicitDeny."""
+    effects = {
+        statement["Effect"]
+        for policy in policies
+        for statement in _as_list(policy.get("Statement"))
+        if _applies(statement, action, resource, context)
+    }
+    return "explicitDeny" if "Deny" in effects else "allowed" if "Allow" in effects else "implicitDeny"
+
+
+def _applies(statement: dict, action: str, resource: str, context: dict[str, list[str]]) -> bool:
+    """Whether a statement speaks of this action on this resource in this context."""
+    actions = any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement.get("Action")))
+    if "NotAction" in statement:
+        actions = not any(_wildcard(p, action, ignore_case=True) for p in _as_list(statement["NotAction"]))
+    resources = any(_wildcard(p, resource) for p in _as_list(statement.get("Resource")))
+    if "NotResource" in statement:
+        resources = not any(_wildcard(p, resource) for p in _as_list(statement["NotResource"]))
+    conditions = (statement.get("Condition") or {}).items()
+    return (
+        actions
+        and resources
+        and all(
+            _condition_holds(op, key, _as_list(wanted), context)
+            for op, keys in conditions
+            for key, wanted in keys.items()
+        )
+    )
+
+
+def _condition_holds(operator: str, key: str, wanted: list[str], context: dict[str, list[str]]) -> bool:
+    given = context.get(key.lower())
+    if given is None or operator not in ("StringEquals", "StringLike", "ArnEquals", "ArnLike"):
+        return False
+    like = operator.endswith("Like")
+    return any(_wildcard(pattern, value) if like else pattern == value for pattern in wanted for value in given)
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """IAM's wildcards: * any run of characters, ? any one."""
+    expression = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(expression, value, flags=re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def _percentile_result(query: dict, start: float, end: float) -> dict:

@@ -5,6 +5,7 @@ limits (rollback_guard.limits), which mocks and `pulumi preview` do not enforce.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +320,9 @@ def test_a_service_on_a_new_vpc_too_small_is_refused_before_anything_is_created(
     # Refused in the service's own checks, before the service itself is registered.
     with pytest.raises(UnsafeConfiguration, match=r"^service web: network.cidr_block '10.0.0.0/24': a block from /16"):
         run(lambda: EcsServiceWithRollback("web", args))
+
+
+def test_the_example_in_docs_limits_runs_as_written():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text()
+    example = page.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(example, "docs/limits.md", "exec"), {})

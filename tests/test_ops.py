@@ -310,6 +310,43 @@ def test_deploy_on_the_local_file_backend_needs_its_passphrase(monkeypatch):
     assert run("deploy", "staging", stack=stack)[0] == 0
 
 
+def test_deploy_runs_preflight_first_and_changes_nothing_when_the_stack_cannot_roll_back(local_aws):
+    local_aws.reset()  # the function, and its alias `live`, are gone
+    greeter = {
+        "service": "greeter",
+        "kind": "lambda",
+        "strategy": "lambda-canary",
+        "function": FUNCTION,
+        "alias": "live",
+    }
+    stack = FakeStack("staging", {"environment": "staging", "releasePaths": [greeter]})
+    code, result = run("deploy", "staging", stack=stack)
+    assert (code, stack.calls) == (1, []), "stopped before the preview"
+    assert result["error"] == (
+        "not deploying: the stack is not ready to roll back (preflight, above): fix what it says, or pass "
+        "--skip-preflight"
+    )
+    assert [finding["line"] for finding in result["findings"]] == [
+        f"not-ready live-revision: function {FUNCTION}:live: does not exist: there is no live revision for traffic "
+        "to return to; run `pulumi up`, which creates it"
+    ]
+
+
+def test_deploy_skips_preflight_when_told_to(local_aws):
+    local_aws.calls.clear()
+    stack = FakeStack("staging", OUTPUTS)
+    code, result = run("deploy", "staging", "--skip-preflight", stack=stack)
+    assert (code, result, stack.calls) == (0, {"stack": "staging", "result": "succeeded"}, ["preview", "up"])
+    assert local_aws.calls == [], "nothing read from AWS"
+
+
+def test_a_first_deploy_goes_ahead_with_preflights_note(capsys):
+    stack = FakeStack("staging")  # nothing deployed yet: no outputs
+    code, result = run("deploy", "staging", stack=stack)
+    assert (code, result, stack.calls) == (0, {"stack": "staging", "result": "succeeded"}, ["preview", "up"])
+    assert "preflight: note first-deploy: stack: nothing is deployed yet" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "command", [["plan"], ["deploy"], ["status"], ["rollback"], ["redeploy", "--to", "2"], ["gameday"]]
 )

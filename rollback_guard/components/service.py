@@ -184,8 +184,10 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
     service: FargateService
     alarm_names: pulumi.Output[list[str]]
     deployment_group: EcsDeploymentGroup | None
-    # CodeDeploy only; None for the strategies ECS releases itself.
+    # CodeDeploy only; None (empty) for the strategies ECS releases itself.
     judge: CanaryJudge | None
+    # The lifecycle hooks' function names by CodeDeploy event.
+    hooks: dict[str, pulumi.Output[str]]
     release: Release | None
     service_url: pulumi.Output[str]
     test_url: pulumi.Output[str]
@@ -286,7 +288,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             # The service may only join a target group that a listener already routes to.
             opts=part_of(self, depends_on=[lb]),
         )
-        self.deployment_group, self.judge, self.release = None, None, None
+        self.deployment_group, self.judge, self.release, self.hooks = None, None, None, {}
         if isinstance(release.strategy, CodeDeployBlueGreen):
             self._codedeploy(name, args, network, test_traffic_hook)
         self.service_url, self.test_url = lb.service_url, lb.test_url
@@ -375,6 +377,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             opts=child,
         )
         self.deployment_group = group
+        self.hooks = {"AfterAllowTestTraffic": hook.function.name, "AfterAllowTraffic": recorder.function.name}
         self.release = Release(
             f"{name}-release",
             ReleaseArgs(
@@ -387,7 +390,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                     else service.task_definition.arn,
                     container_name=service.container_name,
                     container_port=service.container_port,
-                    hooks={"AfterAllowTestTraffic": hook.function.name, "AfterAllowTraffic": recorder.function.name},
+                    hooks=self.hooks,
                 ),
                 alarm_names=self.alarm_names,
                 retry_revision=release.retry_revision,
@@ -421,6 +424,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 "application": self.deployment_group.application.name,
                 "deploymentGroup": self.deployment_group.deployment_group.deployment_group_name,
                 "judge": self.judge.function.name,
+                "hooks": self.hooks,
             }
         return path
 
