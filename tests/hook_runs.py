@@ -115,18 +115,22 @@ def start_release(appspec: str | None = None, execution: str = "execution-1") ->
 
 
 def create_rollback_alarms() -> None:
-    cloudwatch = boto3.client("cloudwatch")
     for name in ROLLBACK_ALARMS:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=3,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        create_alarm(name)
+
+
+def create_alarm(name: str) -> None:
+    """A rollback alarm on a function's errors (INSUFFICIENT_DATA until its state is set)."""
+    boto3.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
 
 
 def fire_alarm(

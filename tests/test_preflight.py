@@ -20,6 +20,7 @@ from ops import cli
 from rollback_guard.components import canary_judge
 from rollback_guard.hooks.judge import JUDGE_NAMESPACE
 from rollback_guard.preflight import ReleasePath, Severity, StackExports, check_stack
+from tests.hook_runs import create_alarm
 from tests.local_aws import Fault
 from tests.scenarios import ALARM, FUNCTION, HOOKS, TABLE, ecs_service_on, publish_versions, zipped_code
 from tests.test_ops import FakeStack, run
@@ -196,19 +197,6 @@ def ready(local_aws, certificate) -> Account:
         "releasePaths": [WEB, GREETER],
     }
     return Account(outputs, balancer_group, live)
-
-
-def create_alarm(name: str) -> None:
-    aws("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=3,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
 
 
 def allow(action: str, resource: str) -> dict:
