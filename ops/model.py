@@ -43,7 +43,7 @@ Assumptions AWS does not document (ASSUMPTIONS holds them as data, printed by `o
    measurements. The share on the new version stops growing at the decision.
 8. The judge (hooks/judge.py) starts 0-10 s after the first traffic shift (an EventBridge rule on
    the deployment's START event, JUDGE_START_SECONDS; in AWS it starts before the shift, so this is
-   conservative), looks at once and then every JUDGE_LOOK_SECONDS (30 s, judge.py LOOK_SECONDS) until
+   conservative), looks at once and then every JUDGE_LOOK_SECONDS (judge.py LOOK_SECONDS) until
    the deployment ends (watch and termination wait included), and rebuilds its evidence at each look
    from the complete per-version minutes CloudWatch has (each visible after the same ingestion delay
    as the alarms', all or nothing: partly ingested minutes are not modelled). A bad verdict rolls

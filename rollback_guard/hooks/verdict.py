@@ -1,8 +1,8 @@
 """The canary judge's decision: is the new version worse than the old one, on the evidence so far?
 
 Four anytime-valid tests share one false-rollback budget per release (FALSE_ROLLBACK_BUDGET), so
-looking every minute, or every second for probes, does not inflate false rollbacks, whatever the
-healthy error rate:
+looking every minute, or every second for probes, does not inflate false rollbacks, under what each
+test assumes of a healthy release:
 
 - errors against the old version: within each minute, conditional on the minute's errors, each
   error falls on the new version with the new version's share of requests if both versions fail
@@ -21,6 +21,14 @@ healthy error rate:
   k is alpha), so it too may be run at every look. With whole minutes only, p cannot fall below
   1/C(2k, k): a p90 that stays above the old one is caught after 9 comparable minutes.
 
+What the budget assumes, and where it does not hold (measured from outside): errors independent of
+one another, so a minute's errors are binomial given its requests; a healthy new version at most as
+error-prone as the ceiling; minutes that do not change once read. Errors in bursts (a retry storm, a
+slow dependency: per-minute variance several times the mean), a few cold-start errors in the new
+version's first minute, an outage shared by both versions (the ceiling test is absolute), a baseline
+above the ceiling, and minutes CloudWatch revises after a look all roll back more healthy releases
+than the budget says.
+
 Every finding says which metric, the new and old values, the statistic and its threshold, and the
 window, so a rollback explains itself. Pure Python: this module runs in the judge's Lambda and in the
 detection model (ops/model.py), so the benchmark measures the code that decides in AWS.
@@ -34,7 +42,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-# At most this share of healthy releases is rolled back by the judge, whatever their error rate.
+# At most this share of healthy releases is rolled back by the judge, under the assumptions above.
 FALSE_ROLLBACK_BUDGET = 0.005
 # How the budget is split between the tests (a union bound: the shares add up to 1).
 BUDGET_SHARES = {"errors-vs-old": 0.3, "errors-vs-ceiling": 0.25, "probes": 0.25, "latency": 0.2}
