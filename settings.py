@@ -24,10 +24,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -202,7 +204,11 @@ ServiceName = _text(
 FunctionName = _text(
     r"[a-z][a-z0-9-]{0,24}", "names of 1 to 25 lowercase letters, digits or dashes, starting with a letter"
 )
-TaskRevision = _text(r"[A-Za-z0-9_-]+:[1-9][0-9]*", "a task definition revision such as web-prod:7", max_length=300)
+TaskRevision = _text(
+    r"[A-Za-z0-9_-]{1,255}:(?:[1-9][0-9]{0,5}|1000000)",
+    "a task definition revision such as web-prod:7 (ECS numbers them up to 1000000)",
+    max_length=300,
+)
 
 
 def _published_version(value: Any) -> str:
@@ -459,6 +465,8 @@ class LoadBalancerSettings(_Section):
     @classmethod
     def _in_the_stacks_region(cls, arn: str | None, info: ValidationInfo) -> str | None:
         region = (info.context or {}).get("region")
+        if _region_problems(region):
+            return arn  # the region is wrong: that is the one line to read
         if arn and region and arn.split(":")[1] != _partition(region):
             raise PydanticCustomError(
                 "region",
@@ -479,9 +487,19 @@ class LoadBalancerSettings(_Section):
         if self.listener_port == self.test_listener_port:
             found.append(("testListenerPort", self.test_listener_port, "a port other than listenerPort"))
         if self.certificate_arn and self.http_redirect_port in (self.listener_port, self.test_listener_port):
-            found.append(
-                ("httpRedirectPort", self.http_redirect_port, "a port other than listenerPort and testListenerPort")
-            )
+            if "http_redirect_port" in self.model_fields_set or self.listener_port != self.http_redirect_port:
+                found.append(
+                    ("httpRedirectPort", self.http_redirect_port, "a port other than listenerPort and testListenerPort")
+                )
+            else:  # the redirect's default port is the one the listener was left on
+                found.append(
+                    (
+                        "listenerPort",
+                        self.listener_port,
+                        f"a port other than httpRedirectPort ({self.http_redirect_port} unless set) with a "
+                        "certificate, such as 443: HTTP there redirects to HTTPS",
+                    )
+                )
         if "http_redirect_port" in self.model_fields_set and not self.certificate_arn and not _production(info):
             found.append(
                 ("httpRedirectPort", self.http_redirect_port, "only with certificateArn: it redirects to HTTPS")
@@ -576,6 +594,8 @@ class _AlarmEvaluation(_Section):
 def _alarm_name(name: str) -> str:
     if rules.alarm_names_not_arns([name]):
         raise PydanticCustomError("arn", "an ARN")
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+        raise PydanticCustomError("control", "control characters")
     return name
 
 
@@ -740,6 +760,8 @@ _STRATEGY_OF_KEY = {
 
 
 def _tenths(percent: float) -> float:
+    if not math.isfinite(percent):
+        raise PydanticCustomError("tenths", "not a finite number")
     if abs(percent * 10 - round(percent * 10)) > 1e-9:
         raise PydanticCustomError("tenths", "not a multiple of 0.1")
     return percent
@@ -800,7 +822,13 @@ class DeploymentSettings(_Section):
     @field_validator("termination_wait_minutes", "bake_time_minutes")
     @classmethod
     def _production_keeps_blue(cls, minutes: int, info: ValidationInfo) -> int:
-        if _production(info) and minutes < rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES:
+        # A key of another strategy is refused as such (_keys_of_its_strategy), not by this floor.
+        owners = _STRATEGY_OF_KEY[cls.model_fields[info.field_name].alias]
+        if (
+            _production(info)
+            and info.data.get("strategy_name") in owners
+            and minutes < rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES
+        ):
             raise PydanticCustomError(
                 "floor",
                 "prod keeps blue at least {low} minutes so an alarm within {low} minutes of the release rolls back",
@@ -898,7 +926,7 @@ class ServiceSettings(_Section):
     """One ECS service: `services.<name>`."""
 
     image: _text(
-        r"([A-Za-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*",
+        r"([A-Za-z0-9.-]+(:\d+)?/)?[a-z0-9]+(([._]|__|-+|/)[a-z0-9]+)*",
         "an image repository without a tag or digest (the tag is `tag`), such as public.ecr.aws/nginx/nginx or "
         "registry.example.com:5000/team/web",
         max_length=255,
@@ -982,13 +1010,19 @@ class ServiceSettings(_Section):
         kept = deployment.blue_kept()
         shortest = minimum_blue_kept_minutes(detection)
         ceiling = MAX_WAIT_MINUTES if kept and kept[0] == "terminationWaitMinutes" else MAX_BAKE_MINUTES
-        if kept and shortest > ceiling:
+        # Blue is kept within the release, which must end within the pipeline's deploy step: when the
+        # alarms alone make that impossible, they are what to change.
+        others = self.release_minutes - kept[1] if kept else 0
+        too_slow = others + shortest > DEPLOY_TIMEOUT_MINUTES and shortest > others - RELEASE_MARGIN_MINUTES
+        if kept and (shortest > ceiling or too_slow):
+            room = min(ceiling, DEPLOY_TIMEOUT_MINUTES - others)
             found.append(
                 (
                     "alarms.periodSeconds",
                     self.alarms.period_seconds,
-                    f"alarms that fire within {ceiling} minutes of the last shift: these need up to {shortest} "
-                    f"to fire and be read, longer than blue can be kept ({kept[0]} at most {ceiling})",
+                    f"alarms that fire within {room} minutes of the last shift: these need up to {shortest} to "
+                    f"fire and be read, longer than blue can be kept ({kept[0]} at most {ceiling}, and the release "
+                    f"within the pipeline's {DEPLOY_TIMEOUT_MINUTES}-minute deploy step)",
                 )
             )
         elif kept and kept[1] < shortest:
@@ -1001,7 +1035,8 @@ class ServiceSettings(_Section):
                     f"{ALARM_POLL_SECONDS // 60} more to be read",
                 )
             )
-        found += _release_fits(self.release_minutes, *_longest_wait(deployment))
+        else:
+            found += _release_fits(self.release_minutes, *_longest_wait(deployment))
         alarms, count = self.alarms.extra_alarm_names, self.deployment_group_alarm_count
         if count > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
             judged = " (the canary judge's heartbeat alarm among them)" if self._judged else ""
@@ -1114,16 +1149,26 @@ _FARGATE_MEMORY = {
 
 
 def _longest_wait(deployment: DeploymentSettings) -> tuple[str, Any]:
-    """The key that makes a service's release longest, to name when it is too long."""
+    """The key that adds the most minutes to a service's release, to name when it is too long, and
+    its value as written."""
     if deployment.strategy_name == CODEDEPLOY_STRATEGY:
-        waits = {"terminationWaitMinutes": deployment.termination_wait_minutes}
-        waits["approvalWaitMinutes"] = deployment.approval_wait_minutes
-        waits["config"] = shift_minutes(deployment.config)
+        minutes = {
+            "terminationWaitMinutes": deployment.termination_wait_minutes,
+            "approvalWaitMinutes": deployment.approval_wait_minutes,
+            "config": shift_minutes(deployment.config),
+        }
     else:
-        waits = {"bakeTimeMinutes": deployment.bake_time_minutes, "canaryBakeMinutes": deployment.canary_bake_minutes}
-        waits["stepBakeMinutes"] = deployment.step_bake_minutes if deployment.strategy_name == "ecs-linear" else 0
-    key = max(waits, key=waits.get)
-    return f"deployment.{key}", _written(getattr(deployment, _field_of(key)))
+        strategy = deployment.strategy
+        minutes = {"bakeTimeMinutes": deployment.bake_time_minutes}
+        if deployment.strategy_name == "ecs-canary":
+            minutes["canaryBakeMinutes"] = deployment.canary_bake_minutes
+        elif deployment.strategy_name == "ecs-linear":
+            minutes["stepBakeMinutes"] = deployment_minutes(strategy) - deployment_minutes(
+                replace(strategy, step_bake_minutes=0)
+            )
+    key = max(minutes, key=minutes.get)
+    value = deployment.shift if key == "config" else getattr(deployment, _field_of(key))
+    return f"deployment.{key}", _written(value)
 
 
 def _release_fits(minutes: int, key: str, value: Any) -> list:
@@ -1239,7 +1284,8 @@ class FunctionSettings(_Section):
     @classmethod
     def _inside_the_project(cls, code_path: str) -> str:
         folder = (PROJECT_ROOT / code_path).resolve()
-        if not (folder.is_dir() and folder.is_relative_to(PROJECT_ROOT)):
+        # Relative: the pipeline's build checks the project out in a folder of its own.
+        if Path(code_path).is_absolute() or not (folder.is_dir() and folder.is_relative_to(PROJECT_ROOT)):
             raise PydanticCustomError("folder", "a folder inside this project")
         return code_path
 
@@ -1511,14 +1557,14 @@ StackName = _text(r"[A-Za-z0-9_.-]+", "a stack name (letters, digits, - _ .)", m
 
 
 class PipelineSection(_Section):
-    repository: _text(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}", "a GitHub repository as owner/name")
+    repository: _text(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/[A-Za-z0-9_.-]{1,100}", "a GitHub repository as owner/name")
     branch: _text(r"[^\s~^:?*\[\\]+", "a git branch name (git check-ref-format)", max_length=255) = "main"
     staging_stack: StackName = "staging"
     production_stack: StackName = "prod"
     notification_emails: Annotated[
         list[
             _text(
-                r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+",
+                r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+",
                 "an e-mail address such as platform-team@example.com",
                 max_length=254,
             )
@@ -1549,13 +1595,27 @@ class PipelineSection(_Section):
         return days
 
     @model_validator(mode="after")
-    def _stages(self) -> PipelineSection:
+    def _stages(self, info: ValidationInfo) -> PipelineSection:
         found = []
         if stack_environment(self.production_stack) != "prod":
             found.append(("productionStack", self.production_stack, "the prod stack (prod, production, prod-<name>)"))
+        region = (info.context or {}).get("region")
         for key, stack in (("stagingStack", self.staging_stack), ("productionStack", self.production_stack)):
-            if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").is_file():
+            stack_file = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+            if not stack_file.is_file():
                 found.append((key, stack, f"a stack of this project (Pulumi.{stack}.yaml is missing)"))
+                continue
+            # The deploy roles act in the pipeline's region, and its health check reads alarms there.
+            theirs = ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).get("aws:region")
+            if theirs != region:
+                found.append(
+                    (
+                        key,
+                        stack,
+                        f"a stack in the pipeline's region ({region}): Pulumi.{stack}.yaml says aws:region {theirs}, "
+                        "where the deploy roles may not act and the health check reads no alarms",
+                    )
+                )
         if self.repository.split("/")[1] in (".", ".."):
             found.append(("repository", self.repository, "a GitHub repository as owner/name"))
         elif self.repository.lower().endswith(".git"):
@@ -1568,8 +1628,15 @@ class PipelineSection(_Section):
                 )
             )
         branch = self.branch
-        if ".." in branch or "@{" in branch or branch.startswith(("/", "-")) or branch.endswith(("/", ".", ".lock")):
-            found.append(("branch", branch, "a git branch name (git check-ref-format: no .., @{, ending / . or .lock)"))
+        if not _git_branch(branch):
+            found.append(
+                (
+                    "branch",
+                    branch,
+                    "a git branch name (git check-ref-format --branch: no .., //, @{, control characters, part "
+                    "starting with . or ending with .lock, no / or . at the end; not @, HEAD or refs/...)",
+                )
+            )
         if stack_environment(self.staging_stack) in ("prod", PIPELINE):
             found.append(
                 (
@@ -1595,6 +1662,19 @@ class PipelineSettings(_Section):
 
     environment: Annotated[Literal["pipeline"], Field(description="pipeline")]
     pipeline: PipelineSection
+
+
+def _git_branch(branch: str) -> bool:
+    """git check-ref-format --branch's rules, beyond the characters the key's pattern refuses."""
+    parts = branch.split("/")
+    return not (
+        any(ord(character) < 0x20 or ord(character) == 0x7F for character in branch)
+        or any(text in branch for text in ("..", "//", "@{"))
+        or branch.startswith(("/", "-", "refs/"))
+        or branch.endswith(("/", "."))
+        or branch in ("@", "HEAD")
+        or any(part.startswith(".") or part.endswith(".lock") for part in parts)
+    )
 
 
 def stack_environment(stack: str) -> str | None:

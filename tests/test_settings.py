@@ -536,7 +536,8 @@ def test_smoke_paths_start_with_a_slash():
 def test_a_retry_names_a_task_definition_revision():
     message = only_problem("staging", **web(deployment={"retryRevision": "1.28"}))
     assert message == (
-        "rollback-guard:services.web.deployment.retryRevision = '1.28': a task definition revision such as web-prod:7"
+        "rollback-guard:services.web.deployment.retryRevision = '1.28': a task definition revision such as web-prod:7 "
+        "(ECS numbers them up to 1000000)"
     )
 
 
