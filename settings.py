@@ -17,6 +17,7 @@ name, so `environment: staging` cannot switch them off in the prod stack.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import ipaddress
@@ -1736,12 +1737,15 @@ def load_settings(config: pulumi.Config | None = None) -> Settings | PipelineSet
         settings = model.model_validate(document, context=context)
     except ValidationError as error:
         # A key that could not be read has said so; what its absence would add says nothing new.
+        lines, repaired = _every_problem(document, model, context, error)
         problems += [
             line
-            for line in explain(error, model)
+            for line in lines
             if not any(line.startswith((f"{PROJECT}:{key} ", f"{PROJECT}:{key}.")) for key in unreadable)
         ]
         settings = None
+        # What AWS says of the rest is said now too, not once the wrong keys are fixed.
+        problems += _region_fit(repaired) if isinstance(repaired, Settings) else []
     if isinstance(settings, Settings):
         problems += _region_fit(settings)
         for line in settings.undetected():
@@ -1771,6 +1775,87 @@ def _stack_name_problems(stack: str, judged_as: str | None, document: dict) -> l
     if not found:
         return []
     return [f"stack {stack}: a name of {' and '.join(found)}: its functions are named {pattern}"]
+
+
+def _every_problem(
+    document: dict, model: type[BaseModel], context: dict, error: ValidationError
+) -> tuple[list[str], BaseModel | None]:
+    """Every problem at once: a check across keys runs only once the keys it reads are valid, so the
+    document is judged again without the keys found wrong (defaults, or a stand-in for a required
+    key, take their place), until nothing new is found. A problem that follows from a key taken away
+    is not said (_follows_from). Returns the lines, and the settings as repaired when they hold."""
+    lines, removed = explain(error, model), []
+    document = copy.deepcopy(document)
+    for _ in range(_REJUDGED):
+        wrong = sorted(set(_wrong_keys(error)) - set(removed), reverse=True)  # list items from the last
+        if not wrong:
+            break
+        for path in wrong:
+            _remove(document, path)
+        removed += wrong
+        try:
+            return lines, model.model_validate(document, context=context)
+        except ValidationError as again:
+            error = again
+            lines += [line for line in explain(again, model) if line not in lines and not _follows_from(line, removed)]
+    return lines, None
+
+
+# How many times a document is judged again without its wrong keys: each round can uncover checks of
+# a section above the last (a service's, then the stack's).
+_REJUDGED = 4
+# Values that stand in for a required key taken away, so the checks that read the others still run.
+_STAND_INS = {"image": "stand-in", "tag": "stand-in", "expectedRequestsPerSecond": 1}
+
+
+def _wrong_keys(error: ValidationError) -> list[tuple]:
+    """The keys a validation found wrong, as paths: those of single keys, and those a check across
+    keys names."""
+    found = []
+    for problem in error.errors():
+        loc = tuple(part for part in problem["loc"] if not (isinstance(part, str) and part.startswith("~")))
+        if problem["type"] == "rules":
+            found += [(*loc, *key.split(".")) for key, _, _ in problem["ctx"]["problems"]]
+        elif loc and loc[-1] == "[key]":
+            found.append(loc[:-1])  # an entry whose name is wrong: the whole entry
+        else:
+            # Up to a list's item: the item goes, its siblings stay.
+            index = next((i for i, part in enumerate(loc) if isinstance(part, int)), len(loc) - 1)
+            found.append(loc[: index + 1])
+    return [path for path in found if path]
+
+
+def _remove(document: Any, path: tuple) -> None:
+    *parents, key = path
+    for parent in parents:
+        document = document[parent] if isinstance(document, (dict, list)) and _has(document, parent) else None
+    if isinstance(document, list) and isinstance(key, int) and key < len(document):
+        document.pop(key)
+    elif isinstance(document, dict) and key in document:
+        if key in _STAND_INS:
+            document[key] = _STAND_INS[key]
+        else:
+            document.pop(key)
+
+
+def _has(container: dict | list, part: Any) -> bool:
+    return part in container if isinstance(container, dict) else isinstance(part, int) and part < len(container)
+
+
+def _follows_from(line: str, removed: list[tuple]) -> bool:
+    """A line about a key taken away, a map that lost an entry, or a sibling whose rule reads it."""
+    key, _, allowed = line.removeprefix(f"{PROJECT}:").partition(" = ")
+    for path in removed:
+        dotted = _line(list(path), None, "").removeprefix(f"{PROJECT}:").partition(" = ")[0]
+        if key == dotted or key.startswith((f"{dotted}.", f"{dotted}[")) or dotted.startswith((f"{key}.", f"{key}[")):
+            return True
+        # A rule of a key near it that reads the key, or its section ("the alarms need ..."), by name.
+        names = [(path[:i], path[i]) for i in (len(path) - 1, len(path) - 2) if i >= 0 and isinstance(path[i], str)]
+        for scope, name in names:
+            inside = ".".join(map(str, scope))
+            if (not inside or key.startswith(f"{inside}.")) and re.search(rf"\b{re.escape(name)}\b", allowed):
+                return True
+    return False
 
 
 def _project_keys() -> list[str]:

@@ -630,7 +630,10 @@ def test_codedeploy_settings_are_refused_for_another_strategy():
     assert found[3].startswith(
         "rollback-guard:services.web.deployment.smokePaths = [{'expectStatus': 200, 'path': '/'}]: only with"
     )
-    assert len(found) == 4
+    # Said at once, though the judge is refused by a check that reads the deployment's keys.
+    assert found[4].startswith("rollback-guard:services.web.judge = ")
+    assert "only with strategy codedeploy-blue-green (strategy is rolling)" in found[4]
+    assert len(found) == 5
 
 
 def test_a_canary_setting_is_refused_for_a_linear_shift():

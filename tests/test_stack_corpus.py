@@ -1196,6 +1196,82 @@ BAD = [
         "pipeline.notificationEmails[0]",
         "an e-mail address",
     ),
+    # --- every problem at once: a check across keys still runs when another key of its section is wrong
+    Bad(
+        "latest beside a memory the CPU cannot have",
+        "staging",
+        web({"tag": "latest", "memory": 4096}),
+        "services.web.memory",
+        "with cpu 256, Fargate allows 512 to 2048",
+        lines=2,
+    ),
+    Bad(
+        "a pin to another stack's revision beside a function's bad memory",
+        "staging",
+        {**greeter({"memoryMb": 1}), **web(deployment={"pinnedRevision": "web-prod:3"})},
+        "services.web.deployment.pinnedRevision",
+        "this service's own task definition",
+        lines=2,
+    ),
+    Bad(
+        "no certificate in prod beside deletion protection off",
+        "prod",
+        web(loadBalancer={"deletionProtection": False, "certificateArn": None}),
+        "services.web.loadBalancer.certificateArn",
+        "required in prod",
+        lines=2,
+    ),
+    Bad(
+        "a repeated block beside a bad port",
+        "staging",
+        web(loadBalancer={"listenerPort": 0, "ingressCidrs": ["198.51.100.0/24", "198.51.100.0/24"]}),
+        "services.web.loadBalancer.ingressCidrs",
+        "each block once",
+        lines=2,
+    ),
+    Bad(
+        "a mistyped region in prod",
+        "prod",
+        {"aws:region": "us-east1"},
+        "aws:region",
+        "did you mean us-east-1?",
+    ),
+    Bad(
+        "an infinite canary percentage",
+        "staging",
+        canary_service(canaryPercent=float("inf")),
+        "services.web.deployment.canaryPercent",
+        "",
+    ),
+    Bad(
+        "the pipeline in another region than its stacks",
+        "pipeline",
+        {"aws:region": "eu-west-1"},
+        "pipeline.stagingStack",
+        "a stack in the pipeline's region (eu-west-1)",
+        lines=2,  # and productionStack
+    ),
+    Bad(
+        "a branch git refuses",
+        "pipeline",
+        pipeline(branch="feature/.hidden"),
+        "pipeline.branch",
+        "git check-ref-format",
+    ),
+    Bad(
+        "an absolute code path",
+        "staging",
+        greeter({"codePath": str(ROOT / "functions" / "greeter")}),
+        "functions.greeter.codePath",
+        "a folder inside this project",
+    ),
+    Bad(
+        "alarms too slow for any release the pipeline can follow",
+        "staging",
+        web(alarms={"evaluationPeriods": 1440, "datapointsToAlarm": 1440}),
+        "services.web.alarms.periodSeconds",
+        "longer than blue can be kept",
+    ),
     Bad(
         "more rollback alarms than the pipeline's health check reads in one call",
         "staging",
@@ -1218,6 +1294,7 @@ BAD = [
 
 
 GOOD = [
+    Good("an image name with Docker's double underscore", "staging", web({"image": "team/my__app"})),
     Good("a /24 network over 2 zones", "staging", {"network": {"cidrBlock": "10.0.0.0/24", "availabilityZones": 2}}),
     Good("a /23 network over 4 zones", "prod", {"network": {"cidrBlock": "10.30.0.0/23", "availabilityZones": 4}}),
     Good("a /22 network over 6 zones", "prod", {"network": {"cidrBlock": "10.30.0.0/22", "availabilityZones": 6}}),
