@@ -360,8 +360,25 @@ def test_a_canary_function_built_directly_checks_its_handler_too():
 )
 def test_a_handler_is_found_where_its_runtime_loads_it_from(tmp_path, file, handler, runtime):
     (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / file).write_text("")
+    (tmp_path / file).write_text("def handler(event, context):\n    return event\n")
     assert function_code_problems(tmp_path, handler, runtime) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("def handler(event, context): ...", True),
+        ("async def handler(event, context): ...", True),
+        ("from app.main import handler", True),
+        ("handler = make_handler()", True),
+        ("def other(event, context): ...", False),
+        ("def handler(:", False),  # Lambda could not import it either
+    ],
+)
+def test_a_python_handler_must_be_bound_in_its_module(tmp_path, source, found):
+    (tmp_path / "app.py").write_text(source)
+    problems = function_code_problems(tmp_path, "app.handler", "python3.13")
+    assert (problems == []) is found, problems
 
 
 @pytest.mark.parametrize(

@@ -1273,6 +1273,13 @@ BAD = [
         "longer than blue can be kept",
     ),
     Bad(
+        "a handler function the module does not define",
+        "staging",
+        greeter({"handler": "app.nothere"}),
+        "functions.greeter.handler",
+        "a function app.py defines (nothere is not among its names)",
+    ),
+    Bad(
         "more rollback alarms than the pipeline's health check reads in one call",
         "staging",
         {

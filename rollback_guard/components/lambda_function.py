@@ -3,6 +3,7 @@ of this project is built with (its own log group with retention, its own role, s
 
 from __future__ import annotations
 
+import ast
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,9 +68,12 @@ def function_code_problems(code_path: str | Path, handler: str, runtime: str) ->
     if not (module and dot and function):
         return [("handler", handler, "module.function, such as app.handler")]
     files = [module + suffix for suffix in HANDLER_FILE_SUFFIXES[family]]
-    if not any((folder / file).is_file() for file in files):
+    found = [folder / file for file in files if (folder / file).is_file()]
+    if not found:
         looked_for = f"runtime {runtime} looks for {' or '.join(files)} there, and there is none"
         return [("handler", handler, f"a function in a file of {code_path}; {looked_for}")]
+    if family == "python" and not _defines(found[0], function):
+        return [("handler", handler, f"a function {found[0].name} defines ({function} is not among its names)")]
     files = _code_files(folder)
     size = sum(path.stat().st_size for path in files)
     # Deflated as the archive will be, only when it could matter: that reads every file.
@@ -79,6 +83,28 @@ def function_code_problems(code_path: str | Path, handler: str, runtime: str) ->
         here = f"{zipped / 2**20:.0f} MB zipped, {size / 2**20:.0f} MB unzipped here"
         return [("code_path", str(code_path), f"code of at most {allowed}, as Lambda takes it uploaded ({here})")]
     return []
+
+
+def _defines(module: Path, name: str) -> bool:
+    """Whether a Python module binds `name` at its top level (a def, a class, an assignment or an
+    import): Lambda's runtime looks the handler up there. A module Python cannot parse binds nothing."""
+    try:
+        tree = ast.parse(module.read_bytes())
+    except (SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+            isinstance(target, ast.Name) and target.id == name for target in targets
+        ):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (alias.asname or alias.name.split(".")[0]) == name for alias in node.names
+        ):
+            return True
+    return False
 
 
 def _code_files(root: Path) -> list[Path]:
