@@ -26,6 +26,10 @@
 - CloudWatch GetMetricData with a percentile statistic (p90): moto computes Sum, Average, Minimum,
   Maximum and SampleCount only. Percentiles are computed here from the values put with
   PutMetricData (nearest rank, per period); every other query goes to moto.
+  moto answers every query Complete on one page. CloudWatch answers each query with its own
+  StatusCode and may page: here a test can have a query answered InternalError or Forbidden (no
+  values, a message), or left out of the answer (`metric_status`), and a query's datapoints split
+  over pages (`page_metric`): each page but its last PartialData, with a NextToken for the next.
 - Lambda Invoke with InvocationType Event (the canary judge's continuation): recorded in
   `async_invocations` and answered 202, as Lambda queues it; not run.
 - EventBridge PutEvents: the entries are recorded in `put_events`, then moto takes them.
@@ -109,6 +113,8 @@ CODEDEPLOY_MANAGED_POLICIES = ("AWSCodeDeployRoleForLambdaLimited", "AWSCodeDepl
 _REGION = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/")
 _IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 _ELBV2_VERSION = "2015-12-01"
+# A GetMetricData query left out of the answer (`LocalAws.metric_status`).
+OMITTED = "omitted"
 # IAM's decisions, the most restrictive first.
 _DECISIONS = ("explicitDeny", "implicitDeny", "allowed")
 
@@ -158,10 +164,26 @@ class LocalAws:
     lambda_concurrency_quota: int = LAMBDA_CONCURRENCY_QUOTA
     # Elastic Load Balancing quotas other than moto's fixed ones, by name ("target-groups": 3000, ...).
     load_balancer_limits: dict[str, int] = field(default_factory=dict)
+    # GetMetricData, per query Id: the StatusCode of its next answers (None: as moto answers it).
+    metric_statuses: dict[str, list[str | None]] = field(default_factory=dict)
+    # GetMetricData, per query Id: how many pages its datapoints are split over.
+    metric_pages: dict[str, int] = field(default_factory=dict)
 
     def inject(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> None:
         """The next `times` calls of `operation`, once `after` more have gone through, meet `fault`."""
         self.faults.setdefault(operation, []).extend([None] * after + [fault] * times)
+
+    def metric_status(self, query_id: str, status: str, times: int = 1, after: int = 0) -> None:
+        """GetMetricData's next `times` answers to query `query_id` (a page is an answer), once
+        `after` more have gone through, say StatusCode `status` with no values and a message, as
+        CloudWatch answers a query it could not read (InternalError, Forbidden); with OMITTED, the
+        query is left out of the answer."""
+        self.metric_statuses.setdefault(query_id, []).extend([None] * after + [status] * times)
+
+    def page_metric(self, query_id: str, pages: int) -> None:
+        """GetMetricData answers query `query_id`'s datapoints over `pages` pages, in order: each page
+        but the last says PartialData and carries a NextToken; the other queries are on the first."""
+        self.metric_pages[query_id] = pages
 
     def script_next_deployment(self, steps: list[dict]) -> None:
         """The life of the next deployment polled: one step per GetDeployment, the last repeated.
@@ -208,6 +230,8 @@ class LocalAws:
         self.put_events.clear()
         self.lambda_concurrency_quota = LAMBDA_CONCURRENCY_QUOTA
         self.load_balancer_limits.clear()
+        self.metric_statuses.clear()
+        self.metric_pages.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=5).close()
         _add_codedeploy_managed_policies()
 
@@ -389,8 +413,10 @@ class LocalAws:
         return json.loads(b"".join(chunks))
 
     def _get_metric_data(self, environ, start_response):
-        """Percentile queries answered here, the others by moto (see the module docstring)."""
+        """Percentile queries answered here, the others by moto; then the page asked for, each query
+        with the status a test chose (see the module docstring)."""
         request = json.loads(_body(environ))
+        page = int(request.pop("NextToken", None) or 0)  # this server's tokens are page numbers
         queries = request["MetricDataQueries"]
         percentiles = [q for q in queries if _PERCENTILE.fullmatch(q.get("MetricStat", {}).get("Stat", ""))]
         others = [q for q in queries if q not in percentiles]
@@ -399,7 +425,43 @@ class LocalAws:
             answer = self._forward(environ, json.dumps({**request, "MetricDataQueries": others}).encode())
         start, end = float(request["StartTime"]), float(request["EndTime"])
         answer["MetricDataResults"] += [_percentile_result(query, start, end) for query in percentiles]
+        pages = max(self.metric_pages.get(query["Id"], 1) for query in queries)
+        if page + 1 < pages:
+            answer["NextToken"] = str(page + 1)
+        on_page = [self._page_of(result, page) for result in answer["MetricDataResults"]]
+        answer["MetricDataResults"] = [
+            answered for result in on_page if result is not None and (answered := self._as_chosen(result)) is not None
+        ]
+        answer.setdefault("Messages", [])
         return _json(start_response, answer)
+
+    def _page_of(self, result: dict, page: int) -> dict | None:
+        """The part of a query's result on `page` (None once its pages are over), PartialData while
+        more of it follows."""
+        pages = self.metric_pages.get(result["Id"], 1)
+        if page >= pages:
+            return None
+        count = len(result["Timestamps"])
+        part = slice(page * count // pages, (page + 1) * count // pages)
+        status = "PartialData" if page + 1 < pages else result["StatusCode"]
+        return {
+            **result,
+            "Timestamps": result["Timestamps"][part],
+            "Values": result["Values"][part],
+            "StatusCode": status,
+        }
+
+    def _as_chosen(self, result: dict) -> dict | None:
+        """A query's result as the test chose its next answer: as is, left out (None), or a status
+        without values."""
+        pending = self.metric_statuses.get(result["Id"])
+        status = pending.pop(0) if pending else None
+        if status is None:
+            return result
+        if status == OMITTED:
+            return None
+        message = {"Code": status, "Value": f"injected: query {result['Id']} answered {status}"}
+        return {**result, "Timestamps": [], "Values": [], "StatusCode": status, "Messages": [message]}
 
     def _lambda_account_settings(self, environ, start_response):
         """The account's concurrency as Lambda reports it: the quota, and what reservations leave."""

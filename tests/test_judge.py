@@ -23,12 +23,13 @@ import numpy
 import pytest
 
 from ops import cli
+from rollback_guard.components.canary_judge import HEARTBEAT_MINUTES
 from rollback_guard.hooks import judge, timing
 from rollback_guard.hooks.deployment_log import JudgeRecord, epoch_now, judge_key, read_judge
 from rollback_guard.hooks.verdict import threshold
 from tests.conftest import TEST_HOST
 from tests.hook_runs import FakeClock, LambdaContext, enable_logs, hook_logs, lambda_appspec
-from tests.local_aws import Fault, LocalAws, throttled
+from tests.local_aws import OMITTED, Fault, LocalAws, throttled
 from tests.scenarios import FUNCTION, TABLE, lambda_target, publish_versions
 from tests.test_ops import OUTPUTS, FakeStack
 
@@ -399,6 +400,61 @@ def test_an_event_of_another_deployment_group_is_not_judged_here(lambda_judge, c
     assert release.record() is None
 
 
+def another_groups_release(aws: LocalAws, clock: FakeClock) -> Release:
+    """A release of the billing service's group, as the greeter's judge could be told of it."""
+    codedeploy = boto3.client("codedeploy")
+    codedeploy.create_application(applicationName="billing", computePlatform="Lambda")
+    codedeploy.create_deployment_group(
+        applicationName="billing",
+        deploymentGroupName="billing-deploy",
+        serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+    )
+    targets = [lambda_target(0.1, ("BeforeAllowTraffic", "Succeeded"), ("AllowTraffic", "InProgress"))]
+    return new_release(aws, clock, "billing", targets, lambda_appspec("1", "2"))
+
+
+def continuation(release: Release) -> dict:
+    return {"continuation": release.deployment_id}
+
+
+def start_event_in_the_judges_group_name(release: Release) -> dict:
+    event = release.start_event()
+    event["detail"]["deploymentGroup"] = "greeter-deploy"  # what the event says; GetDeployment says billing's
+    return event
+
+
+def refused_untouched(aws: LocalAws, caplog) -> None:
+    """The judge read whose the deployment is, logged its refusal, and did nothing else."""
+    assert aws.calls == ["GetDeployment"], "no metrics, no probe, no lease, no write, no stop"
+    assert stops(aws) == [] and aws.put_events == [] and aws.async_invocations == []
+    [refused] = log_lines(caplog, "not this judge's deployment: refused")
+    assert (refused["application"], refused["group"], refused["judges"]) == (
+        "billing",
+        "billing-deploy",
+        "greeter/greeter-deploy",
+    )
+
+
+@pytest.mark.parametrize("told", [continuation, start_event_in_the_judges_group_name])
+def test_a_deployment_of_another_group_is_neither_judged_nor_stopped(lambda_judge, clock, caplog, told):
+    lambda_judge.functions[(FUNCTION, "2")] = lambda event: {"statusCode": 503}  # judged, it would be stopped
+    release = another_groups_release(lambda_judge, clock)
+    lambda_judge.calls.clear()
+    answer = judge.handler(told(release), LambdaContext(900, JUDGE_ARN))
+    assert answer == {"judged": [{"deploymentId": release.deployment_id, "outcome": "not this judge's"}]}
+    refused_untouched(lambda_judge, caplog)
+
+
+def test_a_misconfigured_judge_does_not_stop_a_deployment_of_another_group(lambda_judge, clock, monkeypatch, caplog):
+    monkeypatch.setenv("PROBES_PER_SECOND", "fast")
+    release = another_groups_release(lambda_judge, clock)
+    lambda_judge.calls.clear()
+    answer = judge.handler(continuation(release), LambdaContext(900, JUDGE_ARN))
+    assert answer["stopped"] == []
+    refused_untouched(lambda_judge, caplog)
+
+
 # --- probes: a rate, and a budget
 
 
@@ -516,6 +572,113 @@ def test_metrics_unreadable_for_a_moment_are_looked_at_again(lambda_judge, clock
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["ended Succeeded"]
     assert stops(lambda_judge) == []
     assert len(log_lines(caplog, "a look failed")) == 3
+
+
+# GetMetricData answers each query with its own StatusCode: only Complete is read.
+
+
+def test_a_version_failing_half_its_requests_is_never_passed_while_its_errors_cannot_be_read(lambda_judge, clock):
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
+    lambda_judge.metric_status("ne", "InternalError", times=1000)  # no values: not zero errors
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+
+    record = release.record()
+    assert record.last_look_at < release.minute(1), "no look passed a minute it could not read"
+    blind_until = release.minute(1) + judge.BLIND_SECONDS
+    assert blind_until - judge.LOOK_SECONDS <= epoch_now() <= blind_until + judge.LOOK_SECONDS + 1
+    assert re.fullmatch(
+        r"the judge could not see version 2's metrics for 1[89]\d s: "
+        r"cloudwatch GetMetricData of version 2 did not read Errors Sum of version 2: InternalError",
+        record.explanation,
+    ), record.explanation
+
+
+def test_errors_unreadable_for_a_minute_hold_the_verdict_until_a_look_reads_them(lambda_judge, clock, caplog):
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
+    lambda_judge.metric_status("ne", "InternalError", times=6)
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+
+    assert len(log_lines(caplog, "a look failed")) == 6, "six looks did not see: none of them passed"
+    assert release.record().last_look_at < release.minute(1)
+    first_readable_look = release.minute(1) + 6 * judge.LOOK_SECONDS
+    assert first_readable_look <= epoch_now() <= first_readable_look + judge.LOOK_SECONDS + 1
+    bad = {finding["check"] for finding in release.record().findings if finding["bad"]}
+    assert bad == {"errors-vs-old", "errors-vs-ceiling"}, "stopped on the errors, once read"
+
+
+@pytest.mark.parametrize(
+    ("query", "answered", "said"),
+    [
+        ("ne", "InternalError", "Errors Sum of version 2: InternalError"),
+        ("oe", "Forbidden", "Errors Sum of version 1: Forbidden"),
+        ("nl", "PartialData", "Duration p90 of version 2: PartialData, the rest unread"),
+        ("nr", OMITTED, "Invocations Sum of version 2: left out"),
+    ],
+)
+def test_a_query_not_answered_complete_fails_the_look_and_for_three_minutes_stops_the_release_naming_it(
+    lambda_judge, clock, caplog, query, answered, said
+):
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.001), old_errors=rate(0.001))
+    lambda_judge.metric_status(query, answered, times=1000)
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+
+    assert stops(lambda_judge) == [{"deploymentId": release.deployment_id, "autoRollbackEnabled": True}]
+    assert release.record().explanation.endswith(f"cloudwatch GetMetricData of version 2 did not read {said}")
+    failed = log_lines(caplog, "a look failed")
+    assert len(failed) >= judge.BLIND_SECONDS / judge.LOOK_SECONDS - 1
+    assert all(line["error"].endswith(f"did not read {said}") for line in failed)
+    if answered != OMITTED:  # what CloudWatch said of the query is logged with it
+        said_by_cloudwatch = log_lines(caplog, "GetMetricData said")
+        assert said_by_cloudwatch and all(line["code"] == answered for line in said_by_cloudwatch)
+        assert said_by_cloudwatch[0]["query"] == said.split(":")[0]
+        assert said_by_cloudwatch[0]["deployment_id"] == release.deployment_id
+
+
+def test_a_read_that_fails_once_does_not_stop_a_healthy_release(lambda_judge, clock, caplog):
+    release = lambda_release(lambda_judge, clock)
+    noise = numpy.random.default_rng(3)
+    lambda_traffic(
+        release,
+        range(0, 6),
+        new_errors=lambda minute, count: int(noise.binomial(count, 0.01)),
+        old_errors=lambda minute, count: int(noise.binomial(count, 0.01)),
+    )
+    lambda_judge.metric_status("ne", "InternalError")
+    release.ends(300)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["ended Succeeded"]
+
+    assert stops(lambda_judge) == [] and release.record().verdict is None
+    [failed] = log_lines(caplog, "a look failed")
+    assert failed["error"].endswith("did not read Errors Sum of version 2: InternalError")
+    assert release.record().last_look_at >= release.created + 300 - 2 * judge.LOOK_SECONDS, "it looked on to the end"
+
+
+def test_every_page_of_a_paged_answer_is_read(lambda_judge, clock):
+    # The first minute's errors come on the second of two pages, its invocations on the third of
+    # three: a judge that took a first page (PartialData, no values) for the answer would see none.
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
+    lambda_judge.page_metric("ne", 2)
+    lambda_judge.page_metric("nr", 3)
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+
+    first_minute_over = release.minute(1)
+    assert first_minute_over <= epoch_now() <= first_minute_over + judge.LOOK_SECONDS + 1
+    bad = {finding["check"]: finding for finding in release.record().findings if finding["bad"]}
+    assert bad["errors-vs-ceiling"]["newValue"] == 0.5
+    assert lambda_judge.calls.count("GetMetricData") == 3, "one look, in three pages"
+
+
+def test_a_blind_judge_rides_out_a_few_failed_looks_and_stops_the_release_before_its_heartbeat_alarm_would():
+    assert judge.BLIND_SECONDS >= 10 * judge.LOOK_SECONDS, "a transient failure of a few looks stops nothing"
+    assert judge.BLIND_SECONDS < HEARTBEAT_MINUTES * 60, "the judge's stop names the failed reads; the alarm cannot"
 
 
 def test_a_judge_taking_over_a_deployment_nobody_looked_at_for_three_minutes_stops_it_if_it_cannot_see(

@@ -18,12 +18,16 @@ invocation's time runs out it writes its state, releases its lease and invokes i
 asynchronously with {"continuation": "<deployment id>"}. A lease in the deployment log (item sk =
 "JUDGE#<deployment id>", hooks/deployment_log.py) keeps two invocations from judging one deployment
 at once; every look renews it and records lastLookAt, which the post-traffic hook requires to be
-fresh before a release is recorded.
+fresh before a release is recorded. Whatever names the deployment, the judge first asks GetDeployment
+whose it is, and refuses (logs; reads, writes and stops nothing) one of another application or group.
 
 Fail closed: a judge that cannot see the new version's metrics (or cannot record its looks) for
 BLIND_SECONDS, or whose environment is wrong, stops the deployments in progress, saying why. A
-judge that crashes, or cannot run at all, stops sending its heartbeat (a metric, sent by every
-idle check and every look): the deployment group's heartbeat alarm then stops its releases.
+read that fails is not seeing: every query of a GetMetricData read must be answered Complete, its
+pages (PartialData, NextToken) followed; an InternalError or Forbidden answer, or a query left
+out, is a look that failed, however empty its values (they are not zero errors). A judge that
+crashes, or cannot run at all, stops sending its heartbeat (a metric, sent by every idle check and
+every look that saw): the deployment group's heartbeat alarm then stops its releases.
 Corrective deployments (CodeDeploy's own rollbacks, rollback-guard's) are never judged.
 
 Environment (set by the component):
@@ -79,12 +83,19 @@ from rollback_guard.hooks.verdict import Evidence, Finding, Minute
 
 # Metrics have one-minute resolution, but each minute becomes visible after its own ingestion
 # delay: looking every 10 s sees it within 10 s of its arrival (a GetMetricData call of six
-# metrics, a few hundredths of a cent a release).
+# metrics, eight for ECS, a few hundredths of a cent a release).
 LOOK_SECONDS = 10
 # A judge that has not renewed its lease for this long has died, and the schedule's invocation
 # (every minute) takes its deployment over.
 LEASE_SECONDS = 90
-# Not seeing the new version for this long, while it takes traffic, is not judging it: stop.
+# Not seeing the new version for this long, while it takes traffic, is not judging it: stop. A
+# look that fails (a call refused, or a GetMetricData query not answered Complete) is not seeing,
+# never health: it records no lastLookAt and sends no heartbeat. 18 looks ride out a transient
+# failure; the bound is under the heartbeat alarm's 5 silent minutes (components/canary_judge.py
+# HEARTBEAT_MINUTES), so the judge stops the release itself, naming the reads that failed, and the
+# alarm stays for a judge that cannot even stop. Meanwhile the post-traffic hook refuses to record
+# a release whose last look is older than JUDGE_STALE_SECONDS, 120 s (hooks/post_traffic.py): a
+# blind judge passes nothing.
 BLIND_SECONDS = 180
 # Kept back from the invocation for the last probe (at most 45 s, and never cut short: a probe cut
 # short would count as a failure), the state write and the self-invoke.
@@ -95,6 +106,10 @@ STOP_FIRST_RETRY_SECONDS = 0.5
 STOP_MAX_RETRY_SECONDS = 8.0
 # Lambda and ALB metrics are per minute.
 PERIOD_SECONDS = 60
+# GetMetricData's StatusCode per query: Complete is read; PartialData is read so far, its next page
+# (NextToken) has more. Any other (InternalError, Forbidden) is a query not read.
+_COMPLETE, _PARTIAL = "Complete", "PartialData"
+_READABLE = (_COMPLETE, _PARTIAL)
 MAX_PROBES_PER_SECOND = 10.0
 ENDED = ("Succeeded", "Failed", "Stopped")
 # The judge's own metrics. HEARTBEAT_METRIC: what a judge that works says every minute at least;
@@ -343,6 +358,25 @@ def _deployment(deployment_id: str, deadline: Deadline) -> dict:
     )["deploymentInfo"]
 
 
+def _ours(info: dict, application: str | None, group: str | None) -> bool:
+    """Whether GetDeployment says the deployment is of this judge's application and deployment
+    group. A deployment id comes from an event or a continuation's payload, which anyone allowed to
+    invoke the judge can write: without this, the judge's role alone would keep it from reading,
+    probing and stopping another group's release. A refusal is logged; nothing is written."""
+    owner = (info.get("applicationName"), info.get("deploymentGroupName"))
+    if application and group and owner == (application, group):
+        return True
+    log(
+        logging.ERROR,
+        "not this judge's deployment: refused",
+        deployment_id=info.get("deploymentId"),
+        application=owner[0],
+        group=owner[1],
+        judges=f"{application}/{group}",
+    )
+    return False
+
+
 def _corrective(info: dict) -> bool:
     """CodeDeploy's own rollback, or rollback-guard's corrective deployment: never judged."""
     said = described(info)
@@ -358,6 +392,8 @@ def judge_deployment(settings: Settings, deployment_id: str, owner: str, invocat
     except HookError as error:
         log(logging.ERROR, "the deployment cannot be read", **fields, reason=str(error))
         return "unreadable"
+    if not _ours(info, settings.application, settings.group):
+        return "not this judge's"
     if info.get("status") in ENDED:
         return f"already {info['status']}"
     if _corrective(info):
@@ -522,7 +558,7 @@ class Judging:
                 log(logging.INFO, "the deployment ended", **self.fields, status=info["status"])
                 return f"ended {info['status']}"
             self.versions = versions_of(self.settings, self._targets())
-            minutes = read_minutes(self.settings, self.versions, self.created, epoch_now(), self.handover)
+            minutes = read_minutes(self.settings, self.versions, self.created, epoch_now(), self.handover, self.fields)
         except HookError as error:
             return self._blind(error)
         self.evidence = self._evidence(minutes)
@@ -825,32 +861,31 @@ def _update_lease(place: LogPlace, deployment_id: str, owner: str, values: dict[
 
 
 def read_minutes(
-    settings: Settings, versions: Versions | None, created: float, now: float, deadline: Deadline
+    settings: Settings,
+    versions: Versions | None,
+    created: float,
+    now: float,
+    deadline: Deadline,
+    fields: Mapping[str, Any],
 ) -> list[Minute]:
     """Both versions' complete minutes since the deployment was created (its minute floored), in
-    one GetMetricData call (and its pages). A minute without a datapoint had no requests."""
+    one GetMetricData call and its pages. A minute without a datapoint had no requests, but only in
+    a query CloudWatch answered Complete: anything else is a HookError naming the queries not read
+    (an empty InternalError is not zero errors). What CloudWatch says in Messages is logged."""
     start, end = _minute(created), _minute(now)
     if versions is None or end <= start:
         return []
     metrics = settings.metrics
-    wanted = {
-        "nr": (versions.new_dimensions, metrics.requests, "Sum"),
-        "ne": (versions.new_dimensions, metrics.errors, "Sum"),
-        "nl": (versions.new_dimensions, metrics.latency, "p90"),
-    }
+    sides = [("n", versions.new, versions.new_dimensions)]
     if versions.old_dimensions:
-        wanted |= {
-            "or": (versions.old_dimensions, metrics.requests, "Sum"),
-            "oe": (versions.old_dimensions, metrics.errors, "Sum"),
-            "ol": (versions.old_dimensions, metrics.latency, "p90"),
-        }
+        sides.append(("o", versions.old, versions.old_dimensions))
+    measures = [("r", metrics.requests, "Sum"), ("e", metrics.errors, "Sum"), ("l", metrics.latency, "p90")]
     if metrics.unanswered:
-        wanted["nu"] = (versions.new_dimensions, metrics.unanswered, "Sum")
-        if versions.old_dimensions:
-            wanted["ou"] = (versions.old_dimensions, metrics.unanswered, "Sum")
-    queries = [
-        {
-            "Id": query_id,
+        measures.append(("u", metrics.unanswered, "Sum"))
+    queries = {
+        side + measure: {
+            "Id": side + measure,
+            "Label": f"{name} {stat} of {version}",
             "MetricStat": {
                 "Metric": {
                     "Namespace": metrics.namespace,
@@ -861,28 +896,53 @@ def read_minutes(
                 "Stat": stat,
             },
         }
-        for query_id, (dimensions, name, stat) in wanted.items()
-    ]
-    series: dict[str, dict[int, float]] = {query_id: {} for query_id in wanted}
+        for side, version, dimensions in sides
+        for measure, name, stat in measures
+    }
+    series: dict[str, dict[int, float]] = {query_id: {} for query_id in queries}
+    # Each query's StatusCode on the last page that answered it.
+    statuses: dict[str, str] = {}
+    what = f"cloudwatch GetMetricData of {versions.new}"
     cloudwatch, token = aws.client("cloudwatch"), None
     while True:
         page = aws.call(
             deadline,
-            f"cloudwatch GetMetricData of {versions.new}",
+            what,
             cloudwatch.get_metric_data,
-            MetricDataQueries=queries,
+            MetricDataQueries=list(queries.values()),
             StartTime=datetime.fromtimestamp(start, UTC),
             EndTime=datetime.fromtimestamp(end, UTC),
             ScanBy="TimestampAscending",
             **({"NextToken": token} if token else {}),
         )
+        _log_messages(page.get("Messages", []), fields)
         for result in page.get("MetricDataResults", []):
-            points = series.setdefault(result["Id"], {})
-            for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                points[_minute(_epoch(moment))] = value
+            query_id = result.get("Id")
+            if query_id not in queries:
+                continue
+            _log_messages(result.get("Messages", []), fields, query=queries[query_id]["Label"])
+            if statuses.get(query_id, _COMPLETE) not in _READABLE:
+                continue  # one failed answer of a query fails it, whatever else the page says of it
+            statuses[query_id] = result.get("StatusCode", "no StatusCode")
+            if statuses[query_id] in _READABLE:
+                points = series[query_id]
+                for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                    points[_minute(_epoch(moment))] = value
         token = page.get("NextToken")
-        if not token:
+        # A query that failed will not be read on a later page: the look has failed already.
+        if not token or any(status not in _READABLE for status in statuses.values()):
             break
+    unread = {
+        query["Label"]: statuses.get(query_id, "left out")
+        for query_id, query in queries.items()
+        if statuses.get(query_id) != _COMPLETE
+    }
+    if unread:
+        said = "; ".join(
+            f"{label}: {'PartialData, the rest unread' if status == _PARTIAL else status}"
+            for label, status in unread.items()
+        )
+        raise HookError(f"{what} did not read {said}")
 
     def latency(query_id: str, moment: int) -> float | None:
         value = series.get(query_id, {}).get(moment)
@@ -900,6 +960,20 @@ def read_minutes(
         )
         for moment in range(start, end, PERIOD_SECONDS)  # only minutes that are over: end <= now
     ]
+
+
+def _log_messages(messages: list[dict], fields: Mapping[str, Any], query: str | None = None) -> None:
+    """What CloudWatch said about a GetMetricData answer (a page's or one query's): a reason it
+    could not read, or a limit it met."""
+    for message in messages:
+        log(
+            logging.WARNING,
+            "GetMetricData said",
+            **fields,
+            query=query,
+            code=message.get("Code"),
+            said=message.get("Value"),
+        )
 
 
 def _minute(epoch: float) -> int:
@@ -1029,7 +1103,8 @@ def _record_verdict(verdict: Verdict, place: LogPlace, stopped: bool, extra: dic
 
 def _misconfigured(error: HookError, named: str | None, invocation: Deadline) -> list[str]:
     """A judge that cannot judge fails closed: every deployment of its group in progress (or the
-    one its event names) is stopped with rollback, saying which setting is wrong. Returns them."""
+    one its event names, if GetDeployment says it is of its group) is stopped with rollback, saying
+    which setting is wrong. Returns them."""
     explanation = f"the canary judge cannot judge: {error}"
     log(logging.ERROR, "the judge's environment is wrong", reason=str(error))
     found = {name: os.environ.get(name) for name in ("DEPLOYMENT_LOG_TABLE", "SERVICE_NAME", "ENVIRONMENT")}
@@ -1048,9 +1123,11 @@ def _misconfigured(error: HookError, named: str | None, invocation: Deadline) ->
         except HookError as failed:
             log(logging.ERROR, "the deployment cannot be read", deployment_id=deployment_id, reason=str(failed))
             continue
-        if info.get("status") in ENDED or _corrective(info):
+        # Not knowing its own group, the judge cannot tell its deployments from others': its
+        # heartbeat alarm, silent since, stops its group's releases instead.
+        if not _ours(info, application, group) or info.get("status") in ENDED or _corrective(info):
             continue
-        verdict = Verdict(deployment_id, group or info.get("deploymentGroupName"), explanation, [])
+        verdict = Verdict(deployment_id, group, explanation, [])
         rollback(verdict, place, invocation)
         stopped.append(deployment_id)
     return stopped
