@@ -1,6 +1,7 @@
 """Real HTTP servers on 127.0.0.1 that smoke checks run against: they answer, fail, hang, reset the
-connection, send garbage, redirect, and trickle an answer a byte at a time. Hanging requests end
-when the server stops, so no test waits on them."""
+connection, send garbage, redirect, trickle an answer a byte at a time, and close the connection
+in the middle of a body (one with a Content-Length, one in chunks). Hanging requests end when the
+server stops, so no test waits on them."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ class _Handler(socketserver.StreamRequestHandler):
         elif route.startswith("/trickle-unframed/"):
             # The same without Content-Length: the body ends when the connection does.
             self._trickle(int(route.rsplit("/", 1)[1]) / 1000, framed=False)
+        elif route == "/cut-short":
+            # A body that looks whole (JSON, "ok" in it) but is 12 of the 64 bytes announced.
+            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Length: 64\r\nConnection: close\r\n\r\n{"ok": true}')
+        elif route in ("/chunked", "/chunked-cut"):
+            # One chunk, then the last (empty) chunk, or with /chunked-cut the connection closes instead.
+            head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            last = b"" if route == "/chunked-cut" else b"0\r\n\r\n"
+            self.wfile.write(head + b'c\r\n{"ok": true}\r\n' + last)
         elif route.startswith("/status/"):
             self._answer(int(route.rsplit("/", 1)[1]), b"as requested")
         else:

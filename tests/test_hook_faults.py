@@ -2,10 +2,11 @@
 CodeDeploy hooks and the ECS-native lifecycle hook, against moto's server and real HTTP targets on
 loopback.
 
-Faults go into the check (what the new version answers), every AWS call (the status report
-included), the environment and time. Every case asserts the number of status reports (exactly one
-whenever CodeDeploy can be told anything), the status, that the answer came before the
-invocation's deadline, and a log line that names the cause.
+Faults go into the check (what the new version answers), every AWS call (the status report and
+the deployment log's write included), the environment and time. Every case asserts the number of
+status reports (exactly one whenever CodeDeploy can be told anything), the status, that the answer
+came before the invocation's deadline, and a log line that names the cause. A status that cannot
+be delivered ends the invocation with an error, so Lambda counts it and retries.
 
 Time is scaled down, not faked: the report keeps 2 s of the invocation instead of 30, the alarm
 watch polls every 0.2 s instead of 15, so a case that runs into a deadline takes seconds.
@@ -23,6 +24,7 @@ import boto3
 import pytest
 
 from rollback_guard.hooks import alarm_watch, ecs_lifecycle, lifecycle, post_traffic, pre_traffic, test_traffic
+from rollback_guard.hooks.lifecycle import StatusNotReported
 from tests.hook_runs import (
     ROLLBACK_ALARMS,
     LambdaContext,
@@ -56,6 +58,8 @@ class World:
     env: pytest.MonkeyPatch
     # What CodeDeploy sent the hook.
     event: dict
+    # The hook's log lines so far.
+    logs: Callable[[], list[dict]]
 
     def set(self, **variables) -> None:
         for name, value in variables.items():
@@ -86,8 +90,11 @@ class Case:
     # Text a log line of the hook must contain.
     cause: str
     remaining: float = REMAINING
-    # Status reports CodeDeploy receives: 0 only when CodeDeploy could not be told at all.
+    # Status reports CodeDeploy receives: 0 only when CodeDeploy could not be told at all, or had a
+    # status already.
     reports: int = 1
+    # The invocation ends with an error (StatusNotReported), for a status it could not deliver.
+    error: bool = False
     appspec: Callable[[], str] = field(default=lambda: lambda_appspec())
     # Further checks once the handler has answered.
     then: Callable[[World], None] | None = None
@@ -123,6 +130,29 @@ def no_record_even_later(world: World) -> None:
 
 def one_record(world: World) -> None:
     assert len(release_records()) == 1
+
+
+def wait_out_the_abandoned_write(world: World) -> None:
+    """The runner gave up on a write that AWS still holds and carries out: wait for it, so that it
+    cannot land in the next case's table."""
+    give_up = time.monotonic() + 5
+    while not release_records() and time.monotonic() < give_up:
+        time.sleep(0.1)
+
+
+def one_report_attempt(world: World) -> None:
+    """A denied report is not retried: a retry cannot help."""
+    assert world.aws.calls.count("PutLifecycleEventHookExecutionStatus") == 1
+
+
+def retries_logged(code: str, retries: int) -> Callable[[World], None]:
+    """Every retried report has a log line with its attempt and the error code that caused it."""
+
+    def check(world: World) -> None:
+        lines = [line for line in world.logs() if line["message"] == "status report failed; retrying"]
+        assert [(line["attempt"], line["error_code"]) for line in lines] == [(n, code) for n in range(1, retries + 1)]
+
+    return check
 
 
 def judge_says(verdict: str | None = None, seconds_ago: float = 0.0) -> Callable[[World], None]:
@@ -247,6 +277,20 @@ CASES = [
         remaining=RESERVE + 1.5,
     ),
     Case(
+        "endpoint announces a length and closes early",
+        "pre",
+        lambda w: w.endpoint("/cut-short", expectBody="ok"),
+        "Failed",
+        "/cut-short: body cut short: 12 of 64 bytes arrived",
+    ),
+    Case(
+        "endpoint breaks off its chunked body",
+        "pre",
+        lambda w: w.endpoint("/chunked-cut", expectBody="ok"),
+        "Failed",
+        "/chunked-cut: body cut short: 12 bytes arrived, and the chunked body ended without its last chunk",
+    ),
+    Case(
         "endpoint sends garbage",
         "pre",
         lambda w: w.endpoint("/garbage"),
@@ -310,6 +354,7 @@ CASES = [
         lambda w: w.fault("PutLifecycleEventHookExecutionStatus", throttled(), times=3),
         "Succeeded",
         '"attempts": 4',
+        then=retries_logged("ThrottlingException", 3),
     ),
     Case(
         "report answered 500 twice, then lands",
@@ -317,6 +362,7 @@ CASES = [
         lambda w: w.fault("PutLifecycleEventHookExecutionStatus", Fault(error="InternalFailure", status=500), times=2),
         "Succeeded",
         '"attempts": 3',
+        then=retries_logged("InternalFailure", 2),
     ),
     Case(
         "report lands but its answer is lost",
@@ -344,8 +390,20 @@ CASES = [
         "pre",
         lambda w: w.fault("PutLifecycleEventHookExecutionStatus", Fault(error="AccessDeniedException")),
         "Succeeded",
-        "a retry cannot help",
+        '"why": "a retry cannot help", "error_code": "AccessDeniedException"',
         reports=0,
+        error=True,
+        then=one_report_attempt,
+    ),
+    Case(
+        "failed report denied",
+        "post",
+        lambda w: (fire_alarm(), w.fault("PutLifecycleEventHookExecutionStatus", Fault(error="AccessDeniedException"))),
+        "Failed",
+        f"rollback alarm {ROLLBACK_ALARMS[0]} is in ALARM",
+        reports=0,
+        error=True,
+        then=one_report_attempt,
     ),
     Case(
         "report throttled until the deadline",
@@ -355,6 +413,18 @@ CASES = [
         "the invocation's deadline came first",
         remaining=RESERVE + 1,
         reports=0,
+        error=True,
+    ),
+    Case(
+        "CodeDeploy already has the hook's status",
+        "test",
+        lambda w: w.fault(
+            "PutLifecycleEventHookExecutionStatus", Fault(error="LifecycleEventAlreadyCompletedException")
+        ),
+        "Succeeded",
+        "another invocation reported, or it ended",
+        reports=0,
+        appspec=lambda: ecs_appspec(2),
     ),
     # --- pre-traffic: environment
     *[
@@ -516,6 +586,23 @@ CASES = [
         f"dynamodb PutItem {TABLE} for deployment",
     ),
     Case(
+        "PutItem throttled once",
+        "post",
+        lambda w: w.fault("PutItem", Fault(error="ProvisionedThroughputExceededException")),
+        "Succeeded",
+        "deployment log write failed; retrying",
+        then=one_record,
+    ),
+    Case(
+        "PutItem slower than the check's time",
+        "post",
+        lambda w: w.fault("PutItem", Fault(delay=2)),
+        "Failed",
+        f"s it had; still waiting for dynamodb PutItem {TABLE} for deployment",
+        remaining=RESERVE + 1.5,
+        then=wait_out_the_abandoned_write,
+    ),
+    Case(
         "PutItem lands but its answer is lost",
         "post",
         lambda w: w.fault("PutItem", Fault(lose_answer=True)),
@@ -542,7 +629,7 @@ CASES = [
     Case(
         "Query for the previous revision throttled",
         "post",
-        lambda w: (ecs_recorder(w), w.fault("Query", Fault(error="ProvisionedThroughputExceededException"), times=2)),
+        lambda w: (ecs_recorder(w), w.fault("Query", Fault(error="ProvisionedThroughputExceededException"), times=3)),
         "Failed",
         f"dynamodb Query {TABLE} for the last release of greeter failed",
         appspec=lambda: ecs_appspec(2),
@@ -638,6 +725,14 @@ CASES = [
         appspec=lambda: ecs_appspec(2),
     ),
     Case(
+        "green cuts its body short",
+        "test",
+        lambda w: w.green("/cut-short"),
+        "Failed",
+        "/cut-short: body cut short: 12 of 64 bytes arrived",
+        appspec=lambda: ecs_appspec(2),
+    ),
+    Case(
         "DescribeNetworkInterfaces throttled",
         "test",
         lambda w: w.fault("DescribeNetworkInterfaces", Fault(error="RequestLimitExceeded", status=503), times=3),
@@ -673,6 +768,13 @@ CASES = [
     Case("green answers", "ecs", lambda w: None, "SUCCEEDED", "test-traffic checks passed"),
     Case("green answers 503", "ecs", lambda w: w.green("/status/503"), "FAILED", "/status/503: status 503"),
     Case(
+        "green breaks off its chunked body",
+        "ecs",
+        lambda w: w.green("/chunked-cut"),
+        "FAILED",
+        "/chunked-cut: body cut short: 12 bytes arrived, and the chunked body ended without its last chunk",
+    ),
+    Case(
         "green hangs past the invocation",
         "ecs",
         lambda w: w.green("/hang", timeoutSeconds=30),
@@ -706,6 +808,8 @@ def scaled_time(monkeypatch):
         (lifecycle, "REPORT_ATTEMPT_SECONDS", 0.2),
         (lifecycle, "EFFECT_SECONDS", 0.3),
         (post_traffic, "EFFECT_SECONDS", 0.3),
+        (post_traffic, "WRITE_RETRY_SECONDS", 0.05),
+        (post_traffic, "WRITE_ATTEMPT_SECONDS", 0.1),
         (post_traffic, "READS_SECONDS", 0.5),
         (alarm_watch, "POLL_SECONDS", 0.2),
         (alarm_watch, "UNREADABLE_SECONDS", 4.0),
@@ -730,11 +834,15 @@ def test_a_fault_ends_in_one_truthful_status_before_the_deadline(
     event = ecs_execution() if case.hook == "ecs" else start_release(case.appspec())
     if case.hook == "post":
         judge_looked(event["DeploymentId"])  # the canary judge looked just now and is content
-    world = World(hook_env, targets, monkeypatch, event)
+    world = World(hook_env, targets, monkeypatch, event, lambda: hook_logs(caplog))
     case.arrange(world)
 
     context = LambdaContext(case.remaining)
-    answer = HANDLERS[case.hook](event, context)
+    if case.error:
+        with pytest.raises(StatusNotReported):
+            HANDLERS[case.hook](event, context)
+    else:
+        answer = HANDLERS[case.hook](event, context)
     answered = time.monotonic()
 
     assert answered < context.deadline, "answered before Lambda would have ended the invocation"
@@ -743,7 +851,11 @@ def test_a_fault_ends_in_one_truthful_status_before_the_deadline(
     if case.hook == "ecs":
         assert answer == {"hookStatus": case.status}
     else:
-        assert answer == {"status": case.status}
+        if case.error:  # the status the hook would have reported, in the line that says it was not
+            [line] = [line for line in hook_logs(caplog) if line["message"] == "status not reported"]
+            assert line["status"] == case.status
+        else:
+            assert answer == {"status": case.status}
         reports = hook_env.status_reports
         assert [report["status"] for report in reports] == [case.status] * case.reports
         assert all(report["deploymentId"] == event["DeploymentId"] for report in reports)

@@ -14,9 +14,10 @@ import pytest
 
 from rollback_guard.hooks import post_traffic, pre_traffic, test_traffic, timing
 from rollback_guard.hooks.deployment_log import last_good_version
-from rollback_guard.hooks.lifecycle import HookError
+from rollback_guard.hooks.lifecycle import HookError, StatusNotReported
 from rollback_guard.hooks.revisions import describe
-from rollback_guard.hooks.smoke import EndpointCheck
+from rollback_guard.hooks.smoke import EndpointCheck, PathCheck
+from rollback_guard.hooks.timing import Deadline
 from rollback_guard.release.engine import LambdaTarget, ReleaseFailed, Releaser, ReleaseRequest
 from tests.conftest import TEST_HOST
 from tests.hook_runs import (
@@ -33,7 +34,7 @@ from tests.hook_runs import (
     rejections,
     start_release,
 )
-from tests.local_aws import LocalAws
+from tests.local_aws import Fault, LocalAws
 from tests.scenarios import FUNCTION, TABLE, lambda_target, publish_versions
 
 
@@ -170,6 +171,29 @@ def test_an_https_answer_that_trickles_in_is_cut_at_its_total_deadline(
     assert f"{url}: no complete answer within 0.6s" in rejections(logs)[0]
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize(
+    ("path", "cause"),
+    [
+        ("/cut-short", "body cut short: 12 of 64 bytes arrived"),
+        ("/chunked-cut", "body cut short: 12 bytes arrived, and the chunked body ended without its last chunk"),
+    ],
+)
+def test_a_body_cut_short_fails_the_smoke_check(request, monkeypatch, path, cause, tls):
+    # What arrived is JSON with "ok" in it; only its framing says the rest never came. The canary
+    # judge's ECS probes and the pipeline's smoke test run this same check.
+    if tls:
+        monkeypatch.setenv("SSL_CERT_FILE", request.getfixturevalue("certificate")[0])
+    servers = request.getfixturevalue("tls_targets" if tls else "targets")
+    check = PathCheck.from_dict({"path": path, "expectBody": "ok"}).at(servers.url(""))
+    assert check.answer(Deadline.after(5)) == f"{servers.url(path)}: {cause}"
+
+
+def test_a_whole_chunked_body_passes_the_smoke_check(targets):
+    check = PathCheck.from_dict({"path": "/chunked", "expectBody": "ok"}).at(targets.url(""))
+    assert check.answer(Deadline.after(5)) is None
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -256,6 +280,24 @@ def test_an_event_that_is_not_from_codedeploy_is_refused(hook_env):
     with pytest.raises(HookError, match="not a CodeDeploy lifecycle event"):
         pre_traffic.handler({"hello": "world"})
     assert hook_env.status_reports == []
+
+
+def test_a_report_that_could_not_be_delivered_is_delivered_by_lambdas_retry(hook_env, logs):
+    # CodeDeploy invokes hooks asynchronously: an invocation that ends in an error is retried by
+    # Lambda with the same event, and that invocation's report lands.
+    hook_env.inject("PutLifecycleEventHookExecutionStatus", Fault(error="AccessDeniedException"))
+    event = start_release()
+    with pytest.raises(
+        StatusNotReported,
+        match=r"^status Succeeded of deployment \S+ not reported after 1 attempt\(s\), a retry cannot help: ",
+    ):
+        pre_traffic.handler(event)
+    assert pre_traffic.handler(event) == {"status": "Succeeded"}
+    assert reported(hook_env, event) == ["Succeeded"]
+    assert [line["message"] for line in hook_logs(logs) if "status" in line["message"]] == [
+        "status not reported",
+        "status reported",
+    ]
 
 
 # --- post-traffic: keep watching after the last shift, then record the release

@@ -3,11 +3,15 @@
 A hook that never calls PutLifecycleEventHookExecutionStatus leaves its deployment hanging for an
 hour. So the status starts as Failed; reading the environment, fetching the deployment and the
 check all run inside the try; and the report is made in `finally`, retried on anything transient
-until the invocation ends.
+until the invocation ends, each retry logged with its cause. A report that cannot be delivered
+(denied, or still throttled at the deadline) ends the invocation with StatusNotReported: Lambda
+counts the error and retries the asynchronous invocation, whose report may land (one that finds
+LifecycleEventAlreadyCompleted knows an earlier one did).
 
 Time: the check gets the invocation's remaining time less REPORT_RESERVE_SECONDS and is abandoned
 when that runs out (hooks/timing.py). Checks are read-only: what passing leads to (the "passed"
-log line, a record in the deployment log) is done here, only for a check that finished in time.
+log line, a record in the deployment log) is done here, only for a check that finished in time,
+and within the same deadline, so that the report is still made in time.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ CUT_MARGIN_SECONDS = 0.5
 _REPORT_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1})
 REPORT_ATTEMPT_SECONDS = 7
 _ALREADY_REPORTED = "LifecycleEventAlreadyCompletedException"
+
+
+class StatusNotReported(Exception):
+    """CodeDeploy could not be told the hook's status. Raised out of the handler, so that Lambda
+    counts an error (its Errors metric, an alarm on it) and retries the asynchronous invocation;
+    ending quietly would leave the deployment waiting an hour with nothing to show why."""
 
 
 @functools.cache
@@ -120,11 +130,13 @@ class DeploymentRelease:
 class Passed:
     """A check's verdict that the release may go on: a log line with its details, and what passing
     leads to (`effect`, returning a word for the log), which the runner does only for a check that
-    finished in time."""
+    finished in time. The effect gets the check's deadline: each write it makes starts only while
+    that leaves time, and the runner gives up on it there (a HookError, so the hook reports
+    Failed); an effect that must not fail the release catches its own errors."""
 
     summary: str
     details: Mapping[str, Any] = field(default_factory=dict)
-    effect: Callable[[], str] | None = None
+    effect: Callable[[Deadline], str] | None = None
 
 
 Check = Callable[[str, Deadline], Passed]
@@ -146,17 +158,18 @@ def judge(check: Check, release_id: str, deadline: Deadline, fields: dict[str, A
     return True
 
 
-def _apply(effect: Callable[[], str], deadline: Deadline) -> str:
+def _apply(effect: Callable[[Deadline], str], deadline: Deadline) -> str:
     if deadline.remaining() < EFFECT_SECONDS:
         raise HookError(
             f"the check passed with {deadline.remaining():.1f}s of its time left; what passing leads to needs "
             f"{EFFECT_SECONDS}s"
         )
-    return effect()
+    return run_within(deadline, "what passing leads to", lambda: effect(deadline.less(CUT_MARGIN_SECONDS)))
 
 
 def run_hook(hook: str, event: Any, check: Check, context: Any = None) -> dict:
-    """Judges the deployment in `event` with `check` and reports the verdict to CodeDeploy once."""
+    """Judges the deployment in `event` with `check` and reports the verdict to CodeDeploy once;
+    StatusNotReported when CodeDeploy could not be told."""
     lifecycle = LifecycleEvent.from_event(event)  # without these ids there is nobody to report to
     invocation = Deadline.of_invocation(context)
     fields = {"hook": hook, "deployment_id": lifecycle.deployment_id}
@@ -171,8 +184,9 @@ def run_hook(hook: str, event: Any, check: Check, context: Any = None) -> dict:
 
 def report(lifecycle: LifecycleEvent, status: str, invocation: Deadline, fields: dict[str, Any]) -> None:
     """PutLifecycleEventHookExecutionStatus, retried on anything transient until the invocation's
-    deadline (REPORT_RESERVE_SECONDS from now without one). LifecycleEventAlreadyCompleted after
-    an attempt whose answer was lost means that attempt landed."""
+    deadline (REPORT_RESERVE_SECONDS from now without one). LifecycleEventAlreadyCompleted means
+    CodeDeploy has a status: after an attempt whose answer was lost, that attempt's. StatusNotReported
+    when the status could not be delivered."""
     until = invocation.less(REPORT_MARGIN_SECONDS) if invocation.bounded else Deadline.after(REPORT_RESERVE_SECONDS)
     delay, attempts = REPORT_FIRST_RETRY_SECONDS, 0
     while True:
@@ -185,7 +199,9 @@ def report(lifecycle: LifecycleEvent, status: str, invocation: Deadline, fields:
                 status=status,
             )
         except (ClientError, BotoCoreError) as error:
-            if aws.error_code(error) == _ALREADY_REPORTED:
+            # A connection that failed or timed out has no AWS code: its exception's name says what.
+            code = aws.error_code(error) or type(error).__name__
+            if code == _ALREADY_REPORTED:
                 why = (
                     "an earlier attempt landed, its answer was lost"
                     if attempts > 1
@@ -195,8 +211,21 @@ def report(lifecycle: LifecycleEvent, status: str, invocation: Deadline, fields:
                 return
             if not aws.is_transient(error) or until.remaining() < delay + REPORT_ATTEMPT_SECONDS:
                 why = "the invocation's deadline came first" if aws.is_transient(error) else "a retry cannot help"
-                log(logging.ERROR, "status not reported", **outcome, why=why, error=str(error))
-                return
+                log(logging.ERROR, "status not reported", **outcome, why=why, error_code=code, error=str(error))
+                raise StatusNotReported(
+                    f"status {status} of deployment {lifecycle.deployment_id} not reported after {attempts} "
+                    f"attempt(s), {why}: {error}"
+                ) from error
+            log(
+                logging.WARNING,
+                "status report failed; retrying",
+                **fields,
+                status=status,
+                attempt=attempts,
+                error_code=code,
+                error=str(error),
+                retry_in_seconds=delay,
+            )
             timing.clock.sleep(delay)
             delay = min(delay * 2, REPORT_MAX_RETRY_SECONDS)
             continue

@@ -7,7 +7,8 @@ WATCH_SECONDS more and fails if one fires (hooks/alarm_watch.py); its failure ro
 blue/green: WATCH_SECONDS is 0, because CodeDeploy keeps watching during blue's termination wait.
 A corrective deployment (a known-good revision put back while the alarms still hold the bad one's
 errors) is not watched, and is recorded as a rollback. The record is written only for a release
-that passed its watch in time, never by a check that was cut off.
+that passed its watch in time, never by a check that was cut off, and within the check's deadline:
+a write that runs out of time fails the hook (the record is not informational, see _record).
 
 The canary judge (hooks/judge.py) must agree, fail closed: at every poll of the watch and before
 the record, its item for the deployment is read; a ROLLBACK verdict fails the hook with the
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 from dataclasses import dataclass
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
-from rollback_guard.hooks import aws
+from rollback_guard.hooks import aws, timing
 from rollback_guard.hooks.alarm_watch import MAX_ALARMS, AlarmWatch
 from rollback_guard.hooks.deployment_log import (
     ROLLBACK,
@@ -43,6 +44,7 @@ from rollback_guard.hooks.deployment_log import (
 )
 from rollback_guard.hooks.environment import environment, json_list, matching, seconds
 from rollback_guard.hooks.lifecycle import EFFECT_SECONDS, REPORT_RESERVE_SECONDS, DeploymentRelease, Passed, run_hook
+from rollback_guard.hooks.logs import log
 from rollback_guard.hooks.timing import Deadline, HookError
 
 # Lambda ends an invocation after 15 minutes: the watch, the reads around it, what passing leads to
@@ -53,12 +55,20 @@ READS_SECONDS = 60
 ENDED = {"Succeeded", "Failed", "Stopped"}
 # The judge looks every 10 s (hooks/judge.py LOOK_SECONDS): twelve missed looks mean nobody is judging.
 JUDGE_STALE_SECONDS = 120
-# Two attempts of 2 + 3 s at most: the write is done within EFFECT_SECONDS (hooks/lifecycle.py).
-_WRITE_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
+# The record is written in at most WRITE_ATTEMPTS attempts of 2 + 3 s, within EFFECT_SECONDS
+# (hooks/lifecycle.py). One attempt per call, retried by _record: an SDK retry could start after
+# the deadline, on a thread the runner has given up on, and record a release reported Failed.
+_WRITE_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
+WRITE_ATTEMPTS = 2
+# A retry waits this long (as the SDK's backoff would), then starts only if a whole attempt
+# (2 + 3 s) fits before the deadline, for the same reason.
+WRITE_RETRY_SECONDS = 0.5
+WRITE_ATTEMPT_SECONDS = 5
 
 
 @functools.cache
 def dynamodb():
+    """The deployment log's writer (reads go through aws.client, with the SDK's retries)."""
     return aws.new_client("dynamodb", _WRITE_CONFIG)
 
 
@@ -94,7 +104,7 @@ def watch_then_record(deployment_id: str, deadline: Deadline) -> Passed:
         deadline,
         f"dynamodb Query {table} for the last release of {service}",
         last_good_version,
-        client=dynamodb(),
+        client=aws.client("dynamodb"),
         table=table,
         service=service,
         environment=stage,
@@ -187,19 +197,46 @@ def _still_running(deployment_id: str, deadline: Deadline) -> None:
         raise HookError(f"deployment {deployment_id} is {info['status']}: it ended during the watch, nothing recorded")
 
 
-def _record(table: str, record: ReleaseRecord) -> str:
-    try:
-        written = put_once(dynamodb(), table, record)
-    except (ClientError, BotoCoreError) as error:
-        # Every attempt's answer may have been lost after the write landed: a consistent read says.
-        if aws.is_transient(error) and _recorded_after_all(table, record):
-            return "written (the answer to the write was lost)"
-        raise HookError(f"dynamodb PutItem {table} for deployment {record.deployment_id} failed: {error}") from error
-    return "written" if written else "already written by an earlier attempt"
+def _record(table: str, record: ReleaseRecord, deadline: Deadline) -> str:
+    """Writes the release record within `deadline`. Fail closed: the record is where `ops rollback`
+    and the next ECS release find the last known-good revision, so a release that cannot be
+    recorded in time (the write failed, or the runner gave up on it) does not go through."""
+    what = f"dynamodb PutItem {table} for deployment {record.deployment_id}"
+    attempt = 1
+    while True:
+        try:
+            written = aws.call(deadline, what, put_once, client=dynamodb(), table=table, record=record)
+        except aws.AwsCallFailed as error:
+            if not error.transient:
+                raise
+            if attempt < WRITE_ATTEMPTS and deadline.remaining() >= WRITE_RETRY_SECONDS + WRITE_ATTEMPT_SECONDS:
+                log(
+                    logging.WARNING,
+                    "deployment log write failed; retrying",
+                    table=table,
+                    deployment_id=record.deployment_id,
+                    attempt=attempt,
+                    error=str(error),
+                )
+                timing.clock.sleep(WRITE_RETRY_SECONDS)
+                attempt += 1
+                continue
+            # Every attempt's answer may have been lost after the write landed: a consistent read says.
+            if _recorded_after_all(table, record, deadline):
+                return "written (the answer to the write was lost)"
+            raise
+        return "written" if written else "already written by an earlier attempt"
 
 
-def _recorded_after_all(table: str, record: ReleaseRecord) -> bool:
+def _recorded_after_all(table: str, record: ReleaseRecord, deadline: Deadline) -> bool:
     try:
-        return is_recorded(dynamodb(), table, record)
-    except (ClientError, BotoCoreError):
+        return aws.call(
+            deadline,
+            f"dynamodb GetItem {table} for the record of deployment {record.deployment_id}",
+            is_recorded,
+            client=aws.client("dynamodb"),
+            table=table,
+            record=record,
+        )
+    except HookError:  # unreadable, or no time left to read: the write's own failure is the cause
         return False

@@ -10,7 +10,9 @@ unknown key in a check is an error, never ignored.
 HTTP answers are taken as they come: a redirect is compared with `expectStatus` like any status
 and never followed, so a green that redirects elsewhere cannot pass on another origin's 200. Each
 request has a total deadline (its timeout, cut to the check's time left), enforced by shutting the
-socket down: a socket timeout bounds each read, not an answer that trickles in.
+socket down: a socket timeout bounds each read, not an answer that trickles in. The body is read to
+its end and must be whole: fewer bytes than its Content-Length, or a chunked body without its last
+chunk, fails the check (http.client's read(n) returns a body cut short without a word).
 
 A check sends no credentials: it is for unauthenticated health endpoints, and a URL holding a
 `user:password@` is refused (http.client would drop it, failing every release on 401, while the
@@ -43,7 +45,9 @@ from rollback_guard.hooks.timing import Deadline, HookError
 
 # Per check: every hook's timeout leaves room for one check of this length and the report.
 MAX_CHECK_TIMEOUT_SECONDS = 45
+# What is kept of a body for `expectBody`; the rest is read, to see that it arrives whole, and dropped.
 MAX_BODY_BYTES = 65536
+_READ_BYTES = 16384
 _NO_WAIT_SECONDS = 0.001
 _EXPECTATION_KEYS = ("expectStatus", "timeoutSeconds", "expectBody")
 DEFAULT_INVOKE_EXPECTATION = {"statusCode": 200}
@@ -133,6 +137,8 @@ class EndpointCheck:
             return f"{self.url}: no complete answer within {seconds:.3g}s"
         except _NotConnected as error:
             raise Unreachable(f"{self.url}: {type(error.__cause__).__name__}: {error.__cause__}") from error
+        except _CutShort as error:
+            return f"{self.url}: {error}"
         except (OSError, http.client.HTTPException, ValueError) as error:
             return f"{self.url}: {type(error).__name__}: {error}"
         if status != self.expect.status:
@@ -194,9 +200,14 @@ class _NotConnected(Exception):
     """_get could not connect: the cause says why."""
 
 
+class _CutShort(Exception):
+    """The answer's body ended before its framing said it would: the peer closed the connection."""
+
+
 def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, bytes]:
     """One GET that takes at most `seconds` in all, connecting included: (status, Location, the
-    body's first bytes). Real time, like the sockets it bounds."""
+    body's first bytes), the body read to its end (_CutShort if it is not whole). Real time, like
+    the sockets it bounds."""
     parts = urllib.parse.urlsplit(url)
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.hostname, parts.port, timeout=seconds)
@@ -229,11 +240,12 @@ def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, b
         opened.append(connection.sock)
         connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
         response = connection.getresponse()
-        answer = response.status, response.getheader("Location"), response.read(MAX_BODY_BYTES)
+        answer = response.status, response.getheader("Location"), _whole_body(response)
     except _NotConnected:
         raise
     except Exception as error:
-        if cut.is_set() or time.monotonic() >= end:  # whatever a cut socket raises, it was the deadline
+        # Whatever a cut socket raises (a body cut short included), it was the deadline.
+        if cut.is_set() or time.monotonic() >= end:
             raise TimeoutError(url) from error
         raise
     finally:
@@ -245,6 +257,33 @@ def _get(url: str, host: str | None, seconds: float) -> tuple[int, str | None, b
     if cut.is_set() or time.monotonic() > end:
         raise TimeoutError(url)
     return answer
+
+
+def _whole_body(response: http.client.HTTPResponse) -> bytes:
+    """The body's first MAX_BODY_BYTES, read to its end; _CutShort when fewer bytes came than its
+    Content-Length announced, or a chunked body ended without its last chunk. A body framed by
+    neither ends when the connection does: only the deadline can tell it is incomplete."""
+    announced = response.length  # None when chunked or unframed (http.client's reading of the head)
+    kept, received = bytearray(), 0
+    while True:
+        try:
+            piece = response.read(_READ_BYTES)
+        except http.client.IncompleteRead as error:  # the connection closed inside a chunked body
+            received += len(error.partial)
+            raise _CutShort(_cut_short(received, announced)) from error
+        if not piece:
+            break
+        received += len(piece)
+        kept += piece[: MAX_BODY_BYTES - len(kept)]
+    if announced is not None and received < announced:
+        raise _CutShort(_cut_short(received, announced))
+    return bytes(kept)
+
+
+def _cut_short(received: int, announced: int | None) -> str:
+    if announced is None:
+        return f"body cut short: {received} bytes arrived, and the chunked body ended without its last chunk"
+    return f"body cut short: {received} of {announced} bytes arrived"
 
 
 @functools.cache
