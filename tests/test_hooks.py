@@ -566,3 +566,9 @@ def test_smoke_paths_that_are_missing_or_malformed_report_failed(hook_env, load_
     event = ecs_event()
     test_traffic.handler(event)
     assert reported(hook_env, event) == ["Failed"]
+
+
+@pytest.mark.parametrize("url", ["https://example.com:99999/", "https://example.com:abc/", "http://example.com:0/"])
+def test_a_smoke_url_whose_port_cannot_be_connected_to_is_refused(url):
+    with pytest.raises(ValueError, match="a URL whose port, if any, is from 1 to 65535"):
+        EndpointCheck.from_dict({"url": url})

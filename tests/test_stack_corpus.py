@@ -1280,6 +1280,13 @@ BAD = [
         "a function app.py defines (nothere is not among its names)",
     ),
     Bad(
+        "a smoke endpoint on a port past 65535",
+        "staging",
+        greeter({"smokeEndpoints": [{"url": "https://api.example.com:99999/health"}]}),
+        "functions.greeter.smokeEndpoints[0]",
+        "port, if any, is from 1 to 65535",
+    ),
+    Bad(
         "more rollback alarms than the pipeline's health check reads in one call",
         "staging",
         {

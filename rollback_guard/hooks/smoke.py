@@ -116,6 +116,12 @@ class EndpointCheck:
                 "unauthenticated health endpoints), and a password here would sit in plain text in the stack "
                 "file and the hook's environment"
             )
+        try:
+            port = urllib.parse.urlsplit(url).port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"url {shown!r}: a URL whose port, if any, is from 1 to 65535")
         return cls(url, HttpExpectation.from_dict(raw))
 
     @property
