@@ -337,11 +337,15 @@ def _confirm_production(args, confirm: Callable[[str], str]) -> None:
 
 
 def _preflight(stack: StackPort, session) -> list[Finding]:
-    from rollback_guard.preflight import StackExports, check_stack
+    from rollback_guard.preflight import BadOutputs, StackExports, check_stack
 
     if not session.region_name:
         raise OpsError(f"no AWS region for {stack.name}: set aws:region in its stack file", PRECONDITION)
-    return check_stack(StackExports.from_outputs(stack.outputs()), session)
+    try:
+        exports = StackExports.from_outputs(stack.outputs())
+    except BadOutputs as error:  # not what program.py exports: nothing to check against
+        raise OpsError(f"preflight cannot read {stack.name}'s outputs: {error}", BAD_INPUT) from None
+    return check_stack(exports, session)
 
 
 def _readiness(findings: list[Finding]) -> tuple[int, str]:
