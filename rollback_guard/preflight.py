@@ -527,7 +527,7 @@ class _Checks:
                     AUTO_ROLLBACK,
                     path.group_name,
                     f"does not exist: nothing releases {path.service}, nor rolls a release of it back",
-                    "run `pulumi up`, which creates it",
+                    "run `pulumi up --refresh`, which creates it",
                 )
                 return
             configuration = group.get("autoRollbackConfiguration") or {}
@@ -537,7 +537,7 @@ class _Checks:
                     path.group_name,
                     "its automatic rollback is disabled: a release that fails, or that an alarm stops, stays on the "
                     "new revision",
-                    f"run `pulumi up`, which enables it on {' and '.join(ROLLBACK_EVENTS)}",
+                    f"run `pulumi up --refresh`, which enables it on {' and '.join(ROLLBACK_EVENTS)}",
                 )
                 return
             left_out = [event for event in ROLLBACK_EVENTS if event not in (configuration.get("events") or ())]
@@ -547,7 +547,7 @@ class _Checks:
                     path.group_name,
                     f"its automatic rollback leaves out {' and '.join(left_out)}: "
                     + ", and ".join(ROLLBACK_EVENTS[event] for event in left_out),
-                    "run `pulumi up`, which restores the events",
+                    "run `pulumi up --refresh`, which restores the events",
                 )
             return
         if path.kind != "ecs":
@@ -563,7 +563,7 @@ class _Checks:
                 path.where,
                 f"its deployment circuit breaker {'does not roll back' if breaker.get('enable') else 'is off'}: a "
                 "release whose tasks never get healthy stays, and nothing puts the last completed revision back",
-                "run `pulumi up`, which turns it on with rollback",
+                "run `pulumi up --refresh`, which turns it on with rollback",
             )
         alarms = configuration.get("alarms") or {}
         if not (alarms.get("enable") and alarms.get("rollback")):
@@ -572,7 +572,7 @@ class _Checks:
                 path.where,
                 f"its deployment alarms {'do not roll back' if alarms.get('enable') else 'are off'}: a release goes "
                 "on, or stays, while its rollback alarms fire",
-                "run `pulumi up`, which turns them on with rollback",
+                "run `pulumi up --refresh`, which turns them on with rollback",
             )
 
     def alarms(self, path: ReleasePath) -> Iterator[Finding]:
@@ -589,7 +589,7 @@ class _Checks:
                         ALARMS,
                         path.group_name,
                         "its alarm configuration is disabled: CodeDeploy stops a release on no alarm",
-                        "run `pulumi up`, which enables it",
+                        "run `pulumi up --refresh`, which enables it",
                     )
                 elif configuration.get("ignorePollAlarmFailure"):
                     yield _not_ready(
@@ -597,7 +597,7 @@ class _Checks:
                         path.group_name,
                         "it ignores alarms it cannot read (ignorePollAlarmFailure): a release goes on when CodeDeploy "
                         "cannot read an alarm's state",
-                        "run `pulumi up`, which turns that off",
+                        "run `pulumi up --refresh`, which turns that off",
                     )
                 yield from self._listed(path.group_name, "the group", path.group_alarms, listed)
                 names |= listed
@@ -632,7 +632,7 @@ class _Checks:
                     ALARMS,
                     f"alarm {name}",
                     "does not exist: nothing watches for it",
-                    "run `pulumi up`, which creates it",
+                    "run `pulumi up --refresh`, which creates it",
                 )
             elif alarm["StateValue"] == "INSUFFICIENT_DATA":
                 yield _not_ready(
@@ -651,7 +651,7 @@ class _Checks:
                 ALARMS,
                 f"alarm {name}",
                 f"not listed by {lister}: a release goes on while it fires",
-                "run `pulumi up`, which lists it again",
+                "run `pulumi up --refresh`, which lists it again",
             )
         for name in sorted(listed - wanted):
             yield _not_ready(
@@ -659,7 +659,7 @@ class _Checks:
                 f"alarm {name}",
                 f"listed by {lister} but not one of the stack's rollback alarms: it stops releases for reasons the "
                 "stack does not know",
-                f"remove it from {owner} (`pulumi up` puts {owner}'s list back)",
+                f"remove it from {owner} (`pulumi up --refresh` puts {owner}'s list back)",
             )
 
     def _without_data(self, path: ReleasePath, alarms: list[dict]) -> Iterator[Finding]:
@@ -738,7 +738,7 @@ class _Checks:
                 LIVE_REVISION,
                 path.where,
                 "does not exist: there is no live revision for traffic to return to",
-                "run `pulumi up`, which creates it",
+                "run `pulumi up --refresh`, which creates it",
             )
         elif path.kind == "lambda" and not live.isdigit():
             yield _not_ready(
@@ -929,7 +929,7 @@ class _Checks:
                 CODEDEPLOY_ROLE,
                 f"role {name}",
                 "does not exist: CodeDeploy cannot act for the group, nor roll it back",
-                "run `pulumi up`, which creates it",
+                "run `pulumi up --refresh`, which creates it",
             )
             return
         if not _trusts(role["AssumeRolePolicyDocument"], CODEDEPLOY_PRINCIPAL):
@@ -937,7 +937,7 @@ class _Checks:
                 CODEDEPLOY_ROLE,
                 f"role {name}",
                 f"does not trust {CODEDEPLOY_PRINCIPAL}: CodeDeploy cannot act, nor roll back",
-                "run `pulumi up`, which restores its trust policy",
+                "run `pulumi up --refresh`, which restores its trust policy",
             )
         attached = {policy["PolicyArn"].rsplit("/", 1)[-1] for policy in self._attached(name)}
         needed = CODEDEPLOY_POLICIES[path.kind]
@@ -946,7 +946,7 @@ class _Checks:
                 CODEDEPLOY_ROLE,
                 f"role {name}",
                 f"carries neither {' nor '.join(needed)}: CodeDeploy cannot move traffic, nor move it back",
-                f"attach {needed[0]} (`pulumi up` attaches it)",
+                f"attach {needed[0]} (`pulumi up --refresh` attaches it)",
             )
         for event, hook in sorted(path.hooks.items()):
             function = self._function(hook)
@@ -961,7 +961,7 @@ class _Checks:
                         CODEDEPLOY_ROLE,
                         f"role {name}",
                         f"may not invoke {hook} ({decision}): {need.why}",
-                        f"allow lambda:InvokeFunction on {need.resource} (`pulumi up` restores the grant)",
+                        f"allow lambda:InvokeFunction on {need.resource} (`pulumi up --refresh` restores the grant)",
                     )
 
     def permissions(self, path: ReleasePath) -> Iterator[Finding]:
@@ -1063,7 +1063,7 @@ class _Checks:
                 f"{'; '.join(shut)} on port {port}: the smoke test and the judge's probes cannot reach green, "
                 "so every release fails",
                 f"allow TCP {port} from those subnets' CIDRs, or from the hooks' security groups "
-                "(`pulumi up` restores the stack's rules)",
+                "(`pulumi up --refresh` restores the stack's rules)",
             )
         # Out of the callers: to the load balancer's nodes, in its subnets (or to its security groups).
         subnets = sorted(zone["SubnetId"] for zone in balancer.get("AvailabilityZones") or () if zone.get("SubnetId"))
@@ -1092,7 +1092,7 @@ class _Checks:
                     f"(its subnets {', '.join(closed)}): the smoke test and the judge's probes cannot reach green, so "
                     "every release fails",
                     f"allow egress on TCP {port} to those subnets' CIDRs, or to the load balancer's security groups "
-                    "(`pulumi up` restores the stack's rules)",
+                    "(`pulumi up --refresh` restores the stack's rules)",
                 )
 
     def policy_size(self, path: ReleasePath) -> Iterator[Finding]:
@@ -1127,7 +1127,7 @@ class _Checks:
                 DEPLOYMENT_LOG,
                 resource,
                 f"{table.get('TableStatus')}: the post-traffic hooks cannot record a release, so every release fails",
-                "wait for it to become ACTIVE, or restore it (`pulumi up` creates a missing one)",
+                "wait for it to become ACTIVE, or restore it (`pulumi up --refresh` creates a missing one)",
             )
 
     def concurrency(self) -> Iterator[Finding]:
@@ -1185,7 +1185,7 @@ class _Checks:
         if resource in self._reported:
             return
         self._reported.add(resource)
-        yield _not_ready(check, resource, problem, "run `pulumi up`, which creates it")
+        yield _not_ready(check, resource, problem, "run `pulumi up --refresh`, which creates it")
 
     def _group(self, path: ReleasePath) -> dict | None:
         """The deployment group as deployed; None if it (or its application) does not exist."""
@@ -1424,7 +1424,7 @@ class _Checks:
                     PERMISSIONS,
                     f"role {name} of {function}",
                     f"may not call {need.action} on {need.resource} ({decision}): {need.why}",
-                    "allow it in the role's policies (`pulumi up` restores what the stack grants)",
+                    "allow it in the role's policies (`pulumi up --refresh` restores what the stack grants)",
                 )
 
     def _decisions(self, role: str, needs: Iterable[_Need]) -> Iterator[tuple[_Need, str]]:

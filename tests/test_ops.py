@@ -328,7 +328,7 @@ def test_deploy_runs_preflight_first_and_changes_nothing_when_the_stack_cannot_r
     )
     assert [finding["line"] for finding in result["findings"]] == [
         f"not-ready live-revision: function {FUNCTION}:live: does not exist: there is no live revision for traffic "
-        "to return to; run `pulumi up`, which creates it"
+        "to return to; run `pulumi up --refresh`, which creates it"
     ]
 
 

@@ -470,7 +470,7 @@ def test_preflight_refuses_a_release_whose_rollback_alarm_is_missing(ready, pref
     aws("cloudwatch").delete_alarms(AlarmNames=[ALARM])
     undo(lambda: create_alarm(ALARM))
     assert preflight(ready.only("greeter")) == [
-        f"not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up`, which creates it"
+        f"not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up --refresh`, which creates it"
     ]
 
 
@@ -479,7 +479,7 @@ def test_preflight_refuses_a_release_whose_group_does_not_stop_on_a_rollback_ala
     undo(lambda: aws("cloudwatch").delete_alarms(AlarmNames=["web-rollback-latency"]))
     assert preflight(ready.only("web", alarms=[*WEB_ALARMS, "web-rollback-latency"])) == [
         "not-ready alarms: alarm web-rollback-latency: not listed by deployment group web/web-deploy: a release goes "
-        "on while it fires; run `pulumi up`, which lists it again"
+        "on while it fires; run `pulumi up --refresh`, which lists it again"
     ]
 
 
@@ -487,7 +487,7 @@ def test_preflight_refuses_a_release_whose_group_stops_on_an_alarm_the_stack_doe
     assert preflight(ready.only("web", alarms=WEB_ALARMS[:1])) == [
         f"not-ready alarms: alarm {WEB_ALARMS[1]}: listed by deployment group web/web-deploy but not one of the "
         "stack's rollback alarms: it stops releases for reasons the stack does not know; remove it from the group "
-        "(`pulumi up` puts the group's list back)"
+        "(`pulumi up --refresh` puts the group's list back)"
     ]
 
 
@@ -508,7 +508,7 @@ def test_preflight_refuses_a_release_whose_group_ignores_alarms_it_cannot_read(r
     undo(set_group("greeter", alarm_configuration={"enabled": True, "ignorePollAlarmFailure": True, "alarms": alarms}))
     assert preflight(ready.only("greeter")) == [
         "not-ready alarms: deployment group greeter/greeter-deploy: it ignores alarms it cannot read "
-        "(ignorePollAlarmFailure): a release goes on when CodeDeploy cannot read an alarm's state; run `pulumi up`, "
+        "(ignorePollAlarmFailure): a release goes on when CodeDeploy cannot read an alarm's state; run `pulumi up --refresh`, "
         "which turns that off"
     ]
 
@@ -517,7 +517,7 @@ def test_preflight_refuses_a_release_whose_group_does_not_roll_back_by_itself(re
     undo(set_group("greeter", auto_rollback_configuration={"enabled": False, "events": []}))
     assert preflight(ready.only("greeter")) == [
         "not-ready auto-rollback: deployment group greeter/greeter-deploy: its automatic rollback is disabled: a "
-        "release that fails, or that an alarm stops, stays on the new revision; run `pulumi up`, which enables it on "
+        "release that fails, or that an alarm stops, stays on the new revision; run `pulumi up --refresh`, which enables it on "
         "DEPLOYMENT_FAILURE and DEPLOYMENT_STOP_ON_ALARM"
     ]
 
@@ -526,7 +526,7 @@ def test_preflight_refuses_a_release_whose_group_does_not_roll_back_when_an_alar
     undo(set_group("web", auto_rollback_configuration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}))
     assert preflight(ready.only("web")) == [
         "not-ready auto-rollback: deployment group web/web-deploy: its automatic rollback leaves out "
-        "DEPLOYMENT_STOP_ON_ALARM: a release an alarm stops stays where the stop left it; run `pulumi up`, which "
+        "DEPLOYMENT_STOP_ON_ALARM: a release an alarm stops stays where the stop left it; run `pulumi up --refresh`, which "
         "restores the events"
     ]
 
@@ -538,12 +538,12 @@ def test_preflight_refuses_a_release_whose_group_does_not_roll_back_when_an_alar
             {**API_ROLLBACK, "deploymentCircuitBreaker": {"enable": True, "rollback": False}},
             "not-ready auto-rollback: service web-cluster/api-service: its deployment circuit breaker does not roll "
             "back: a release whose tasks never get healthy stays, and nothing puts the last completed revision back; "
-            "run `pulumi up`, which turns it on with rollback",
+            "run `pulumi up --refresh`, which turns it on with rollback",
         ),
         (
             {**API_ROLLBACK, "alarms": {**API_ROLLBACK["alarms"], "rollback": False}},
             "not-ready auto-rollback: service web-cluster/api-service: its deployment alarms do not roll back: a "
-            "release goes on, or stays, while its rollback alarms fire; run `pulumi up`, which turns them on with "
+            "release goes on, or stays, while its rollback alarms fire; run `pulumi up --refresh`, which turns them on with "
             "rollback",
         ),
     ],
@@ -692,7 +692,7 @@ def test_preflight_refuses_a_release_whose_hook_may_not_report_to_codedeploy(rea
         f"not-ready permissions: role {role} of {HOOKS['BeforeAllowTraffic']}: may not call "
         f"codedeploy:PutLifecycleEventHookExecutionStatus on {GROUP_ARN.format('greeter', 'greeter')} (implicitDeny): "
         "CodeDeploy never hears its verdict: the release hangs for an hour, then fails; allow it in the role's "
-        "policies (`pulumi up` restores what the stack grants)"
+        "policies (`pulumi up --refresh` restores what the stack grants)"
     ]
 
 
@@ -704,7 +704,7 @@ def test_preflight_refuses_a_release_whose_hook_may_not_read_the_release_it_runs
         f"not-ready permissions: role {role} of {HOOKS['AfterAllowTraffic']}: may not call "
         f"codedeploy:GetApplicationRevision on {APPLICATION_ARN.format('greeter')} (explicitDeny): it reads the "
         "deployment's AppSpec (what the release moves), or fails every release; allow it in the role's policies "
-        "(`pulumi up` restores what the stack grants)"
+        "(`pulumi up --refresh` restores what the stack grants)"
     ]
 
 
@@ -715,7 +715,7 @@ def test_preflight_refuses_a_release_whose_judge_may_not_stop_a_bad_release(read
     undo(lambda: aws("iam").delete_role_policy(RoleName=f"{WEB_JUDGE}-role", PolicyName="deny-stop"))
     assert preflight(ready.only("web")) == [
         f"not-ready permissions: role {WEB_JUDGE}-role of {WEB_JUDGE}: may not call codedeploy:StopDeployment on * "
-        "(explicitDeny): its verdict stops a bad release with rollback; allow it in the role's policies (`pulumi up` "
+        "(explicitDeny): its verdict stops a bad release with rollback; allow it in the role's policies (`pulumi up --refresh` "
         "restores what the stack grants)"
     ]
 
@@ -733,7 +733,7 @@ def test_preflight_refuses_a_release_whose_hooks_cannot_reach_the_test_listener(
         r"subnet-\w+ \(10\.0\.2\.0/24: web-test-traffic-staging, web-judge-staging\); "
         r"subnet-\w+ \(10\.0\.3\.0/24: web-test-traffic-staging, web-judge-staging\) "
         rf"on port {TEST_PORT}: the smoke test and the judge's probes cannot reach green, so every release fails; "
-        rf"allow TCP {TEST_PORT} from those subnets' CIDRs, or from the hooks' security groups \(`pulumi up` restores "
+        rf"allow TCP {TEST_PORT} from those subnets' CIDRs, or from the hooks' security groups \(`pulumi up --refresh` restores "
         r"the stack's rules\)",
         line,
     ), line
@@ -747,7 +747,7 @@ def test_preflight_refuses_a_release_whose_hooks_may_not_go_out_to_the_test_list
         f"not-ready test-listener: security group {group} of web-test-traffic-staging, web-judge-staging: lets no "
         f"TCP {TEST_PORT} out to load balancer web-lb (its subnets {', '.join(PUBLIC)}): the smoke test and the "
         f"judge's probes cannot reach green, so every release fails; allow egress on TCP {TEST_PORT} to those "
-        "subnets' CIDRs, or to the load balancer's security groups (`pulumi up` restores the stack's rules)"
+        "subnets' CIDRs, or to the load balancer's security groups (`pulumi up --refresh` restores the stack's rules)"
     ]
 
 
@@ -773,7 +773,7 @@ def test_preflight_refuses_a_release_whose_codedeploy_role_lacks_its_managed_pol
     assert preflight(ready.only("web")) == [
         "not-ready codedeploy-role: role web-codedeploy: carries neither AWSCodeDeployRoleForECSLimited nor "
         "AWSCodeDeployRoleForECS: CodeDeploy cannot move traffic, nor move it back; attach "
-        "AWSCodeDeployRoleForECSLimited (`pulumi up` attaches it)"
+        "AWSCodeDeployRoleForECSLimited (`pulumi up --refresh` attaches it)"
     ]
 
 
@@ -784,7 +784,7 @@ def test_preflight_refuses_a_release_whose_codedeploy_role_may_not_invoke_a_hook
     assert preflight(ready.only("greeter")) == [
         f"not-ready codedeploy-role: role greeter-codedeploy: may not invoke {pre_traffic} (implicitDeny): "
         "BeforeAllowTraffic fails, and every release with it; allow lambda:InvokeFunction on "
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{pre_traffic} (`pulumi up` restores the grant)"
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{pre_traffic} (`pulumi up --refresh` restores the grant)"
     ]
 
 
@@ -797,7 +797,7 @@ def test_a_deleted_deployment_group_is_one_finding(ready, preflight, undo):
     undo(lambda: groups.__setitem__("greeter-deploy", group))
     assert preflight(ready.only("greeter")) == [
         "not-ready auto-rollback: deployment group greeter/greeter-deploy: does not exist: nothing releases greeter, "
-        "nor rolls a release of it back; run `pulumi up`, which creates it"
+        "nor rolls a release of it back; run `pulumi up --refresh`, which creates it"
     ]
 
 
@@ -809,7 +809,7 @@ def test_a_deleted_test_listener_is_one_finding(ready, preflight, undo):
     assert preflight(ready.only("web")) == [
         f"not-ready test-listener: test listener {test}: does not exist (named by deployment group web/web-deploy): "
         "the smoke test and the judge's probes cannot reach green, and CodeDeploy cannot route test traffic, so every "
-        "release fails; run `pulumi up`, which creates it"
+        "release fails; run `pulumi up --refresh`, which creates it"
     ]
 
 
@@ -820,7 +820,7 @@ def test_a_deleted_load_balancer_security_group_is_one_finding(ready, preflight,
     undo(lambda: groups.__setitem__(group_id, group))
     assert preflight(ready.only("web")) == [
         f"not-ready test-listener: security group {group_id} of load balancer web-lb: does not exist: the load "
-        "balancer admits nothing it should, the test listener's callers included; run `pulumi up`, which creates it"
+        "balancer admits nothing it should, the test listener's callers included; run `pulumi up --refresh`, which creates it"
     ]
 
 
@@ -832,7 +832,7 @@ def test_a_deleted_hook_role_is_one_finding(ready, preflight, undo):
     undo(lambda: roles.__setitem__(role_id, role))
     assert preflight(ready.only("greeter")) == [
         f"not-ready permissions: role {role_name} of {HOOKS['BeforeAllowTraffic']}: does not exist: Lambda cannot "
-        "run the function without it, so the release it serves fails; run `pulumi up`, which creates it"
+        "run the function without it, so the release it serves fails; run `pulumi up --refresh`, which creates it"
     ]
 
 
@@ -841,7 +841,7 @@ def test_a_deleted_deployment_log_is_one_finding(ready, preflight, undo):
     undo(create_log_table)
     assert preflight(ready.only("greeter")) == [
         f"not-ready deployment-log: table {TABLE}: does not exist: the post-traffic hooks cannot record a release, so "
-        "every release fails, and `ops rollback` cannot tell which revisions were rolled back; run `pulumi up`, which "
+        "every release fails, and `ops rollback` cannot tell which revisions were rolled back; run `pulumi up --refresh`, which "
         "creates it"
     ]
 
@@ -922,7 +922,7 @@ def test_ops_preflight_exits_1_with_one_line_per_finding_when_the_stack_is_not_r
     assert code == 1
     assert out.getvalue().splitlines() == [
         "staging: not-ready",
-        f"  not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up`, which creates it",
+        f"  not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up --refresh`, which creates it",
     ]
 
 
@@ -968,5 +968,5 @@ def test_the_docs_example_passes_a_ready_stack_and_fails_a_broken_one(ready, ses
     undo(lambda: create_alarm(ALARM))
     assert exit_code(ready.only("greeter")) == 1
     assert capsys.readouterr().out == (
-        f"not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up`, which creates it\n"
+        f"not-ready alarms: alarm {ALARM}: does not exist: nothing watches for it; run `pulumi up --refresh`, which creates it\n"
     )
