@@ -595,7 +595,7 @@ class _AlarmEvaluation(_Section):
 def _alarm_name(name: str) -> str:
     if rules.alarm_names_not_arns([name]):
         raise PydanticCustomError("arn", "an ARN")
-    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+    if _control_characters(name):
         raise PydanticCustomError("control", "control characters")
     return name
 
@@ -1665,11 +1665,15 @@ class PipelineSettings(_Section):
     pipeline: PipelineSection
 
 
+def _control_characters(text: str) -> bool:
+    return any(ord(character) < 0x20 or ord(character) == 0x7F for character in text)
+
+
 def _git_branch(branch: str) -> bool:
     """git check-ref-format --branch's rules, beyond the characters the key's pattern refuses."""
     parts = branch.split("/")
     return not (
-        any(ord(character) < 0x20 or ord(character) == 0x7F for character in branch)
+        _control_characters(branch)
         or any(text in branch for text in ("..", "//", "@{"))
         or branch.startswith(("/", "-", "refs/"))
         or branch.endswith(("/", "."))

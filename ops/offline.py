@@ -65,15 +65,20 @@ def use_config(stack: str, overrides: dict[str, Any]) -> None:
 
 
 def build_stack(
-    stack: str, then: Callable[[Any], Any] | None = None, mocks: FakeAws | None = None, **overrides: Any
+    stack: str,
+    then: Callable[[Any], Any] | None = None,
+    mocks: FakeAws | None = None,
+    file: str | None = None,
+    **overrides: Any,
 ) -> Built[program.Program | DeliveryPipeline]:
-    """The stack built under mocks (`mocks`, FakeAws by default); returns once every resource is
-    registered (and `then`, given the built program, has run: see rollback_guard.testing.run)."""
+    """The stack built under mocks (`mocks`, FakeAws by default) from Pulumi.<file>.yaml (the stack's
+    own by default); returns once every resource is registered (and `then`, given the built program,
+    has run: see rollback_guard.testing.run)."""
     return run(
         lambda: program.build(load_settings()),
         project=PROJECT,
         stack=stack,
-        config=overlaid_config(stack, overrides),
+        config=overlaid_config(file or stack, overrides),
         mocks=mocks,
         then=then,
     )

@@ -276,7 +276,7 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
         if rule and name is not None:
             if len(name) > rule.max_length:
                 found.append(LimitViolation(r.name, "name", f"{name!r} ({len(name)} characters)", rule.allowed))
-            elif not re.fullmatch(rule.pattern, name.replace("x" * (AUTONAME_SUFFIX - 1), "x")):
+            elif not re.fullmatch(rule.pattern, name):
                 found.append(LimitViolation(r.name, "name", repr(name), rule.allowed))
         if r.type == "aws:iam/role:Role":
             role = r.name

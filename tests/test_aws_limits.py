@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import program
-from ops.offline import overlaid_config
+from ops.offline import build_stack, overlaid_config
 from rollback_guard import limits
 from rollback_guard.components.network import NewVpc
 from rollback_guard.limits import LimitViolation, limit_violations, policy_characters
@@ -19,9 +18,7 @@ from rollback_guard.testing import FakeAws, run
 from settings import (
     LONGEST_FUNCTION_SUFFIX,
     PIPELINE_LONGEST_FUNCTION,
-    PROJECT,
     SettingsError,
-    load_settings,
 )
 
 WEB = overlaid_config("prod", {})["rollback-guard:services"]["web"]
@@ -30,8 +27,7 @@ GREETER = overlaid_config("prod", {})["rollback-guard:functions"]["greeter"]
 
 def render(stack: str, file: str, mocks: FakeAws | None = None, **overrides):
     """The stack named `stack`, configured by Pulumi.<file>.yaml overlaid with `overrides`."""
-    config = overlaid_config(file, overrides)
-    return run(lambda: program.build(load_settings()), project=PROJECT, stack=stack, config=config, mocks=mocks)
+    return build_stack(stack, mocks=mocks, file=file, **overrides)
 
 
 def entries(prefix: str, count: int, length: int, settings: dict) -> dict:
