@@ -36,7 +36,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rollback_guard.hooks.judge import JUDGE_NAMESPACE
+from rollback_guard.hooks.judge import HEARTBEAT_ALARM_SUFFIX, JUDGE_NAMESPACE
 from rollback_guard.limits import (
     INLINE_POLICY_CHARACTERS_PER_ROLE,
     LAMBDA_UNRESERVED_CONCURRENCY,
@@ -45,6 +45,7 @@ from rollback_guard.limits import (
     TRUST_POLICY_CHARACTERS,
     policy_characters,
 )
+from rollback_guard.policy.rules import REQUIRED_ROLLBACK_EVENTS
 from rollback_guard.release.appspec import task_definition_revision
 from rollback_guard.release.history import IN_FLIGHT, WINDOWS, History, LogRef
 from rollback_guard.release.patience import Patient, retryable
@@ -66,9 +67,6 @@ CONCURRENCY = "concurrency"
 LOAD_BALANCER_QUOTAS = "load-balancer-quotas"
 
 KINDS = ("lambda", "ecs")
-# The judge's heartbeat alarm is named for its function (components/canary_judge.py,
-# heartbeat_alarm_name); its deployment group lists it beside the rollback alarms.
-HEARTBEAT_SUFFIX = "-silent"
 # What CodeDeploy's service role carries for each platform: the limited managed policy the
 # components attach, or the broader one it is a part of.
 CODEDEPLOY_POLICIES = {
@@ -76,11 +74,30 @@ CODEDEPLOY_POLICIES = {
     "ecs": ("AWSCodeDeployRoleForECSLimited", "AWSCodeDeployRoleForECS"),
 }
 CODEDEPLOY_PRINCIPAL = "codedeploy.amazonaws.com"
-# The events a deployment group rolls back on (components/codedeploy.py), and what is lost without each.
-ROLLBACK_EVENTS = {
+# What a deployment group leaves undone without each event it must roll back on (rules.py).
+LEFT_UNDONE = {
     "DEPLOYMENT_FAILURE": "a release whose hook fails stays on the new revision",
     "DEPLOYMENT_STOP_ON_ALARM": "a release an alarm stops stays where the stop left it",
 }
+# ECS's own rollbacks, for a service it releases itself: its deploymentConfiguration's settings,
+# what each is called, what is wrong without its rollback or with it off, what is left undone, and
+# what `pulumi up` turns on.
+ECS_ROLLBACKS = (
+    (
+        "deploymentCircuitBreaker",
+        "its deployment circuit breaker",
+        ("does not roll back", "is off"),
+        "a release whose tasks never get healthy stays, and nothing puts the last completed revision back",
+        "it",
+    ),
+    (
+        "alarms",
+        "its deployment alarms",
+        ("do not roll back", "are off"),
+        "a release goes on, or stays, while its rollback alarms fire",
+        "them",
+    ),
+)
 # The hooks that read the deployment they run for and its AppSpec (hooks/lifecycle.py, DeploymentRelease).
 HOOKS_READING_THE_RELEASE = ("BeforeAllowTraffic", "AfterAllowTraffic")
 # How far back an alarm's metrics must have a datapoint. A day covers a service's daily cycle: one
@@ -166,7 +183,7 @@ class ReleasePath:
     @property
     def group_alarms(self) -> frozenset[str]:
         """The alarms its deployment group must list: the rollback alarms and the judge's heartbeat."""
-        return frozenset(self.alarms) | ({f"{self.judge}{HEARTBEAT_SUFFIX}"} if self.judge else set())
+        return frozenset(self.alarms) | ({f"{self.judge}{HEARTBEAT_ALARM_SUFFIX}"} if self.judge else set())
 
     @property
     def where(self) -> str:
@@ -537,16 +554,17 @@ class _Checks:
                     path.group_name,
                     "its automatic rollback is disabled: a release that fails, or that an alarm stops, stays on the "
                     "new revision",
-                    f"run `pulumi up --refresh`, which enables it on {' and '.join(ROLLBACK_EVENTS)}",
+                    f"run `pulumi up --refresh`, which enables it on {' and '.join(REQUIRED_ROLLBACK_EVENTS)}",
                 )
                 return
-            left_out = [event for event in ROLLBACK_EVENTS if event not in (configuration.get("events") or ())]
+            events = configuration.get("events") or ()
+            left_out = [event for event in REQUIRED_ROLLBACK_EVENTS if event not in events]
             if left_out:
                 yield _not_ready(
                     AUTO_ROLLBACK,
                     path.group_name,
                     f"its automatic rollback leaves out {' and '.join(left_out)}: "
-                    + ", and ".join(ROLLBACK_EVENTS[event] for event in left_out),
+                    + ", and ".join(LEFT_UNDONE[event] for event in left_out),
                     "run `pulumi up --refresh`, which restores the events",
                 )
             return
@@ -556,24 +574,15 @@ class _Checks:
         if service is None:
             return  # live-revision says so
         configuration = service.get("deploymentConfiguration") or {}
-        breaker = configuration.get("deploymentCircuitBreaker") or {}
-        if not (breaker.get("enable") and breaker.get("rollback")):
-            yield _not_ready(
-                AUTO_ROLLBACK,
-                path.where,
-                f"its deployment circuit breaker {'does not roll back' if breaker.get('enable') else 'is off'}: a "
-                "release whose tasks never get healthy stays, and nothing puts the last completed revision back",
-                "run `pulumi up --refresh`, which turns it on with rollback",
-            )
-        alarms = configuration.get("alarms") or {}
-        if not (alarms.get("enable") and alarms.get("rollback")):
-            yield _not_ready(
-                AUTO_ROLLBACK,
-                path.where,
-                f"its deployment alarms {'do not roll back' if alarms.get('enable') else 'are off'}: a release goes "
-                "on, or stays, while its rollback alarms fire",
-                "run `pulumi up --refresh`, which turns them on with rollback",
-            )
+        for key, what, (no_rollback, off), left_undone, them in ECS_ROLLBACKS:
+            setting = configuration.get(key) or {}
+            if not (setting.get("enable") and setting.get("rollback")):
+                yield _not_ready(
+                    AUTO_ROLLBACK,
+                    path.where,
+                    f"{what} {no_rollback if setting.get('enable') else off}: {left_undone}",
+                    f"run `pulumi up --refresh`, which turns {them} on with rollback",
+                )
 
     def alarms(self, path: ReleasePath) -> Iterator[Finding]:
         """The rollback alarms exist, have data, and are exactly the ones the group (or ECS) stops on."""

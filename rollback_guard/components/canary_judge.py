@@ -50,7 +50,8 @@ from rollback_guard.components.traffic_hooks import (
     green_check_variables,
     security_group_to_test_listener,
 )
-from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE
+from rollback_guard.hooks.judge import HEARTBEAT_ALARM_SUFFIX, HEARTBEAT_METRIC, JUDGE_NAMESPACE
+from rollback_guard.limits import ALARM_NAME_LENGTH
 
 DEFAULT_PROBES_PER_SECOND = 2.0
 MAX_PROBES_PER_SECOND = 10.0
@@ -69,7 +70,6 @@ JUDGE_HANDLER = hook_handler("judge")
 HEARTBEAT_MINUTES = 5
 # What the judge adds to its deployment group's alarms (CodeDeploy takes MAX_ALARMS_PER_DEPLOYMENT_GROUP).
 JUDGE_ALARMS = 1
-MAX_ALARM_NAME = 255  # CloudWatch's limit on an alarm's name
 
 # Stand-ins for what is known only at deploy time, at the longest AWS allows, so that a check that
 # fits here fits in Lambda whatever the names become.
@@ -265,9 +265,9 @@ def heartbeat_alarm_name(name: str) -> str:
     CanaryJudge takes it): its function's name and `-silent`. Known before the judge and its
     deployment group exist, so the group can list the alarm without waiting for the judge, which
     is built after the group."""
-    alarm = f"{judge_function_name(name)}-silent"
-    if len(alarm) > MAX_ALARM_NAME:
-        raise ValueError(f"the judge's heartbeat alarm name {alarm!r}: at most {MAX_ALARM_NAME} characters")
+    alarm = f"{judge_function_name(name)}{HEARTBEAT_ALARM_SUFFIX}"
+    if len(alarm) > ALARM_NAME_LENGTH:
+        raise ValueError(f"the judge's heartbeat alarm name {alarm!r}: at most {ALARM_NAME_LENGTH} characters")
     return alarm
 
 

@@ -118,6 +118,8 @@ ENDED = ("Succeeded", "Failed", "Stopped")
 # target group and load balancer; the rollback alarms take them out of the requests
 # (components/alarms.py).
 JUDGE_NAMESPACE, HEARTBEAT_METRIC, PROBE_METRIC = "RollbackGuard/Judge", "Heartbeat", "ProbeRequests"
+# The alarm on a silent heartbeat is named for the judge's function and this (components/canary_judge.py).
+HEARTBEAT_ALARM_SUFFIX = "-silent"
 EVENT_SOURCE = "rollback-guard.judge"
 EVENT_DETAIL_TYPE = "Canary verdict"
 CODEDEPLOY_ROLLBACK = "codeDeployRollback"

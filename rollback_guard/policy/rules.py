@@ -19,6 +19,8 @@ PROD_MIN_LOG_RETENTION_DAYS = 30
 # A tenth of the requests failing is an incident whatever the baseline: production's alarms fire by then.
 PROD_MAX_ERROR_RATE_PERCENT = 10
 ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
+# The events a deployment group must roll back on: a failed hook, and an alarm.
+REQUIRED_ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM")
 ALL_AT_ONCE_CONFIGS = frozenset(
     {"CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.AllAtOnce"}
 )
@@ -66,7 +68,7 @@ def rollback_on_alarm(
     if not (alarms_enabled and alarm_names):
         found.append("it watches no alarm: give it at least one rollback alarm")
     missing = [event for event in ROLLBACK_EVENTS if not (rollback_enabled and event in rollback_events)]
-    if "DEPLOYMENT_STOP_ON_ALARM" in missing or "DEPLOYMENT_FAILURE" in missing:
+    if any(event in missing for event in REQUIRED_ROLLBACK_EVENTS):
         found.append(f"it does not roll back on {' or '.join(missing)}")
     return found + alarm_names_not_arns(alarm_names)
 
