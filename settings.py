@@ -107,6 +107,7 @@ from rollback_guard.limits import (
     DESCRIBE_ALARMS_NAMES,
     IMAGE_REFERENCE_LENGTH,
     LAMBDA_HANDLER_LENGTH,
+    LAMBDA_MEMORY_MB,
     LAMBDA_NAME_LENGTH,
     LAMBDA_UNRESERVED_CONCURRENCY,
     LOG_RETENTION_DAYS,
@@ -1219,7 +1220,7 @@ class FunctionSettings(_Section):
     handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler", max_length=LAMBDA_HANDLER_LENGTH)
     expected_requests_per_second: _expected_rate("invocations a second of the alias")
     runtime: _one_of("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x") = "python3.13"
-    memory_mb: _whole(128, 10240) = 256
+    memory_mb: _whole(*LAMBDA_MEMORY_MB) = 256
     timeout_seconds: _whole(1, 900) = 10
     tracing: Annotated[bool, Field(description="true or false")] = True
     reserved_concurrency: (

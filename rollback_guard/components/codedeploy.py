@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.iam import service_role
+from rollback_guard.limits import ALARMS_PER_DEPLOYMENT_GROUP, CODEDEPLOY_WAIT_MINUTES
 from rollback_guard.policy import rules
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
@@ -48,11 +49,11 @@ ALL_AT_ONCE_CONFIGS = rules.ALL_AT_ONCE_CONFIGS & (ECS_PREDEFINED_CONFIGS | LAMB
 # broader policies' "any function named CodeDeployHook_*" (Lambda) or "any function" (ECS).
 ECS_ROLE_POLICY = "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited"
 LAMBDA_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
-MAX_ALARMS_PER_DEPLOYMENT_GROUP = 10
+MAX_ALARMS_PER_DEPLOYMENT_GROUP = ALARMS_PER_DEPLOYMENT_GROUP
 # Every application this library creates: Pulumi names it "<service>-deploy-app-<suffix>"
 # (EventBridge wildcard syntax, for rules that should see this project's deployments only).
 APPLICATIONS = "*-deploy-app-*"
-MAX_WAIT_MINUTES = 2880  # CodeDeploy's ceiling for both the approval wait and the termination wait
+MAX_WAIT_MINUTES = CODEDEPLOY_WAIT_MINUTES  # for both the approval wait and the termination wait
 # CodeDeploy (and ECS, for its own deployments) reads a deployment's alarms at an interval AWS does
 # not document: assumed to be at most a minute.
 ALARM_POLL_SECONDS = 60

@@ -39,11 +39,13 @@ from rollback_guard.components.iam import (
     service_role,
     write_logs,
 )
+from rollback_guard.limits import CODEPIPELINE_BUILD_ACTION_MINUTES
 
 # The CLI the deploy stages install: the same release as the SDK locked in requirements/runtime.txt.
 PULUMI_VERSION = "3.272.0"
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
-DEPLOY_TIMEOUT_MINUTES = 480
+# A deploy step runs `pulumi up`, release included, for as long as CodePipeline lets a CodeBuild action.
+DEPLOY_TIMEOUT_MINUTES = CODEPIPELINE_BUILD_ACTION_MINUTES
 ARTIFACT_DAYS = 30
 PROJECT = "rollback-guard"
 # The only managed policies the deploy roles may attach: those the stacks' roles use.

@@ -30,6 +30,7 @@ from rollback_guard.components.lambda_function import (
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS
 from rollback_guard.hooks.post_traffic import MAX_WATCH_SECONDS
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
+from rollback_guard.limits import LAMBDA_ENVIRONMENT_BYTES
 
 # Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS, the hook's AWS reads with their retries
 # and the report's reserve (hooks/lifecycle.py), so the hook always lives to report. The
@@ -44,9 +45,6 @@ def minimum_watch_minutes(evaluation: AlarmEvaluation) -> int:
     return math.ceil((evaluation.worst_detection_seconds + POLL_SECONDS) / 60)
 
 
-# Lambda's limit on a function's environment variables, counted here as the UTF-8 JSON of the whole
-# map: a little more than the keys and values alone, so a map that fits here fits in Lambda.
-LAMBDA_ENVIRONMENT_BYTES = 4096
 # Stand-ins for what is known only at deploy time, at their longest.
 _LONGEST_FUNCTION_NAME = "f" * 64
 _LONGEST_LOAD_BALANCER_SUFFIX = "app/" + "n" * 32 + "/" + "0" * 16
@@ -96,6 +94,8 @@ def test_traffic_environment_bytes(smoke_paths: Sequence[dict[str, Any]]) -> int
     return len(json.dumps(variables).encode())
 
 
+# Against Lambda's limit on a function's environment variables, a size counted as the UTF-8 JSON of
+# the whole map (above): a little more than the keys and values alone, so a map that fits here fits.
 def environment_fits(hook: str, size: int) -> list[str]:
     """A refusal when the smoke checks would not fit the hook's environment."""
     if size > LAMBDA_ENVIRONMENT_BYTES:
