@@ -1293,11 +1293,11 @@ class FunctionSettings(_Section):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> FunctionSettings:
-        folder = PROJECT_ROOT / self.code_path
         found = [
-            # Said of the folder as the stack file writes it.
-            (to_camel(argument), value, allowed.replace(str(folder), self.code_path))
-            for argument, value, allowed in function_code_problems(folder, self.handler, self.runtime)
+            (to_camel(argument), value, allowed)
+            for argument, value, allowed in function_code_problems(
+                self.code_path, self.handler, self.runtime, root=PROJECT_ROOT
+            )
         ]
         # A smoke event is the new version's first invocation, cold start included.
         longest = MAX_CHECK_TIMEOUT_SECONDS - COLD_START_SECONDS

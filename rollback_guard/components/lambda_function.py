@@ -45,15 +45,18 @@ PACKAGE_DIRECTORY = Path(__file__).resolve().parent.parent
 HANDLER_FILE_SUFFIXES = {"python": (".py",), "nodejs": (".js", ".mjs", ".cjs")}
 
 
-def function_code_problems(code_path: str | Path, handler: str, runtime: str) -> list[tuple[str, object, str]]:
+def function_code_problems(
+    code_path: str | Path, handler: str, runtime: str, root: str | Path = ""
+) -> list[tuple[str, object, str]]:
     """(argument, value, what is allowed) when Lambda would refuse the code in the folder `code_path`
-    or not find `handler` in it with `runtime`; empty when it would take both. Python imports
+    (relative to `root`, the working directory by default; said as given) or not find `handler` in it
+    with `runtime`; empty when it would take both. Python imports
     `pkg.module.function` from pkg/module.py; Node.js loads `dir/module.function` from dir/module.js,
     .mjs or .cjs."""
     family = next((family for family in HANDLER_FILE_SUFFIXES if runtime.startswith(family)), None)
     if family is None:
         return [("runtime", runtime, "a Python or Node.js runtime (python3.x, nodejsNN.x)")]
-    folder = Path(code_path)
+    folder = Path(root, code_path)
     if not folder.is_dir():
         return [("code_path", str(code_path), "a folder holding the function's code (there is none)")]
     if len(handler) > LAMBDA_HANDLER_LENGTH:
