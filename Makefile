@@ -52,6 +52,7 @@ bench: $(DEV)
 	$(BIN)/python benchmarks/hook_import.py
 	$(BIN)/python benchmarks/smoke_parallel.py
 	$(BIN)/python benchmarks/detection.py
+	$(BIN)/python benchmarks/plan_speed.py
 
 # Re-resolve the locks after a change to pyproject.toml's dependencies (pins already there are kept).
 lock: $(DEV)

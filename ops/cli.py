@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops import cache as plan_cache
 from ops.stack import BAD_INPUT, FAILED, PRECONDITION, ROOT, AutomationStack, OpsError, StackPort, aws_session
 
 if TYPE_CHECKING:
@@ -46,22 +47,39 @@ def main(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    cache_dir: Path | None = None,
 ) -> int:
+    """`cache_dir`: where `plan` keeps its results (ops/cache.py); None, the default, computes every
+    plan. `python -m ops` passes the user's cache directory."""
     args = _parser().parse_args(argv)
     args.clock, args.sleep, args.monotonic = clock, sleep, monotonic
+    cache_key = None
     try:
         _require_stack_file(args.environment)
+        if cache_dir is not None and args.command == "plan" and not args.no_cache:
+            cache_key = plan_cache.key_or_none(_plan_arguments(args))
+            hit = cache_key and plan_cache.load(cache_dir, cache_key)
+            if hit:
+                hit.replay(out, err)
+                return 0
         result, code = COMMANDS[args.command](args, stack_factory, session_factory, confirm or _ask(err))
     except OpsError as error:
         result, code = {"error": str(error)}, error.exit_code
     except (ClientError, BotoCoreError) as error:  # AWS said no: say what, without a traceback
         result, code = {"error": f"AWS: {error}"}, FAILED
-    for said in [result, *result.get("services", []), *result.get("rollbacks", [])]:
-        who = f"{said['service']}: " if "service" in said else ""
+    said = ""
+    for reported in [result, *result.get("services", []), *result.get("rollbacks", [])]:
+        who = f"{reported['service']}: " if "service" in reported else ""
         for kind in ("error", "warning"):
-            if kind in said:
-                err.write(f"{kind}: {who}{said[kind]}\n")
-    out.write(json.dumps(result, indent=2, default=str) + "\n" if args.json else _human(args.command, result))
+            if kind in reported:
+                said += f"{kind}: {who}{reported[kind]}\n"
+    printed = json.dumps(result, indent=2, default=str) + "\n" if args.json else _human(args.command, result)
+    err.write(said)
+    out.write(printed)
+    # Never a failed plan; and not under the old key if an input changed while the plan ran.
+    if cache_key and code == 0 and plan_cache.key_or_none(_plan_arguments(args)) == cache_key:
+        timeline = result["timeline"]
+        plan_cache.store(cache_dir, cache_key, plan_cache.Entry(printed, said, timeline, Path(timeline).read_bytes()))
     return code
 
 
@@ -85,7 +103,7 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     if isinstance(settings, PipelineSettings):
         raise OpsError(f"{args.environment} is the pipeline stack: it has no release paths to budget", BAD_INPUT)
     found = budgets(settings)
-    png = draw(found, args.environment, Path(args.png or f"plan-{args.environment}.png"))
+    png = draw(found, args.environment, _timeline_path(args))
     types = Counter(registration.type for registration in built.monitor.registered)
     return {
         "stack": args.environment,
@@ -98,6 +116,15 @@ def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
         },
         "timeline": str(png),
     }, 0
+
+
+def _timeline_path(args) -> Path:
+    return Path(args.png or f"plan-{args.environment}.png")
+
+
+def _plan_arguments(args) -> dict[str, Any]:
+    """What of a `plan` command line shapes its output: part of its cache key."""
+    return {"command": args.command, "environment": args.environment, "json": args.json, "png": args.png}
 
 
 def deploy(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
@@ -256,9 +283,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON document")
         return sub
 
-    command(
+    planning = command(
         "plan", "offline: the stack's resources and each release path's rollback budget, with a PNG timeline"
-    ).add_argument("--png", help="where to write the timeline (default plan-ENV.png)")
+    )
+    planning.add_argument("--png", help="where to write the timeline (default plan-ENV.png)")
+    planning.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute the plan even if the same inputs were planned before (results are kept in "
+        "$XDG_CACHE_HOME/rollback-guard/plan, or $ROLLBACK_GUARD_CACHE_DIR)",
+    )
     command("preflight", "read-only: is the stack ready to roll back? one line per finding, with what to do")
     release = command("deploy", "preflight, preview, then up, with streamed progress")
     release.add_argument("--yes", action="store_true", help="needed for prod when not asked interactively")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+if TYPE_CHECKING:
+    import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,6 +136,8 @@ def _stderr(error: Exception) -> str:
 
 def aws_session(region: str | None = None) -> boto3.Session:
     """A session whose credentials work, or an error saying so."""
+    import boto3  # here, not at the top: `plan` and the other offline paths never pay for it
+
     session = boto3.Session(region_name=region)
     try:
         session.client("sts").get_caller_identity()
