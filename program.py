@@ -81,12 +81,15 @@ def _service_exports(ecs: EcsServiceWithRollback, settings: ServiceSettings) -> 
             "liveRevision": ecs.release.live_revision,
             "judgeFunctionName": ecs.judge.function.name,
         }
+    if ecs.dashboard_url is not None:
+        # What whoever is on call opens during a release: blue and green, the alarms, the judge.
+        exports["dashboardUrl"] = ecs.dashboard_url
     return exports
 
 
 def _function_exports(canary: LambdaCanary) -> dict[str, pulumi.Input]:
     group = canary.deployment_group
-    return {
+    exports = {
         "functionName": canary.function.function.name,
         "aliasArn": canary.function.alias.arn,
         "codedeployApplicationName": group.application.name,
@@ -97,6 +100,10 @@ def _function_exports(canary: LambdaCanary) -> dict[str, pulumi.Input]:
         "liveVersion": canary.release.live_revision,
         "judgeFunctionName": canary.judge.function.name,
     }
+    if canary.dashboard_url is not None:
+        # What whoever is on call opens during a release: traffic per version, the alarms, the judge.
+        exports["dashboardUrl"] = canary.dashboard_url
+    return exports
 
 
 def _pin_settings(section: str, pin: str) -> dict[str, dict[str, str]]:

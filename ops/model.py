@@ -8,7 +8,7 @@ alarms.py: the new version's guarded error rate for Lambda, the load balancer's 
 group's guarded 5xx rate for ECS), M of N, evaluated once a minute; CodeDeploy polling them while
 the deployment runs, the Lambda post-traffic hook after the last shift, ECS's termination wait; and
 the canary judge, whose decisions are rollback_guard/hooks/verdict.py's own code (Evidence,
-verdict(), probes_say_rollback()), fed the per-version minutes it would read and the probes it
+errors_say_rollback(), probes_say_rollback()), fed the per-version minutes it would read and the probes it
 would send. `ops plan`, its PNG, the README's figures, the settings' refusals and `make bench` all
 come from here.
 
@@ -22,7 +22,9 @@ Figures from AWS's documentation or from the stack (not assumptions):
 Assumptions AWS does not document (ASSUMPTIONS holds them as data, printed by `ops plan` and
 `make bench`):
 1. Requests are a Poisson process at a constant rate over the release; each fails independently
-   with its version's rate; a bad version fails from its first request.
+   with its version's rate; a bad version fails from its first request. `Conditions` relaxes this
+   one thing at a time (ROBUSTNESS_SCENARIOS: errors in bursts, cold starts, drift, a shared
+   outage, a traffic ramp, late requests); `make bench` runs every scenario.
 2. A deployment starts at a uniformly random point of its clock minute (the first datapoint is a
    partial minute); an alarm period longer than a minute starts with that minute.
 3. Ingestion delay: each datapoint becomes visible 60-150 s after its period ends, uniformly and
@@ -44,10 +46,14 @@ Assumptions AWS does not document (ASSUMPTIONS holds them as data, printed by `o
 8. The judge (hooks/judge.py) starts 0-10 s after the first traffic shift (an EventBridge rule on
    the deployment's START event, JUDGE_START_SECONDS; in AWS it starts before the shift, so this is
    conservative), looks at once and then every JUDGE_LOOK_SECONDS (judge.py LOOK_SECONDS) until
-   the deployment ends (watch and termination wait included), and rebuilds its evidence at each look
-   from the complete per-version minutes CloudWatch has (each visible after the same ingestion delay
-   as the alarms', all or nothing: partly ingested minutes are not modelled). A bad verdict rolls
-   back at once (StopDeployment's own latency ignored). Only CodeDeploy paths have a judge.
+   the deployment ends (watch and termination wait included), and judges the settled per-version
+   minutes (visible after the alarms' ingestion delay and ended verdict.py SETTLE_SECONDS ago; a
+   minute whose requests come later than that counts with half of them), with the old version's
+   HISTORY_MINUTES before the release for the over-dispersion. With the application's 10 s counts
+   (PathModel.release_metrics), the same requests split into 10 s buckets are judged too, each
+   bucket RELEASE_SETTLE_SECONDS after its end (assumed), each stream on half the budget. A bad
+   verdict rolls back at once (StopDeployment's own latency ignored). Only CodeDeploy paths have a
+   judge.
 9. Probes: the path's smoke checks sent to the new version at probes_per_second from the judge's
    start until the deployment ends or max_probes_per_release, each answered at once; a probe fails
    with the new version's error rate when the failure is one the probes exercise, otherwise (and
@@ -76,8 +82,10 @@ import numpy as np
 from rollback_guard.components.alarms import EVALUATION_INTERVAL_SECONDS, INGESTION_DELAY_SECONDS
 from rollback_guard.components.codedeploy import ALARM_POLL_SECONDS
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS as HOOK_POLL_SECONDS
+from rollback_guard.hooks.judge import HISTORY_MINUTES, RELEASE_SETTLE_SECONDS
 from rollback_guard.hooks.judge import LOOK_SECONDS as JUDGE_LOOK_SECONDS_IN_AWS
-from rollback_guard.hooks.verdict import Evidence, Minute
+from rollback_guard.hooks.release_series import PERIOD_SECONDS as FINE_SECONDS
+from rollback_guard.hooks.verdict import FALSE_ROLLBACK_BUDGET, SETTLE_SECONDS, Dispersion, Evidence, Minute
 
 # How long putting traffic back takes once a rollback is decided (assumption 7).
 ROLLBACK_SECONDS = {
@@ -101,6 +109,67 @@ _EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 Schedule = Sequence[tuple[int, float]]
 Detector = Literal["static", "judge", "judge+probes", "all"]
 DETECTORS: tuple[Detector, ...] = ("static", "judge", "judge+probes", "all")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What real traffic does beyond assumption 1 (Poisson requests, each failing independently at a
+    constant rate): the robustness scenarios of `make bench`. The default is assumption 1 itself."""
+
+    name: str = "independent errors"
+    # Each version's errors per minute have this variance over their mean (negative binomial:
+    # errors in bursts), independently of the other version's.
+    dispersion: float = 1.0
+    # Extra errors (Poisson, this mean) in the new version's first minute of traffic: cold starts.
+    cold_start_errors: float = 0.0
+    # Both versions' error rates times this at the release's start and at its end (watch included),
+    # linearly in between: a dependency drifting. `new_drift`: the new version's alone, at the end.
+    drift: tuple[float, float] = (1.0, 1.0)
+    new_drift: float = 1.0
+    # A shared dependency's outage: for one minute, at a uniformly random minute of the release
+    # (watch included), both versions fail at least this share of their requests.
+    outage: float = 0.0
+    # Traffic times this at the release's start and at its end, linearly in between.
+    ramp: tuple[float, float] = (1.0, 1.0)
+    # A minute's requests are ingested up to this many seconds (uniformly) after its errors; the
+    # judge counts a minute with what it has of it once the minute has settled (SETTLE_SECONDS).
+    late_requests_seconds: float = 0.0
+
+    def rate(self, base: float, when: np.ndarray, new: bool) -> np.ndarray:
+        """Error rates at `when` (the share of the release gone, 0 to 1)."""
+        start, end = self.drift
+        level = start + (end - start) * when
+        if new:
+            level = level * (1 + (self.new_drift - 1) * when)
+        return np.clip(base * level, 0.0, 1.0)
+
+    def traffic(self, when: np.ndarray) -> np.ndarray:
+        return self.ramp[0] + (self.ramp[1] - self.ramp[0]) * when
+
+    def errors(self, rng: np.random.Generator, requests: np.ndarray, rate: np.ndarray) -> np.ndarray:
+        if self.dispersion <= 1:
+            return rng.binomial(requests, rate)
+        mean = requests * rate
+        excess = self.dispersion - 1
+        bursts = rng.gamma(np.where(mean > 0, mean / excess, 1.0), excess)
+        return np.minimum(requests, rng.poisson(np.where(mean > 0, bursts, 0.0)))
+
+
+INDEPENDENT = Conditions()
+# What real traffic does, one thing at a time and two together: `make bench` (benchmarks/
+# robustness.py) measures the judge's false rollbacks and detection under each.
+ROBUSTNESS_SCENARIOS: tuple[Conditions, ...] = (
+    INDEPENDENT,
+    Conditions("errors in bursts, variance 3x the mean", dispersion=3.0),
+    Conditions("errors in bursts, variance 10x the mean", dispersion=10.0),
+    Conditions("cold starts: 2 errors in the new version's first minute", cold_start_errors=2.0),
+    Conditions("cold starts and bursts 3x", dispersion=3.0, cold_start_errors=2.0),
+    Conditions("a shared dependency drifts: both versions' errors x1 to x2", drift=(1.0, 2.0)),
+    Conditions("the new version drifts within tolerance: x1 to x1.2", new_drift=1.2),
+    Conditions("a one-minute shared outage: both versions fail 10%", outage=0.1),
+    Conditions("traffic ramps from half to twice the declared rate", ramp=(0.5, 2.0)),
+    Conditions("requests ingested up to 60 s after their errors", late_requests_seconds=60.0),
+)
 
 
 @dataclass(frozen=True)
@@ -152,8 +221,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "judge",
         f"starts {JUDGE_START_SECONDS[0]}-{JUDGE_START_SECONDS[1]} s after the first shift, looks every "
-        f"{JUDGE_LOOK_SECONDS} s until the deployment ends, over complete minutes with the alarms' delay; "
-        "CodeDeploy paths only",
+        f"{JUDGE_LOOK_SECONDS} s until the deployment ends, over minutes settled {SETTLE_SECONDS} s after their "
+        f"end; application 10 s counts readable {RELEASE_SETTLE_SECONDS} s after their bucket; CodeDeploy paths only",
         "hooks/judge.py LOOK_SECONDS; start assumed; decisions: hooks/verdict.py",
     ),
     Assumption(
@@ -248,6 +317,9 @@ class PathModel:
     requests_per_second: float | None = None
     probes_per_second: float = 2.0
     max_probes: int = 5000
+    # The application publishes its own 10 s counts (rollback_guard.release_metrics), which the
+    # judge reads beside the standard minutes, each with half the budget (Lambda only).
+    release_metrics: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", tuple((int(start), float(share)) for start, share in self.schedule))
@@ -399,12 +471,14 @@ def simulate(
     runs: int = 1000,
     seed: int = 0,
     post_shift_watch: bool = True,
+    conditions: Conditions = INDEPENDENT,
 ) -> Outcome:
     """`runs` releases of a version failing `new_error` of its requests (fractions: 0.05 is 5%)
     against an old one failing `baseline`, at `traffic_rps` overall. `detector`: the static alarms
     alone (a stack without the judge), the judge on metrics alone, the judge with its probes, or
     everything that runs (the first to act wins). `post_shift_watch=False` leaves out the Lambda
-    post-traffic hook's watch (the deployment's end is then its last step)."""
+    post-traffic hook's watch (the deployment's end is then its last step). `conditions`: what
+    the traffic does beyond independent errors (a robustness scenario)."""
     return simulate_detectors(
         path,
         traffic_rps,
@@ -415,6 +489,7 @@ def simulate(
         runs=runs,
         seed=seed,
         post_shift_watch=post_shift_watch,
+        conditions=conditions,
     )[detector]
 
 
@@ -430,6 +505,7 @@ def simulate_detectors(
     seed: int = 0,
     post_shift_watch: bool = True,
     keep_samples: bool = False,
+    conditions: Conditions = INDEPENDENT,
 ) -> dict[str, Outcome]:
     """Several detectors on the same simulated releases (same traffic, errors, delays, probes).
     `keep_samples` keeps every run's time to restore in the outcomes (restore_samples)."""
@@ -451,6 +527,7 @@ def simulate_detectors(
         runs=runs,
         seed=seed,
         post_shift_watch=post_shift_watch,
+        conditions=conditions,
     )
     return {detector: _score(simulated, detector, keep_samples) for detector in wanted}
 
@@ -522,6 +599,10 @@ class _Clock:
     watch: int
     bounds: np.ndarray  # (runs, minutes + 1) minute boundaries, seconds from the first shift
     delay: np.ndarray  # (runs, minutes) ingestion delay of each minute's datapoint
+    # (runs, minutes) when the judge counts each minute: its datapoint visible and settled
+    # (judge.py SETTLE_SECONDS); `late`: its requests not all visible by then (late_requests_seconds)
+    counted: np.ndarray
+    late: np.ndarray
     evaluation_phase: np.ndarray
     poll_phase: np.ndarray
     judge_start: np.ndarray
@@ -538,6 +619,7 @@ def _simulate(
     runs: int,
     seed: int,
     post_shift_watch: bool,
+    conditions: Conditions = INDEPENDENT,
 ) -> _Runs:
     if path.period_seconds % MINUTE:
         raise ValueError(f"period {path.period_seconds} s: a multiple of 60")
@@ -552,19 +634,40 @@ def _simulate(
     bounds = MINUTE * np.arange(minutes + 1)[None, :] - offset[:, None]
     on_new = _cumulative(path.schedule, bounds)  # seconds of traffic on the new version by each bound
     new_mass = np.clip(np.diff(on_new, axis=1), 0, MINUTE)
-    new_requests = rng.poisson(traffic * new_mass)
-    new_errors = rng.binomial(new_requests, new_error)
-    old_requests = rng.poisson(traffic * (MINUTE - new_mass))
-    old_errors = rng.binomial(old_requests, baseline)
+    when = np.clip((bounds[:, :-1] + MINUTE / 2) / max(end, 1), 0, 1)  # the share of the release gone
+    rate = traffic * conditions.traffic(when)
+    new_requests = rng.poisson(rate * new_mass)
+    old_requests = rng.poisson(rate * (MINUTE - new_mass))
+    new_rate, old_rate = conditions.rate(new_error, when, True), conditions.rate(baseline, when, False)
+    if conditions.outage:
+        hit = np.arange(minutes)[None, :] == rng.integers(0, math.ceil(end / MINUTE) + 1, runs)[:, None]
+        new_rate = np.where(hit, np.maximum(new_rate, conditions.outage), new_rate)
+        old_rate = np.where(hit, np.maximum(old_rate, conditions.outage), old_rate)
+    new_errors = conditions.errors(rng, new_requests, new_rate)
+    old_errors = conditions.errors(rng, old_requests, old_rate)
+    if conditions.cold_start_errors:
+        first = (new_requests > 0) & (np.cumsum(new_requests > 0, axis=1) == 1)
+        cold = rng.poisson(conditions.cold_start_errors, runs)[:, None] * first
+        new_errors = np.minimum(new_requests, new_errors + cold)
+    delay = rng.uniform(*INGESTION_DELAY_SECONDS, (runs, minutes))
+    ends = bounds[:, 1:]
+    counted = np.maximum(ends + delay, ends + SETTLE_SECONDS)
+    late = ends + delay + rng.uniform(0, conditions.late_requests_seconds, (runs, minutes)) > counted
     clock = _Clock(
         end=end,
         watch=watch,
         bounds=bounds,
-        delay=rng.uniform(*INGESTION_DELAY_SECONDS, (runs, minutes)),
+        delay=delay,
+        counted=counted,
+        late=late,
         evaluation_phase=rng.uniform(0, EVALUATION_INTERVAL_SECONDS, runs),
         poll_phase=rng.uniform(0, ALARM_POLL_SECONDS, runs),
         judge_start=rng.uniform(*JUDGE_START_SECONDS, runs),
     )
+    history = _history(rng, traffic * conditions.traffic(np.zeros(1)), baseline, conditions, runs)
+    fine = None
+    if path.release_metrics and path.judged:
+        fine = _fine_counts(rng, path, bounds, (new_requests, new_errors, old_requests, old_errors), history)
     probe_seeds = rng.integers(0, 2**63, runs)
     probe_failure_rate = new_error if probes_exercise_failure else baseline
     # ECS probes go through the test listener to green's target group: its 5xx count their
@@ -580,18 +683,18 @@ def _simulate(
         decisions["static"] = _static_decision(path, clock, real)
     judged = path.judged and any(d != "static" for d in wanted)
     if "judge" in wanted:
-        decisions["judge"] = _judge_decisions(path, clock, real) if judged else never
+        decisions["judge"] = _judge_decisions(path, clock, real, history, fine=fine) if judged else never
     if judged and ("judge+probes" in wanted or "all" in wanted):
         probes = np.array(
             [
-                _probe_decision(path, end, float(began), probe_failure_rate, int(seed_))
-                for began, seed_ in zip(clock.judge_start, probe_seeds, strict=True)
+                _probe_decision(path, end, float(began), probe_failure_rate, int(seed_), past)
+                for began, seed_, past in zip(clock.judge_start, probe_seeds, history, strict=True)
             ]
         )
         static = _static_decision(path, clock, probed) if "all" in wanted else never
         # Only what runs is wanted: the judge's looks need not outlast the first actor.
         limit = None if "judge+probes" in wanted else np.minimum(static, probes)
-        judge = _judge_decisions(path, clock, real, limit)
+        judge = _judge_decisions(path, clock, real, history, limit, fine)
         if "judge+probes" in wanted:
             decisions["judge+probes"] = np.minimum(judge, probes)
         if "all" in wanted:
@@ -620,6 +723,28 @@ def _simulate(
         return cumulative_errors[rows, minute] + within + rolling_back
 
     return _Runs(path, baseline, new_error, decisions, floor, errors_served, seed)
+
+
+def _history(
+    rng: np.random.Generator, traffic: np.ndarray, baseline: float, conditions: Conditions, runs: int
+) -> list[Dispersion]:
+    """Per run, the old version's HISTORY_MINUTES before the release (all the traffic, the rate at
+    the release's start), as the judge reads them for the over-dispersion."""
+    requests = rng.poisson(float(traffic[0]) * MINUTE, (runs, HISTORY_MINUTES))
+    errors = conditions.errors(rng, requests, conditions.rate(baseline, np.zeros((runs, 1)), False))
+    errors = np.minimum(errors, requests)
+    served = requests > 0
+    squares = np.where(served, errors**2 / np.maximum(requests, 1), 0.0).sum(axis=1)
+    return [
+        Dispersion(int(minutes), float(total), float(failed), float(square))
+        for minutes, total, failed, square in zip(
+            served.sum(axis=1),
+            requests.sum(axis=1),
+            errors.sum(axis=1),
+            squares,
+            strict=True,
+        )
+    ]
 
 
 def _probes_per_minute(path: PathModel, clock: _Clock) -> np.ndarray:
@@ -712,37 +837,102 @@ def _floor(new_errors: np.ndarray, visible: np.ndarray, rollback: int) -> np.nda
     return np.where(failed.any(axis=1), visible[np.arange(len(first)), first] + rollback, np.inf)
 
 
+def _fine_counts(
+    rng: np.random.Generator,
+    path: PathModel,
+    bounds: np.ndarray,
+    counts: tuple[np.ndarray, ...],
+    history: Sequence[Dispersion],
+) -> tuple[np.ndarray, ...]:
+    """The application's 10 s counts of the same requests: each minute's requests split over its
+    buckets by how much traffic each version had in each, its errors over them by their requests.
+    The history's over-dispersion is the minutes' (assumed alike at 10 s). Each bucket counts
+    RELEASE_SETTLE_SECONDS after its end (assumed: CloudWatch does not publish the delay)."""
+    per = MINUTE // FINE_SECONDS
+    edges = bounds[:, :-1, None] + FINE_SECONDS * np.arange(per + 1)
+    on_new = _cumulative(path.schedule, edges)
+    new_mass = np.diff(on_new, axis=2)
+    old_mass = FINE_SECONDS - new_mass
+
+    def split(requests: np.ndarray, errors: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = mass.sum(axis=2, keepdims=True)
+        shares = np.where(total > 0, mass / np.where(total > 0, total, 1), 1 / per)
+        parts = rng.multinomial(requests, shares)
+        weights = parts / np.maximum(parts.sum(axis=2, keepdims=True), 1)
+        weights = np.where(parts.sum(axis=2, keepdims=True) > 0, weights, 1 / per)
+        return parts, rng.multinomial(errors, weights)
+
+    new_requests, new_errors, old_requests, old_errors = counts
+    nr, ne = split(new_requests, new_errors, new_mass)
+    orq, oe = split(old_requests, old_errors, old_mass)
+    starts = edges[:, :, :-1]
+    runs = len(bounds)
+    flat = [values.reshape(runs, -1) for values in (starts, nr, ne, orq, oe)]
+    return (flat[0], flat[0] + FINE_SECONDS + RELEASE_SETTLE_SECONDS, *flat[1:])
+
+
 def _judge_decisions(
-    path: PathModel, clock: _Clock, counts: tuple[np.ndarray, ...], limit: np.ndarray | None = None
+    path: PathModel,
+    clock: _Clock,
+    counts: tuple[np.ndarray, ...],
+    history: Sequence[Dispersion],
+    limit: np.ndarray | None = None,
+    fine: tuple[np.ndarray, ...] | None = None,
 ) -> np.ndarray:
-    """Per run, when the judge's metric tests call for a rollback at one of its looks."""
+    """Per run, when the judge's metric tests call for a rollback at one of its looks; with the
+    application's 10 s counts (`fine`), the earlier of the two streams', each on half the budget."""
     runs = len(clock.judge_start)
     decided = np.full(runs, np.inf)
-    # The judge rebuilds its evidence from GetMetricData at every look: a minute counts once its
-    # datapoint is visible, whether or not an earlier one is.
-    visible = clock.bounds[:, 1:] + clock.delay
-    order = np.argsort(visible, axis=1)
-    visible = np.take_along_axis(visible, order, axis=1)
+    budget = FALSE_ROLLBACK_BUDGET / 2 if fine is not None else FALSE_ROLLBACK_BUDGET
+    # A minute counts once it is visible and settled (judge.py SETTLE_SECONDS); a minute whose
+    # requests are late counts with half of them, as it was when it settled (conservatively: the
+    # judge in AWS reads it again, whole, at its next look).
+    new_requests, new_errors, old_requests, old_errors = counts
+    halved = np.where(clock.late, 0.5, 1.0)
+    counts = (np.floor(new_requests * halved), new_errors, np.floor(old_requests * halved), old_errors)
+    order = np.argsort(clock.counted, axis=1)
+    counted = np.take_along_axis(clock.counted, order, axis=1)
     starts = np.take_along_axis(clock.bounds[:, :-1] + _EPOCH, order, axis=1)
     columns = [np.take_along_axis(values, order, axis=1) for values in counts]
     stops = np.full(runs, float(clock.end)) if limit is None else np.minimum(clock.end, limit)
-    # Only the minutes visible by a run's last look matter: the rest stay NumPy.
-    used = _count_at_or_before(visible, (stops + JUDGE_LOOK_SECONDS)[:, None])[:, 0]
+    # Only the minutes counted by a run's last look matter: the rest stay NumPy.
+    used = _count_at_or_before(counted, (stops + JUDGE_LOOK_SECONDS)[:, None])[:, 0]
+    fine_used = None
+    if fine is not None:
+        fine_used = _count_at_or_before(fine[1], (stops + JUDGE_LOOK_SECONDS)[:, None])[:, 0]
     for run in range(runs):
         cut = used[run]
         decided[run] = _metric_decision(
             path.threshold_percent,
+            history[run],
             float(clock.judge_start[run]),
             float(stops[run]),
             starts[run, :cut].tolist(),
-            visible[run, :cut].tolist(),
+            counted[run, :cut].tolist(),
             *(column[run, :cut].tolist() for column in columns),
+            budget=budget,
         )
+        if fine_used is not None:
+            cut = fine_used[run]
+            decided[run] = min(
+                decided[run],
+                _metric_decision(
+                    path.threshold_percent,
+                    history[run],
+                    float(clock.judge_start[run]),
+                    min(float(stops[run]), decided[run]),
+                    (fine[0][run, :cut] + _EPOCH).tolist(),
+                    *(column[run, :cut].tolist() for column in fine[1:]),
+                    budget=budget,
+                    period=FINE_SECONDS,
+                ),
+            )
     return decided
 
 
 def _metric_decision(
     ceiling: float,
+    history: Dispersion,
     began: float,
     limit: float,
     starts: Sequence[float],
@@ -751,12 +941,15 @@ def _metric_decision(
     new_errors: Sequence[int],
     old_requests: Sequence[int],
     old_errors: Sequence[int],
+    budget: float = FALSE_ROLLBACK_BUDGET,
+    period: int = MINUTE,
 ) -> float:
-    """The judge's looks, every JUDGE_LOOK_SECONDS from its start: each adds the minutes that
-    became visible since the last one and asks verdict(). A look whose new minutes hold no error of
-    the new version cannot turn the verdict (every test's evidence only falls without one) and is
-    skipped. `seen` is in increasing order."""
-    evidence = Evidence(ceiling_percent=ceiling)
+    """The judge's looks, every JUDGE_LOOK_SECONDS from its start: each adds the minutes counted
+    since the last one and asks the error tests. A look whose new minutes hold no error of the new version
+    cannot turn the verdict (every test's evidence only falls without one) and is skipped, unless
+    errors are weighed for bursts (a smaller over-dispersion could turn it). `seen` is in
+    increasing order."""
+    evidence = Evidence(ceiling, budget, history, period_seconds=period)
     count, minute = len(seen), 0
     while minute < count:
         wait = seen[minute] - began
@@ -769,12 +962,14 @@ def _metric_decision(
             evidence.add_minute(Minute(starts[minute], *new, old_requests[minute], old_errors[minute]))
             worse = worse or new[1] > 0
             minute += 1
-        if worse and evidence.verdict() is not None:
+        if (worse or evidence.dispersion.bound() > 1) and evidence.errors_say_rollback():
             return look
     return math.inf
 
 
-def _probe_decision(path: PathModel, end: int, began: float, failure_rate: float, seed: int) -> float:
+def _probe_decision(
+    path: PathModel, end: int, began: float, failure_rate: float, seed: int, history: Dispersion | None = None
+) -> float:
     """The judge's probes, one every 1/probes_per_second from its start: the probe test can only
     cross its threshold at a failure (each success lowers every alternative's likelihood ratio), so
     only failures are visited, with the successes before each added with it."""
@@ -782,7 +977,8 @@ def _probe_decision(path: PathModel, end: int, began: float, failure_rate: float
     if failure_rate <= 0 or rate <= 0:
         return math.inf
     most = min(path.max_probes, math.floor((end - began) * rate) + 1)
-    evidence = Evidence(ceiling_percent=path.threshold_percent)
+    # The old version's history bounds its error rate, which the probes' ceiling rises to.
+    evidence = Evidence(path.threshold_percent, history=history or ())
     rng = np.random.default_rng(seed)
     sent = 0
     while sent < most:

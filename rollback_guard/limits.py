@@ -121,6 +121,24 @@ ALARM_NAME_LENGTH = 255
 # DescribeAlarms takes at most 100 alarm names in one call:
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html
 DESCRIBE_ALARMS_NAMES = 100
+# Dashboards (global, not regional). The name: PutDashboard's DashboardName,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+DASHBOARD_NAME_LENGTH = 255
+DASHBOARD_NAME_PATTERN = r"[A-Za-z0-9_-]+"
+# The body: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html
+# 0 to 500 widgets on a 24-column grid (x 0-23, width 1-24, height 1-1000); a metric widget's
+# metrics array holds up to 500 metrics and expressions; an alarm widget lists 1 to 100 alarm ARNs.
+DASHBOARD_WIDGETS = 500
+DASHBOARD_GRID_COLUMNS = 24
+DASHBOARD_WIDGET_HEIGHT = 1_000
+DASHBOARD_WIDGET_TYPES = frozenset({"metric", "text", "log", "alarm", "explorer"})
+DASHBOARD_METRICS_PER_WIDGET = 500
+DASHBOARD_ALARM_WIDGET_ALARMS = 100
+# Across all widgets, metrics a math expression only reads included:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html
+# (AWS publishes no limit on the body's size: PutDashboard's model gives none.)
+DASHBOARD_METRICS = 2_500
 
 # --- CodeDeploy: https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html
 ALARMS_PER_DEPLOYMENT_GROUP = 10
@@ -174,6 +192,7 @@ NAME_RULES: Mapping[str, NameRule] = {
     ),
     "aws:cloudwatch/logGroup:LogGroup": _rule(512, r"[.\-_/#A-Za-z0-9]+", "letters, digits, . - _ / #"),
     "aws:cloudwatch/eventRule:EventRule": _rule(64, r"[.\-_A-Za-z0-9]+", "letters, digits, . - _"),
+    DASHBOARD: _rule(DASHBOARD_NAME_LENGTH, DASHBOARD_NAME_PATTERN, "letters, digits, - and _", "dashboardName"),
     "aws:dynamodb/table:Table": _rule(255, r"[A-Za-z0-9_.-]{3,}", "3 or more letters, digits, _ . -"),
     "aws:sns/topic:Topic": _rule(256, r"[A-Za-z0-9_-]+", "letters, digits, - and _"),
     "aws:codebuild/project:Project": _rule(150, r"[A-Za-z0-9][A-Za-z0-9_-]+", "letters, digits, - and _"),
@@ -196,7 +215,7 @@ _INGRESS_RULES = (
     "aws:ec2/securityGroupRule:SecurityGroupRule",
 )
 # Types whose name Pulumi (or the engine) cannot make up: the name is the property or nothing.
-_NOT_AUTONAMED = {"aws:ecs/taskDefinition:TaskDefinition"}
+_NOT_AUTONAMED = {"aws:ecs/taskDefinition:TaskDefinition", DASHBOARD}
 
 
 class Registered(Protocol):
@@ -317,6 +336,11 @@ def limit_violations(registered: Iterable[Registered]) -> list[LimitViolation]:
                 )
         elif r.type == "aws:codedeploy/deploymentGroup:DeploymentGroup":
             found += _deployment_group_violations(r)
+        elif r.type == DASHBOARD:
+            found += [
+                LimitViolation(r.name, "dashboardBody", value, allowed)
+                for value, allowed in dashboard_body_problems(inputs.get("dashboardBody"))
+            ]
         elif r.type == SECURITY_GROUP:
             ingress[r.name] += len(inputs.get("ingress") or ())
         elif r.type in _INGRESS_RULES and (r.type != _INGRESS_RULES[1] or inputs.get("type") == "ingress"):
@@ -423,3 +447,76 @@ def _deployment_group_violations(r: Registered) -> list[LimitViolation]:
     if wait is not None and not 0 <= wait <= CODEDEPLOY_WAIT_MINUTES:
         found.append(LimitViolation(r.name, "terminationWaitTimeInMinutes", wait, f"0 to {CODEDEPLOY_WAIT_MINUTES}"))
     return found
+
+
+def dashboard_body_problems(body: Any) -> list[tuple[Any, str]]:
+    """(what, what AWS allows) for each way a dashboard body (PutDashboard's DashboardBody, JSON
+    text) breaks AWS's published structure and limits: its widgets, their place on the grid, the
+    properties each type requires, the metrics and alarms they hold. Empty when AWS would take it,
+    and for a body not known yet (not a string: unknown until `pulumi up`)."""
+    if not isinstance(body, str):
+        return []
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        return [(f"not JSON ({error})", "a JSON object")]
+    widgets = document.get("widgets") if isinstance(document, dict) else None
+    if not isinstance(widgets, list):
+        return [("no widgets array", "a JSON object with a widgets array (it may be empty)")]
+    found: list[tuple[Any, str]] = []
+    if len(widgets) > DASHBOARD_WIDGETS:
+        found.append((f"{len(widgets)} widgets", f"at most {DASHBOARD_WIDGETS}"))
+    metrics = 0
+    for index, widget in enumerate(widgets):
+        problems, count = _widget_problems(widget)
+        found += [(f"widget {index}: {what}", allowed) for what, allowed in problems]
+        metrics += count
+    if metrics > DASHBOARD_METRICS:
+        found.append((f"{metrics} metrics", f"at most {DASHBOARD_METRICS} across all widgets"))
+    return found
+
+
+def _widget_problems(widget: Any) -> tuple[list[tuple[Any, str]], int]:
+    """A widget's problems, and how many metrics and expressions it holds."""
+    if not isinstance(widget, dict):
+        return [(repr(widget), "a widget object")], 0
+    found: list[tuple[Any, str]] = []
+    kind, properties = widget.get("type"), widget.get("properties")
+    if kind not in DASHBOARD_WIDGET_TYPES:
+        found.append((f"type {kind!r}", f"one of {', '.join(sorted(DASHBOARD_WIDGET_TYPES))}"))
+    if not isinstance(properties, dict):
+        return [*found, ("no properties", "a properties object")], 0
+    x, y, width, height = (widget.get(key) for key in ("x", "y", "width", "height"))
+    columns = DASHBOARD_GRID_COLUMNS
+    if (x is None) != (y is None):
+        found.append((f"x {x!r}, y {y!r}", "both x and y, or neither"))
+    if x is not None and not (isinstance(x, int) and 0 <= x < columns):
+        found.append((f"x {x!r}", f"0 to {columns - 1}"))
+    if y is not None and not (isinstance(y, int) and y >= 0):
+        found.append((f"y {y!r}", "0 or more"))
+    if width is not None and not (isinstance(width, int) and 1 <= width <= columns):
+        found.append((f"width {width!r}", f"1 to {columns}"))
+    if height is not None and not (isinstance(height, int) and 1 <= height <= DASHBOARD_WIDGET_HEIGHT):
+        found.append((f"height {height!r}", f"1 to {DASHBOARD_WIDGET_HEIGHT}"))
+    if isinstance(x, int) and isinstance(width, int) and x + width > columns:
+        found.append((f"x {x} + width {width}", f"within the grid's {columns} columns"))
+    # An alarm widget's alarms are counted below.
+    required = {"metric": ("region",), "log": ("region", "query"), "text": ("markdown",)}
+    found += [(f"{kind} widget without {key}", f"a {key}") for key in required.get(kind, ()) if not properties.get(key)]
+    count = 0
+    if kind == "metric":
+        listed = properties.get("metrics") or []
+        alarm_annotations = (properties.get("annotations") or {}).get("alarms")
+        if not listed and not alarm_annotations:
+            found.append(("metric widget without metrics", "metrics, or an alarm annotation"))
+        count = len(listed)
+        if count > DASHBOARD_METRICS_PER_WIDGET:
+            found.append((f"{count} metrics", f"at most {DASHBOARD_METRICS_PER_WIDGET} in a widget"))
+    elif kind == "alarm":
+        alarms = properties.get("alarms") or []
+        if not 1 <= len(alarms) <= DASHBOARD_ALARM_WIDGET_ALARMS:
+            found.append((f"{len(alarms)} alarms", f"1 to {DASHBOARD_ALARM_WIDGET_ALARMS} alarm ARNs"))
+        found += [(alarm, "an alarm ARN") for alarm in alarms if not str(alarm).startswith("arn:")]
+    elif kind == "log" and properties.get("query") and not str(properties["query"]).startswith("SOURCE "):
+        found.append(("log widget query", "SOURCE '<log group>' first"))
+    return found, count

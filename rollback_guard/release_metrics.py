@@ -101,6 +101,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
+from rollback_guard.hooks.release_series import ERRORS, NAMESPACE, PERIOD_SECONDS, REQUESTS, SERVICE, VERSION
+
 __all__ = [
     "BUCKET_SECONDS",
     "DEFAULT_AGENT_ENDPOINT",
@@ -118,18 +120,13 @@ __all__ = [
     "emf_record",
 ]
 
-# --- The contract the canary judge reads. Keep these.
-NAMESPACE = "RollbackGuard/Release"
-REQUESTS = "Requests"
-ERRORS = "Errors"
+# --- The contract the canary judge reads (declared once, in the hooks it ships with).
 METRICS = (REQUESTS, ERRORS)
-SERVICE = "Service"
-VERSION = "Version"
 DIMENSIONS = ((SERVICE, VERSION),)
 UNIT = "Count"
 # 1: high resolution, stored per second (60 would be standard, per minute).
 STORAGE_RESOLUTION = 1
-BUCKET_SECONDS = 10
+BUCKET_SECONDS = PERIOD_SECONDS
 
 # --- Where records go.
 AGENT_ENDPOINT_VARIABLE = "AWS_EMF_AGENT_ENDPOINT"

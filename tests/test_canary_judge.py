@@ -318,6 +318,7 @@ def test_the_lambda_judges_environment_names_its_versions_metrics_and_probes(pro
             [{"name": "greets", "payload": {"name": "smoke-test"}, "expect": {"statusCode": 200}}]
         ),
         "CHECK_TIMEOUT_SECONDS": "20.0",
+        "RELEASE_METRICS": "false",
     }
 
 
@@ -447,3 +448,14 @@ def test_smoke_checks_that_would_not_fit_the_judges_environment_are_refused():
             stack="staging",
         )
     assert ecs_judge_environment_bytes([{"path": "/"}]) < LAMBDA_ENVIRONMENT_BYTES
+
+
+def test_a_function_that_publishes_its_own_counts_has_a_judge_that_reads_them():
+    from rollback_guard.components.canary_judge import _lambda_variables
+
+    assert _lambda_variables("f", "live", [], 20, release_metrics=True)["RELEASE_METRICS"] == "true"
+    assert _lambda_variables("f", "live", [], 20)["RELEASE_METRICS"] == "false"
+
+
+def test_a_function_that_does_not_publish_its_own_counts_has_a_judge_that_does_not_look_for_them(prod):
+    assert variables(prod, "greeter-judge-function")["RELEASE_METRICS"] == "false"

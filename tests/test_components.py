@@ -108,6 +108,7 @@ def test_an_ecs_service_is_one_node_holding_every_part_of_its_release_path():
         "ReleaseRecorder",
         "CanaryJudge",
         "Release",
+        "ReleaseDashboard",
     }
     assert [r.name for r in built.top_level] == ["checkout"], "nothing of the service lives outside its node"
 
@@ -123,6 +124,7 @@ def test_a_lambda_canary_is_one_node_holding_function_alarms_group_hooks_log_and
         "TrafficHooks",
         "CanaryJudge",
         "Release",
+        "ReleaseDashboard",
     }
     assert [r.name for r in built.top_level] == ["greeter"]
 

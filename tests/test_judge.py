@@ -26,7 +26,7 @@ from ops import cli
 from rollback_guard.components.canary_judge import HEARTBEAT_MINUTES
 from rollback_guard.hooks import judge, timing
 from rollback_guard.hooks.deployment_log import JudgeRecord, epoch_now, judge_key, read_judge
-from rollback_guard.hooks.verdict import threshold
+from rollback_guard.hooks.verdict import SETTLE_SECONDS, UNCOMPARED_RUN, threshold
 from tests.conftest import TEST_HOST
 from tests.hook_runs import FakeClock, LambdaContext, enable_logs, hook_logs, lambda_appspec
 from tests.local_aws import OMITTED, Fault, LocalAws, throttled
@@ -230,21 +230,24 @@ def test_a_version_failing_every_probe_is_stopped_with_rollback_within_seconds(l
     assert "DATABASE_URL" in failed["failure"]
 
 
-def test_a_version_failing_real_traffic_is_stopped_at_the_first_look_that_sees_it(lambda_judge, clock):
+def test_a_version_failing_real_traffic_is_stopped_at_the_first_look_after_its_first_minute_settles(
+    lambda_judge, clock
+):
     release = lambda_release(lambda_judge, clock)
     lambda_traffic(release, range(0, 15), new_errors=rate(0.2), old_errors=rate(0.001), per_minute=10_000)
     release.ends(900)
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
 
-    first_minute_over = release.minute(1)
-    assert first_minute_over <= epoch_now() <= first_minute_over + judge.LOOK_SECONDS + 1
+    first_minute_settled = release.minute(1) + SETTLE_SECONDS
+    assert first_minute_settled <= epoch_now() <= first_minute_settled + judge.LOOK_SECONDS + 1
     assert stops(lambda_judge) == [{"deploymentId": release.deployment_id, "autoRollbackEnabled": True}]
     record = release.record()
     assert record.probe_failures == 0, "the probes passed: the metrics caught it"
     bad = {finding["check"]: finding for finding in record.findings if finding["bad"]}
-    assert set(bad) == {"errors-vs-old", "errors-vs-ceiling"}
+    # Both versions served the minute: the comparison decides (the ceiling judges minutes the old
+    # version does not serve).
+    assert set(bad) == {"errors-vs-old"}
     assert (bad["errors-vs-old"]["newValue"], bad["errors-vs-old"]["oldValue"]) == (0.2, 0.1 / 100)
-    assert (bad["errors-vs-ceiling"]["newValue"], bad["errors-vs-ceiling"]["oldValue"]) == (0.2, 0.01)
     # The explanation is the strongest finding's: metric, new and old values, statistic, threshold, window.
     strongest = max(bad.values(), key=lambda finding: finding["statistic"] - finding["threshold"])
     assert record.explanation == strongest["explanation"]
@@ -304,7 +307,12 @@ def test_a_release_that_starts_failing_late_is_stopped_after_the_last_shift(lamb
         share=lambda minute: min(1.0, 0.1 * (minute + 1)),
     )
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["handed over", "stopped with rollback"]
-    assert release.minute(15) <= epoch_now() <= release.minute(17)
+    # With no old version to compare with, the ceiling alone needs UNCOMPARED_RUN failing minutes in
+    # a row (14, 15, 16; one more to outweigh the healthy ones), each once settled.
+    assert UNCOMPARED_RUN == 3
+    assert (
+        release.minute(17) + SETTLE_SECONDS <= epoch_now() <= release.minute(18) + SETTLE_SECONDS + judge.LOOK_SECONDS
+    )
     assert "errors-vs-ceiling" in release.record().explanation, "the old version has no traffic left to compare"
 
 
@@ -582,11 +590,12 @@ def test_a_version_failing_half_its_requests_is_never_passed_while_its_errors_ca
     lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
     lambda_judge.metric_status("ne", "InternalError", times=1000)  # no values: not zero errors
     release.ends(900)
+    started = epoch_now()
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
 
     record = release.record()
-    assert record.last_look_at < release.minute(1), "no look passed a minute it could not read"
-    blind_until = release.minute(1) + judge.BLIND_SECONDS
+    assert record.last_look_at is None, "no look passed: every one failed to read the errors"
+    blind_until = started + judge.BLIND_SECONDS
     assert blind_until - judge.LOOK_SECONDS <= epoch_now() <= blind_until + judge.LOOK_SECONDS + 1
     assert re.fullmatch(
         r"the judge could not see version 2's metrics for 1[89]\d s: "
@@ -598,16 +607,18 @@ def test_a_version_failing_half_its_requests_is_never_passed_while_its_errors_ca
 def test_errors_unreadable_for_a_minute_hold_the_verdict_until_a_look_reads_them(lambda_judge, clock, caplog):
     release = lambda_release(lambda_judge, clock)
     lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
-    lambda_judge.metric_status("ne", "InternalError", times=6)
+    # The six looks from the one that would count the first minute (settled) fail.
+    settled_look = math.ceil((release.minute(1) + SETTLE_SECONDS - epoch_now()) / judge.LOOK_SECONDS)
+    lambda_judge.metric_status("ne", "InternalError", times=6, after=settled_look)
     release.ends(900)
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
 
     assert len(log_lines(caplog, "a look failed")) == 6, "six looks did not see: none of them passed"
-    assert release.record().last_look_at < release.minute(1)
-    first_readable_look = release.minute(1) + 6 * judge.LOOK_SECONDS
+    assert release.record().last_look_at < release.minute(1) + SETTLE_SECONDS
+    first_readable_look = release.minute(1) + SETTLE_SECONDS + 6 * judge.LOOK_SECONDS
     assert first_readable_look <= epoch_now() <= first_readable_look + judge.LOOK_SECONDS + 1
     bad = {finding["check"] for finding in release.record().findings if finding["bad"]}
-    assert bad == {"errors-vs-old", "errors-vs-ceiling"}, "stopped on the errors, once read"
+    assert bad == {"errors-vs-old"}, "stopped on the errors, once read"
 
 
 @pytest.mark.parametrize(
@@ -667,13 +678,15 @@ def test_every_page_of_a_paged_answer_is_read(lambda_judge, clock):
     lambda_judge.page_metric("ne", 2)
     lambda_judge.page_metric("nr", 3)
     release.ends(900)
+    started = clock.now()
     assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
 
-    first_minute_over = release.minute(1)
-    assert first_minute_over <= epoch_now() <= first_minute_over + judge.LOOK_SECONDS + 1
+    first_minute_settled = release.minute(1) + SETTLE_SECONDS
+    assert first_minute_settled <= epoch_now() <= first_minute_settled + judge.LOOK_SECONDS + 1
     bad = {finding["check"]: finding for finding in release.record().findings if finding["bad"]}
-    assert bad["errors-vs-ceiling"]["newValue"] == 0.5
-    assert lambda_judge.calls.count("GetMetricData") == 3, "one look, in three pages"
+    assert bad["errors-vs-old"]["newValue"] == 0.5
+    looks = math.floor((clock.now() - started) / judge.LOOK_SECONDS) + 1
+    assert lambda_judge.calls.count("GetMetricData") == 3 * looks, "every look, in three pages"
 
 
 def test_a_blind_judge_rides_out_a_few_failed_looks_and_stops_the_release_before_its_heartbeat_alarm_would():
@@ -882,7 +895,8 @@ def test_ecs_a_latency_regression_of_green_is_stopped_by_the_rank_test(hook_env,
     alb_traffic(release, range(0, 20), green_ms=lambda m: 200.0 + m, blue_ms=lambda m: 100.0 + m % 3)
     assert outcomes(run_judge(release.start_event(), hook_env, seconds=900)) == ["stopped with rollback"]
 
-    assert release.minute(9) <= epoch_now() <= release.minute(9) + judge.LOOK_SECONDS + 1
+    settled = release.minute(9) + SETTLE_SECONDS
+    assert settled <= epoch_now() <= settled + judge.LOOK_SECONDS + 1
     record = release.record()
     [latency] = [finding for finding in record.findings if finding["bad"]]
     metric = "p90 latency TargetResponseTime of green (web-tg-green) (old: blue (web-tg-blue))"
@@ -1026,3 +1040,60 @@ def test_ops_status_shows_the_judges_verdict_and_each_finding(lambda_judge, cloc
     for finding in record.findings:
         assert f"      {finding['explanation']}" in lines
     assert not any("JUDGE#" in line for line in lines), "the judge's item is not a release"
+
+
+# --- the application's own 10 s counts (rollback_guard.release_metrics)
+
+
+def release_counts(release: Release, seconds: range, new_errors: float, new_share: float = 0.1, per_second=100):
+    """What the application's ReleaseMetrics publishes: each 10 s bucket's requests and errors of
+    versions 2 (new) and 1 (old), high resolution."""
+    data = []
+    for moment in seconds:
+        at = datetime.fromtimestamp(release.minute(0) + moment, UTC)
+        new = round(per_second * 10 * new_share)
+        for version, requests, errors in (("2", new, round(new * new_errors)), ("1", per_second * 10 - new, 0)):
+            dimensions = [{"Name": "Service", "Value": FUNCTION}, {"Name": "Version", "Value": version}]
+            data += [
+                {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value, "StorageResolution": 1}
+                for name, value in (("Requests", requests), ("Errors", errors))
+            ]
+    put_metrics("RollbackGuard/Release", data)
+
+
+def test_with_the_applications_10_second_counts_a_failing_version_is_stopped_before_its_first_minute_settles(
+    lambda_judge, clock, monkeypatch
+):
+    monkeypatch.setenv("RELEASE_METRICS", "true")
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
+    release_counts(release, range(0, 900, 10), new_errors=0.5)
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+
+    assert epoch_now() < release.minute(1) + SETTLE_SECONDS, "before the standard minute could be judged"
+    assert "(10 s counts)" in release.record().explanation
+
+
+def test_without_the_applications_counts_the_judge_judges_on_the_standard_minutes(lambda_judge, clock, monkeypatch):
+    monkeypatch.setenv("RELEASE_METRICS", "true")  # the component asked for them; the code publishes none
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.5), old_errors=rate(0.001))
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+    assert epoch_now() >= release.minute(1) + SETTLE_SECONDS
+    assert "(10 s counts)" not in release.record().explanation
+
+
+def test_a_failed_read_of_the_applications_counts_is_a_failed_look_not_zero_errors(lambda_judge, clock, monkeypatch):
+    monkeypatch.setenv("RELEASE_METRICS", "true")
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(0, 15), new_errors=rate(0.001), old_errors=rate(0.001))
+    release_counts(release, range(0, 900, 10), new_errors=0.0)
+    lambda_judge.metric_status("fne", "InternalError", times=1000)
+    release.ends(900)
+    assert outcomes(run_judge(release.start_event(), lambda_judge)) == ["stopped with rollback"]
+    assert re.search(
+        r"high-resolution counts did not read Errors of \S+ version 2 \(high resolution\): InternalError",
+        release.record().explanation,
+    ), release.record().explanation

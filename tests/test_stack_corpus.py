@@ -1375,10 +1375,10 @@ GOOD = [
     Good(
         "a trickle of traffic and a flood",
         "prod",
-        {**web({"expectedRequestsPerSecond": 0.01}), **greeter({"expectedRequestsPerSecond": 1_000_000})},
+        {**web({"expectedRequestsPerSecond": 0.05}), **greeter({"expectedRequestsPerSecond": 1_000_000})},
         lambda s: (
             (s.services[0].expected_requests_per_second, s.functions[0].expected_requests_per_second)
-            == (0.01, 1_000_000)
+            == (0.05, 1_000_000)
         ),
     ),
     Good(

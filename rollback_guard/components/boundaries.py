@@ -414,6 +414,10 @@ ACCESS_LOG_BUCKET_ACTIONS = {
         "PutEncryptionConfiguration",
     )
 }
+# The stacks' release dashboards (components/dashboard.py). Dashboards are global and named by the
+# program, `<project>-<stack>-<release>`: each deploy role may manage its own stack's only, by that
+# name (ReleasePipeline._deploy_statements), never any other dashboard of the account.
+DASHBOARD_DEPLOY_ACTIONS = {"cloudwatch": ("PutDashboard", "GetDashboard", "DeleteDashboards")}
 KEY_TAG = "rollback-guard:key"
 LOGS_KEY_TAG_VALUE = "logs"
 LOGS_KEY_DEPLOY_ACTIONS = {
@@ -479,6 +483,7 @@ class PermissionsBoundaries(pulumi.ComponentResource):
         self.workload = self._boundary(f"{name}-workload", WORKLOAD_BOUNDARY, actions(WORKLOAD_ACTIONS), child)
         deployer = actions(
             DEPLOY_ACTIONS,
+            DASHBOARD_DEPLOY_ACTIONS,
             ACCESS_LOG_BUCKET_ACTIONS,
             LOGS_KEY_DEPLOY_ACTIONS,
             {"kms": ("CreateKey",)},

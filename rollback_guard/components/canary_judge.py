@@ -119,6 +119,8 @@ class LambdaJudgeTarget:
     smoke_events: Sequence[dict[str, Any]]
     # Per probe: the new version's invocation, cold start included.
     check_timeout_seconds: float = 20.0
+    # The function publishes its own 10 s counts (rollback_guard.release_metrics): the judge reads them too.
+    release_metrics: bool = False
 
 
 @dataclass
@@ -194,12 +196,14 @@ def _lambda_variables(
     alias: pulumi.Input[str],
     smoke_events: Sequence[dict[str, Any]],
     check_timeout_seconds: Any,
+    release_metrics: bool = False,
 ) -> dict[str, pulumi.Input[str]]:
     return {
         "FUNCTION_NAME": function_name,
         "ALIAS": alias,
         "SMOKE_EVENTS": json.dumps(list(smoke_events)),
         "CHECK_TIMEOUT_SECONDS": str(check_timeout_seconds),
+        "RELEASE_METRICS": "true" if release_metrics else "false",
     }
 
 
@@ -285,7 +289,7 @@ class CanaryJudge(pulumi.ComponentResource):
     deployment, read metrics, put its heartbeat (its own namespace only), use the deployment log, put
     verdict events on the default bus and invoke itself (and, for Lambda, the target function's
     versions); in the VPC, manage its network interfaces and find the load balancer's. Its heartbeat
-    alarm is `heartbeat_alarm` (named heartbeat_alarm_name(name))."""
+    alarm is `heartbeat_alarm` (named heartbeat_alarm_name(name)); its function logs to `log_group_name`."""
 
     function: aws.lambda_.Function
     role: aws.iam.Role
@@ -293,6 +297,7 @@ class CanaryJudge(pulumi.ComponentResource):
     schedule_rule: aws.cloudwatch.EventRule
     security_group: aws.ec2.SecurityGroup | None
     heartbeat_alarm: aws.cloudwatch.MetricAlarm
+    log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: CanaryJudgeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rollback-guard:canary_judge:CanaryJudge", name, None, opts)
@@ -369,7 +374,11 @@ class CanaryJudge(pulumi.ComponentResource):
         self.security_group = None
         if isinstance(target, LambdaJudgeTarget):
             variables |= _lambda_variables(
-                target.function_name, target.alias, target.smoke_events, target.check_timeout_seconds
+                target.function_name,
+                target.alias,
+                target.smoke_events,
+                target.check_timeout_seconds,
+                target.release_metrics,
             )
             # The probes: the target function's versions, each by its number.
             invocable.append(pulumi.Output.from_input(target.function_arn).apply(lambda arn: f"{arn}:*"))
@@ -450,10 +459,14 @@ class CanaryJudge(pulumi.ComponentResource):
             treat_missing_data="breaching",
             opts=child,
         )
+        # Where its looks, probes and verdicts are logged (one JSON line each, hooks/logs.py): the
+        # release dashboards query it.
+        self.log_group_name = self.function.logging_config.apply(lambda config: config.log_group)
         self.register_outputs(
             {
                 "functionName": self.function.name,
                 "startRuleArn": self.start_rule.arn,
                 "heartbeatAlarmName": self.heartbeat_alarm.name,
+                "logGroupName": self.log_group_name,
             }
         )

@@ -2,7 +2,8 @@
 error-rate and throttle alarms on the version being released, the CodeDeploy deployment group
 that shifts the alias, the hooks that smoke-test the new version before traffic and keep watching
 the alarms after the last shift, the canary judge that probes the new version and compares it with
-the old one while traffic moves (components/canary_judge.py), the deployment log and the release.
+the old one while traffic moves (components/canary_judge.py), the deployment log, the release and
+the dashboard that shows it (components/dashboard.py).
 
 Shaped like AWS CDK's aws-codedeploy: the code and at least one smoke event are required (only an
 event reaches the new version before traffic moves); everything else has a safe default (10% a
@@ -37,6 +38,13 @@ from rollback_guard.components.codedeploy import (
     all_at_once,
     minutes_before_full_traffic,
     shift_minutes,
+)
+from rollback_guard.components.dashboard import (
+    JudgeView,
+    LambdaTraffic,
+    ReleaseDashboard,
+    ReleaseDashboardArgs,
+    dashboard_name,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
@@ -96,6 +104,14 @@ class LambdaCanaryArgs:
     environment: str | None = None
     # How hard the canary judge probes the new version with the smoke events.
     judge: JudgeOptions = field(default_factory=JudgeOptions)
+    # The function publishes its own per-version 10 s counts with rollback_guard.release_metrics
+    # (docs/release-metrics.md), which the judge then reads beside CloudWatch's one-minute metrics,
+    # restoring traffic in about a minute instead of three or four. Off by default: only the
+    # function's code can publish them, and the judge would find none.
+    release_metrics: bool = False
+    # A release dashboard (components/dashboard.py): on by default, as whoever is on call during a
+    # release needs to see traffic per version, the alarms and the judge in one place; False leaves it out.
+    dashboard: bool = True
     # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
@@ -110,6 +126,9 @@ class LambdaCanary(pulumi.ComponentResource):
     hooks: TrafficHooks
     judge: CanaryJudge
     release: Release
+    # None with `dashboard=False`.
+    dashboard: ReleaseDashboard | None
+    dashboard_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: LambdaCanaryArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
@@ -180,6 +199,7 @@ class LambdaCanary(pulumi.ComponentResource):
                     alias=alias.name,
                     smoke_events=args.smoke_events,
                     check_timeout_seconds=args.check_timeout_seconds,
+                    release_metrics=args.release_metrics,
                 ),
                 error_rate_percent=args.error_rate_percent,
                 options=args.judge,
@@ -230,12 +250,34 @@ class LambdaCanary(pulumi.ComponentResource):
             # A release starts once its judge listens for the deployment's START event.
             opts=part_of(self, depends_on=[hooks, self.judge, self.function]),
         )
+        self.dashboard = (
+            ReleaseDashboard(
+                f"{name}-dashboard",
+                ReleaseDashboardArgs(
+                    traffic=LambdaTraffic(function.name, alias.name, target_version),
+                    alarm_arns=self.alarms.alarm_arns,
+                    judge=JudgeView(
+                        self.judge.log_group_name,
+                        group.deployment_group.deployment_group_name,
+                        self.judge.heartbeat_alarm.arn,
+                    ),
+                    error_rate_percent=args.error_rate_percent,
+                    title=f"{name}: Lambda canary releases ({environment})",
+                    dashboard_name=dashboard_name(name),
+                ),
+                opts=child,
+            )
+            if args.dashboard
+            else None
+        )
+        self.dashboard_url = self.dashboard.url if self.dashboard is not None else None
         self.register_outputs(
             {
                 "functionName": function.name,
                 "aliasArn": alias.arn,
                 "alarmNames": alarm_names,
                 "liveVersion": self.release.live_revision,
+                "dashboardUrl": self.dashboard_url,
             }
         )
 

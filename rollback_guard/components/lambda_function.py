@@ -4,6 +4,7 @@ of this project is built with (its own log group with retention, its own role, s
 from __future__ import annotations
 
 import ast
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,11 +89,17 @@ def function_code_problems(
     return []
 
 
+# CPython 3.11's AST constructor keeps its recursion depth per interpreter, not per thread: two
+# threads parsing at once (Pulumi runs component code in threads) fail with a SystemError.
+_PARSING = threading.Lock()
+
+
 def _defines(module: Path, name: str) -> bool:
     """Whether a Python module binds `name` at its top level (a def, a class, an assignment or an
     import): Lambda's runtime looks the handler up there. A module Python cannot parse binds nothing."""
     try:
-        tree = ast.parse(module.read_bytes())
+        with _PARSING:
+            tree = ast.parse(module.read_bytes())
     except (SyntaxError, ValueError):
         return False
     for node in tree.body:

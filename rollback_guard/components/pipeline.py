@@ -21,6 +21,7 @@ from rollback_guard.components.boundaries import (
     ACCESS_LOG_BUCKET_ACTIONS,
     ACCESS_LOG_BUCKETS,
     ANY_RESOURCE_ACTIONS,
+    DASHBOARD_DEPLOY_ACTIONS,
     DEPLOY_ACTIONS,
     DEPLOY_SCOPES,
     KEY_TAG,
@@ -29,6 +30,7 @@ from rollback_guard.components.boundaries import (
     actions,
 )
 from rollback_guard.components.codedeploy import ECS_ROLE_POLICY, LAMBDA_ROLE_POLICY
+from rollback_guard.components.dashboard import dashboard_name_prefix
 from rollback_guard.components.ecs_service import ELB_ROLE_POLICY
 from rollback_guard.components.encryption import account_key, expire_objects, private_bucket
 from rollback_guard.components.iam import (
@@ -270,8 +272,8 @@ class ReleasePipeline(pulumi.ComponentResource):
         ]
 
     def _deploy_statements(self, stack: str, workload_boundary_arn: pulumi.Input[str]) -> list:
-        """The rest of `pulumi up` of one service stack (besides DEPLOY_POLICIES): its own state and
-        roles, and production's storage, each under a condition of its own."""
+        """The rest of `pulumi up` of one service stack (besides DEPLOY_POLICIES): its own state, roles
+        and dashboards, and production's storage, each under a condition of its own."""
         state = self.state_bucket.arn
         # The DIY backend's layout in S3 (project-scoped since Pulumi 3.61; locks are kept under the
         # stack's fully qualified name, organization/<project>/<stack>).
@@ -286,6 +288,7 @@ class ReleasePipeline(pulumi.ComponentResource):
         ]
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
+        partition = aws.get_partition_output().partition
         # The stack's own roles: each stack's roles live under a path of their own (program.py).
         roles = pulumi.Output.format("arn:aws:iam::{0}:role{1}{2}/*", account, ROLE_PATH, stack)
         keys = pulumi.Output.format("arn:aws:kms:{0}:{1}:key/*", region, account)
@@ -303,6 +306,15 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": state,
+            },
+            {
+                # The stack's own release dashboards, by the name their component gives them
+                # (<project>-<stack>-<release>). Dashboards are global: the ARN names no region.
+                "Effect": "Allow",
+                "Action": actions(DASHBOARD_DEPLOY_ACTIONS),
+                "Resource": pulumi.Output.format(
+                    "arn:{0}:cloudwatch::{1}:dashboard/{2}*", partition, account, dashboard_name_prefix(PROJECT, stack)
+                ),
             },
             {
                 # Production's access-log buckets, by the name their component gives them.

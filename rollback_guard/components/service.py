@@ -9,7 +9,8 @@ circuit breaker, alarms and bake time decide.
 Shaped like AWS CDK's aws-codedeploy: what it runs and where is required; everything else has a
 safe default (CodeDeploy blue/green shifting 10% a minute, rollback on failure, stop and alarm,
 blue kept 15 minutes, a smoke test of `/` through the test listener). With `production=True` the
-floors of policy/rules.py hold, and the component is protected from `pulumi destroy`.
+floors of policy/rules.py hold, and the component is protected from `pulumi destroy`. Whoever is on
+call sees each release on the service's dashboard (components/dashboard.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ from rollback_guard.components.codedeploy import (
     minimum_blue_kept_minutes,
     minutes_before_full_traffic,
     shift_minutes,
+)
+from rollback_guard.components.dashboard import (
+    JudgeView,
+    ReleaseDashboard,
+    ReleaseDashboardArgs,
+    TargetGroupTraffic,
+    dashboard_name,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.ecs_service import (
@@ -172,6 +180,9 @@ class EcsServiceWithRollbackArgs:
     environment: str | None = None
     # CodeDeploy only: how hard the canary judge probes green (the other strategies have no judge).
     judge: JudgeOptions = field(default_factory=JudgeOptions)
+    # A release dashboard (components/dashboard.py): on by default, as whoever is on call during a
+    # release needs to see blue and green, the alarms and the judge in one place; False leaves it out.
+    dashboard: bool = True
     # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
@@ -191,6 +202,9 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
     release: Release | None
     service_url: pulumi.Output[str]
     test_url: pulumi.Output[str]
+    # None with `dashboard=False`.
+    dashboard: ReleaseDashboard | None
+    dashboard_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: EcsServiceWithRollbackArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
@@ -291,9 +305,45 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
         self.deployment_group, self.judge, self.release, self.hooks = None, None, None, {}
         if isinstance(release.strategy, CodeDeployBlueGreen):
             self._codedeploy(name, args, network, test_traffic_hook)
+        self.dashboard = self._dashboard(name, args, alarms) if args.dashboard else None
+        self.dashboard_url = self.dashboard.url if self.dashboard is not None else None
         self.service_url, self.test_url = lb.service_url, lb.test_url
         self.register_outputs(
-            {"serviceUrl": self.service_url, "testUrl": self.test_url, "alarmNames": self.alarm_names}
+            {
+                "serviceUrl": self.service_url,
+                "testUrl": self.test_url,
+                "alarmNames": self.alarm_names,
+                "dashboardUrl": self.dashboard_url,
+            }
+        )
+
+    def _dashboard(self, name: str, args: EcsServiceWithRollbackArgs, alarms: LoadBalancerAlarms) -> ReleaseDashboard:
+        """Blue and green, the alarms that stop a release (the deployment group's or the ECS
+        deployment's: the same list, and the judge's heartbeat alarm under CodeDeploy) and the judge."""
+        lb, judge = self.load_balancer, self.judge
+        return ReleaseDashboard(
+            f"{name}-dashboard",
+            ReleaseDashboardArgs(
+                traffic=TargetGroupTraffic(
+                    lb.load_balancer.arn_suffix,
+                    lb.blue.arn_suffix,
+                    lb.green.arn_suffix,
+                    judge_probes=judge is not None and args.judge.max_probes_per_release > 0,
+                ),
+                alarm_arns=alarms.alarm_arns,
+                extra_alarm_names=tuple(args.alarms.extra_alarm_names),
+                judge=JudgeView(
+                    judge.log_group_name,
+                    self.deployment_group.deployment_group.deployment_group_name,
+                    judge.heartbeat_alarm.arn,
+                )
+                if judge
+                else None,
+                error_rate_percent=args.alarms.error_rate_percent,
+                title=f"{name}: {_released_by(args.release.strategy)} ({args.environment or pulumi.get_stack()})",
+                dashboard_name=dashboard_name(name),
+            ),
+            opts=part_of(self),
         )
 
     def _codedeploy(self, name: str, args: EcsServiceWithRollbackArgs, network: Network, test_traffic_hook) -> None:
@@ -427,6 +477,15 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 "hooks": self.hooks,
             }
         return path
+
+
+def _released_by(strategy: EcsStrategy) -> str:
+    """How the service is released, as its dashboard's heading says it."""
+    if isinstance(strategy, CodeDeployBlueGreen):
+        return "ECS service released by CodeDeploy blue/green"
+    if isinstance(strategy, NativeShift):
+        return f"ECS service released by ECS {strategy.strategy.lower().replace('_', '/')}"
+    return "ECS service released by ECS rolling updates"
 
 
 def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:

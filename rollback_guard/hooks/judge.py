@@ -10,7 +10,9 @@ module gathers its evidence for one deployment group:
   reaches green. A check that fails or crashes is a failed probe; after each one the probe test
   alone may decide, so a version that fails every probe is stopped within seconds.
 - metrics: every LOOK_SECONDS, one GetMetricData over the deployment's complete minutes, per
-  version (Lambda: ExecutedVersion of the alias; ECS: the green and blue target groups).
+  version (Lambda: ExecutedVersion of the alias; ECS: the green and blue target groups), and the old
+  version's HISTORY_MINUTES before it (how bursty its errors are); only settled minutes count
+  (hooks/verdict.py SETTLE_SECONDS).
 
 Triggers: CodeDeploy's START event for the group (EventBridge), a schedule every minute (which takes
 over a deployment whose judge died: its lease expired), and its own continuation: before its
@@ -41,7 +43,9 @@ Environment (set by the component):
   PROBES_PER_SECOND       above 0, at most 10
   MAX_PROBES              probes per deployment, a whole number from 0 (0: no probes)
   Lambda: FUNCTION_NAME (the function's name), ALIAS, SMOKE_EVENTS (JSON list of {name, payload,
-          expect}, at least one), CHECK_TIMEOUT_SECONDS (per event, at most 45)
+          expect}, at least one), CHECK_TIMEOUT_SECONDS (per event, at most 45), RELEASE_METRICS
+          ("true" when the function publishes rollback_guard.release_metrics' 10 s counts; they are
+          then read too, read_release_metrics; unset: "false")
   ECS:    LOAD_BALANCER (ARN suffix app/<name>/<id>), TEST_HOST (its DNS name), TEST_LISTENER_PORT,
           SMOKE_PATHS (JSON list of {path, expectStatus, timeoutSeconds, expectBody}, at least one),
           TARGET_GROUPS (JSON object: target group name -> ARN suffix targetgroup/<name>/<id>)
@@ -68,6 +72,10 @@ from rollback_guard.hooks import aws, timing
 from rollback_guard.hooks.deployment_log import ROLLBACK, JudgeRecord, epoch_now, iso, judge_key
 from rollback_guard.hooks.environment import environment, json_list, matching, seconds, whole_number
 from rollback_guard.hooks.logs import log
+from rollback_guard.hooks.release_series import ERRORS as RELEASE_ERRORS
+from rollback_guard.hooks.release_series import NAMESPACE as RELEASE_NAMESPACE
+from rollback_guard.hooks.release_series import PERIOD_SECONDS as RELEASE_PERIOD_SECONDS
+from rollback_guard.hooks.release_series import REQUESTS as RELEASE_REQUESTS
 from rollback_guard.hooks.revisions import described
 from rollback_guard.hooks.smoke import (
     MAX_CHECK_TIMEOUT_SECONDS,
@@ -79,7 +87,7 @@ from rollback_guard.hooks.smoke import (
 )
 from rollback_guard.hooks.test_traffic import HOST_NAME, LOAD_BALANCER_SUFFIX, load_balancer_address
 from rollback_guard.hooks.timing import Deadline, HookError
-from rollback_guard.hooks.verdict import Evidence, Finding, Minute
+from rollback_guard.hooks.verdict import FALSE_ROLLBACK_BUDGET, Evidence, Finding, Minute, settled
 
 # Metrics have one-minute resolution, but each minute becomes visible after its own ingestion
 # delay: looking every 10 s sees it within 10 s of its arrival (a GetMetricData call of six
@@ -106,6 +114,14 @@ STOP_FIRST_RETRY_SECONDS = 0.5
 STOP_MAX_RETRY_SECONDS = 8.0
 # Lambda and ALB metrics are per minute.
 PERIOD_SECONDS = 60
+# A 10 s count of the application's own (rollback_guard.release_metrics) is read once it ended this
+# long ago: its record is flushed within 1 s of the bucket's end, the CloudWatch agent forwards
+# within 5 s, Lambda's log extraction within seconds; CloudWatch does not publish the delay, so this
+# is an assumption (ops/model.py uses it too) for game days to measure.
+RELEASE_SETTLE_SECONDS = 30
+# The old version's minutes before the deployment the judge also reads: how bursty its errors are
+# (hooks/verdict.py Dispersion).
+HISTORY_MINUTES = 60
 # GetMetricData's StatusCode per query: Complete is read; PartialData is read so far, its next page
 # (NextToken) has more. Any other (InternalError, Forbidden) is a query not read.
 _COMPLETE, _PARTIAL = "Complete", "PartialData"
@@ -194,6 +210,7 @@ class Settings:
     test_port: int = 0
     smoke_paths: tuple[PathCheck, ...] = ()
     target_groups: Mapping[str, str] = field(default_factory=dict)
+    release_metrics: bool = False
 
     @classmethod
     def read(cls) -> Settings:
@@ -218,6 +235,7 @@ class Settings:
             timeout = environment("CHECK_TIMEOUT_SECONDS", seconds(MAX_CHECK_TIMEOUT_SECONDS))
             return cls(
                 **common,
+                release_metrics=_release_metrics(),
                 function_name=environment("FUNCTION_NAME", matching(_FUNCTION_NAME, "a Lambda function name")),
                 alias=environment("ALIAS", matching(r"[\w-]{1,128}", "an alias name")),
                 smoke_events=tuple(
@@ -242,6 +260,14 @@ class Settings:
     @property
     def place(self) -> LogPlace:
         return LogPlace(self.table, self.service, self.environment)
+
+
+def _release_metrics() -> bool:
+    """RELEASE_METRICS: "true" when the function publishes its own 10 s counts; unset is "false"."""
+    raw = os.environ.get("RELEASE_METRICS") or "false"
+    if raw not in ("true", "false"):
+        raise HookError(f'environment variable RELEASE_METRICS = {raw!r}: "true" or "false"')
+    return raw == "true"
 
 
 def _number(low: float, high: float, rule: str, *, high_allowed: bool = True) -> Callable[[str], float]:
@@ -429,6 +455,9 @@ class Versions:
     # Whether a probe reaches the new version now. ECS: only once CodeDeploy's AllowTestTraffic
     # has pointed the test listener at green; before, it answers from blue or an empty group.
     probe_ready: bool = True
+    # Lambda: the version numbers, as the application's high-resolution counts name them.
+    new_version: str | None = None
+    old_version: str | None = None
 
     def metric_names(self, settings: Settings) -> dict[str, str]:
         metrics, old = settings.metrics, f" (old: {self.old})" if self.old else ""
@@ -455,6 +484,8 @@ def versions_of(settings: Settings, targets: list[dict]) -> Versions | None:
                 (*base, ("ExecutedVersion", new)),
                 (*base, ("ExecutedVersion", str(old))) if old else None,
                 new,
+                new_version=new,
+                old_version=str(old) if old else None,
             )
         task_sets = {s.get("taskSetLabel"): s for s in (target.get("ecsTarget") or {}).get("taskSetsInfo") or []}
         if settings.kind == "ecs" and task_sets:
@@ -560,16 +591,29 @@ class Judging:
                 log(logging.INFO, "the deployment ended", **self.fields, status=info["status"])
                 return f"ended {info['status']}"
             self.versions = versions_of(self.settings, self._targets())
-            minutes = read_minutes(self.settings, self.versions, self.created, epoch_now(), self.handover, self.fields)
+            since, now = self.created - HISTORY_MINUTES * PERIOD_SECONDS, epoch_now()
+            minutes = read_minutes(self.settings, self.versions, since, now, self.handover, self.fields)
+            fine = None
+            if self.settings.release_metrics:
+                fine = read_release_metrics(self.settings, self.versions, since, now, self.handover, self.fields)
         except HookError as error:
             return self._blind(error)
-        self.evidence = self._evidence(minutes)
+        # With the application's high-resolution counts, each stream of evidence has half the budget
+        # (a union bound): the standard metrics still count what the application cannot (a Lambda
+        # timeout, a crash in its initialisation).
+        budget = FALSE_ROLLBACK_BUDGET / 2 if fine else FALSE_ROLLBACK_BUDGET
+        self.evidence = self._evidence(minutes, budget)
         names = self._names()
-        verdict = self.evidence.verdict(names)
-        if verdict:
-            return self._rollback(verdict.explain())
+        findings = self.evidence.findings(names)
+        if fine:
+            findings += _high_resolution_evidence(self.settings, self.created, fine, budget).findings(
+                {key: f"{value} (10 s counts)" for key, value in (names or {}).items()} or None
+            )
+        bad = [finding for finding in findings if finding.bad]
+        if bad:
+            return self._rollback(max(bad, key=lambda finding: finding.statistic - finding.threshold).explain())
         try:
-            if not self._record_look(info.get("status", ""), self.evidence.findings(names)):
+            if not self._record_look(info.get("status", ""), findings):
                 log(logging.WARNING, "another judge took the lease over: stopped judging", **self.fields)
                 return "lease lost"
         except HookError as error:
@@ -610,10 +654,14 @@ class Judging:
             for target_id in ids.get("targetIds", [])  # one: a deployment group has one function or service
         ]
 
-    def _evidence(self, minutes: list[Minute]) -> Evidence:
-        """Rebuilt from scratch at every look: the minutes as CloudWatch has them now, and every
-        probe of this deployment so far."""
-        evidence = Evidence(self.settings.ceiling_percent)
+    def _evidence(self, minutes: list[Minute], budget: float = FALSE_ROLLBACK_BUDGET) -> Evidence:
+        """Rebuilt from scratch at every look: the settled minutes as CloudWatch has them now (the
+        old version's before the deployment are its history), and every probe of this deployment
+        so far."""
+        began = _minute(self.created)
+        history = [minute for minute in minutes if minute.start < began]
+        evidence = Evidence(self.settings.ceiling_percent, budget, history)
+        minutes = settled([minute for minute in minutes if minute.start >= began], epoch_now())
         # ECS probes reach green through the test listener, so its target group counts them. They
         # are taken out again, failures too: passing probes would dilute green's error rate, and
         # failing ones are the probe test's evidence already (counted twice, a probe failing at
@@ -865,16 +913,16 @@ def _update_lease(place: LogPlace, deployment_id: str, owner: str, values: dict[
 def read_minutes(
     settings: Settings,
     versions: Versions | None,
-    created: float,
+    since: float,
     now: float,
     deadline: Deadline,
     fields: Mapping[str, Any],
 ) -> list[Minute]:
-    """Both versions' complete minutes since the deployment was created (its minute floored), in
-    one GetMetricData call and its pages. A minute without a datapoint had no requests, but only in
-    a query CloudWatch answered Complete: anything else is a HookError naming the queries not read
-    (an empty InternalError is not zero errors). What CloudWatch says in Messages is logged."""
-    start, end = _minute(created), _minute(now)
+    """Both versions' complete minutes from `since` (its minute floored), in one GetMetricData call
+    and its pages. A minute without a datapoint had no requests, but only in a query CloudWatch
+    answered Complete: anything else is a HookError naming the queries not read (an empty
+    InternalError is not zero errors). What CloudWatch says in Messages is logged."""
+    start, end = _minute(since), _minute(now)
     if versions is None or end <= start:
         return []
     metrics = settings.metrics
@@ -885,26 +933,109 @@ def read_minutes(
     if metrics.unanswered:
         measures.append(("u", metrics.unanswered, "Sum"))
     queries = {
-        side + measure: {
-            "Id": side + measure,
-            "Label": f"{name} {stat} of {version}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": metrics.namespace,
-                    "MetricName": name,
-                    "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions],
-                },
-                "Period": PERIOD_SECONDS,
-                "Stat": stat,
-            },
-        }
+        side + measure: _query(side + measure, f"{name} {stat} of {version}", metrics.namespace, name, dimensions, stat)
         for side, version, dimensions in sides
         for measure, name, stat in measures
     }
+    series = _read_series(queries, start, end, f"cloudwatch GetMetricData of {versions.new}", deadline, fields)
+
+    def latency(query_id: str, moment: int) -> float | None:
+        value = series.get(query_id, {}).get(moment)
+        return None if value is None else value * metrics.latency_ms
+
+    return [
+        Minute(
+            start=moment,
+            new_requests=series["nr"].get(moment, 0.0),
+            new_errors=series["ne"].get(moment, 0.0) + series.get("nu", {}).get(moment, 0.0),
+            old_requests=series.get("or", {}).get(moment, 0.0),
+            old_errors=series.get("oe", {}).get(moment, 0.0) + series.get("ou", {}).get(moment, 0.0),
+            new_latency=latency("nl", moment),
+            old_latency=latency("ol", moment),
+        )
+        for moment in range(start, end, PERIOD_SECONDS)  # only minutes that are over: end <= now
+    ]
+
+
+def read_release_metrics(
+    settings: Settings,
+    versions: Versions | None,
+    since: float,
+    now: float,
+    deadline: Deadline,
+    fields: Mapping[str, Any],
+) -> list[Minute] | None:
+    """Both versions' 10-second periods of the application's own high-resolution counts
+    (rollback_guard.release_metrics: Requests and Errors by Service and Version), read and checked
+    as read_minutes reads; None when the new version has published none (its code does not use
+    the helper, or has not yet: the judge then judges on the standard minutes alone)."""
+    start, end = _period(since, RELEASE_PERIOD_SECONDS), _period(now, RELEASE_PERIOD_SECONDS)
+    if versions is None or versions.new_version is None or end <= start:
+        return None
+    # Query ids of their own ("f" for fine), so a failure names which read it was.
+    sides = [("fn", versions.new_version)] + ([("fo", versions.old_version)] if versions.old_version else [])
+    queries = {
+        side + measure: _query(
+            side + measure,
+            f"{name} of {settings.function_name} version {version} (high resolution)",
+            RELEASE_NAMESPACE,
+            name,
+            (("Service", settings.function_name), ("Version", version)),
+            "Sum",
+            RELEASE_PERIOD_SECONDS,
+        )
+        for side, version in sides
+        for measure, name in (("r", RELEASE_REQUESTS), ("e", RELEASE_ERRORS))
+    }
+    what = f"cloudwatch GetMetricData of version {versions.new_version}'s high-resolution counts"
+    series = _read_series(queries, start, end, what, deadline, fields)
+    if not series["fnr"]:
+        return None
+    return [
+        Minute(
+            start=moment,
+            new_requests=series["fnr"].get(moment, 0.0),
+            new_errors=series["fne"].get(moment, 0.0),
+            old_requests=series.get("for", {}).get(moment, 0.0),
+            old_errors=series.get("foe", {}).get(moment, 0.0),
+        )
+        for moment in range(start, end, RELEASE_PERIOD_SECONDS)
+    ]
+
+
+def _query(
+    query_id: str,
+    label: str,
+    namespace: str,
+    name: str,
+    dimensions: tuple[tuple[str, str], ...],
+    stat: str,
+    period: int = PERIOD_SECONDS,
+) -> dict:
+    return {
+        "Id": query_id,
+        "Label": label,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": name,
+                "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+    }
+
+
+def _read_series(
+    queries: dict[str, dict], start: int, end: int, what: str, deadline: Deadline, fields: Mapping[str, Any]
+) -> dict[str, dict[int, float]]:
+    """Every query's datapoints by period start, from one GetMetricData call and its pages; a
+    HookError naming every query not answered Complete."""
+    period = next(iter(queries.values()))["MetricStat"]["Period"]
     series: dict[str, dict[int, float]] = {query_id: {} for query_id in queries}
     # Each query's StatusCode on the last page that answered it.
     statuses: dict[str, str] = {}
-    what = f"cloudwatch GetMetricData of {versions.new}"
     cloudwatch, token = aws.client("cloudwatch"), None
     while True:
         page = aws.call(
@@ -929,7 +1060,7 @@ def read_minutes(
             if statuses[query_id] in _READABLE:
                 points = series[query_id]
                 for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
-                    points[_minute(_epoch(moment))] = value
+                    points[_period(_epoch(moment), period)] = value
         token = page.get("NextToken")
         # A query that failed will not be read on a later page: the look has failed already.
         if not token or any(status not in _READABLE for status in statuses.values()):
@@ -945,23 +1076,19 @@ def read_minutes(
             for label, status in unread.items()
         )
         raise HookError(f"{what} did not read {said}")
+    return series
 
-    def latency(query_id: str, moment: int) -> float | None:
-        value = series.get(query_id, {}).get(moment)
-        return None if value is None else value * metrics.latency_ms
 
-    return [
-        Minute(
-            start=moment,
-            new_requests=series["nr"].get(moment, 0.0),
-            new_errors=series["ne"].get(moment, 0.0) + series.get("nu", {}).get(moment, 0.0),
-            old_requests=series.get("or", {}).get(moment, 0.0),
-            old_errors=series.get("oe", {}).get(moment, 0.0) + series.get("ou", {}).get(moment, 0.0),
-            new_latency=latency("nl", moment),
-            old_latency=latency("ol", moment),
-        )
-        for moment in range(start, end, PERIOD_SECONDS)  # only minutes that are over: end <= now
-    ]
+def _high_resolution_evidence(settings: Settings, created: float, periods: list[Minute], budget: float) -> Evidence:
+    """The error tests over the application's settled 10 s counts, the old version's before the
+    deployment as their history (no probes: those are in the standard evidence)."""
+    began = _period(created, RELEASE_PERIOD_SECONDS)
+    history = [period for period in periods if period.start < began]
+    evidence = Evidence(settings.ceiling_percent, budget, history, period_seconds=RELEASE_PERIOD_SECONDS)
+    released = [period for period in periods if period.start >= began]
+    for period in settled(released, epoch_now(), RELEASE_PERIOD_SECONDS, RELEASE_SETTLE_SECONDS):
+        evidence.add_minute(period)
+    return evidence
 
 
 def _log_messages(messages: list[dict], fields: Mapping[str, Any], query: str | None = None) -> None:
@@ -979,7 +1106,11 @@ def _log_messages(messages: list[dict], fields: Mapping[str, Any], query: str | 
 
 
 def _minute(epoch: float) -> int:
-    return int(epoch // PERIOD_SECONDS * PERIOD_SECONDS)
+    return _period(epoch, PERIOD_SECONDS)
+
+
+def _period(epoch: float, seconds: int) -> int:
+    return int(epoch // seconds * seconds)
 
 
 # --- acting on a verdict

@@ -9,25 +9,48 @@ test assumes of a healthy release:
   alike. A mixture of likelihood ratios over how much worse the new one is (ALTERNATIVE_RATIOS) is a
   supermartingale under that hypothesis, so by Ville's inequality it crosses 1/alpha with
   probability at most alpha (a mixture sequential probability ratio test, as online experimentation
-  platforms run). It needs both versions to have traffic, and no minimum count.
+  platforms run). It needs both versions to have traffic, and no minimum count. An outage both
+  versions share moves both counts alike, so this test does not see it.
 - errors against the ceiling: the new version's own error rate against the path's rollback
-  threshold, the same way (one-sample binomial mixture). This still judges when the old version no
-  longer has traffic (the last step, the watch after it).
+  threshold, or against TOLERATED_RATIO times the old version's rate in the same minute when that
+  is higher (a shared outage, or a baseline above the threshold, is not the new version's fault).
+  In a minute the old version does not serve (the last step, the watch after it) there is nothing
+  to compare with: that minute adds at most 1/UNCOMPARED_RUN of the threshold, unless it is the
+  last of a run of UNCOMPARED_RUN bad minutes (it then adds the least of their evidence, per
+  alternative), so the ceiling alone rolls back on a run of bad minutes, as the production alarms'
+  3 of 3 do, or on several scattered ones (a trickle of traffic), never on one minute's outage.
+  The earlier minutes are known before the minute is, so the factor stays at most the minute's own
+  likelihood ratio and the test stays valid; a version that starts failing late loses only
+  UNCOMPARED_RUN - 1 minutes, not the evidence of all its healthy minutes.
 - probes: the failures of the smoke checks sent to the new version directly, against the same
-  ceiling. Probe results need no CloudWatch, so this test decides within seconds.
+  ceiling (or TOLERATED_RATIO times the old version's rate, bounded above, when that is higher).
+  Probe results need no CloudWatch, so this test decides within seconds.
 - latency: a one-sided Mann-Whitney rank test of the new version's per-minute p90 against the old
   one's (Kayenta's test), with LATENCY_TOLERANCE; its share of the budget is spent over the number
   of minutes compared (m alpha/(k(k+1)) at k >= m minutes, m = LATENCY_MINIMUM_MINUTES: the sum over
-  k is alpha), so it too may be run at every look. With whole minutes only, p cannot fall below
-  1/C(2k, k): a p90 that stays above the old one is caught after 9 comparable minutes.
+  k is alpha), so it too may be run at every look.
 
-What the budget assumes, and where it does not hold (measured from outside): errors independent of
-one another, so a minute's errors are binomial given its requests; a healthy new version at most as
-error-prone as the ceiling; minutes that do not change once read. Errors in bursts (a retry storm, a
-slow dependency: per-minute variance several times the mean), a few cold-start errors in the new
-version's first minute, an outage shared by both versions (the ceiling test is absolute), a baseline
-above the ceiling, and minutes CloudWatch revises after a look all roll back more healthy releases
-than the budget says.
+Real traffic, and what the two error tests do about it:
+- Errors in bursts (a retry storm, a slow dependency): a minute's errors vary more than a binomial
+  count. The over-dispersion (variance over the binomial variance, Pearson's statistic) is estimated
+  from the old version's own minutes, before the release (`history`) and during it, as an upper
+  DISPERSION_CONFIDENCE bound, at least 1 and at most MAX_DISPERSION; both error tests count errors
+  at 1/dispersion of their weight (a tempered, quasi-likelihood ratio: errors in clumps of k count
+  as the k-fold clumps they are). Under a Gaussian approximation of each minute's log ratio the
+  tempered ratio is again a supermartingale; for heavy-tailed bursts it is not exact, which is why
+  `make bench` measures it (robustness suite). Bursts in the new version alone, with an old version
+  that never had them, are a difference the test is right to see.
+- Cold starts: the first COLD_START_ERRORS errors of the new version's first minute of traffic are
+  not counted, never more than half of a period's requests. A version failing every request still
+  stops in that minute from a few requests on (the rest of its errors count).
+- The looks: evidence comes from settled minutes only (ended SETTLE_SECONDS ago: `settled`), so the
+  minutes counted do not change between looks. A minute CloudWatch still revises after that (its
+  errors ingested before all its requests) inflates the new version's rate only where the old
+  version's is not inflated alike: both tests compare with the old version's minute.
+
+What the budget still assumes: a healthy new version at most TOLERATED_RATIO times as error-prone as
+the old one, or as the ceiling when the old one does not serve; over-dispersion that the old
+version's minutes show; minutes that do not change once settled.
 
 Every finding says which metric, the new and old values, the statistic and its threshold, and the
 window, so a rollback explains itself. Pure Python: this module runs in the judge's Lambda and in the
@@ -39,8 +62,9 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # At most this share of healthy releases is rolled back by the judge, under the assumptions above.
 FALSE_ROLLBACK_BUDGET = 0.005
@@ -52,6 +76,23 @@ TOLERATED_RATIO = 1.25
 # How much worse a bad version may be, each equally likely a priori: the mixture is sensitive to
 # small regressions and to total failures alike, at the cost of ln(len) in evidence.
 ALTERNATIVE_RATIOS = (1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0)
+# Errors of the new version's first minute of traffic not counted: a new Lambda version's or
+# task's first requests may fail on a cold start (a timeout while it initialises) before it is warm.
+COLD_START_ERRORS = 5
+# Over-dispersion: an upper bound at this confidence (Wilson-Hilferty's chi-square quantile), at
+# least 1 (never sharper than binomial), at most MAX_DISPERSION (an outage in the old version's
+# history must not blind the judge: at 20, a version failing every request still stops in its first
+# minute from about 60 requests).
+DISPERSION_CONFIDENCE = 0.8
+MAX_DISPERSION = 20.0
+# A minute the old version does not serve counts no more than its UNCOMPARED_RUN - 1 predecessors:
+# the production alarms' 3 of 3.
+UNCOMPARED_RUN = 3
+# A minute counts once it ended this long ago: most datapoints are ingested 60-150 s after their
+# minute (observed, components/alarms.py INGESTION_DELAY_SECONDS); waiting for every one of them
+# (150 s) would cost detection about 0.4 min more, and a minute partly ingested still meets the
+# old version's minute, partly ingested alike, in both error tests.
+SETTLE_SECONDS = 120
 # The new version's p90 latency may be this much above the old one's before it counts as slower.
 LATENCY_TOLERANCE = 0.2
 # A minute's p90 from fewer requests than this is noise: such minutes are not compared.
@@ -59,6 +100,7 @@ LATENCY_MINIMUM_REQUESTS = 10
 # The first number of paired minutes the rank test is run on: fewer can never reach a threshold.
 LATENCY_MINIMUM_MINUTES = 3
 _HIGHEST_RATE = 0.9999
+_Z = {0.5: 0.0, 0.8: -0.8416, 0.9: -1.2816, 0.95: -1.6449}
 
 
 @dataclass(frozen=True)
@@ -78,7 +120,8 @@ class Minute:
 
 @dataclass(frozen=True)
 class Finding:
-    """One test's state: `bad` when its evidence crossed its threshold."""
+    """One test's state: `bad` when its evidence crossed its threshold. `dispersion`: the weight
+    of an error was 1/dispersion (the error tests; 1 for the others)."""
 
     check: str
     metric: str
@@ -90,6 +133,7 @@ class Finding:
     threshold: float
     window: str
     bad: bool
+    dispersion: float = 1.0
 
     def explain(self) -> str:
         old = "" if self.old_value is None else f" against {self._value(self.old_value)}"
@@ -99,6 +143,8 @@ class Finding:
             test = f"rank test p = {10**-self.statistic:.2g}, rolls back below {10**-self.threshold:.2g}"
         else:
             test = f"likelihood ratio 10^{self.statistic:.2f}, rolls back from 10^{self.threshold:.2f}"
+        if self.dispersion > 1:
+            test += f"; errors weighed 1/{self.dispersion:.3g} for bursts"
         return f"{verdict}: {self.check}: {self.metric} {new}{old} over {self.window}; {test}"
 
     def _value(self, value: float) -> str:
@@ -114,6 +160,7 @@ class Finding:
             "threshold": round(self.threshold, 3),
             "window": self.window,
             "bad": self.bad,
+            "dispersion": round(self.dispersion, 3),
             "explanation": self.explain(),
         }
 
@@ -127,6 +174,10 @@ def _log_mean_exp(logs: Iterable[float]) -> float:
     values = list(logs)
     top = max(values)
     return top + math.log(sum(math.exp(value - top) for value in values) / len(values))
+
+
+def _log_binomial_ratio(failures: float, trials: float, alternative: float, null: float) -> float:
+    return failures * math.log(alternative / null) + (trials - failures) * math.log((1 - alternative) / (1 - null))
 
 
 @dataclass
@@ -150,15 +201,18 @@ class RateEvidence:
         self.trials += trials
         self.failures += min(failures, trials)
 
-    def log_ratio(self) -> float:
-        """Natural log of the mixture likelihood ratio against the ceiling."""
+    def log_ratio(self, null: float | None = None) -> float:
+        """Natural log of the mixture likelihood ratio against the ceiling, or against `null` when
+        that is higher (the same alternatives, relative to it)."""
         if self.trials <= 0:
             return 0.0
-        successes = self.trials - self.failures
-        return _log_mean_exp(
-            self.failures * math.log(rate / self.ceiling) + successes * math.log((1 - rate) / (1 - self.ceiling))
-            for rate in self.alternatives
+        null = self.ceiling if null is None or null <= self.ceiling else min(null, _HIGHEST_RATE / 2)
+        alternatives = (
+            self.alternatives
+            if null == self.ceiling
+            else sorted({min(_HIGHEST_RATE, null * ratio) for ratio in ALTERNATIVE_RATIOS} - {null})
         )
+        return _log_mean_exp(_log_binomial_ratio(self.failures, self.trials, rate, null) for rate in alternatives)
 
     @property
     def rate(self) -> float | None:
@@ -166,9 +220,51 @@ class RateEvidence:
 
 
 @dataclass
+class Dispersion:
+    """Pearson's over-dispersion of a version's errors per minute, kept as sums so a minute is
+    cheap to add: X^2 = (sum x^2/n - 2 p sum x + p^2 sum n) / (p (1 - p)), p = sum x / sum n."""
+
+    minutes: int = 0
+    requests: float = 0.0
+    errors: float = 0.0
+    squares: float = 0.0
+
+    def add(self, requests: float, errors: float) -> None:
+        if requests <= 0:
+            return
+        errors = min(errors, requests)
+        self.minutes += 1
+        self.requests += requests
+        self.errors += errors
+        self.squares += errors * errors / requests
+
+    def rate_bound(self) -> float:
+        """An upper bound of the error rate (about 95%, a normal bound whose variance is widened by
+        the over-dispersion): a baseline estimated from few bursty errors is not read low."""
+        if not self.requests:
+            return 0.0
+        spread = self.bound()
+        return min(1.0, (self.errors + 1.645 * math.sqrt(spread * (self.errors + 1)) + spread) / self.requests)
+
+    def bound(self) -> float:
+        """The upper DISPERSION_CONFIDENCE bound of the over-dispersion, from 1 to MAX_DISPERSION."""
+        if self.minutes < 2 or not 0 < self.errors < self.requests:
+            return 1.0
+        rate = self.errors / self.requests
+        pearson = (self.squares - 2 * rate * self.errors + rate * rate * self.requests) / (rate * (1 - rate))
+        freedom = self.minutes - 1
+        # Wilson-Hilferty: the chi-square quantile with `freedom` degrees below which Pearson's
+        # statistic falls with probability 1 - DISPERSION_CONFIDENCE if the minutes were binomial.
+        spread = 2 / (9 * freedom)
+        quantile = freedom * max(1 - spread + _Z[DISPERSION_CONFIDENCE] * math.sqrt(spread), 0.05) ** 3
+        return min(MAX_DISPERSION, max(1.0, pearson / quantile))
+
+
+@dataclass
 class ComparisonEvidence:
     """Errors of the new version against the old one's, minute by minute, conditional on each
-    minute's errors (see the module docstring). Kept per alternative, so adding a minute is cheap."""
+    minute's errors (see the module docstring). Kept per alternative, untempered, so adding a
+    minute is cheap: dividing each sum by the dispersion tempers every minute alike."""
 
     log_ratios: list[float] = field(default_factory=lambda: [0.0] * len(ALTERNATIVE_RATIOS))
     new_requests: float = 0.0
@@ -176,23 +272,68 @@ class ComparisonEvidence:
     old_requests: float = 0.0
     old_errors: float = 0.0
 
-    def add(self, minute: Minute) -> None:
-        n_new, n_old = minute.new_requests, minute.old_requests
+    def add(self, n_new: float, x: float, n_old: float, y: float, forgiven: float = 0.0) -> None:
+        """`forgiven`: errors left out of `x` (cold starts), still reported in the rates."""
         if n_new <= 0 or n_old <= 0:
             return  # one version alone says nothing about the other
-        x, y = min(minute.new_errors, n_new), min(minute.old_errors, n_old)
-        self.new_requests, self.new_errors = self.new_requests + n_new, self.new_errors + x
+        self.new_requests, self.new_errors = self.new_requests + n_new, self.new_errors + x + forgiven
         self.old_requests, self.old_errors = self.old_requests + n_old, self.old_errors + y
         if x + y <= 0:
             return
         null = TOLERATED_RATIO * n_new / (TOLERATED_RATIO * n_new + n_old)
         for index, ratio in enumerate(ALTERNATIVE_RATIOS):
             worse = ratio * TOLERATED_RATIO * n_new
-            alternative = worse / (worse + n_old)
-            self.log_ratios[index] += x * math.log(alternative / null) + y * math.log((1 - alternative) / (1 - null))
+            self.log_ratios[index] += _log_binomial_ratio(x, x + y, worse / (worse + n_old), null)
 
-    def log_ratio(self) -> float:
-        return _log_mean_exp(self.log_ratios)
+    def log_ratio(self, dispersion: float = 1.0) -> float:
+        return _log_mean_exp(total / dispersion for total in self.log_ratios)
+
+
+@dataclass
+class CeilingEvidence:
+    """The new version's errors against the ceiling, or against TOLERATED_RATIO times the old
+    version's rate in the same minute when that is higher; a minute without the old version counts
+    with the least of its and the previous minutes' evidence (module docstring). Per alternative,
+    untempered, like ComparisonEvidence."""
+
+    ceiling: float
+    # How many periods in a row (UNCOMPARED_RUN minutes of them).
+    run: int = UNCOMPARED_RUN
+    # What one period alone may add, per alternative (natural log): a share of the threshold.
+    cap: float = math.inf
+    log_ratios: list[float] = field(default_factory=lambda: [0.0] * len(ALTERNATIVE_RATIOS))
+    trials: float = 0.0
+    failures: float = 0.0
+    # The previous periods' evidence, per alternative; before any, none (0: a period of nothing).
+    recent: deque[list[float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = deque([[0.0] * len(ALTERNATIVE_RATIOS)] * (self.run - 1), self.run - 1)
+
+    def add(self, n_new: float, x: float, n_old: float, y: float, old_rate: float = 0.0, forgiven: float = 0.0) -> None:
+        """`old_rate`: the old version's rate over all its minutes read (before and during the
+        release): a baseline above the ceiling is not the new version's fault either."""
+        if n_new <= 0:
+            return
+        self.trials, self.failures = self.trials + n_new, self.failures + x + forgiven
+        same_minute = y / n_old if n_old > 0 else 0.0
+        null = max(self.ceiling, TOLERATED_RATIO * max(same_minute, old_rate))
+        null = min(null, _HIGHEST_RATE / ALTERNATIVE_RATIOS[0])
+        minute = [_log_binomial_ratio(x, n_new, min(_HIGHEST_RATE, null * ratio), null) for ratio in ALTERNATIVE_RATIOS]
+        if n_old <= 0:
+            counted = [
+                value if value <= self.cap else max(self.cap, min(value, *before))
+                for value, *before in zip(minute, *self.recent, strict=False)
+            ]
+            self.log_ratios = [total + value for total, value in zip(self.log_ratios, counted, strict=True)]
+        self.recent.append(minute)
+
+    def log_ratio(self, dispersion: float = 1.0) -> float:
+        return _log_mean_exp(total / dispersion for total in self.log_ratios)
+
+    @property
+    def rate(self) -> float | None:
+        return self.failures / self.trials if self.trials else None
 
 
 def rank_p_value(new: Sequence[float], old: Sequence[float]) -> float:
@@ -229,29 +370,72 @@ def _u_counts(m: int, n: int) -> tuple[int, ...]:
     return tuple(previous[n])
 
 
+def settled(
+    minutes: Iterable[Minute], now: float, period_seconds: int = 60, settle_seconds: float = SETTLE_SECONDS
+) -> list[Minute]:
+    """The periods (a minute, or a high-resolution metric's 10 s) that ended `settle_seconds` before
+    `now` (epoch seconds): the ones to judge on."""
+    return [minute for minute in minutes if minute.start + period_seconds + settle_seconds <= now]
+
+
 class Evidence:
     """What the judge knows about one release: its minutes of metrics, its probes, and the four
-    tests over them. `add_minute` once per minute (in order), `add_probes` as probes answer."""
+    tests over them. `history`: the old version's minutes before the release, or their Dispersion
+    (the over-dispersion is estimated from them and the old version's minutes during the release).
+    `period_seconds`: 60 for CloudWatch's standard metrics, 10 for high-resolution ones (each
+    "minute" is then 10 s; the cold-start allowance and the ceiling's run stay in minutes).
+    `add_minute` once per period, in order; `add_probes` as probes answer."""
 
-    def __init__(self, ceiling_percent: float, budget: float = FALSE_ROLLBACK_BUDGET):
+    def __init__(
+        self,
+        ceiling_percent: float,
+        budget: float = FALSE_ROLLBACK_BUDGET,
+        history: Dispersion | Iterable[Minute] = (),
+        period_seconds: int = 60,
+    ):
         self.ceiling = ceiling_percent / 100
         self.budget = budget
+        if isinstance(history, Dispersion):
+            self.dispersion = replace(history)
+        else:
+            self.dispersion = Dispersion()
+            for minute in history:
+                self.dispersion.add(minute.old_requests, minute.old_errors)
         self.comparison = ComparisonEvidence()
-        self.traffic = RateEvidence(self.ceiling)
+        self.traffic = CeilingEvidence(
+            self.ceiling,
+            run=UNCOMPARED_RUN * 60 // period_seconds,
+            cap=threshold("errors-vs-ceiling", budget) * math.log(10) / UNCOMPARED_RUN,
+        )
         self.probed = RateEvidence(self.ceiling)
         self.latencies: list[tuple[float, float]] = []
         self.first: float | None = None
         self.last: float | None = None
+        self.period = period_seconds
+        # When the new version's first traffic was counted, and the errors forgiven since.
+        self.new_since: float | None = None
+        self.forgiven = 0.0
 
     def add_minute(self, minute: Minute) -> None:
         self.first = minute.start if self.first is None else self.first
         self.last = minute.start
-        self.comparison.add(minute)
-        self.traffic.add(minute.new_requests, minute.new_errors)
+        n_new, n_old = minute.new_requests, minute.old_requests
+        x, y = min(minute.new_errors, n_new), min(minute.old_errors, n_old)
+        forgiven = 0.0
+        if n_new > 0 and self.new_since is None:
+            self.new_since = minute.start
+        if self.new_since is not None and minute.start < self.new_since + 60:
+            # Never more than half a period's requests: a version failing every request is not
+            # forgiven at a trickle of traffic either.
+            forgiven = min(x, COLD_START_ERRORS - self.forgiven, n_new // 2)
+            self.forgiven += forgiven
+        self.dispersion.add(n_old, y)
+        self.comparison.add(n_new, x - forgiven, n_old, y, forgiven)
+        self.traffic.add(n_new, x - forgiven, n_old, y, self.dispersion.rate_bound(), forgiven)
         if (
             minute.new_latency is not None
             and minute.old_latency is not None
-            and min(minute.new_requests, minute.old_requests) >= LATENCY_MINIMUM_REQUESTS
+            and min(n_new, n_old) >= LATENCY_MINIMUM_REQUESTS
         ):
             self.latencies.append((minute.new_latency, minute.old_latency))
 
@@ -261,7 +445,8 @@ class Evidence:
     def _window(self) -> str:
         if self.first is None:
             return "no minutes yet"
-        minutes = round((self.last - self.first) / 60) + 1
+        minutes = round((self.last - self.first + self.period) / 60, 1)
+        minutes = int(minutes) if minutes == int(minutes) else minutes
         return f"{minutes} min from {_clock(self.first)}"
 
     def findings(self, metric_names: dict[str, str] | None = None) -> list[Finding]:
@@ -271,45 +456,71 @@ class Evidence:
             "probes": "probe failure rate",
             **(metric_names or {}),
         }
-        comparison, window = self.comparison, self._window()
-        found = [
+        comparison, window, dispersion = self.comparison, self._window(), self.dispersion.bound()
+        return [
             self._finding(
                 "errors-vs-old",
                 names["errors"],
                 comparison.new_errors / comparison.new_requests if comparison.new_requests else None,
                 comparison.old_errors / comparison.old_requests if comparison.old_requests else None,
-                comparison.log_ratio(),
+                comparison.log_ratio(dispersion),
                 window,
+                dispersion,
             ),
             self._finding(
-                "errors-vs-ceiling", names["errors"], self.traffic.rate, self.ceiling, self.traffic.log_ratio(), window
+                "errors-vs-ceiling",
+                names["errors"],
+                self.traffic.rate,
+                self.ceiling,
+                self.traffic.log_ratio(dispersion),
+                window,
+                dispersion,
             ),
             self._finding(
                 "probes",
                 names["probes"],
                 self.probed.rate,
-                self.ceiling,
-                self.probed.log_ratio(),
+                self.probe_null(),
+                self.probed.log_ratio(self.probe_null()),
                 f"{self.probed.trials:.0f} probes",
             ),
+            self._latency(names["latency"], window),
         ]
-        found.append(self._latency(names["latency"], window))
-        return found
 
     def verdict(self, metric_names: dict[str, str] | None = None) -> Finding | None:
         """The strongest finding that calls for a rollback, or None."""
         bad = [finding for finding in self.findings(metric_names) if finding.bad]
         return max(bad, key=lambda finding: finding.statistic - finding.threshold) if bad else None
 
+    def errors_say_rollback(self) -> bool:
+        """The two error tests alone (what verdict() finds bad among them), without the findings:
+        cheap enough for the detection model's every look."""
+        dispersion = self.dispersion.bound()
+        return self.comparison.log_ratio(dispersion) / math.log(10) >= threshold(
+            "errors-vs-old", self.budget
+        ) or self.traffic.log_ratio(dispersion) / math.log(10) >= threshold("errors-vs-ceiling", self.budget)
+
     def probes_say_rollback(self) -> bool:
         """The probe test alone: cheap enough to ask after every probe."""
-        return self.probed.log_ratio() / math.log(10) >= threshold("probes", self.budget)
+        return self.probed.log_ratio(self.probe_null()) / math.log(10) >= threshold("probes", self.budget)
+
+    def probe_null(self) -> float:
+        """The probes' ceiling: the path's, or TOLERATED_RATIO times the old version's error rate
+        when that is higher (a baseline above the ceiling is not the new version's fault)."""
+        return max(self.ceiling, TOLERATED_RATIO * self.dispersion.rate_bound())
 
     def _finding(
-        self, check: str, metric: str, new: float | None, old: float | None, log_ratio: float, window: str
+        self,
+        check: str,
+        metric: str,
+        new: float | None,
+        old: float | None,
+        log_ratio: float,
+        window: str,
+        dispersion: float = 1.0,
     ) -> Finding:
         statistic, limit = log_ratio / math.log(10), threshold(check, self.budget)
-        return Finding(check, metric, new, old, statistic, limit, window, statistic >= limit)
+        return Finding(check, metric, new, old, statistic, limit, window, statistic >= limit, dispersion)
 
     def _latency(self, metric: str, window: str) -> Finding:
         k, first = len(self.latencies), LATENCY_MINIMUM_MINUTES
