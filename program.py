@@ -203,6 +203,7 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
             deployment_config=function.deployment_config,
             smoke_endpoints=function.smoke_endpoints,
             check_timeout_seconds=function.check_timeout_seconds,
+            release_metrics=function.release_metrics,
             watch_minutes=function.watch_minutes,
             retry_revision=function.retry_revision,
             retry_setting=f"{PROJECT}:{function.config_path}.retryRevision",

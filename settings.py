@@ -1223,6 +1223,9 @@ class FunctionSettings(_Section):
     memory_mb: _whole(*LAMBDA_MEMORY_MB) = 256
     timeout_seconds: _whole(1, 900) = 10
     tracing: Annotated[bool, Field(description="true or false")] = True
+    # The function's code publishes its per-version 10 s counts (rollback_guard.release_metrics),
+    # which the judge then reads too (docs/release-metrics.md); off, as only the code can say so.
+    release_metrics: Annotated[bool, Field(description="true or false")] = False
     reserved_concurrency: (
         Annotated[
             int,

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.detection import production_paths  # noqa: E402
-from ops.model import ROBUSTNESS_SCENARIOS, Conditions, Outcome, PathModel, simulate_detectors  # noqa: E402
+from benchmarks import detection  # noqa: E402
+from ops.model import INDEPENDENT, ROBUSTNESS_SCENARIOS, Conditions, Outcome, simulate_detectors  # noqa: E402
 
 PATHS = ("Lambda linear", "ECS linear")
 TRAFFIC = (1.0, 10.0, 100.0)
@@ -40,17 +40,10 @@ BEFORE_P95_MINUTES = {"Lambda linear": 3.6, "ECS linear": 4.5}
 
 
 @dataclasses.dataclass(frozen=True)
-class Cell:
-    scenario: Conditions
-    name: str
-    path: PathModel
-    traffic: float
-    baseline: float
-    new_error: float
+class Cell(detection.Cell):
+    """A cell of the detection grid under one of the scenarios."""
 
-    @property
-    def healthy(self) -> bool:
-        return self.new_error == self.baseline
+    scenario: Conditions = INDEPENDENT
 
 
 def run_cell(job: tuple[Cell, int]) -> tuple[Cell, dict[str, Outcome]]:
@@ -86,15 +79,15 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=min(2, multiprocessing.cpu_count()))
     args = parser.parse_args()
     started = time.perf_counter()
-    paths = production_paths()
+    paths = detection.production_paths()
     cells = [
-        Cell(scenario, name, paths[name], traffic, baseline, baseline)
+        Cell(name, paths[name], traffic, baseline, baseline, scenario)
         for scenario in ROBUSTNESS_SCENARIOS
         for name in PATHS
         for traffic in TRAFFIC
         for baseline in BASELINES
     ] + [
-        Cell(scenario, name, paths[name], BAD_TRAFFIC, 0.001, BAD_ERROR)
+        Cell(name, paths[name], BAD_TRAFFIC, 0.001, BAD_ERROR, scenario)
         for scenario in ROBUSTNESS_SCENARIOS
         for name in PATHS
     ]

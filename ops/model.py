@@ -337,6 +337,7 @@ class PathModel:
             schedule=codedeploy_schedule(config),
             watch_seconds=function.watch_minutes * 60,
             guard=alarms.minimum_invocations,
+            release_metrics=function.release_metrics,
             **_from_alarms_traffic_and_judge(function),
         )
 

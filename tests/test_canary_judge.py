@@ -451,10 +451,8 @@ def test_smoke_checks_that_would_not_fit_the_judges_environment_are_refused():
 
 
 def test_a_function_that_publishes_its_own_counts_has_a_judge_that_reads_them():
-    from rollback_guard.components.canary_judge import _lambda_variables
-
-    assert _lambda_variables("f", "live", [], 20, release_metrics=True)["RELEASE_METRICS"] == "true"
-    assert _lambda_variables("f", "live", [], 20)["RELEASE_METRICS"] == "false"
+    built = settled_stack("staging", **greeter({"releaseMetrics": True}))
+    assert variables(built, "greeter-judge-function")["RELEASE_METRICS"] == "true"
 
 
 def test_a_function_that_does_not_publish_its_own_counts_has_a_judge_that_does_not_look_for_them(prod):

@@ -26,6 +26,7 @@ from ops import cli
 from rollback_guard.components.canary_judge import HEARTBEAT_MINUTES
 from rollback_guard.hooks import judge, timing
 from rollback_guard.hooks.deployment_log import JudgeRecord, epoch_now, judge_key, read_judge
+from rollback_guard.hooks.timing import Deadline
 from rollback_guard.hooks.verdict import SETTLE_SECONDS, UNCOMPARED_RUN, threshold
 from tests.conftest import TEST_HOST
 from tests.hook_runs import FakeClock, LambdaContext, enable_logs, hook_logs, lambda_appspec
@@ -967,16 +968,17 @@ def test_ecs_greens_metrics_are_judged_without_the_judges_own_passing_probes(hoo
     # Green's target group counts the 120 passing probes a minute that reach it through the test
     # listener: 2 errors in 140 requests would look like blue's 1%, but real users see 10%.
     monkeypatch.setenv("PROBES_PER_SECOND", "2")
+    monkeypatch.setenv("MAX_PROBES", "5000")  # 120 a minute all release long, as the metrics below say
     release = ecs_release(hook_env, clock, green_weight=10.0)
     put_alb(
         release,
-        range(0, 10),
+        range(0, 20),
         lambda group, minute: {
             "RequestCount": 20 + 120 if group == "web-tg-green" else 900,
             "HTTPCode_Target_5XX_Count": 2 if group == "web-tg-green" else 9,
         },
     )
-    release.ends(10 * 60)
+    release.ends(20 * 60)
 
     assert outcomes(run_judge(release.start_event(), hook_env)) == ["stopped with rollback"]
     record = release.record()
@@ -1097,3 +1099,25 @@ def test_a_failed_read_of_the_applications_counts_is_a_failed_look_not_zero_erro
         r"high-resolution counts did not read Errors of \S+ version 2 \(high resolution\): InternalError",
         release.record().explanation,
     ), release.record().explanation
+
+
+def test_a_lambda_minute_whose_errors_are_not_ingested_yet_is_not_read_as_error_free(lambda_judge, clock):
+    # Lambda's Errors has a datapoint, 0 included, in every minute with invocations: one missing is
+    # a minute CloudWatch is still ingesting, left out until its errors come.
+    release = lambda_release(lambda_judge, clock)
+    lambda_traffic(release, range(1, 3), new_errors=rate(0.5), old_errors=rate(0.001))
+    at = datetime.fromtimestamp(release.minute(0), UTC)
+    put_metrics(
+        "AWS/Lambda",
+        [
+            {"MetricName": "Invocations", "Dimensions": lambda_dimensions(version), "Timestamp": at, "Value": 100}
+            for version in ("1", "2")
+        ],
+    )
+    pairs = {version: tuple((d["Name"], d["Value"]) for d in lambda_dimensions(version)) for version in ("1", "2")}
+    versions = judge.Versions("version 2", "version 1", pairs["2"], pairs["1"], "2")
+    read = judge.read_minutes(
+        judge.Settings.read(), versions, release.minute(0), release.minute(3), Deadline.after(30), {}
+    )
+    assert [minute.start for minute in read] == [release.minute(1), release.minute(2)]
+    assert read[0].new_errors == 50

@@ -126,7 +126,10 @@ def test_the_rank_tests_large_sample_p_value_is_close_to_the_exact_one():
 )
 def test_a_version_that_fails_every_request_is_found_in_its_first_minute_of_data(canary_percent, requests):
     new = requests * canary_percent // 100
-    evidence = Evidence(ceiling_percent=1.0)
+    # The old version's hour before the release, failing 0.1% independently, as the judge reads it.
+    rng = numpy.random.default_rng(canary_percent)
+    history = [Minute(-60.0 * k, 0, 0, requests, int(rng.binomial(requests, 0.001))) for k in range(1, 61)]
+    evidence = Evidence(ceiling_percent=1.0, history=history)
     evidence.add_minute(Minute(0, new, new, requests - new, (requests - new) // 1000))
     verdict = evidence.verdict()
     assert verdict is not None and verdict.bad
@@ -277,10 +280,17 @@ def test_a_few_cold_start_errors_in_the_new_versions_first_minute_do_not_roll_ba
     assert findings["errors-vs-old"].new_value > 0, "forgiven, not hidden: the rate still shows them"
 
 
-def test_the_same_errors_after_the_first_minute_roll_back():
+def test_with_no_history_a_version_failing_every_request_at_a_tenth_of_the_traffic_stops_in_its_first_minute():
+    evidence = Evidence(1.0)
+    evidence.add_minute(Minute(0, 12, 12, 108, 0))
+    assert evidence.verdict() is not None
+
+
+def test_the_same_errors_after_the_first_60_seconds_of_traffic_roll_back():
     evidence = Evidence(1.0)
     evidence.add_minute(Minute(0, 30, 0, 270, 0))
-    evidence.add_minute(Minute(60, 30, COLD_START_ERRORS + 5, 270, 0))
+    evidence.add_minute(Minute(60, 60, 0, 540, 0))
+    evidence.add_minute(Minute(120, 60, COLD_START_ERRORS + 5, 540, 0))
     assert evidence.verdict() is not None
 
 
@@ -312,7 +322,7 @@ def test_a_baseline_above_the_ceiling_is_not_the_new_versions_fault_but_a_worse_
         both_at_two_percent.add_minute(Minute(60.0 * minute, new, new // 50, 1000 - new, (1000 - new) // 50))
     assert both_at_two_percent.verdict() is None
 
-    worse = Evidence(1.0)
+    worse = Evidence(1.0, history=[Minute(-60.0 * k, 0, 0, 1000, 20) for k in range(1, 61)])
     worse.add_minute(Minute(0, 100, 20, 900, 18))
     verdict = worse.verdict()
     assert verdict is not None and verdict.check == "errors-vs-old"

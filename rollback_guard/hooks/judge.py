@@ -167,9 +167,13 @@ class Metrics:
     latency_ms: float
     # Failures that never became an answer of the version's own, counted as errors too.
     unanswered: str | None = None
+    # The error metric has a datapoint (0 included) in every minute with requests (Lambda's Errors
+    # does; the load balancer's 5xx count has none without a 5xx): a minute with requests and no
+    # error datapoint yet is still being ingested, not error-free.
+    errors_with_requests: bool = False
 
 
-LAMBDA_METRICS = Metrics("AWS/Lambda", "Invocations", "Errors", "Duration", 1.0)
+LAMBDA_METRICS = Metrics("AWS/Lambda", "Invocations", "Errors", "Duration", 1.0, errors_with_requests=True)
 # A green that crashes or hangs gets no 5xx of its own: the load balancer answers 502/503/504,
 # which CloudWatch counts per load balancer only, and its failed connections per target group.
 ECS_METRICS = Metrics(
@@ -599,9 +603,10 @@ class Judging:
         except HookError as error:
             return self._blind(error)
         # With the application's high-resolution counts, each stream of evidence has half the budget
-        # (a union bound): the standard metrics still count what the application cannot (a Lambda
-        # timeout, a crash in its initialisation).
-        budget = FALSE_ROLLBACK_BUDGET / 2 if fine else FALSE_ROLLBACK_BUDGET
+        # (a union bound), from the first look, whether or not counts have come yet: the standard
+        # metrics still count what the application cannot (a Lambda timeout, a crash in its
+        # initialisation).
+        budget = FALSE_ROLLBACK_BUDGET / 2 if self.settings.release_metrics else FALSE_ROLLBACK_BUDGET
         self.evidence = self._evidence(minutes, budget)
         names = self._names()
         findings = self.evidence.findings(names)
@@ -943,6 +948,11 @@ def read_minutes(
         value = series.get(query_id, {}).get(moment)
         return None if value is None else value * metrics.latency_ms
 
+    def ingested(moment: int) -> bool:
+        return not metrics.errors_with_requests or all(
+            moment in series[side + "e"] or moment not in series[side + "r"] for side, _, _ in sides
+        )
+
     return [
         Minute(
             start=moment,
@@ -954,6 +964,7 @@ def read_minutes(
             old_latency=latency("ol", moment),
         )
         for moment in range(start, end, PERIOD_SECONDS)  # only minutes that are over: end <= now
+        if ingested(moment)
     ]
 
 
@@ -968,7 +979,9 @@ def read_release_metrics(
     """Both versions' 10-second periods of the application's own high-resolution counts
     (rollback_guard.release_metrics: Requests and Errors by Service and Version), read and checked
     as read_minutes reads; None when the new version has published none (its code does not use
-    the helper, or has not yet: the judge then judges on the standard minutes alone)."""
+    the helper, or has not yet) or the old version none (the first release that publishes them:
+    without the old version's rate, an old baseline above the ceiling would be the new version's
+    fault): the judge then judges on the standard minutes alone."""
     start, end = _period(since, RELEASE_PERIOD_SECONDS), _period(now, RELEASE_PERIOD_SECONDS)
     if versions is None or versions.new_version is None or end <= start:
         return None
@@ -989,8 +1002,8 @@ def read_release_metrics(
     }
     what = f"cloudwatch GetMetricData of version {versions.new_version}'s high-resolution counts"
     series = _read_series(queries, start, end, what, deadline, fields)
-    if not series["fnr"]:
-        return None
+    if not series["fnr"] or not series.get("for"):
+        return None  # nothing of the new version's, or nothing to compare it with: the minutes judge
     return [
         Minute(
             start=moment,
@@ -1058,8 +1071,11 @@ def _read_series(
                 continue  # one failed answer of a query fails it, whatever else the page says of it
             statuses[query_id] = result.get("StatusCode", "no StatusCode")
             if statuses[query_id] in _READABLE:
-                points = series[query_id]
-                for moment, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                points, moments, values = series[query_id], result.get("Timestamps", []), result.get("Values", [])
+                if len(moments) != len(values):  # datapoints that cannot be placed are not zeros
+                    statuses[query_id] = f"{len(moments)} timestamps for {len(values)} values"
+                    continue
+                for moment, value in zip(moments, values, strict=True):
                     points[_period(_epoch(moment), period)] = value
         token = page.get("NextToken")
         # A query that failed will not be read on a later page: the look has failed already.

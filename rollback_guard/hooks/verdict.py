@@ -33,16 +33,19 @@ test assumes of a healthy release:
 Real traffic, and what the two error tests do about it:
 - Errors in bursts (a retry storm, a slow dependency): a minute's errors vary more than a binomial
   count. The over-dispersion (variance over the binomial variance, Pearson's statistic) is estimated
-  from the old version's own minutes, before the release (`history`) and during it, as an upper
-  DISPERSION_CONFIDENCE bound, at least 1 and at most MAX_DISPERSION; both error tests count errors
+  from the old version's own minutes, before the release (`history`) and during it (at
+  DISPERSION_CONFIDENCE), at least 1 and at most MAX_DISPERSION; both error tests count errors
   at 1/dispersion of their weight (a tempered, quasi-likelihood ratio: errors in clumps of k count
   as the k-fold clumps they are). Under a Gaussian approximation of each minute's log ratio the
   tempered ratio is again a supermartingale; for heavy-tailed bursts it is not exact, which is why
   `make bench` measures it (robustness suite). Bursts in the new version alone, with an old version
   that never had them, are a difference the test is right to see.
-- Cold starts: the first COLD_START_ERRORS errors of the new version's first minute of traffic are
-  not counted, never more than half of a period's requests. A version failing every request still
-  stops in that minute from a few requests on (the rest of its errors count).
+- Cold starts: up to COLD_START_ERRORS errors of the new version's first 60 s of traffic are not
+  counted (its first clock minute is mostly partial, so the next one too), in a period where they
+  are at most half its requests (or it has fewer than twice the allowance): a version failing most
+  of its requests is forgiven nothing, and
+  stops in its first minute from about 10 requests on (with no history of the old version, whose
+  errors then weigh 1/DISPERSION_PRIOR, at a 10% step; the probes do not wait for traffic).
 - The looks: evidence comes from settled minutes only (ended SETTLE_SECONDS ago: `settled`), so the
   minutes counted do not change between looks. A minute CloudWatch still revises after that (its
   errors ingested before all its requests) inflates the new version's rate only where the old
@@ -79,11 +82,17 @@ ALTERNATIVE_RATIOS = (1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0, 1000.0)
 # Errors of the new version's first minute of traffic not counted: a new Lambda version's or
 # task's first requests may fail on a cold start (a timeout while it initialises) before it is warm.
 COLD_START_ERRORS = 5
-# Over-dispersion: an upper bound at this confidence (Wilson-Hilferty's chi-square quantile), at
+# Over-dispersion: the estimate at this confidence (Wilson-Hilferty's chi-square quantile; 0.5 is
+# the median, about the point estimate: an upper 0.8 bound costs a 20% failure at 1 req/s 0.6 min of
+# detection, and the burst scenarios of `make bench` stay within the budget without it), at
 # least 1 (never sharper than binomial), at most MAX_DISPERSION (an outage in the old version's
 # history must not blind the judge: at 20, a version failing every request still stops in its first
 # minute from about 60 requests).
-DISPERSION_CONFIDENCE = 0.8
+DISPERSION_CONFIDENCE = 0.5
+# Before the old version's minutes say otherwise, its errors are taken to be this bursty, with the
+# weight of this many minutes: 3 with no history, about 1.2 after an hour of independent errors.
+DISPERSION_PRIOR = 3.0
+DISPERSION_PRIOR_MINUTES = 5
 MAX_DISPERSION = 20.0
 # A minute the old version does not serve counts no more than its UNCOMPARED_RUN - 1 predecessors:
 # the production alarms' 3 of 3.
@@ -247,17 +256,22 @@ class Dispersion:
         return min(1.0, (self.errors + 1.645 * math.sqrt(spread * (self.errors + 1)) + spread) / self.requests)
 
     def bound(self) -> float:
-        """The upper DISPERSION_CONFIDENCE bound of the over-dispersion, from 1 to MAX_DISPERSION."""
-        if self.minutes < 2 or not 0 < self.errors < self.requests:
-            return 1.0
-        rate = self.errors / self.requests
-        pearson = (self.squares - 2 * rate * self.errors + rate * rate * self.requests) / (rate * (1 - rate))
-        freedom = self.minutes - 1
-        # Wilson-Hilferty: the chi-square quantile with `freedom` degrees below which Pearson's
-        # statistic falls with probability 1 - DISPERSION_CONFIDENCE if the minutes were binomial.
-        spread = 2 / (9 * freedom)
-        quantile = freedom * max(1 - spread + _Z[DISPERSION_CONFIDENCE] * math.sqrt(spread), 0.05) ** 3
-        return min(MAX_DISPERSION, max(1.0, pearson / quantile))
+        """The over-dispersion at DISPERSION_CONFIDENCE, from 1 to MAX_DISPERSION, with
+        DISPERSION_PRIOR_MINUTES minutes at DISPERSION_PRIOR added to what the minutes say: an old
+        version with little history (a first release, an idle one) is not taken to have no bursts."""
+        pearson, quantile = 0.0, 0.0
+        if self.minutes >= 2 and self.errors < self.requests:
+            if self.errors > 0:
+                rate = self.errors / self.requests
+                pearson = (self.squares - 2 * rate * self.errors + rate * rate * self.requests) / (rate * (1 - rate))
+            freedom = self.minutes - 1
+            # Wilson-Hilferty: the chi-square quantile with `freedom` degrees below which Pearson's
+            # statistic falls with probability 1 - DISPERSION_CONFIDENCE if the minutes were binomial.
+            spread = 2 / (9 * freedom)
+            quantile = freedom * max(1 - spread + _Z[DISPERSION_CONFIDENCE] * math.sqrt(spread), 0.05) ** 3
+        prior = DISPERSION_PRIOR_MINUTES
+        estimate = (pearson + prior * DISPERSION_PRIOR) / (quantile + prior)
+        return min(MAX_DISPERSION, max(1.0, estimate))
 
 
 @dataclass
@@ -424,10 +438,13 @@ class Evidence:
         forgiven = 0.0
         if n_new > 0 and self.new_since is None:
             self.new_since = minute.start
-        if self.new_since is not None and minute.start < self.new_since + 60:
-            # Never more than half a period's requests: a version failing every request is not
-            # forgiven at a trickle of traffic either.
-            forgiven = min(x, COLD_START_ERRORS - self.forgiven, n_new // 2)
+        # The first 60 s of traffic: its first clock minute is mostly partial, so the next one too.
+        # A cold start fails a few requests, not most of them: a period of at least twice the
+        # allowance failing more than half is a version failing, forgiven nothing (a shorter one,
+        # a partial minute's few requests, cannot tell them apart).
+        few = x <= n_new / 2 or n_new < 2 * COLD_START_ERRORS
+        if self.new_since is not None and minute.start <= self.new_since + 60 and few:
+            forgiven = min(x, COLD_START_ERRORS - self.forgiven)
             self.forgiven += forgiven
         self.dispersion.add(n_old, y)
         self.comparison.add(n_new, x - forgiven, n_old, y, forgiven)
