@@ -558,8 +558,8 @@ class _Stdout:
         pass
 
 
-class _Tcp:
-    """One connection to the agent, kept open, opened again when the agent has closed it."""
+class _Socket:
+    """A socket to the agent, made at the first record; a failed send closes it for the next."""
 
     names_log_group = True
 
@@ -567,6 +567,16 @@ class _Tcp:
         self._address = (host, port)
         self._timeout = timeout
         self._socket: socket.socket | None = None
+
+    def close(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+            self._socket = None
+
+
+class _Tcp(_Socket):
+    """One connection to the agent, kept open, opened again when the agent has closed it."""
 
     def send(self, line: str) -> None:
         if self._socket is not None and not self._open():
@@ -589,22 +599,9 @@ class _Tcp:
         except OSError:
             return False
 
-    def close(self) -> None:
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
-            self._socket = None
 
-
-class _Udp:
+class _Udp(_Socket):
     """One datagram per record; nothing says whether the agent got it."""
-
-    names_log_group = True
-
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self._address = (host, port)
-        self._timeout = timeout
-        self._socket: socket.socket | None = None
 
     def send(self, line: str) -> None:
         if self._socket is None:
@@ -617,12 +614,6 @@ class _Udp:
         except OSError:
             self.close()
             raise
-
-    def close(self) -> None:
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
-            self._socket = None
 
 
 def _sink(endpoint: str, timeout: float) -> _Stdout | _Tcp | _Udp:
