@@ -263,9 +263,27 @@ def test_the_over_dispersion_of_binomial_minutes_is_about_one_and_of_bursts_abou
 
 
 def test_an_outage_in_the_old_versions_history_does_not_blind_the_judge():
-    history = [Minute(-60.0 * k, 0, 0, 1000, 1) for k in range(1, 60)] + [Minute(-3600.0, 0, 0, 1000, 900)]
+    # A hotfix after an incident: one minute at 30% among an hour at 0.1%.
+    history = [Minute(-60.0 * k, 0, 0, 1000, 1) for k in range(1, 60)] + [Minute(-3600.0, 0, 0, 1000, 300)]
     evidence = Evidence(1.0, history=history)
-    assert evidence.dispersion.bound() == MAX_DISPERSION
+    assert evidence.dispersion.bound() < 1.5 and evidence.dispersion.rate_bound() < 0.005
+    evidence.add_minute(Minute(0, 100, 10, 900, 1))
+    verdict = evidence.verdict()
+    assert verdict is not None and verdict.check == "errors-vs-old", "10% against 0.1% in the first minute"
+
+
+def test_bursts_that_stay_bursts_are_not_taken_for_incidents():
+    rng = numpy.random.default_rng(11)
+    evidence = Evidence(
+        1.0, history=[Minute(-60.0 * k, 0, 0, 6000, bursty(rng, 6000, 0.005, 10.0)) for k in range(1, 61)]
+    )
+    assert evidence.dispersion.minutes == 60
+
+
+def test_an_old_version_whose_whole_history_is_bursty_still_lets_a_total_failure_stop_in_its_first_minute():
+    history = [Minute(-60.0 * k, 0, 0, 1000, 0 if k % 2 else 15) for k in range(1, 61)]
+    evidence = Evidence(1.0, history=history)
+    assert 5 < evidence.dispersion.bound() <= MAX_DISPERSION
     evidence.add_minute(Minute(0, 100, 100, 900, 1))
     assert evidence.verdict() is not None, "a version failing every request still stops in its first minute"
 

@@ -34,7 +34,8 @@ Real traffic, and what the two error tests do about it:
 - Errors in bursts (a retry storm, a slow dependency): a minute's errors vary more than a binomial
   count. The over-dispersion (variance over the binomial variance, Pearson's statistic) is estimated
   from the old version's own minutes, before the release (`history`) and during it (at
-  DISPERSION_CONFIDENCE), at least 1 and at most MAX_DISPERSION; both error tests count errors
+  DISPERSION_CONFIDENCE, with a prior of DISPERSION_PRIOR for an old version with little history;
+  its incident minutes left out: INCIDENT_ERRORS), at least 1 and at most MAX_DISPERSION; both error tests count errors
   at 1/dispersion of their weight (a tempered, quasi-likelihood ratio: errors in clumps of k count
   as the k-fold clumps they are). Under a Gaussian approximation of each minute's log ratio the
   tempered ratio is again a supermartingale; for heavy-tailed bursts it is not exact, which is why
@@ -94,6 +95,12 @@ DISPERSION_CONFIDENCE = 0.5
 DISPERSION_PRIOR = 3.0
 DISPERSION_PRIOR_MINUTES = 5
 MAX_DISPERSION = 20.0
+# An old version's minute with at least this many errors, at this many times the ceiling, was an
+# incident: left out of its over-dispersion and rate. Bursts at 10 times the binomial variance
+# reach it with a negligible chance at any traffic (their spread is about the square root of ten
+# times the mean).
+INCIDENT_ERRORS = 20
+INCIDENT_CEILINGS = 10
 # A minute the old version does not serve counts no more than its UNCOMPARED_RUN - 1 predecessors:
 # the production alarms' 3 of 3.
 UNCOMPARED_RUN = 3
@@ -414,7 +421,7 @@ class Evidence:
         else:
             self.dispersion = Dispersion()
             for minute in history:
-                self.dispersion.add(minute.old_requests, minute.old_errors)
+                self._learn(minute.old_requests, minute.old_errors)
         self.comparison = ComparisonEvidence()
         self.traffic = CeilingEvidence(
             self.ceiling,
@@ -446,7 +453,7 @@ class Evidence:
         if self.new_since is not None and minute.start <= self.new_since + 60 and few:
             forgiven = min(x, COLD_START_ERRORS - self.forgiven)
             self.forgiven += forgiven
-        self.dispersion.add(n_old, y)
+        self._learn(n_old, y)
         self.comparison.add(n_new, x - forgiven, n_old, y, forgiven)
         self.traffic.add(n_new, x - forgiven, n_old, y, self.dispersion.rate_bound(), forgiven)
         if (
@@ -455,6 +462,12 @@ class Evidence:
             and min(n_new, n_old) >= LATENCY_MINIMUM_REQUESTS
         ):
             self.latencies.append((minute.new_latency, minute.old_latency))
+
+    def _learn(self, requests: float, errors: float) -> None:
+        """The old version's minute, for its over-dispersion and rate, unless it was an incident
+        (a hotfix follows an outage: the outage is not how bursty or error-prone it usually is)."""
+        if not (errors >= INCIDENT_ERRORS and errors > INCIDENT_CEILINGS * self.ceiling * requests):
+            self.dispersion.add(requests, errors)
 
     def add_probes(self, trials: int, failures: int) -> None:
         self.probed.add(trials, failures)
