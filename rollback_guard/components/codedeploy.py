@@ -97,8 +97,45 @@ PREDEFINED_SHIFTS: dict[str, TimeBasedShift | None] = {
 }
 
 
+PREDEFINED_CONFIGS: dict[str, frozenset[str]] = {"ECS": ECS_PREDEFINED_CONFIGS, "Lambda": LAMBDA_PREDEFINED_CONFIGS}
+SHIFT_KINDS = ("linear", "canary")
+
+
+def deployment_config_problems(argument: str, choice: object, compute_platform: Literal["ECS", "Lambda"]) -> list[str]:
+    """What is wrong with `choice` as the deployment config of a `compute_platform` release, one
+    line each naming `argument`: a predefined config of that platform, or a TimeBasedShift (whose
+    field types rules.argument_types checks)."""
+    if isinstance(choice, TimeBasedShift):
+        if rules.argument_types(choice):
+            return []  # the wrong types, as rules.argument_types names them in the whole Args
+        found = []
+        if choice.kind not in SHIFT_KINDS:
+            found.append(f"{argument}.kind {choice.kind!r}: one of {', '.join(SHIFT_KINDS)}")
+        if not 1 <= choice.percentage <= 100:
+            found.append(f"{argument}.percentage {choice.percentage!r}: from 1 to 100")
+        if choice.interval_minutes < 1:
+            found.append(f"{argument}.interval_minutes {choice.interval_minutes!r}: at least 1")
+        return found
+    valid = PREDEFINED_CONFIGS[compute_platform]
+    if isinstance(choice, str) and choice in valid:
+        return []
+    other = next((platform for platform, names in PREDEFINED_CONFIGS.items() if str(choice) in names), None)
+    why = f" ({other}'s, not {compute_platform}'s)" if other else ""
+    return [
+        f"{argument} {choice!r}{why}: a TimeBasedShift or one of the {compute_platform} configs "
+        f"{', '.join(sorted(valid))}"
+    ]
+
+
 def _as_shift(choice: DeploymentConfigChoice) -> TimeBasedShift | None:
-    shift = choice if isinstance(choice, TimeBasedShift) else PREDEFINED_SHIFTS[choice]
+    if isinstance(choice, TimeBasedShift):
+        shift = choice
+    elif isinstance(choice, str) and choice in PREDEFINED_SHIFTS:
+        shift = PREDEFINED_SHIFTS[choice]
+    else:
+        raise ValueError(
+            f"deployment config {choice!r}: a TimeBasedShift or one of {', '.join(sorted(PREDEFINED_SHIFTS))}"
+        )
     return None if shift is None or shift.percentage >= 100 else shift
 
 
@@ -244,6 +281,7 @@ class EcsDeploymentGroup(DeploymentGroupBase):
     AWSCodeDeployRoleForECSLimited."""
 
     def __init__(self, name: str, args: EcsDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        _refuse_misuse(name, args, "ECS")
         super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, None, opts)
         cd = aws.codedeploy
         wait = args.approval_wait_minutes
@@ -304,6 +342,7 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
     invoke on this group's role by whoever creates them (see TrafficHooks)."""
 
     def __init__(self, name: str, args: LambdaDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        _refuse_misuse(name, args, "Lambda")
         super().__init__("rollback-guard:codedeploy:LambdaDeploymentGroup", name, None, opts)
         self._build(
             name,
@@ -313,6 +352,15 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
             args.rollback,
             args.production,
         )
+
+
+def _refuse_misuse(
+    name: str, args: EcsDeploymentGroupArgs | LambdaDeploymentGroupArgs, compute_platform: Literal["ECS", "Lambda"]
+) -> None:
+    """Arguments of the wrong type and a config of another platform, refused before anything exists."""
+    found = rules.argument_types(args)
+    found += deployment_config_problems("deployment_config", args.deployment_config, compute_platform)
+    rules.refuse(f"deployment group {name}", found)
 
 
 def _service_role(

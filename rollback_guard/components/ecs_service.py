@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.policy import rules
 
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.
@@ -68,6 +69,17 @@ class NativeShift:
     canary_bake_minutes: int | None = None
     step_percent: float | None = None
     step_bake_minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        """A strategy ECS knows, with the fields it needs: CANARY its canary's share and bake time,
+        LINEAR its step and the bake time between steps."""
+        needs = {"CANARY": ("canary_percent", "canary_bake_minutes"), "LINEAR": ("step_percent", "step_bake_minutes")}
+        if self.strategy not in ("BLUE_GREEN", *needs):
+            found = [f"strategy {self.strategy!r}: one of BLUE_GREEN, CANARY, LINEAR"]
+        else:
+            missing = [name for name in needs.get(self.strategy, ()) if getattr(self, name) is None]
+            found = [f"{name} None: required with strategy {self.strategy!r}" for name in missing]
+        rules.refuse(f"NativeShift({self.strategy!r})", found)
 
     @property
     def minutes_before_full_traffic(self) -> float:

@@ -36,6 +36,7 @@ from rollback_guard.components.codedeploy import (
     LambdaDeploymentGroupArgs,
     RollbackPolicy,
     all_at_once,
+    deployment_config_problems,
     minutes_before_full_traffic,
     shift_minutes,
 )
@@ -302,7 +303,11 @@ class LambdaCanary(pulumi.ComponentResource):
 
 
 def _check(name: str, args: LambdaCanaryArgs) -> None:
-    """The component's own floors, before anything is created."""
+    """The component's own floors, before anything is created: first what the others compare and
+    count (the types of the numbers, the config), then the floors."""
+    found = rules.argument_types(args)
+    found += deployment_config_problems("deployment_config", args.deployment_config, "Lambda")
+    rules.refuse(f"Lambda canary {name}", found)
     problems = function_code_problems(args.code_path, args.handler, args.runtime)
     found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems]
     found += rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)

@@ -74,6 +74,22 @@ class NewVpc:
         return found
 
 
+def require_awsx():
+    """pulumi_awsx, which only a NewVpc needs (the `vpc` extra); its absence is named with the
+    command that installs it."""
+    try:
+        import pulumi_awsx
+    except ModuleNotFoundError as missing:
+        if missing.name != "pulumi_awsx":
+            raise
+        raise ModuleNotFoundError(
+            "a NewVpc is built with pulumi-awsx, the `vpc` extra: pip install 'rollback-guard[vpc]' "
+            "(or give the service an ExistingVpc)",
+            name=missing.name,
+        ) from missing
+    return pulumi_awsx
+
+
 def largest_prefix(availability_zones: int) -> int:
     """The longest prefix of a VPC block whose public subnets, in awsx's default layout, a load
     balancer accepts with `availability_zones` zones."""
@@ -105,6 +121,16 @@ class ExistingVpc:
     private_subnet_ids: tuple[str, ...]
 
 
+def network_problem(argument: str, value: object, accepted: tuple[type, ...] = (NewVpc, ExistingVpc)) -> str | None:
+    """Why `value` cannot be the network given as `argument`, or None: it is one of the `accepted` types."""
+    if isinstance(value, accepted):
+        return None
+    names = [kind.__name__ for kind in accepted]
+    allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    hint = f" (a CIDR block goes in NewVpc(cidr_block={value!r}))" if isinstance(value, str) else ""
+    return f"{argument} {value!r}: {allowed}, not {type(value).__name__}{hint}"
+
+
 @dataclass
 class NetworkArgs:
     vpc: NewVpc | ExistingVpc
@@ -120,16 +146,17 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         spec = args.vpc
+        if problem := network_problem("vpc", spec):
+            rules.refuse(f"network {name}", [problem])
         if isinstance(spec, NewVpc):
             found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in spec.problems()]
             if not found:
                 zones = zone_count_problem(spec.availability_zones, zones_in_region())
                 found += [f"availability_zones {spec.availability_zones}: {zones}"] if zones else []
             rules.refuse(f"network {name}: NewVpc", found)
+            awsx = require_awsx()
         super().__init__("rollback-guard:network:Network", name, None, opts)
         if isinstance(spec, NewVpc):
-            import pulumi_awsx as awsx
-
             single = spec.nat_gateways == "single"
             strategy = awsx.ec2.NatGatewayStrategy.SINGLE if single else awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
             vpc = awsx.ec2.Vpc(

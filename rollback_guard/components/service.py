@@ -41,6 +41,7 @@ from rollback_guard.components.codedeploy import (
     EcsDeploymentGroupArgs,
     RollbackPolicy,
     all_at_once,
+    deployment_config_problems,
     minimum_blue_kept_minutes,
     minutes_before_full_traffic,
     shift_minutes,
@@ -71,7 +72,7 @@ from rollback_guard.components.load_balancer import (
     HealthCheck,
     inbound_rules_problem,
 )
-from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
+from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc, network_problem, require_awsx
 from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.traffic_hooks import (
@@ -502,8 +503,20 @@ def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
 
 
 def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
-    """The component's own floors, before anything is created."""
-    release, strategy = args.release, args.release.strategy
+    """The component's own floors, before anything is created: first what the others compare and
+    count (the types of the numbers, the network, the strategy and the config), then the floors."""
+    release = args.release
+    found = rules.argument_types(args)
+    if problem := network_problem("network", args.network, (NewVpc, ExistingVpc, Network)):
+        found.append(problem)
+    if not isinstance(release.strategy, (CodeDeployBlueGreen, Rolling, NativeShift)):
+        found.append(
+            f"release.strategy {release.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
+            f"not {type(release.strategy).__name__}"
+        )
+    found += deployment_config_problems("release.config", release.config, "ECS")
+    rules.refuse(f"service {name}", found)
+    strategy = release.strategy
     found = rules.service(
         desired_count=args.desired_count,
         log_retention_days=args.log_retention_days,
@@ -568,6 +581,8 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         found += judge_environment_fits(ecs_judge_environment_bytes(release.smoke_paths))
         found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
     rules.refuse(f"service {name}", found)
+    if isinstance(args.network, NewVpc):
+        require_awsx()
 
 
 def _task_definition_arn(revision: str) -> pulumi.Output[str]:
