@@ -87,7 +87,15 @@ from rollback_guard.hooks.smoke import (
 )
 from rollback_guard.hooks.test_traffic import HOST_NAME, LOAD_BALANCER_SUFFIX, load_balancer_address
 from rollback_guard.hooks.timing import Deadline, HookError
-from rollback_guard.hooks.verdict import FALSE_ROLLBACK_BUDGET, Evidence, Finding, Minute, settled
+from rollback_guard.hooks.verdict import (
+    FALSE_ROLLBACK_BUDGET,
+    SETTLE_SECONDS,
+    Evidence,
+    Finding,
+    Minute,
+    settled,
+    strongest,
+)
 
 # Metrics have one-minute resolution, but each minute becomes visible after its own ingestion
 # delay: looking every 10 s sees it within 10 s of its arrival (a GetMetricData call of six
@@ -614,9 +622,9 @@ class Judging:
             findings += _high_resolution_evidence(self.settings, self.created, fine, budget).findings(
                 {key: f"{value} (10 s counts)" for key, value in (names or {}).items()} or None
             )
-        bad = [finding for finding in findings if finding.bad]
-        if bad:
-            return self._rollback(max(bad, key=lambda finding: finding.statistic - finding.threshold).explain())
+        verdict = strongest(findings)
+        if verdict:
+            return self._rollback(verdict.explain())
         try:
             if not self._record_look(info.get("status", ""), findings):
                 log(logging.WARNING, "another judge took the lease over: stopped judging", **self.fields)
@@ -663,10 +671,8 @@ class Judging:
         """Rebuilt from scratch at every look: the settled minutes as CloudWatch has them now (the
         old version's before the deployment are its history), and every probe of this deployment
         so far."""
-        began = _minute(self.created)
-        history = [minute for minute in minutes if minute.start < began]
+        history, minutes = _history_and_settled(minutes, self.created, PERIOD_SECONDS, SETTLE_SECONDS)
         evidence = Evidence(self.settings.ceiling_percent, budget, history)
-        minutes = settled([minute for minute in minutes if minute.start >= began], epoch_now())
         # ECS probes reach green through the test listener, so its target group counts them. They
         # are taken out again, failures too: passing probes would dilute green's error rate, and
         # failing ones are the probe test's evidence already (counted twice, a probe failing at
@@ -1098,13 +1104,22 @@ def _read_series(
 def _high_resolution_evidence(settings: Settings, created: float, periods: list[Minute], budget: float) -> Evidence:
     """The error tests over the application's settled 10 s counts, the old version's before the
     deployment as their history (no probes: those are in the standard evidence)."""
-    began = _period(created, RELEASE_PERIOD_SECONDS)
-    history = [period for period in periods if period.start < began]
+    history, released = _history_and_settled(periods, created, RELEASE_PERIOD_SECONDS, RELEASE_SETTLE_SECONDS)
     evidence = Evidence(settings.ceiling_percent, budget, history, period_seconds=RELEASE_PERIOD_SECONDS)
-    released = [period for period in periods if period.start >= began]
-    for period in settled(released, epoch_now(), RELEASE_PERIOD_SECONDS, RELEASE_SETTLE_SECONDS):
+    for period in released:
         evidence.add_minute(period)
     return evidence
+
+
+def _history_and_settled(
+    periods: list[Minute], created: float, seconds: int, settle_seconds: float
+) -> tuple[list[Minute], list[Minute]]:
+    """The periods before the deployment's (the old version's history), and the deployment's that
+    have settled."""
+    began = _period(created, seconds)
+    history = [period for period in periods if period.start < began]
+    released = [period for period in periods if period.start >= began]
+    return history, settled(released, epoch_now(), seconds, settle_seconds)
 
 
 def _log_messages(messages: list[dict], fields: Mapping[str, Any], query: str | None = None) -> None:

@@ -399,6 +399,12 @@ def settled(
     return [minute for minute in minutes if minute.start + period_seconds + settle_seconds <= now]
 
 
+def strongest(findings: Iterable[Finding]) -> Finding | None:
+    """The bad finding furthest past its threshold, or None: the verdict among several tests."""
+    bad = [finding for finding in findings if finding.bad]
+    return max(bad, key=lambda finding: finding.statistic - finding.threshold) if bad else None
+
+
 class Evidence:
     """What the judge knows about one release: its minutes of metrics, its probes, and the four
     tests over them. `history`: the old version's minutes before the release, or their Dispersion
@@ -519,8 +525,7 @@ class Evidence:
 
     def verdict(self, metric_names: dict[str, str] | None = None) -> Finding | None:
         """The strongest finding that calls for a rollback, or None."""
-        bad = [finding for finding in self.findings(metric_names) if finding.bad]
-        return max(bad, key=lambda finding: finding.statistic - finding.threshold) if bad else None
+        return strongest(self.findings(metric_names))
 
     def errors_say_rollback(self) -> bool:
         """The two error tests alone (what verdict() finds bad among them), without the findings:
