@@ -35,7 +35,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.detection import BASELINES, NEW_ERRORS, SEED, TRAFFIC, Cell, production_paths  # noqa: E402
+from benchmarks.detection import (  # noqa: E402
+    BASELINES,
+    NEW_ERRORS,
+    PROBED_EXPOSURE_PERCENT,
+    PROBED_P95_SECONDS,
+    REAL_TRAFFIC_P95_SECONDS,
+    REGRESSION_P95_SECONDS,
+    SEED,
+    TRAFFIC,
+    Cell,
+    production_paths,
+)
 from ops.model import Outcome, simulate_detectors  # noqa: E402
 
 README = ROOT / "README.md"
@@ -127,7 +138,11 @@ def detection_goals(jobs: list[tuple[Cell, bool, int]], outcomes: list[Outcome])
     five_passed = [row for row in passed if _five_percent(row[0])]
 
     def fast(outcome: Outcome) -> bool:
-        return outcome.miss_rate == 0 and _p95(outcome) <= 120 and outcome.exposure_p95_percent <= 15
+        return (
+            outcome.miss_rate == 0
+            and _p95(outcome) <= PROBED_P95_SECONDS
+            and outcome.exposure_p95_percent <= PROBED_EXPOSURE_PERCENT
+        )
 
     first = _met(strong_caught, fast) + (
         f" (restore p95: {_by(strong_caught, _family, lambda rows: _span(rows, _p95, _seconds))})"
@@ -135,11 +150,12 @@ def detection_goals(jobs: list[tuple[Cell, bool, int]], outcomes: list[Outcome])
     if failing := [row for row in strong_caught if not fast(row[1])]:
         first += f"; not met: {_not_met(failing)}"
 
-    second = f"{_misses(strong_passed)}; p95 ≤ 4 min in {_count(strong_passed, lambda o: _p95(o) <= 240)}"
-    if slow := [row for row in strong_passed if _p95(row[1]) > 240]:
+    quick = _count(strong_passed, lambda o: _p95(o) <= REAL_TRAFFIC_P95_SECONDS)
+    second = f"{_misses(strong_passed)}; p95 ≤ {REAL_TRAFFIC_P95_SECONDS // 60} min in {quick}"
+    if slow := [row for row in strong_passed if _p95(row[1]) > REAL_TRAFFIC_P95_SECONDS]:
         second += f"; not met: {_not_met(slow)}"
 
-    within = lambda outcome: outcome.miss_rate == 0 and _p95(outcome) <= 300  # noqa: E731
+    within = lambda outcome: outcome.miss_rate == 0 and _p95(outcome) <= REGRESSION_P95_SECONDS  # noqa: E731
     third = (
         f"probes pass: {_met(five_passed, within)}, restore p95 "
         f"{_by(five_passed, lambda cell: cell.name, lambda rows: _worst(rows, _minutes))} min "
@@ -152,7 +168,7 @@ def detection_goals(jobs: list[tuple[Cell, bool, int]], outcomes: list[Outcome])
 
     rate = lambda outcome: outcome.false_rollback_rate  # noqa: E731
     worst = max(rate(outcome) for _, outcome in healthy)
-    fourth = _met(healthy, lambda outcome: rate(outcome) <= 0.005) + f" (worst {worst * 100:.2f}%)"
+    fourth = _met(healthy, lambda outcome: rate(outcome) <= FALSE_ROLLBACK_BUDGET) + f" (worst {worst * 100:.2f}%)"
 
     return "\n".join(
         [
