@@ -6,7 +6,6 @@ post-traffic hook before a release completes."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from moto.events.models import EventPattern
@@ -36,6 +35,7 @@ from rollback_guard.components.service import (
 from rollback_guard.components.traffic_hooks import LAMBDA_ENVIRONMENT_BYTES, pre_traffic_environment_bytes
 from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE
 from rollback_guard.testing import mock_arn, resolved, run
+from tests.library_use import GREETER
 from tests.scenarios import greeter, released_by, web
 
 STACKS = ("staging", "prod")
@@ -43,7 +43,6 @@ GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
 FUNCTION = "aws:lambda/function:Function"
 JUDGE = "rollback-guard:canary_judge:CanaryJudge"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
 SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
 DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
 

@@ -2,8 +2,6 @@
 project's settings: one node each, safe by default, and the production floors enforced by the
 components themselves."""
 
-from pathlib import Path
-
 import pulumi
 import pytest
 
@@ -17,10 +15,9 @@ from rollback_guard.components.codedeploy import (
     TimeBasedShift,
 )
 from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
-from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
+from rollback_guard.components.ecs_service import NativeShift, Rolling
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
-from rollback_guard.components.network import ExistingVpc
 from rollback_guard.components.service import (
     EcsRelease,
     EcsServiceWithRollback,
@@ -32,12 +29,11 @@ from rollback_guard.limits import SECURITY_GROUP_RULES
 from rollback_guard.policy.rules import UnsafeConfiguration
 from rollback_guard.testing import run
 
-GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
-VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
 # What the mocks' VPC lookup answers.
+from tests.library_use import GREETER, NGINX, VPC
+
 VPC_CIDR = "172.31.0.0/16"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
-NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
 SERVICE_TYPE = "rollback-guard:service:EcsServiceWithRollback"
 CANARY_TYPE = "rollback-guard:lambda_canary:LambdaCanary"

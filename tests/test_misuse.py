@@ -3,7 +3,6 @@ created, naming the argument, the value given and what is allowed, never a KeyEr
 AttributeError from deep inside."""
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,9 @@ from rollback_guard.components.codedeploy import (
     RollbackPolicy,
     TimeBasedShift,
 )
-from rollback_guard.components.ecs_service import Container, NativeShift
+from rollback_guard.components.ecs_service import NativeShift
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
-from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc
+from rollback_guard.components.network import Network, NetworkArgs, NewVpc
 from rollback_guard.components.service import (
     EcsRelease,
     EcsServiceWithRollback,
@@ -28,10 +27,8 @@ from rollback_guard.components.service import (
 )
 from rollback_guard.policy.rules import UnsafeConfiguration
 from rollback_guard.testing import run
+from tests.library_use import GREETER, NGINX, VPC
 
-GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
-VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
-NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
 
 
