@@ -26,7 +26,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -1048,14 +1048,12 @@ class _Checks:
             return
         balancer = balancer["LoadBalancers"][0]
         name, group_ids = balancer["LoadBalancerName"], balancer.get("SecurityGroups") or []
-        groups = [self._security_group(group_id) for group_id in group_ids]
-        for group_id, found in zip(group_ids, groups, strict=True):
-            if found is None:
-                yield from self._missing(
-                    TEST_LISTENER,
-                    f"security group {group_id} of load balancer {name}",
-                    "does not exist: the load balancer admits nothing it should, the test listener's callers included",
-                )
+        groups, missing = self._security_groups(
+            group_ids,
+            f"load balancer {name}",
+            "does not exist: the load balancer admits nothing it should, the test listener's callers included",
+        )
+        yield from missing
         if None in groups:
             return
         cidrs = self._cidrs(f"the subnets of the functions that call {name}", sorted(by_subnet))
@@ -1078,14 +1076,12 @@ class _Checks:
         subnets = sorted(zone["SubnetId"] for zone in balancer.get("AvailabilityZones") or () if zone.get("SubnetId"))
         nodes = self._cidrs(f"the subnets of load balancer {name}", subnets) if subnets else {}
         for caller_groups, callers in sorted(by_groups.items()):
-            found = [self._security_group(group_id) for group_id in caller_groups]
-            for group_id, group in zip(caller_groups, found, strict=True):
-                if group is None:
-                    yield from self._missing(
-                        TEST_LISTENER,
-                        f"security group {group_id} of {', '.join(callers)}",
-                        "does not exist: Lambda cannot place the functions in their subnets, so they fail",
-                    )
+            found, missing = self._security_groups(
+                caller_groups,
+                ", ".join(callers),
+                "does not exist: Lambda cannot place the functions in their subnets, so they fail",
+            )
+            yield from missing
             if None in found:
                 continue
             closed = sorted(
@@ -1188,6 +1184,18 @@ class _Checks:
                 )
 
     # --- what the checks share
+
+    def _security_groups(self, ids: Sequence[str], owner: str, problem: str) -> tuple[list[dict | None], list[Finding]]:
+        """The security groups `ids` of `owner` as they are (None: not there), and a finding (once
+        each) for every one that does not exist, saying `problem`."""
+        found = [self._security_group(group_id) for group_id in ids]
+        missing = [
+            finding
+            for group_id, group in zip(ids, found, strict=True)
+            if group is None
+            for finding in self._missing(TEST_LISTENER, f"security group {group_id} of {owner}", problem)
+        ]
+        return found, missing
 
     def _missing(self, check: str, resource: str, problem: str) -> Iterator[Finding]:
         """A resource that is not there: one finding, however many paths and checks need it."""
