@@ -1467,10 +1467,10 @@ class Settings(_Section):
         return self.environment == "prod"
 
     def undetected(self) -> list[str]:
-        """A line per release path that the detection model (ops/model.py) says lets more than
+        """A line per release path that the detection model (rollback_guard/detection.py) says lets more than
         MISS_LIMIT of bad releases through at the traffic its stack declares: prod refuses it,
         staging is warned."""
-        from ops.model import MISS_LIMIT, assess_settings  # numpy, and a model that reads these settings
+        from rollback_guard.detection import MISS_LIMIT, assess_settings  # numpy, and a model that reads these settings
 
         lines = []
         for entry in (*self.services, *self.functions):

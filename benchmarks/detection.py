@@ -1,5 +1,5 @@
 """How fast bad releases are rolled back, and how often healthy ones are: the detection model
-(ops/model.py) over a grid, for the static alarms and for the canary judge without and with its
+(rollback_guard/detection.py) over a grid, for the static alarms and for the canary judge without and with its
 probes, on the same simulated releases. Figures, then the issue's goals with PASS or FAIL and the
 figures behind each; never an exit code.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops.model import ASSUMPTIONS, Outcome, PathModel, codedeploy_schedule, simulate_detectors  # noqa: E402
+from rollback_guard.detection import ASSUMPTIONS, Outcome, PathModel, codedeploy_schedule, simulate_detectors  # noqa: E402
 from rollback_guard.hooks.verdict import FALSE_ROLLBACK_BUDGET  # noqa: E402
 
 TRAFFIC = (0.2, 1.0, 10.0, 100.0)
@@ -239,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     paths = production_paths()
-    print("Detection model (ops/model.py); assumptions AWS does not document:")
+    print("Detection model (rollback_guard/detection.py); assumptions AWS does not document:")
     for assumption in ASSUMPTIONS:
         print(f"  {assumption.line()}")
     print(

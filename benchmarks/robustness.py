@@ -1,5 +1,5 @@
 """The canary judge under real traffic: healthy releases rolled back, and bad ones caught, under
-each of ops/model.py's ROBUSTNESS_SCENARIOS (errors in bursts, cold starts, drift, a shared outage,
+each of rollback_guard/detection.py's ROBUSTNESS_SCENARIOS (errors in bursts, cold starts, drift, a shared outage,
 a traffic ramp, minutes revised after they settle), beside the static alarms on the same releases.
 Figures, then the issue's goals with PASS or FAIL; never an exit code.
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import detection  # noqa: E402
-from ops.model import INDEPENDENT, ROBUSTNESS_SCENARIOS, Conditions, Outcome, simulate_detectors  # noqa: E402
+from rollback_guard.detection import INDEPENDENT, ROBUSTNESS_SCENARIOS, Conditions, Outcome, simulate_detectors  # noqa: E402
 
 PATHS = ("Lambda linear", "ECS linear")
 TRAFFIC = (1.0, 10.0, 100.0)

@@ -1,5 +1,5 @@
 """The rollback budget of every release path of a stack: the detection model's figures
-(ops/model.py) at the traffic the stack declares (expectedRequestsPerSecond).
+(rollback_guard/detection.py) at the traffic the stack declares (expectedRequestsPerSecond).
 
 Per path and scenario (a version failing every request that the probes see, or that only real
 traffic shows; one failing 20% that the probes miss; a 5% regression against a 0.1% baseline;
@@ -7,7 +7,7 @@ healthy releases at 0.1% and at the alarms' threshold), for the static alarms al
 with its probes, and everything that runs together: median and p95 time to restore, exposure,
 errors served, the share of bad releases never rolled back and of healthy ones rolled back. Plus
 the traffic below which the alarms' minimum-traffic guard blinds them at each step, and the
-assumptions behind every figure (ops/model.py ASSUMPTIONS).
+assumptions behind every figure (rollback_guard/detection.py ASSUMPTIONS).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ops.model import (
+from rollback_guard.detection import (
     ASSUMPTIONS,
     HEALTHY_BASELINE,
     ROLLBACK_SECONDS,

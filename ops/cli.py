@@ -89,9 +89,9 @@ def main(
 def plan(args, stack_factory, session_factory, confirm) -> tuple[dict, int]:
     """Offline: no AWS, no Pulumi CLI. Builds the stack with the mock engine."""
     from ops.budget import PLAN_HEALTHY_RUNS, PLAN_RUNS, budgets
-    from ops.model import ASSUMPTIONS
     from ops.offline import settled_stack, use_config
     from ops.timeline import draw
+    from rollback_guard.detection import ASSUMPTIONS
     from settings import PipelineSettings, SettingsError, load_settings
 
     try:
@@ -473,7 +473,8 @@ def _plan_lines(result: dict) -> list[str]:
         lines.append(f"    {budget['assessment']['message']}")
     model = result["model"]
     lines.append(
-        f"  model (ops/model.py): {model['runs']} runs a bad scenario, {model['healthyRuns']} a healthy one; assumed:"
+        f"  model (rollback_guard.detection): {model['runs']} runs a bad scenario, "
+        f"{model['healthyRuns']} a healthy one; assumed:"
     )
     lines += [f"    {line}" for line in model["assumptions"]]
     lines.append(f"  timeline: {result['timeline']}")

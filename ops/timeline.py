@@ -1,5 +1,5 @@
 """A PNG per stack: for each release path, the share of traffic a bad new version would get over
-time, against the detection model's distribution of the time to restore traffic (ops/model.py) at
+time, against the detection model's distribution of the time to restore traffic (rollback_guard/detection.py) at
 the stack's declared traffic, for the static alarms alone and for the judge with its probes, on a
 version failing every request that only real traffic shows (the probes pass)."""
 

@@ -1,4 +1,4 @@
-"""The detection model (ops/model.py): it reproduces the issue's independent figures for the static
+"""The detection model (rollback_guard/detection.py): it reproduces the issue's independent figures for the static
 alarms, its judge is hooks/verdict.py's own code, the judge with its probes meets the goals it can
 meet, it is repeatable, and settings can ask it about a path at load in a fraction of a second."""
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-import ops.model as model
-from ops.model import (
+import rollback_guard.detection as model
+from rollback_guard.detection import (
     ASSUMPTIONS,
     ROBUSTNESS_SCENARIOS,
     PathModel,

@@ -220,7 +220,7 @@ def test_a_changed_stack_file_value_changes_the_key(project):
 @pytest.mark.parametrize(
     "source",
     [
-        "ops/model.py",
+        "rollback_guard/detection.py",
         "ops/cli.py",
         "rollback_guard/hooks/verdict.py",
         "rollback_guard/components/alarms.py",

@@ -125,7 +125,7 @@ PERIOD_SECONDS = 60
 # A 10 s count of the application's own (rollback_guard.release_metrics) is read once it ended this
 # long ago: its record is flushed within 1 s of the bucket's end, the CloudWatch agent forwards
 # within 5 s, Lambda's log extraction within seconds; CloudWatch does not publish the delay, so this
-# is an assumption (ops/model.py uses it too) for game days to measure.
+# is an assumption (rollback_guard/detection.py uses it too) for game days to measure.
 RELEASE_SETTLE_SECONDS = 30
 # The old version's minutes before the deployment the judge also reads: how bursty its errors are
 # (hooks/verdict.py Dispersion).

@@ -58,7 +58,7 @@ version's minutes show; minutes that do not change once settled.
 
 Every finding says which metric, the new and old values, the statistic and its threshold, and the
 window, so a rollback explains itself. Pure Python: this module runs in the judge's Lambda and in the
-detection model (ops/model.py), so the benchmark measures the code that decides in AWS.
+detection model (rollback_guard/detection.py), so the benchmark measures the code that decides in AWS.
 """
 
 from __future__ import annotations

@@ -77,15 +77,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from rollback_guard.components.alarms import EVALUATION_INTERVAL_SECONDS, INGESTION_DELAY_SECONDS
 from rollback_guard.components.codedeploy import ALARM_POLL_SECONDS
+from rollback_guard.extras import require
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS as HOOK_POLL_SECONDS
 from rollback_guard.hooks.judge import HISTORY_MINUTES, RELEASE_SETTLE_SECONDS
 from rollback_guard.hooks.judge import LOOK_SECONDS as JUDGE_LOOK_SECONDS_IN_AWS
 from rollback_guard.hooks.release_series import PERIOD_SECONDS as FINE_SECONDS
 from rollback_guard.hooks.verdict import FALSE_ROLLBACK_BUDGET, SETTLE_SECONDS, Dispersion, Evidence, Minute
+
+# numpy is the `model` extra's: the rest of the library does without it.
+np = require("numpy", "model", "the detection model (rollback_guard.detection)")
 
 # How long putting traffic back takes once a rollback is decided (assumption 7).
 ROLLBACK_SECONDS = {
@@ -216,7 +218,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "rollback",
         "Lambda 10 s, ALB reroute 60 s, rolling 180 s; the share stops growing at the decision",
-        "estimates: ops/model.py ROLLBACK_SECONDS",
+        "estimates: rollback_guard/detection.py ROLLBACK_SECONDS",
     ),
     Assumption(
         "judge",
