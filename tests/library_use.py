@@ -3,9 +3,26 @@ VPC (the mocks answer its lookup) and a container."""
 
 from pathlib import Path
 
+import pytest
+
 from rollback_guard.components.ecs_service import Container
 from rollback_guard.components.network import ExistingVpc
+from rollback_guard.policy.rules import UnsafeConfiguration
+from rollback_guard.testing import run
 
 GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
 VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
 NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
+
+
+def refused_before_anything_exists(program, error=UnsafeConfiguration) -> str:
+    """What `program` is refused for (as `error`), which must happen before it registers anything."""
+
+    def attempt() -> str:
+        with pytest.raises(error) as refused:
+            program()
+        return str(refused.value)
+
+    built = run(attempt)
+    assert built.monitor.registered == [], "nothing is created"
+    return built.value

@@ -8,7 +8,6 @@ import pytest
 
 from rollback_guard.components.codedeploy import (
     ECS_PREDEFINED_CONFIGS,
-    LAMBDA_PREDEFINED_CONFIGS,
     EcsDeploymentGroup,
     EcsDeploymentGroupArgs,
     LambdaDeploymentGroup,
@@ -17,7 +16,6 @@ from rollback_guard.components.codedeploy import (
     TimeBasedShift,
 )
 from rollback_guard.components.ecs_service import NativeShift
-from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.network import Network, NetworkArgs, NewVpc
 from rollback_guard.components.service import (
     EcsRelease,
@@ -26,20 +24,12 @@ from rollback_guard.components.service import (
     ServiceAlarms,
 )
 from rollback_guard.policy.rules import UnsafeConfiguration
-from rollback_guard.testing import run
-from tests.library_use import GREETER, NGINX, VPC
-
-SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
+from tests.library_use import NGINX, VPC, refused_before_anything_exists
 
 
 def service(**args) -> EcsServiceWithRollback:
     args = {"network": VPC} | args
     return EcsServiceWithRollback("checkout", EcsServiceWithRollbackArgs(container=NGINX, **args))
-
-
-def canary(**args) -> LambdaCanary:
-    args = {"smoke_events": [SMOKE_EVENT]} | args
-    return LambdaCanary("greeter", LambdaCanaryArgs(code_path=GREETER, handler="app.handler", **args))
 
 
 def ecs_group(**args) -> EcsDeploymentGroup:
@@ -57,19 +47,6 @@ def ecs_group(**args) -> EcsDeploymentGroup:
     )
 
 
-def refused_before_anything_exists(program, error=UnsafeConfiguration) -> str:
-    """What `program` is refused for (as `error`), which must happen before it registers anything."""
-
-    def attempt() -> str:
-        with pytest.raises(error) as refused:
-            program()
-        return str(refused.value)
-
-    built = run(attempt)
-    assert built.monitor.registered == [], "nothing is created"
-    return built.value
-
-
 # --- deployment configs belong to their compute platform
 
 
@@ -79,13 +56,6 @@ def test_an_ecs_release_given_a_lambda_deployment_config_is_refused_naming_the_v
     assert f"release.config '{lambda_config}' (Lambda's, not ECS's)" in found
     assert all(config in found for config in ECS_PREDEFINED_CONFIGS)
     assert "TimeBasedShift" in found
-
-
-def test_a_lambda_canary_given_an_ecs_deployment_config_is_refused_naming_the_valid_configs():
-    ecs_config = "CodeDeployDefault.ECSCanary10Percent5Minutes"
-    found = refused_before_anything_exists(lambda: canary(deployment_config=ecs_config))
-    assert f"deployment_config '{ecs_config}' (ECS's, not Lambda's)" in found
-    assert all(config in found for config in LAMBDA_PREDEFINED_CONFIGS)
 
 
 def test_a_deployment_group_refuses_another_platforms_config_or_a_misspelt_one():
@@ -128,14 +98,8 @@ def test_a_flag_is_not_a_count_nor_a_count_a_flag():
         lambda: service(desired_count=True)
     )
     assert "production 'yes': True or False, not str" in refused_before_anything_exists(
-        lambda: canary(production="yes")
+        lambda: service(production="yes")
     )
-
-
-def test_a_lambda_canary_number_of_the_wrong_type_is_refused_naming_it():
-    found = refused_before_anything_exists(lambda: canary(memory_mb="256", reserved_concurrency=1.5))
-    assert "Lambda canary greeter: memory_mb '256': a whole number (int), not str" in found
-    assert "reserved_concurrency 1.5: a whole number (int) or None, not float" in found
 
 
 # --- the network is a network
