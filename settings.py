@@ -84,6 +84,7 @@ from rollback_guard.components.ecs_service import (
 )
 from rollback_guard.components.lambda_function import function_code_problems
 from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
+from rollback_guard.components.naming import PREFIX_PATTERN
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
     MIN_AVAILABILITY_ZONES,
@@ -1428,6 +1429,12 @@ class Settings(_Section):
         ]
         | None
     ) = Field(None, alias="pipelineService")
+    # The library reads it (rollback_guard/components/naming.py); declared here so the stack files
+    # may set it. This project's stacks set "": their names predate the project prefix.
+    name_prefix: (
+        _text(PREFIX_PATTERN, "the prefix of the names given to AWS resources: letters, digits, dashes and underscores")
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _names(self, info: ValidationInfo) -> Settings:
@@ -1667,6 +1674,12 @@ class PipelineSettings(_Section):
 
     environment: Annotated[Literal["pipeline"], Field(description="pipeline")]
     pipeline: PipelineSection
+    # The library reads it (rollback_guard/components/naming.py); declared here so the stack files
+    # may set it. This project's stacks set "": their names predate the project prefix.
+    name_prefix: (
+        _text(PREFIX_PATTERN, "the prefix of the names given to AWS resources: letters, digits, dashes and underscores")
+        | None
+    ) = None
 
 
 def _control_characters(text: str) -> bool:
