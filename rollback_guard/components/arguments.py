@@ -16,7 +16,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pulumi
 
@@ -24,6 +24,21 @@ from rollback_guard.policy.rules import UnsafeConfiguration
 
 RULE = "rollback_guard.rule"
 T = TypeVar("T")
+
+
+class Rule(Protocol):
+    """What a field allows: Whole, Number, OneOf and Text below, or a component's own (a CIDR block)."""
+
+    @property
+    def allowed(self) -> str:
+        """What a refusal says is allowed, and the stack files' schema describes."""
+        ...
+
+    def allows(self, value: Any) -> bool: ...
+
+    def schema(self) -> dict:
+        """The JSON Schema of the values allowed, for the stack files' schema."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -114,9 +129,6 @@ class Text:
         return {"type": "string", "pattern": f"^(?:{self.pattern})$", **length, "description": self.rule}
 
 
-Rule = Whole | Number | OneOf | Text
-
-
 def allow(rule: Rule) -> dict[str, Rule]:
     """A field's metadata declaring what it allows."""
     return {RULE: rule}
@@ -198,3 +210,27 @@ def _unit(unit: str) -> str:
 
 def _why(why: str) -> str:
     return f" ({why})" if why else ""
+
+
+def documented_fields(args_class: type) -> dict[str, str]:
+    """The fields an Args class's docstring documents, under its `Attributes:` section (Google
+    style, which `help()` and editors show), each `name: what it is. Default: value, and why.`
+    and its continuation lines, indented deeper."""
+    section = re.search(r"^( *)Attributes:\s*$\n(.*)", args_class.__doc__ or "", re.MULTILINE | re.DOTALL)
+    if not section:
+        return {}
+    entries: dict[str, str] = {}
+    entry_indent = None
+    for line in section.group(2).splitlines():
+        indent = len(line) - len(line.lstrip())
+        if not line.strip():
+            continue
+        if indent <= len(section.group(1)):
+            break  # the next section
+        entry_indent = entry_indent or indent
+        if indent == entry_indent and (entry := re.match(r"\s*(\w+):\s*(.*)$", line)):
+            entries[entry.group(1)] = entry.group(2).strip()
+        elif entries:
+            last = next(reversed(entries))
+            entries[last] = f"{entries[last]} {line.strip()}".strip()
+    return entries
