@@ -50,6 +50,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.arguments import rule_of
 from rollback_guard.components.canary_judge import (
     DEFAULT_MAX_PROBES_PER_RELEASE,
     DEFAULT_PROBES_PER_SECOND,
@@ -179,6 +180,34 @@ def _one_of(*choices: Any, why: str = "") -> Any:
         return value
 
     return Annotated[int, AfterValidator(chosen), WithJsonSchema({"enum": list(choices), "description": description})]
+
+
+class Declared:
+    """Marks a stack-file key whose values are what a component's Args field declares
+    (rollback_guard.components.arguments): the parity test walks these to prove the component,
+    used directly, refuses what the stack file refuses."""
+
+    def __init__(self, args_class: type, field: str):
+        self.args_class, self.field = args_class, field
+
+    def __repr__(self) -> str:
+        return f"{self.args_class.__name__}.{self.field}"
+
+
+def _declared(args_class: type, field: str) -> Any:
+    """The type of a key that takes what `args_class.field` allows: its rule, its description."""
+    rule = rule_of(args_class, field)
+    if rule is None:
+        raise TypeError(f"{args_class.__name__}.{field} declares nothing it allows")
+    schema = rule.schema()
+    python_type = {"integer": int, "number": float, "string": str}.get(schema.get("type"), Any)
+
+    def allowed(value: Any) -> Any:
+        if not rule.allows(value):
+            raise PydanticCustomError("declared", rule.allowed)
+        return value
+
+    return Annotated[python_type, AfterValidator(allowed), WithJsonSchema(schema), Declared(args_class, field)]
 
 
 def _ipv4_cidr(value: str) -> str:
