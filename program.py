@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import pulumi
 
 from rollback_guard.components.boundaries import WORKLOAD_BOUNDARY
-from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
+from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs, PipelineSource
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.encryption import LogsKey, encrypted_log_groups
 from rollback_guard.components.iam import ROLE_PATH, bounded_roles, customer_policy_arn
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+from rollback_guard.components.naming import physical_name
 from rollback_guard.components.network import Network, NetworkArgs
 from rollback_guard.components.service import (
     EcsRelease,
@@ -22,6 +23,10 @@ from rollback_guard.components.service import (
     ServiceAlarms,
 )
 from settings import PROJECT, FunctionSettings, PipelineSettings, ServiceSettings, Settings
+
+# The outputs the pipeline's deploy stages read from a service stack (DeliveryPipelineArgs).
+URL_OUTPUT = "serviceUrl"
+ALARM_NAMES_OUTPUT = "rollbackAlarmNames"
 
 
 @dataclass
@@ -40,8 +45,8 @@ class Program:
             "environment": settings.environment,
             "deploymentLogTableName": self.deployment_log.table.name,
             # What the pipeline smoke-tests after a deploy, and the alarms its health check watches.
-            "serviceUrl": self.services[settings.pipeline_service].service_url,
-            "rollbackAlarmNames": pulumi.Output.all(*alarm_lists).apply(
+            URL_OUTPUT: self.services[settings.pipeline_service].service_url,
+            ALARM_NAMES_OUTPUT: pulumi.Output.all(*alarm_lists).apply(
                 lambda lists: [alarm for names in lists for alarm in names]
             ),
             "services": {s.name: _service_exports(self.services[s.name], s) for s in settings.services},
@@ -217,17 +222,24 @@ def _lambda_canary(settings: Settings, function: FunctionSettings, deployment_lo
 
 
 def _pipeline(settings: PipelineSettings) -> DeliveryPipeline:
+    """This project's pipeline: DeliveryPipeline with this repository's build (its tests and the
+    migration gate), the outputs its stacks export (Program.exports) and the name it was created with."""
     pipeline = settings.pipeline
     return DeliveryPipeline(
         "release",
         DeliveryPipelineArgs(
-            repository=pipeline.repository,
+            source=PipelineSource(repository=pipeline.repository, branch=pipeline.branch, provider="GitHub"),
             smoke_endpoints=pipeline.smoke_endpoints,
-            branch=pipeline.branch,
+            test_commands=("make test", "make lint-migrations"),
+            url_output=URL_OUTPUT,
+            alarm_names_output=ALARM_NAMES_OUTPUT,
             staging_stack=pipeline.staging_stack,
             production_stack=pipeline.production_stack,
+            project=PROJECT,
             notification_emails=tuple(pipeline.notification_emails),
             health_check_minutes=pipeline.health_check_minutes,
             log_retention_days=pipeline.log_retention_days,
+            # <project>-<stack>, as named before names carried the component's.
+            pipeline_name=physical_name(PROJECT),
         ),
     )

@@ -60,11 +60,27 @@ def event_patterns(pipeline_name: str) -> dict[str, dict]:
 
 @dataclass
 class ReleaseNotificationsArgs:
+    """What ReleaseNotifications builds (DeliveryPipeline checks these arguments before it builds them).
+
+    Attributes:
+        pipeline_name: Required. The pipeline whose runs are announced (its name is known before
+            the pipeline exists, so the rules match its first run).
+        kms_key_arn: Required. Encrypts the topic; the formatter and the pipeline's approval action
+            publish through it.
+        email_subscribers: Addresses subscribed to the topic. Default: () — none; each address
+            confirms its subscription by e-mail.
+        log_retention_days: How long the formatter's logs are kept. Default: 90, as the pipeline's.
+    """
+
     pipeline_name: pulumi.Input[str]
-    # Encrypts the topic; the formatter and the pipeline's approval action publish through it.
     kms_key_arn: pulumi.Input[str]
     email_subscribers: Sequence[str] = ()
     log_retention_days: int = 90
+
+
+def formatter_function_name(name: str) -> str:
+    """The name of the formatter of ReleaseNotifications `name`, as logged_function names it."""
+    return f"{name}-formatter-{pulumi.get_stack()}"
 
 
 class ReleaseNotifications(pulumi.ComponentResource):
@@ -80,8 +96,10 @@ class ReleaseNotifications(pulumi.ComponentResource):
                 f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=address, opts=child
             )
 
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        invoked = pulumi.InvokeOutputOptions(parent=self)
+        partition = aws.get_partition_output(opts=invoked).partition
+        region = aws.get_region_output(opts=invoked).region
+        account = aws.get_caller_identity_output(opts=invoked).account_id
         self.formatter, _ = logged_function(
             f"{name}-formatter",
             self,
@@ -93,7 +111,9 @@ class ReleaseNotifications(pulumi.ComponentResource):
                     # Deployments of every group in the account: the services' stacks own them.
                     "Effect": "Allow",
                     "Action": "codedeploy:GetDeployment",
-                    "Resource": pulumi.Output.format("arn:aws:codedeploy:{0}:{1}:deploymentgroup:*", region, account),
+                    "Resource": pulumi.Output.format(
+                        "arn:{0}:codedeploy:{1}:{2}:deploymentgroup:*", partition, region, account
+                    ),
                 },
             ],
             code=hooks_archive(),

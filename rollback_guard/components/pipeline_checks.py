@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from rollback_guard.components.iam import role_policy, service_role
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
+from rollback_guard.components.naming import physical_name
 
 POLL_SECONDS = 30
 CHECK_FUNCTION_TIMEOUT_SECONDS = 60
@@ -27,7 +28,9 @@ _LAMBDA_SERVICE_ERRORS = [
 
 def smoke_test_definition(check_function_arn: str, endpoints: Sequence[dict]) -> dict:
     """Input: {"baseUrl"}. The endpoints ({path, expectStatus, timeoutSeconds, expectBody}) are part
-    of the definition: a CodePipeline action's input is capped at 1000 characters."""
+    of the definition: a CodePipeline action's input is capped at 1000 characters. The Lambda
+    integration is in the check function's partition."""
+    partition = check_function_arn.split(":")[1]
     return {
         "Comment": "Checks every endpoint in parallel; fails naming the endpoints that failed.",
         "StartAt": "Endpoints",
@@ -48,7 +51,7 @@ def smoke_test_definition(check_function_arn: str, endpoints: Sequence[dict]) ->
                     "States": {
                         "Check": {
                             "Type": "Task",
-                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Resource": f"arn:{partition}:states:::lambda:invoke",
                             "Parameters": {"FunctionName": check_function_arn, "Payload.$": "$"},
                             "OutputPath": "$.Payload",
                             "TimeoutSeconds": CHECK_FUNCTION_TIMEOUT_SECONDS,
@@ -97,9 +100,9 @@ def smoke_test_definition(check_function_arn: str, endpoints: Sequence[dict]) ->
     }
 
 
-def health_check_definition(watch_minutes: int) -> dict:
+def health_check_definition(watch_minutes: int, partition: str = "aws") -> dict:
     """Input: {"alarmNames": [...]}. Polls every POLL_SECONDS for `watch_minutes`; fails naming
-    the alarms in ALARM as soon as one is."""
+    the alarms in ALARM as soon as one is. The CloudWatch integration is in `partition`."""
     return {
         "Comment": f"Watches the production rollback alarms for {watch_minutes} minutes after a deploy.",
         "StartAt": "Start",
@@ -111,7 +114,7 @@ def health_check_definition(watch_minutes: int) -> dict:
             },
             "CheckAlarms": {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms",
+                "Resource": f"arn:{partition}:states:::aws-sdk:cloudwatch:describeAlarms",
                 "Parameters": {"AlarmNames.$": "$.alarmNames", "StateValue": "ALARM"},
                 "ResultSelector": {"firing.$": "$.MetricAlarms[*].AlarmName"},
                 "ResultPath": "$.check",
@@ -143,10 +146,35 @@ def health_check_definition(watch_minutes: int) -> dict:
 
 @dataclass
 class PipelineChecksArgs:
-    # Checked on staging, all at once: {path, expectStatus, timeoutSeconds, expectBody}.
+    """What PipelineChecks builds (DeliveryPipeline checks these arguments before it builds them).
+
+    Attributes:
+        smoke_endpoints: Required. Checked on staging, all at once: {path, expectStatus,
+            timeoutSeconds, expectBody}.
+        health_check_minutes: How long the health check watches production's alarms. Default: 5,
+            which covers an alarm of a few one-minute periods plus CloudWatch's delay.
+        log_retention_days: How long the checks' logs are kept. Default: 90, as the pipeline's.
+    """
+
     smoke_endpoints: Sequence[dict]
     health_check_minutes: int = 5
     log_retention_days: int = 90
+
+
+def check_function_names(name: str) -> list[str]:
+    """The names of the functions PipelineChecks `name` creates, as logged_function names them."""
+    return [f"{name}-smoke-check-{pulumi.get_stack()}"]
+
+
+def check_log_group_names(name: str) -> list[str]:
+    """The log groups of the state machines of PipelineChecks `name`."""
+    return [_log_group_name(f"{name}-{check}") for check in ("smoke-test", "health-check")]
+
+
+def _log_group_name(state_machine: str) -> str:
+    """Under /aws/vendedlogs/, where Step Functions' log delivery needs no resource policy of its
+    own; unique per project and stack."""
+    return f"/aws/vendedlogs/states/{physical_name(state_machine)}"
 
 
 class PipelineChecks(pulumi.ComponentResource):
@@ -180,22 +208,26 @@ class PipelineChecks(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        invoked = pulumi.InvokeOutputOptions(parent=self)
+        partition = aws.get_partition_output(opts=invoked).partition
+        region = aws.get_region_output(opts=invoked).region
+        account = aws.get_caller_identity_output(opts=invoked).account_id
         role, policy = _state_machine_role(
             f"{name}-health-check",
             self,
             {
                 "Effect": "Allow",
                 "Action": "cloudwatch:DescribeAlarms",
-                "Resource": pulumi.Output.format("arn:aws:cloudwatch:{0}:{1}:alarm:*", region, account),
+                "Resource": pulumi.Output.format("arn:{0}:cloudwatch:{1}:{2}:alarm:*", partition, region, account),
             },
         )
         self.health_check = aws.sfn.StateMachine(
             f"{name}-health-check",
             role_arn=role.arn,
             **_observed(f"{name}-health-check", self, args.log_retention_days),
-            definition=json.dumps(health_check_definition(args.health_check_minutes)),
+            definition=partition.apply(
+                lambda known: json.dumps(health_check_definition(args.health_check_minutes, known))
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.register_outputs({"smokeTestArn": self.smoke_test.arn, "healthCheckArn": self.health_check.arn})
@@ -244,7 +276,7 @@ def _observed(name: str, parent: pulumi.Resource, log_retention_days: int) -> di
     X-Ray tracing."""
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs",
-        name=f"/aws/vendedlogs/states/{name}-{pulumi.get_stack()}",
+        name=_log_group_name(name),
         retention_in_days=log_retention_days,
         opts=pulumi.ResourceOptions(parent=parent),
     )
