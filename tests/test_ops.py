@@ -251,12 +251,12 @@ def test_plan_names_the_traffic_below_which_the_alarms_are_blind_at_each_step():
     assert len(blind) == 10
 
 
-def test_the_readme_shows_what_ops_plan_prints_for_prod_today(tmp_path):
+def test_the_detection_page_shows_what_ops_plan_prints_for_prod_today(tmp_path):
     out = io.StringIO()
     assert cli.main(["plan", "prod", "--png", str(tmp_path / "plan.png")], out=out) == 0
     printed = "".join(line for line in out.getvalue().splitlines(keepends=True) if "timeline:" not in line)
-    readme = (ROOT / "README.md").read_text()
-    assert f"```\n{printed}```" in readme, "rerun `python -m ops plan prod` and paste it into the README"
+    page = (ROOT / "docs" / "detection.md").read_text()
+    assert f"```\n{printed}```" in page, "run `make figures`: docs/detection.md shows `python -m ops plan prod`"
 
 
 def test_a_canary_keeps_a_bad_version_to_its_first_step_when_the_judge_or_its_probes_catch_it():
