@@ -53,26 +53,31 @@ def ecs_group(**args) -> EcsDeploymentGroup:
 def test_an_ecs_release_given_a_lambda_deployment_config_is_refused_naming_the_valid_configs():
     lambda_config = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
     found = refused_before_anything_exists(lambda: service(release=EcsRelease(config=lambda_config)))
-    assert f"release.config '{lambda_config}' (Lambda's, not ECS's)" in found
+    assert f"EcsServiceWithRollbackArgs.release.config = '{lambda_config}'" in found
+    assert "(Lambda's are not ECS's)" in found
     assert all(config in found for config in ECS_PREDEFINED_CONFIGS)
     assert "TimeBasedShift" in found
 
 
 def test_a_deployment_group_refuses_another_platforms_config_or_a_misspelt_one():
     found = refused_before_anything_exists(lambda: ecs_group(deployment_config="CodeDeployDefault.LambdaAllAtOnce"))
-    assert found.startswith("deployment group checkout-deploy: deployment_config 'CodeDeployDefault.LambdaAllAtOnce'")
+    assert found.startswith("deployment group checkout-deploy: ")
+    assert "deployment_config = 'CodeDeployDefault.LambdaAllAtOnce'" in found
     # AWS spells Lambda's one-minute linear shift in the singular.
     misspelt = "CodeDeployDefault.LambdaLinear10PercentEvery1Minutes"
     found = refused_before_anything_exists(
         lambda: LambdaDeploymentGroup("greeter-deploy", LambdaDeploymentGroupArgs(deployment_config=misspelt))
     )
-    assert f"deployment_config '{misspelt}': a TimeBasedShift or one of the Lambda configs" in found
+    assert f"deployment_config = '{misspelt}': a TimeBasedShift or one of the Lambda configs" in found
     assert "CodeDeployDefault.LambdaLinear10PercentEvery1Minute," in found
 
 
 def test_a_custom_shift_that_moves_nothing_is_refused_naming_its_field():
     found = refused_before_anything_exists(lambda: service(release=EcsRelease(config=TimeBasedShift("linear", 0, 1))))
-    assert "release.config.percentage 0: from 1 to 100" in found
+    assert found.splitlines() == [
+        "service checkout: EcsServiceWithRollbackArgs.release.config.percentage = 0: a whole number from 1 to 100 % "
+        "(100 moves all traffic at once)"
+    ], "named once"
 
 
 # --- numbers and flags are numbers and flags
@@ -80,7 +85,10 @@ def test_a_custom_shift_that_moves_nothing_is_refused_naming_its_field():
 
 def test_a_count_given_as_text_is_refused_naming_the_argument_and_the_value():
     found = refused_before_anything_exists(lambda: service(desired_count="3", production=True))
-    assert "service checkout: desired_count '3': a whole number (int), not str" in found
+    assert (
+        "service checkout: EcsServiceWithRollbackArgs.desired_count = '3': a whole number from 1 to 1000 tasks "
+        "(production at least 2), not str"
+    ) in found
 
 
 def test_a_nested_number_of_the_wrong_type_is_refused_by_its_path():
@@ -88,16 +96,18 @@ def test_a_nested_number_of_the_wrong_type_is_refused_by_its_path():
         lambda: service(release=EcsRelease(termination_wait_minutes="15"), alarms=ServiceAlarms(error_rate_percent="1"))
     )
     assert found.splitlines() == [
-        "service checkout: release.termination_wait_minutes '15': a whole number (int), not str",
-        "service checkout: alarms.error_rate_percent '1': a number, not str",
+        "service checkout: EcsServiceWithRollbackArgs.release.termination_wait_minutes = '15': a whole number from 0 "
+        "to 2880 minutes (production at least 10), not str",
+        "service checkout: EcsServiceWithRollbackArgs.alarms.error_rate_percent = '1': a percentage above 0 and below "
+        "100 (at 100 the alarm can never fire); production at most 10, not str",
     ]
 
 
 def test_a_flag_is_not_a_count_nor_a_count_a_flag():
-    assert "desired_count True: a whole number (int), not bool" in refused_before_anything_exists(
+    assert "desired_count = True: a whole number from 1 to 1000 tasks" in refused_before_anything_exists(
         lambda: service(desired_count=True)
     )
-    assert "production 'yes': True or False, not str" in refused_before_anything_exists(
+    assert "production = 'yes': True or False, not str" in refused_before_anything_exists(
         lambda: service(production="yes")
     )
 
@@ -108,14 +118,14 @@ def test_a_flag_is_not_a_count_nor_a_count_a_flag():
 def test_a_cidr_block_given_as_the_network_is_refused_naming_the_accepted_types():
     found = refused_before_anything_exists(lambda: service(network="10.0.0.0/16"))
     assert found == (
-        "service checkout: network '10.0.0.0/16': NewVpc, ExistingVpc or Network, not str "
+        "service checkout: EcsServiceWithRollbackArgs.network = '10.0.0.0/16': NewVpc, ExistingVpc or Network, not str "
         "(a CIDR block goes in NewVpc(cidr_block='10.0.0.0/16'))"
     )
 
 
 def test_a_network_given_a_cidr_block_as_its_vpc_is_refused_too():
     found = refused_before_anything_exists(lambda: Network("shared", NetworkArgs(vpc="10.0.0.0/16")))
-    assert found.startswith("network shared: vpc '10.0.0.0/16': NewVpc or ExistingVpc, not str")
+    assert found.startswith("network shared: NetworkArgs.vpc = '10.0.0.0/16': NewVpc or ExistingVpc, not str")
 
 
 # --- ECS-native shifts come with their fields
@@ -125,15 +135,15 @@ def test_a_native_canary_without_its_share_and_bake_time_is_refused_naming_both(
     with pytest.raises(UnsafeConfiguration) as refused:
         NativeShift("CANARY")
     assert str(refused.value).splitlines() == [
-        "NativeShift('CANARY'): canary_percent None: required with strategy 'CANARY'",
-        "NativeShift('CANARY'): canary_bake_minutes None: required with strategy 'CANARY'",
+        "NativeShift('CANARY'): NativeShift.canary_percent = None: required with strategy 'CANARY'",
+        "NativeShift('CANARY'): NativeShift.canary_bake_minutes = None: required with strategy 'CANARY'",
     ]
 
 
 def test_a_native_linear_shift_without_its_step_is_refused_and_an_unknown_strategy_named():
-    with pytest.raises(UnsafeConfiguration, match="step_percent None: required with strategy 'LINEAR'"):
+    with pytest.raises(UnsafeConfiguration, match="step_percent = None: required with strategy 'LINEAR'"):
         NativeShift("LINEAR", step_bake_minutes=1)
-    with pytest.raises(UnsafeConfiguration, match="strategy 'ROLLING': one of BLUE_GREEN, CANARY, LINEAR"):
+    with pytest.raises(UnsafeConfiguration, match="strategy = 'ROLLING': one of BLUE_GREEN, CANARY, LINEAR"):
         NativeShift("ROLLING")
 
 

@@ -3,17 +3,27 @@ blue/green, canary and linear), rolling back automatically either way."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.components import naming
+from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems, resolved
 from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, LOG_RETENTION_DAYS, TASK_DEFINITION_BYTES
 from rollback_guard.policy import rules
+
+DESIRED_COUNT = Whole(1, 1000, "tasks", f"production at least {rules.PROD_MIN_DESIRED_COUNT}")
+LOG_RETENTION = OneOf(
+    LOG_RETENTION_DAYS,
+    f"CloudWatch's retention periods, in days; production at least {rules.PROD_MIN_LOG_RETENTION_DAYS}",
+)
 
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.
@@ -27,21 +37,200 @@ _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[^:@]+)$"
 )
 
+# What ECS takes (RegisterTaskDefinition's ContainerDefinition:
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html).
+CONTAINER_NAME = Text(r"[A-Za-z0-9_-]{1,255}", "1 to 255 letters, digits, _ or -")
+IMAGE = Text(
+    r"([A-Za-z0-9.-]+(:\d+)?/)?[a-z0-9]+(([._]|__|-+|/)[a-z0-9]+)*",
+    "an image repository without a tag or digest (the tag is `tag`), such as public.ecr.aws/nginx/nginx or "
+    "registry.example.com:5000/team/web, up to 255 characters",
+    max_length=255,
+)
+TAG = Text(
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
+    'an image tag of letters, digits, _ . - (up to 128, not starting with . or -), such as "1.27"',
+    max_length=128,
+)
+# The tag production refuses: with it a rollback cannot name the version to go back to.
+UNPINNED_TAG = "latest"
+# Fargate's CPU units and the memory (MiB) each allows: (lowest, highest, step; None: 512, 1024, 2048 only).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_MEMORY = {
+    256: (512, 2048, None),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+# What a task definition holds besides the container's environment (its ports, logs and names).
+TASK_DEFINITION_ROOM = 4096
+ENVIRONMENT_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,254}"
+# ECS numbers a family's revisions up to 1,000,000.
+TASK_REVISION = Text(
+    r"[A-Za-z0-9_-]{1,255}:(?:[1-9][0-9]{0,5}|1000000)",
+    "a task definition revision such as web-prod:7 (ECS numbers them up to 1000000)",
+    max_length=300,
+)
+# ECS's ceiling for every bake time, in minutes.
+MAX_BAKE_MINUTES = 1440
+# Task family 255 characters (RegisterTaskDefinition), log group 512 (CreateLogGroup).
+TASK_FAMILY_LENGTH = 255
+LOG_GROUP_NAME_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class EnvironmentVariables:
+    """A container's environment: names of letters, digits and _ (not starting with a digit) to
+    text, that fit in a task definition beside the rest of it."""
+
+    @property
+    def allowed(self) -> str:
+        return (
+            "a mapping of environment variable names (letters, digits and _, not starting with a digit) to text, "
+            f"at most {TASK_DEFINITION_BYTES - TASK_DEFINITION_ROOM} bytes: ECS takes a task definition of "
+            f"{TASK_DEFINITION_BYTES // 1024} KiB, {TASK_DEFINITION_ROOM // 1024} of them kept for the rest of it"
+        )
+
+    def allows(self, value: Any) -> bool:
+        if not isinstance(value, Mapping):
+            return False
+        if not all(
+            isinstance(k, str) and re.fullmatch(ENVIRONMENT_NAME, k) and isinstance(v, str) for k, v in value.items()
+        ):
+            return False
+        size = len(json.dumps([{"name": k, "value": v} for k, v in value.items()]))
+        return size <= TASK_DEFINITION_BYTES - TASK_DEFINITION_ROOM
+
+    def schema(self) -> dict:
+        return {
+            "type": "object",
+            "propertyNames": {"pattern": f"^{ENVIRONMENT_NAME}$"},
+            "additionalProperties": {"type": "string"},
+            "description": self.allowed,
+        }
+
+
+@dataclass(frozen=True)
+class Tenths:
+    """A percentage from `low` to 100 in steps of 0.1, as ECS takes a shift's share."""
+
+    low: float
+
+    @property
+    def allowed(self) -> str:
+        return f"a percentage from {self.low:g} to 100 in steps of 0.1"
+
+    def allows(self, value: Any) -> bool:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and self.low <= value <= 100
+            and abs(value * 10 - round(value * 10)) < 1e-9
+        )
+
+    def schema(self) -> dict:
+        return {"type": "number", "minimum": self.low, "maximum": 100, "multipleOf": 0.1, "description": self.allowed}
+
 
 @dataclass(frozen=True)
 class Container:
-    name: str
-    image: str
-    tag: str
-    port: int
-    cpu: int = 256
-    memory: int = 512
-    cpu_architecture: str = "X86_64"
-    environment: Mapping[str, str] = field(default_factory=dict)
+    """What the service runs.
+
+    Attributes:
+        name: Required. The container's name in the task definition: 1 to 255 letters, digits, _ or -.
+        image: Required. The image repository without a tag or digest (public.ecr.aws/nginx/nginx),
+            or an Output of one: an ECR repository's `repository_url` made in the same program, or
+            another stack's. An ECR image is pulled with a permission for that repository only.
+        tag: Required. The image's tag ("1.27"), or an Output of one: up to 128 letters, digits,
+            _ . -. Production refuses "latest": a rollback must name the version to go back to.
+            Image and tag together hold at most 255 characters.
+        port: Required. The port the container listens on, from 1 to 65535.
+        cpu: Default: 256, Fargate's smallest size. Fargate's CPU units: 256, 512, 1024, 2048, 4096,
+            8192 or 16384.
+        memory: Default: 512 MiB, the least 256 CPU units take. What Fargate allows for the cpu:
+            512, 1024 or 2048 with 256; 1024 to 4096 with 512, 2048 to 8192 with 1024, 4096 to
+            16384 with 2048, 8192 to 30720 with 4096 (steps of 1024); 16384 to 61440 in steps of
+            4096 with 8192; 32768 to 122880 in steps of 8192 with 16384.
+        cpu_architecture: Default: "X86_64", which every image is built for; "ARM64" (Graviton) costs
+            less for images built for it.
+        environment: Default: {} (none). Environment variables, names of letters, digits and _ to
+            text, within the task definition's 64 KiB.
+    """
+
+    name: str = field(metadata=allow(CONTAINER_NAME))
+    image: pulumi.Input[str] = field(metadata=allow(IMAGE))
+    tag: pulumi.Input[str] = field(metadata=allow(TAG))
+    port: int = field(metadata=allow(Whole(1, 65535)))
+    cpu: int = field(default=256, metadata=allow(OneOf(tuple(FARGATE_MEMORY), "Fargate's CPU units")))
+    memory: int = field(default=512, metadata=allow(Whole(512, 122880, "MiB", "as Fargate allows for the cpu")))
+    cpu_architecture: str = field(default="X86_64", metadata=allow(OneOf(("X86_64", "ARM64"))))
+    environment: Mapping[str, str] = field(default_factory=dict, metadata=allow(EnvironmentVariables()))
 
     @property
-    def reference(self) -> str:
-        return f"{self.image}:{self.tag}"
+    def reference(self) -> pulumi.Output[str]:
+        """The image reference a task definition names: `image:tag`, once both are known."""
+        return pulumi.Output.all(self.image, self.tag).apply(lambda parts: f"{parts[0]}:{parts[1]}")
+
+    def problems(self, where: str = "Container", production: bool = False) -> list[str]:
+        """Every field a declaration refuses, then what spans fields or is production's: the memory
+        Fargate allows for the cpu, the image and tag's length together, a pinned tag in production."""
+        found = problems(self, where)
+        if found:
+            return found
+        if problem := fargate_size_problem(self.cpu, self.memory):
+            found.append(f"{where}.memory = {self.memory!r}: {problem}")
+        if isinstance(self.image, str) and isinstance(self.tag, str):
+            found += [f"{where}.tag = {self.tag!r}: {p}" for p in _reference_problems(self.image, self.tag)]
+        if isinstance(self.tag, str) and (problem := pinned_tag_problem(self.tag, production)):
+            found.append(f"{where}.tag = {self.tag!r}: {problem}")
+        return found
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why Fargate refuses `memory` MiB with `cpu` units, or None."""
+    lowest, highest, step = FARGATE_MEMORY[cpu]
+    sizes = (512, 1024, 2048) if step is None else range(lowest, highest + 1, step)
+    if memory in sizes:
+        return None
+    steps = f" in steps of {step}" if step else " (512, 1024 or 2048)"
+    return f"with cpu {cpu}, Fargate allows {lowest} to {highest} MiB{steps}"
+
+
+def pinned_tag_problem(tag: str, production: bool) -> str | None:
+    if production and tag == UNPINNED_TAG:
+        return "a pinned tag in production: with 'latest' a rollback cannot name the version to go back to"
+    return None
+
+
+def _reference_problems(image: str, tag: str) -> list[str]:
+    return [problem] if (problem := _reference_problem(f"{image}:{tag}")) else []
+
+
+def _reference_problem(reference: str) -> str | None:
+    if len(reference) <= IMAGE_REFERENCE_LENGTH:
+        return None
+    return (
+        f"an image and tag of at most {IMAGE_REFERENCE_LENGTH} characters together (ECS's limit; {len(reference)} here)"
+    )
+
+
+def checked_reference(what: str, where: str, container: Container, production: bool) -> pulumi.Output[str]:
+    """`image:tag` once both are known, each checked then as a known one is at construction (an
+    Output from an ECR repository of the same program, say)."""
+    image = resolved(
+        what, f"{where}.image", container.image, lambda image: None if IMAGE.allows(image) else IMAGE.allowed
+    )
+    tag = resolved(
+        what,
+        f"{where}.tag",
+        container.tag,
+        lambda tag: (None if TAG.allows(tag) else TAG.allowed) or pinned_tag_problem(tag, production),
+    )
+    reference = pulumi.Output.all(image, tag).apply(lambda parts: f"{parts[0]}:{parts[1]}")
+    return resolved(what, f"{where}.image:tag", reference, _reference_problem)
 
 
 @dataclass(frozen=True)
@@ -52,33 +241,57 @@ class CodeDeployBlueGreen:
 
 @dataclass(frozen=True)
 class Rolling:
-    """ECS replaces tasks in place; the deployment circuit breaker and the alarms roll back."""
+    """ECS replaces tasks in place; the deployment circuit breaker and the alarms roll back.
 
-    minimum_healthy_percent: int = 100
-    maximum_percent: int = 200
+    Attributes:
+        minimum_healthy_percent: Default: 100, so no task stops before its replacement is healthy.
+            From 0 to 100 of the desired count; production keeps some running (above 0).
+        maximum_percent: Default: 200, so a whole new set starts beside the old. From 100 to 200, with
+            room for one task more than minimum_healthy_percent keeps running.
+    """
+
+    minimum_healthy_percent: int = field(default=100, metadata=allow(Whole(0, 100, "percent", "production above 0")))
+    maximum_percent: int = field(default=200, metadata=allow(Whole(100, 200, "percent")))
 
 
 @dataclass(frozen=True)
 class NativeShift:
     """ECS's own blue/green, canary or linear deployment through weighted listener rules. Blue is
-    kept for `bake_time_minutes` after the shift, while the alarms can still roll back."""
+    kept for `bake_time_minutes` after the shift, while the alarms can still roll back.
 
-    strategy: Literal["BLUE_GREEN", "CANARY", "LINEAR"]
-    bake_time_minutes: int = 15
-    canary_percent: float | None = None
-    canary_bake_minutes: int | None = None
-    step_percent: float | None = None
-    step_bake_minutes: int | None = None
+    Attributes:
+        strategy: Required. "BLUE_GREEN" (all traffic at once, which production refuses), "CANARY"
+            or "LINEAR".
+        bake_time_minutes: Default: 15, longer than the default alarms need to fire. How long blue is
+            kept after the last shift, from 0 to 1440; production at least 10, and everywhere at least
+            what the alarms need to fire on a version that went bad at the last shift.
+        canary_percent: Required with CANARY, else None. The canary's share, 0.1 to 100 in steps of
+            0.1; production below 100.
+        canary_bake_minutes: Required with CANARY, else None. How long the canary runs before the
+            rest moves, from 0 to 1440; production at least the alarms' worst detection time.
+        step_percent: Required with LINEAR, else None. Each step's share, 3 to 100 in steps of 0.1;
+            production below 100.
+        step_bake_minutes: Required with LINEAR, else None. The wait between steps, from 0 to 1440.
+    """
+
+    strategy: Literal["BLUE_GREEN", "CANARY", "LINEAR"] = field(
+        metadata=allow(OneOf(("BLUE_GREEN", "CANARY", "LINEAR")))
+    )
+    bake_time_minutes: int = field(default=15, metadata=allow(Whole(0, MAX_BAKE_MINUTES, "minutes")))
+    canary_percent: float | None = field(default=None, metadata=allow(Tenths(0.1)))
+    canary_bake_minutes: int | None = field(default=None, metadata=allow(Whole(0, MAX_BAKE_MINUTES, "minutes")))
+    step_percent: float | None = field(default=None, metadata=allow(Tenths(3)))
+    step_bake_minutes: int | None = field(default=None, metadata=allow(Whole(0, MAX_BAKE_MINUTES, "minutes")))
 
     def __post_init__(self) -> None:
         """A strategy ECS knows, with the fields it needs: CANARY its canary's share and bake time,
         LINEAR its step and the bake time between steps."""
         needs = {"CANARY": ("canary_percent", "canary_bake_minutes"), "LINEAR": ("step_percent", "step_bake_minutes")}
         if self.strategy not in ("BLUE_GREEN", *needs):
-            found = [f"strategy {self.strategy!r}: one of BLUE_GREEN, CANARY, LINEAR"]
+            found = [f"NativeShift.strategy = {self.strategy!r}: one of BLUE_GREEN, CANARY, LINEAR"]
         else:
             missing = [name for name in needs.get(self.strategy, ()) if getattr(self, name) is None]
-            found = [f"{name} None: required with strategy {self.strategy!r}" for name in missing]
+            found = [f"NativeShift.{name} = None: required with strategy {self.strategy!r}" for name in missing]
         rules.refuse(f"NativeShift({self.strategy!r})", found)
 
     @property
@@ -97,7 +310,14 @@ EcsStrategy = CodeDeployBlueGreen | Rolling | NativeShift
 @dataclass
 class NativeRouting:
     """What ECS-native shifts need: the green target group, the weighted rules it rewrites, and
-    the function that smoke-tests green once test traffic reaches it."""
+    the function that smoke-tests green once test traffic reaches it.
+
+    Attributes:
+        alternate_target_group_arn: Required. The green target group.
+        production_listener_rule_arn: Required. The production listener's weighted rule.
+        test_listener_rule_arn: Required. The test listener's weighted rule.
+        smoke_test_function_arn: Required. The function ECS invokes once test traffic reaches green.
+    """
 
     alternate_target_group_arn: pulumi.Input[str]
     production_listener_rule_arn: pulumi.Input[str]
@@ -107,20 +327,90 @@ class NativeRouting:
 
 @dataclass
 class FargateServiceArgs:
+    """What a FargateService is built from.
+
+    Attributes:
+        container: Required. What the service runs (Container).
+        vpc_id: Required. The VPC its tasks run in.
+        subnet_ids: Required. The private subnets its tasks run in (no public addresses).
+        load_balancer_security_group_id: Required. The load balancer's security group, the only
+            source the tasks accept traffic from.
+        target_group_arn: Required. The target group the first task set registers in (blue);
+            CodeDeploy or ECS alternates afterwards.
+        desired_count: Default: 2, so one failing task is not an outage. From 1 to 1000; production
+            at least 2.
+        log_retention_days: Default: 30. How long the tasks' logs are kept: one of CloudWatch's
+            retention periods (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ... days); production
+            at least 30.
+        health_check_grace_period_seconds: Default: 60, time for a task to start before failed
+            health checks count. From 0 to 2147483647.
+        strategy: Default: CodeDeployBlueGreen(). Who releases the service: CodeDeployBlueGreen,
+            Rolling or NativeShift.
+        rollback_alarm_names: Default: () (none). Under the ECS controller, these alarms roll a
+            deployment back (CodeDeploy has its own list).
+        native_routing: Default: None. Required with a NativeShift: the green target group, the
+            weighted rules and the smoke-test hook (NativeRouting).
+        production: Default: False. True holds production's floors (a pinned tag, two tasks, 30 days
+            of logs).
+    """
+
     container: Container
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     load_balancer_security_group_id: pulumi.Input[str]
-    # The target group the first task set registers in (blue); CodeDeploy alternates afterwards.
     target_group_arn: pulumi.Input[str]
-    desired_count: int = 2
-    log_retention_days: int = 30
-    health_check_grace_period_seconds: int = 60
+    desired_count: int = field(default=2, metadata=allow(DESIRED_COUNT))
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
+    health_check_grace_period_seconds: int = field(default=60, metadata=allow(Whole(0, 2_147_483_647, "seconds")))
     strategy: EcsStrategy = field(default_factory=CodeDeployBlueGreen)
-    # Under the ECS controller, these alarms roll a deployment back (CodeDeploy has its own list).
     rollback_alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
-    # Required with a NativeShift.
     native_routing: NativeRouting | None = None
+    production: bool = False
+
+
+def fargate_service_problems(name: str, args: FargateServiceArgs) -> list[str]:
+    """Every argument a FargateService refuses, one line each, and the names it would give AWS."""
+    where = "FargateServiceArgs"
+    found = problems(args, where)
+    if not isinstance(args.container, Container):
+        found.append(f"{where}.container = {args.container!r}: a Container, not {type(args.container).__name__}")
+    if not isinstance(args.strategy, (CodeDeployBlueGreen, Rolling, NativeShift)):
+        found.append(
+            f"{where}.strategy = {args.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
+            f"not {type(args.strategy).__name__}"
+        )
+    if found:
+        return found
+    found += args.container.problems(f"{where}.container", args.production)
+    if isinstance(args.strategy, NativeShift) and args.native_routing is None:
+        found.append(f"{where}.native_routing = None: required with a NativeShift ({args.strategy.strategy})")
+    if args.production and args.desired_count < rules.PROD_MIN_DESIRED_COUNT:
+        found.append(
+            f"{where}.desired_count = {args.desired_count!r}: production runs at least "
+            f"{rules.PROD_MIN_DESIRED_COUNT} tasks so one failing task is not an outage"
+        )
+    found += [
+        f"{where}.log_retention_days = {args.log_retention_days!r}: {p}"
+        for p in rules.logs(args.log_retention_days, args.production)
+    ]
+    found += service_name_problems(name)
+    return found
+
+
+def service_name_problems(name: str) -> list[str]:
+    """The names a FargateService gives AWS, within AWS's lengths."""
+    return naming.too_long("the task definition family", task_family(name), TASK_FAMILY_LENGTH) + naming.too_long(
+        "the log group", log_group_name(name), LOG_GROUP_NAME_LENGTH
+    )
+
+
+def task_family(name: str) -> str:
+    """The task definition family of the service `name`: `<prefix><name>-<stack>`."""
+    return naming.physical_name(name)
+
+
+def log_group_name(name: str) -> str:
+    return f"/ecs/{naming.physical_name(name)}"
 
 
 class FargateService(pulumi.ComponentResource):
@@ -142,6 +432,8 @@ class FargateService(pulumi.ComponentResource):
     container_port: int
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        what = f"service {name}"
+        rules.refuse(what, fargate_service_problems(name, args))
         super().__init__("rollback-guard:ecs_service:FargateService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -155,7 +447,7 @@ class FargateService(pulumi.ComponentResource):
         )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/ecs/{name}-{pulumi.get_stack()}",
+            name=log_group_name(name),
             retention_in_days=args.log_retention_days,
             opts=child,
         )
@@ -165,7 +457,9 @@ class FargateService(pulumi.ComponentResource):
         execution_policy = role_policy(
             f"{name}-execution-policy",
             self.execution_role.id,
-            [write_logs(self.log_group.arn), *_image_pull_statements(container.image)],
+            pulumi.Output.from_input(container.image).apply(
+                lambda image: [write_logs(self.log_group.arn), *_image_pull_statements(image)]
+            ),
             child,
         )
         # The application's own permissions; none by default, granted by whoever owns the app.
@@ -174,7 +468,7 @@ class FargateService(pulumi.ComponentResource):
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"{name}-{pulumi.get_stack()}",
+            family=task_family(name),
             cpu=str(container.cpu),
             memory=str(container.memory),
             network_mode="awsvpc",
@@ -191,7 +485,7 @@ class FargateService(pulumi.ComponentResource):
                 [
                     {
                         "name": self.container_name,
-                        "image": container.reference,
+                        "image": checked_reference(what, "FargateServiceArgs.container", container, args.production),
                         "essential": True,
                         "portMappings": [{"containerPort": container.port, "protocol": "tcp"}],
                         "environment": [{"name": k, "value": v} for k, v in sorted(container.environment.items())],
@@ -288,8 +582,6 @@ class FargateService(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, custom_timeouts=_deployment_timeouts(strategy)),
             )
         routing = args.native_routing
-        if routing is None:
-            raise ValueError(f"{name}: strategy {strategy.strategy} needs native_routing")
         role, permissions = self._infrastructure_role(name, routing.smoke_test_function_arn)
         return dict(
             **ecs_controlled,
@@ -375,8 +667,9 @@ def _deployment_timeouts(strategy: Rolling | NativeShift) -> pulumi.CustomTimeou
 
 
 def _image_pull_statements(image: str) -> list[dict]:
-    """Pull `image` if it lives in ECR; a public image needs no permission."""
-    ecr = _ECR_IMAGE.match(image)
+    """Pull `image` if it lives in ECR; a public image needs no permission. An image still unknown
+    (None: under mocks that do not compute it) needs none either."""
+    ecr = _ECR_IMAGE.match(image) if isinstance(image, str) else None
     if not ecr:
         return []
     return [

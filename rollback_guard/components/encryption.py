@@ -117,6 +117,9 @@ def expire_objects(name: str, bucket: aws.s3.Bucket, days: int, opts: pulumi.Res
 
 
 class LogsKey(pulumi.ComponentResource):
+    """A stack's customer-managed key for its CloudWatch log groups (see the module docstring); it
+    takes no arguments. `encrypted_log_groups(key.key.arn)` puts every log group under it."""
+
     key: aws.kms.Key
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):

@@ -16,6 +16,8 @@ import pulumi_aws as aws
 # where no deploy role reaches.
 ROLE_PATH = "/rollback-guard/"
 PIPELINE_ROLE_PATH = "/rollback-guard-pipeline/"
+# A policy's statements: each may hold Outputs, and the list itself may be one.
+Statements = Sequence[pulumi.Input[dict]] | pulumi.Output[list[dict]]
 
 
 def service_role(
@@ -63,15 +65,18 @@ def customer_policy_arn(name: str, path: str = ROLE_PATH) -> pulumi.Output[str]:
 
 
 def role_policy(
-    name: str, role: pulumi.Input[str], statements: Sequence[pulumi.Input[dict]], opts: pulumi.ResourceOptions
+    name: str, role: pulumi.Input[str], statements: Statements, opts: pulumi.ResourceOptions
 ) -> aws.iam.RolePolicy:
     """An inline policy of `statements` on the role named `role`."""
     return aws.iam.RolePolicy(name, role=role, policy=policy_document(statements), opts=opts)
 
 
-def policy_document(statements: Sequence[pulumi.Input[dict]]) -> pulumi.Output[str]:
-    """A policy document of `statements`, as IAM takes it."""
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+def policy_document(statements: Statements) -> pulumi.Output[str]:
+    """A policy document of `statements`, as IAM takes it. An Output of the list serves statements
+    that depend on a value known later (an image's repository: an ECR image is pulled with a
+    permission for its own repository)."""
+    listed = statements if isinstance(statements, pulumi.Output) else list(statements)
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": listed})
 
 
 def write_logs(log_group_arn: pulumi.Input[str]) -> dict:

@@ -15,6 +15,7 @@ call sees each release on the service's dashboard (components/dashboard.py).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,19 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.alarms import AlarmEvaluation, LoadBalancerAlarms, LoadBalancerAlarmsArgs
+from rollback_guard.components import naming
+from rollback_guard.components.alarms import (
+    ALARM_NAME,
+    LATENCY_BAND,
+    MINIMUM_REQUESTS,
+    RATE_PERCENT,
+    AlarmEvaluation,
+    LoadBalancerAlarms,
+    LoadBalancerAlarmsArgs,
+    alarm_name_problem,
+    evaluation_problems,
+)
+from rollback_guard.components.arguments import Text, Whole, allow, problems, resolved
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     CanaryJudge,
@@ -36,6 +49,7 @@ from rollback_guard.components.canary_judge import (
 )
 from rollback_guard.components.codedeploy import (
     MAX_ALARMS_PER_DEPLOYMENT_GROUP,
+    MAX_WAIT_MINUTES,
     DeploymentConfigChoice,
     EcsDeploymentGroup,
     EcsDeploymentGroupArgs,
@@ -55,6 +69,9 @@ from rollback_guard.components.dashboard import (
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.ecs_service import (
+    DESIRED_COUNT,
+    LOG_RETENTION,
+    TASK_REVISION,
     CodeDeployBlueGreen,
     Container,
     EcsStrategy,
@@ -63,16 +80,36 @@ from rollback_guard.components.ecs_service import (
     NativeRouting,
     NativeShift,
     Rolling,
+    task_family,
 )
+from rollback_guard.components.ecs_service import service_name_problems as fargate_names_too_long
 from rollback_guard.components.iam import role_policy
 from rollback_guard.components.load_balancer import (
+    CERTIFICATE_ARN,
+    DUPLICATE_RULE,
+    HTTP_PORT,
+    PORT,
     AccessLogBucket,
     BlueGreenLoadBalancer,
     BlueGreenLoadBalancerArgs,
     HealthCheck,
+    certificate_problem,
+    checked_certificate,
     inbound_rules_problem,
+    listener_problems,
+    stack_region,
 )
-from rollback_guard.components.network import ExistingVpc, Network, NetworkArgs, NewVpc, network_problem, require_awsx
+from rollback_guard.components.network import (
+    Cidr,
+    Each,
+    ExistingVpc,
+    Network,
+    NetworkArgs,
+    NewVpc,
+    network_problem,
+    require_awsx,
+    vpc_problems,
+)
 from rollback_guard.components.parts import part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.traffic_hooks import (
@@ -85,6 +122,7 @@ from rollback_guard.components.traffic_hooks import (
     test_traffic_environment_bytes,
 )
 from rollback_guard.hooks.smoke import PathCheck
+from rollback_guard.limits import ALARM_NAME_LENGTH, LAMBDA_NAME_LENGTH, LOAD_BALANCER_NAME_LENGTH
 from rollback_guard.policy import rules
 
 # Beyond the traffic shift and the waits, time for CodeDeploy to start tasks and run hooks.
@@ -94,97 +132,194 @@ RELEASE_MARGIN_MINUTES = 30
 ALARMS_BUILT_HERE = 3
 
 
+@dataclass(frozen=True)
+class AlarmName:
+    """An existing alarm's name, as CodeDeploy and ECS look alarms up (alarms.alarm_name_problem)."""
+
+    allowed: str = f"{ALARM_NAME} (CodeDeploy looks alarms up by name)"
+
+    def allows(self, value: Any) -> bool:
+        return alarm_name_problem(value) is None
+
+    def schema(self) -> dict:
+        return {"type": "string", "minLength": 1, "maxLength": ALARM_NAME_LENGTH, "description": self.allowed}
+
+
+# The service's name starts the names of its load balancer's target groups, which Pulumi completes with
+# 8 random characters within ELB's 32 ("<name>-lb-green-1a2b3c4"), and of its access-log bucket (S3:
+# lowercase). ELB refuses names starting with internal-, S3 those starting with xn-- or sthree-.
+SERVICE_NAME = Text(
+    r"[a-z][a-z0-9-]*",
+    "a name of lowercase letters, digits or dashes, starting with a letter (its access-log bucket is named after it)",
+)
+RESERVED_NAME_PREFIXES = ("internal-", "xn--", "sthree-")
+LONGEST_TARGET_GROUP_SUFFIX = "-lb-green"
+PULUMI_RANDOM_SUFFIX = 8
+# Its longest Lambda function: "<prefix><name>-test-traffic-<stack>".
+LONGEST_FUNCTION = "-test-traffic"
+
+
 @dataclass
 class ServiceAlarms:
-    """What decides that a release of the service is bad (components/alarms.py)."""
+    """What decides that a release of the service is bad (components/alarms.py).
+
+    Attributes:
+        evaluation: Default: AlarmEvaluation(), 3 of 3 one-minute periods: a signal must last three
+            minutes, so one bad minute does not roll back.
+        error_rate_percent: Default: 1.0. The 5xx rate (of the requests) that rolls back: above 0 and
+            below 100 (at 100 it can never fire); production at most 10.
+        minimum_requests: Default: 50. Requests per period below which the rate counts as 0, so three
+            requests cannot roll back a release; from 1 to 1,000,000.
+        latency_anomaly_band: Default: None, no latency alarm. The width of the p95 latency anomaly
+            band in standard deviations, from 0.5 to 10.
+        extra_alarm_names: Default: () (none). Alarms that exist elsewhere and should also stop a
+            release: their names (1 to 255 characters, not ARNs: CodeDeploy looks alarms up by name),
+            each once, or Outputs of them (checked when known). A deployment group watches at most 10
+            alarms, the service's own among them.
+    """
 
     evaluation: AlarmEvaluation = field(default_factory=AlarmEvaluation)
-    error_rate_percent: float = 1.0
-    # Requests per period below which the rate counts as 0.
-    minimum_requests: int = 50
-    # Width of the p95 latency anomaly band in standard deviations; None leaves that alarm out.
-    latency_anomaly_band: float | None = None
-    # Alarms that exist elsewhere and should also stop a release.
-    extra_alarm_names: Sequence[str] = ()
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
+    minimum_requests: int = field(default=50, metadata=allow(MINIMUM_REQUESTS))
+    latency_anomaly_band: float | None = field(default=None, metadata=allow(LATENCY_BAND))
+    extra_alarm_names: Sequence[pulumi.Input[str]] = field(
+        default=(), metadata=allow(Each(AlarmName(), "alarm names", why="CodeDeploy rejects a repeated alarm name"))
+    )
 
 
 @dataclass
 class LoadBalancerOptions:
-    """The service's load balancer (components/load_balancer.py). Each field, its default and why:
+    """The service's load balancer (components/load_balancer.py).
 
-    - listener_port (80): where users reach the service; 443 with a certificate, usually.
-    - test_listener_port (8080): reaches green only, so the test-traffic hook and the canary judge
-      see a release before users do.
-    - certificate_arn (None): an ACM certificate in the stack's region makes the production listener
-      HTTPS, and plain HTTP on http_redirect_port is redirected to it; production requires one.
-    - http_redirect_port (80): with a certificate, where plain HTTP is answered with that redirect.
-    - ingress_cidrs (everyone, 0.0.0.0/0): who may reach the production listener and its redirect; a
-      service behind a load balancer is usually public.
-    - test_ingress_cidrs (None: the VPC's own block only): blocks allowed on the test listener besides
-      the VPC's own, which is always allowed: the test-traffic hook and the canary judge call the test
-      listener from inside the VPC, and a release they cannot reach times out and rolls back. The
-      test listener serves the release candidate before any user sees it, so nothing else reaches it
-      by default: add only blocks you trust (a VPN, an office). A block is one inbound rule per
-      listener it opens, and the security group holds at most limits.SECURITY_GROUP_RULES
-      (load_balancer.inbound_rules counts them).
-    - deletion_protection (True): a load balancer deleted by mistake takes the service down;
-      production keeps it on.
-    - health_check (HealthCheck(): `/` answering 200-399 every 15 s): what marks a task healthy,
-      blue's and green's alike.
-    - access_logs (None: in production only): every request kept, in a bucket of the service's own.
+    Attributes:
+        listener_port: Default: None, meaning 443 with a certificate and 80 without. Where users
+            reach the service, from 1 to 65535.
+        test_listener_port: Default: 8080. Reaches green only, so the test-traffic hook and the
+            canary judge see a release before users do; from 1 to 65535, not another listener's.
+        certificate_arn: Default: None (HTTP). An ACM certificate's ARN in the stack's region (ACM
+            certificates are regional), or an Output of one (checked when known): the production
+            listener becomes HTTPS, and plain HTTP on http_redirect_port is redirected to it.
+            Production requires one.
+        http_redirect_port: Default: 80. With a certificate, where plain HTTP is answered with that
+            redirect; from 1 to 65535, not another listener's.
+        ingress_cidrs: Default: ("0.0.0.0/0",), everyone: a service behind a load balancer is
+            usually public. Who may reach the production listener and its redirect: at least one
+            CIDR block, each once.
+        test_ingress_cidrs: Default: None, the VPC's own block only. Blocks allowed on the test
+            listener besides the VPC's own, which is always allowed: the test-traffic hook and the
+            canary judge call the test listener from inside the VPC, and a release they cannot reach
+            times out and rolls back. The test listener serves the release candidate before any user
+            sees it, so add only blocks you trust (a VPN, an office), each once. A block is one
+            inbound rule per listener it opens, and the security group holds at most
+            limits.SECURITY_GROUP_RULES (load_balancer.inbound_rules counts them).
+        deletion_protection: Default: None, meaning on in production and off elsewhere: a production
+            load balancer deleted by mistake takes the service down (production refuses False), and a
+            staging stack must be destroyable as written.
+        health_check: Default: HealthCheck(), `/` answering 200-399 every 15 s. What marks a task
+            healthy, blue's and green's alike.
+        access_logs: Default: None, meaning in production only. Every request kept, in a bucket of
+            the service's own, 90 days.
     """
 
-    listener_port: int = 80
-    test_listener_port: int = 8080
-    certificate_arn: str | None = None
-    http_redirect_port: int = 80
-    ingress_cidrs: Sequence[str] = ("0.0.0.0/0",)
-    test_ingress_cidrs: Sequence[str] | None = None
-    deletion_protection: bool = True
+    listener_port: int | None = field(default=None, metadata=allow(PORT))
+    test_listener_port: int = field(default=8080, metadata=allow(PORT))
+    certificate_arn: pulumi.Input[str] | None = field(default=None, metadata=allow(CERTIFICATE_ARN))
+    http_redirect_port: int = field(default=HTTP_PORT, metadata=allow(PORT))
+    ingress_cidrs: Sequence[str] = field(
+        default=("0.0.0.0/0",), metadata=allow(Each(Cidr(), "CIDR blocks", fewest=1, why=DUPLICATE_RULE))
+    )
+    test_ingress_cidrs: Sequence[str] | None = field(
+        default=None, metadata=allow(Each(Cidr(), "CIDR blocks", why=DUPLICATE_RULE))
+    )
+    deletion_protection: bool | None = None
     health_check: HealthCheck = field(default_factory=HealthCheck)
     access_logs: bool | None = None
 
 
 @dataclass
 class EcsRelease:
-    """Who releases the service and how (README: Choosing a release strategy)."""
+    """Who releases the service and how (README: Choosing a release strategy).
+
+    Attributes:
+        strategy: Default: CodeDeployBlueGreen(). CodeDeployBlueGreen (CodeDeploy shifts traffic,
+            with a canary judge), Rolling (ECS replaces tasks) or NativeShift (ECS's own blue/green,
+            canary or linear).
+        config: Default: "CodeDeployDefault.ECSLinear10PercentEvery1Minutes", 10% a minute, so an
+            alarm can stop a bad release early. CodeDeploy only: one of the ECS predefined configs or
+            a TimeBasedShift; production shifts gradually, and keeps part of the traffic on blue as
+            long as the alarms may take to fire.
+        termination_wait_minutes: Default: 15. CodeDeploy only: how long blue is kept after the last
+            shift, while a late alarm still rolls back; from 0 to 2880, production at least 10, and
+            everywhere at least what the alarms need to fire.
+        approval_wait_minutes: Default: 0, no approval. CodeDeploy only: how long a release waits for
+            someone to continue it before it stops; from 0 to 2880.
+        smoke_paths: Default: ({"path": "/"},). Checked on green through the test listener, each
+            {path, expectStatus, timeoutSeconds, expectBody}: at least one except with Rolling, and
+            all of them within the hook's 4 KB environment.
+        retry_revision: Default: None. A task definition revision of this service's own family
+            (<prefix><name>-<stack>:<n>) rolled back once, to release again deliberately.
+        retry_setting: Default: "retryRevision". The setting a person changes to name that revision,
+            as refusals say it.
+        pinned_revision: Default: None. A revision of this service's own family to keep live instead
+            of the newest (written by `ops rollback`).
+    """
 
     strategy: EcsStrategy = field(default_factory=CodeDeployBlueGreen)
-    # CodeDeploy only: the traffic shift, blue's termination wait, the approval wait.
     config: DeploymentConfigChoice = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
-    termination_wait_minutes: int = 15
-    approval_wait_minutes: int = 0
-    # Checked on green through the test listener: {path, expectStatus, timeoutSeconds, expectBody}.
+    termination_wait_minutes: int = field(
+        default=15,
+        metadata=allow(
+            Whole(0, MAX_WAIT_MINUTES, "minutes", f"production at least {rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES}")
+        ),
+    )
+    approval_wait_minutes: int = field(default=0, metadata=allow(Whole(0, MAX_WAIT_MINUTES, "minutes")))
     smoke_paths: Sequence[dict[str, Any]] = ({"path": "/"},)
-    # A task definition revision (family:number) rolled back once, to release again deliberately...
-    retry_revision: str | None = None
-    # ...and the setting a person changes to name it, as refusals say.
+    retry_revision: str | None = field(default=None, metadata=allow(TASK_REVISION))
     retry_setting: str = "retryRevision"
-    # The revision to keep live instead of the newest (written by `ops rollback`).
-    pinned_revision: str | None = None
+    pinned_revision: str | None = field(default=None, metadata=allow(TASK_REVISION))
 
 
 @dataclass
 class EcsServiceWithRollbackArgs:
-    # Where it runs: a VPC to create, an existing one, or a Network shared with other services.
+    """What an EcsServiceWithRollback is built from: where it runs and what it runs are required;
+    everything else has a safe default.
+
+    Attributes:
+        network: Required. Where it runs: a NewVpc to create (the `vpc` extra), an ExistingVpc, or a
+            Network shared with other services.
+        container: Required. What it runs (Container).
+        desired_count: Default: 2, so one failing task is not an outage. From 1 to 1000; production
+            at least 2.
+        log_retention_days: Default: 30. How long its logs (the tasks', the hooks', the judge's) are
+            kept: one of CloudWatch's retention periods (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180,
+            365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 days); production at least 30.
+        release: Default: EcsRelease(), CodeDeploy blue/green shifting 10% a minute. Who releases it
+            and how.
+        alarms: Default: ServiceAlarms(). What decides that a release is bad.
+        load_balancer: Default: LoadBalancerOptions(). Its load balancer; production needs a
+            certificate.
+        deployment_log: Default: None, a table of its own. Where releases are recorded.
+        environment: Default: None, the stack's name. The environment its releases are recorded
+            under.
+        judge: Default: JudgeOptions(). CodeDeploy only: how hard the canary judge probes green (the
+            other strategies have no judge); production sends at least one probe.
+        dashboard: Default: True: whoever is on call during a release needs to see blue and green,
+            the alarms and the judge in one place. False leaves it out.
+        production: Default: False. True holds the floors of policy/rules.py, and protects the
+            component from `pulumi destroy`.
+    """
+
     network: NewVpc | ExistingVpc | Network
-    # What it runs.
     container: Container
-    desired_count: int = 2
-    log_retention_days: int = 30
+    desired_count: int = field(default=2, metadata=allow(DESIRED_COUNT))
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
     release: EcsRelease = field(default_factory=EcsRelease)
     alarms: ServiceAlarms = field(default_factory=ServiceAlarms)
     load_balancer: LoadBalancerOptions = field(default_factory=LoadBalancerOptions)
-    # Where releases are recorded; None: a table of its own.
     deployment_log: DeploymentLog | None = None
-    # The environment its releases are recorded under; None: the stack's name.
     environment: str | None = None
-    # CodeDeploy only: how hard the canary judge probes green (the other strategies have no judge).
     judge: JudgeOptions = field(default_factory=JudgeOptions)
-    # A release dashboard (components/dashboard.py): on by default, as whoever is on call during a
-    # release needs to see blue and green, the alarms and the judge in one place; False leaves it out.
     dashboard: bool = True
-    # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
 
@@ -232,11 +367,19 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 vpc_cidr=network.cidr_block,
                 listener_port=options.listener_port,
                 test_listener_port=options.test_listener_port,
-                certificate_arn=options.certificate_arn,
+                # One known now was checked above; one known later is checked then, named as the service's.
+                certificate_arn=checked_certificate(
+                    f"service {name}",
+                    "EcsServiceWithRollbackArgs.load_balancer.certificate_arn",
+                    options.certificate_arn,
+                    pulumi.InvokeOutputOptions(parent=self),
+                )
+                if isinstance(options.certificate_arn, pulumi.Output)
+                else options.certificate_arn,
                 http_redirect_port=options.http_redirect_port,
                 ingress_cidrs=options.ingress_cidrs,
                 test_ingress_cidrs=options.test_ingress_cidrs or (),
-                deletion_protection=options.deletion_protection,
+                deletion_protection=_deletion_protection(args),
                 access_logs_bucket=access_logs.writable_name if access_logs else None,
                 weighted_rules=isinstance(release.strategy, NativeShift),
             ),
@@ -257,8 +400,17 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        extra = list(args.alarms.extra_alarm_names)
-        self.alarm_names = alarms.alarm_names.apply(lambda names: [*names, *extra])
+        # Names known only once another resource or stack gives them are checked then, as known ones were.
+        extra = [
+            resolved(
+                f"service {name}",
+                f"EcsServiceWithRollbackArgs.alarms.extra_alarm_names[{index}]",
+                alarm,
+                lambda alarm: alarm_name_problem(alarm),
+            )
+            for index, alarm in enumerate(args.alarms.extra_alarm_names)
+        ]
+        self.alarm_names = pulumi.Output.all(alarms.alarm_names, *extra).apply(lambda names: [*names[0], *names[1:]])
 
         def test_traffic_hook(group: EcsDeploymentGroup | None) -> TestTrafficHook:
             return TestTrafficHook(
@@ -290,6 +442,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
                 desired_count=args.desired_count,
                 log_retention_days=args.log_retention_days,
                 strategy=release.strategy,
+                production=args.production,
                 rollback_alarm_names=self.alarm_names,
                 native_routing=NativeRouting(
                     alternate_target_group_arn=lb.green.arn,
@@ -502,49 +655,103 @@ def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
     )
 
 
+def _deletion_protection(args: EcsServiceWithRollbackArgs) -> bool:
+    """Deletion protection as asked for, or by default on in production and off elsewhere."""
+    asked = args.load_balancer.deletion_protection
+    return args.production if asked is None else asked
+
+
+def service_name_problems(name: str) -> list[str]:
+    """The component's name starts the names AWS knows its parts by: within AWS's rules for each."""
+    where = f"the service's name {name!r}"
+    if not SERVICE_NAME.allows(name):
+        return [f"{where}: {SERVICE_NAME.allowed}"]
+    found = []
+    if f"{name}-".startswith(RESERVED_NAME_PREFIXES):
+        found.append(
+            f"{where}: a name that does not start with internal (load balancers refuse it), xn-- or sthree (buckets)"
+        )
+    target_group = f"{name}{LONGEST_TARGET_GROUP_SUFFIX}"
+    if len(target_group) + PULUMI_RANDOM_SUFFIX > LOAD_BALANCER_NAME_LENGTH:
+        longest = LOAD_BALANCER_NAME_LENGTH - PULUMI_RANDOM_SUFFIX - len(LONGEST_TARGET_GROUP_SUFFIX)
+        found.append(
+            f"{where}: at most {longest} characters: its green target group is named {target_group}- and "
+            f"{PULUMI_RANDOM_SUFFIX - 1} random characters, and ELB allows {LOAD_BALANCER_NAME_LENGTH}"
+        )
+    found += naming.too_long(
+        "its test-traffic hook function", naming.physical_name(f"{name}{LONGEST_FUNCTION}"), LAMBDA_NAME_LENGTH
+    )
+    found += fargate_names_too_long(name)
+    return found
+
+
 def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
-    """The component's own floors, before anything is created: first what the others compare and
-    count (the types of the numbers, the network, the strategy and the config), then the floors."""
+    """Every argument the component refuses, before anything is created, one line each naming it:
+    first what each field declares and what the others compare and count (the network, the strategy
+    and the config), then what spans fields and production's floors."""
+    what, where = f"service {name}", "EcsServiceWithRollbackArgs"
     release = args.release
-    found = rules.argument_types(args)
-    if problem := network_problem("network", args.network, (NewVpc, ExistingVpc, Network)):
+    found = problems(args, where)
+    if problem := network_problem(f"{where}.network", args.network, (NewVpc, ExistingVpc, Network)):
         found.append(problem)
+    elif not isinstance(args.network, Network):
+        found += vpc_problems(f"{where}.network", args.network)
+    if not isinstance(args.container, Container):
+        found.append(f"{where}.container = {args.container!r}: a Container, not {type(args.container).__name__}")
     if not isinstance(release.strategy, (CodeDeployBlueGreen, Rolling, NativeShift)):
         found.append(
-            f"release.strategy {release.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
+            f"{where}.release.strategy = {release.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
             f"not {type(release.strategy).__name__}"
         )
-    found += deployment_config_problems("release.config", release.config, "ECS")
-    rules.refuse(f"service {name}", found)
-    strategy = release.strategy
-    found = rules.service(
+    found += deployment_config_problems(f"{where}.release.config", release.config, "ECS")
+    found += service_name_problems(name)
+    # A TimeBasedShift's field is named by its declaration and by the config's own check: once.
+    rules.refuse(what, list(dict.fromkeys(found)))
+    rules.refuse(what, _floors(where, name, args))
+    if isinstance(args.network, NewVpc):
+        require_awsx()
+
+
+def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str]:
+    """What spans fields, and production's floors, once every field is of its kind."""
+    release, options, strategy = args.release, args.load_balancer, args.release.strategy
+    https = options.certificate_arn is not None
+    found = args.container.problems(f"{where}.container", args.production)
+    found += options.health_check.problems(f"{where}.load_balancer.health_check")
+    found += listener_problems(
+        f"{where}.load_balancer", options.listener_port, options.test_listener_port, options.http_redirect_port, https
+    )
+    if isinstance(options.certificate_arn, str) and (
+        problem := certificate_problem(options.certificate_arn, stack_region())
+    ):
+        found.append(f"{where}.load_balancer.certificate_arn = {options.certificate_arn!r}: {problem}")
+    found += rules.service(
         desired_count=args.desired_count,
         log_retention_days=args.log_retention_days,
-        deletion_protection=args.load_balancer.deletion_protection,
-        https=args.load_balancer.certificate_arn is not None,
+        deletion_protection=_deletion_protection(args),
+        https=https,
         production=args.production,
     )
+    found += evaluation_problems(f"{where}.alarms.evaluation", args.alarms.evaluation)
     found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate", args.production)
     detection_minutes = args.alarms.evaluation.worst_detection_seconds / 60
     if isinstance(strategy, CodeDeployBlueGreen):
         found += rules.gradual_shift(str(release.config), all_at_once(release.config), args.production)
+        if shift_minutes(release.config) > MAX_WAIT_MINUTES:
+            found.append(
+                f"{where}.release.config = {release.config!r}: a shift CodeDeploy completes within {MAX_WAIT_MINUTES} "
+                "minutes (two days)"
+            )
         if not all_at_once(release.config):
             minutes = minutes_before_full_traffic(release.config)
             found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
-    if isinstance(args.network, NewVpc):
-        found += [f"network.{argument} {value!r}: {allowed}" for argument, value, allowed in args.network.problems()]
-    options = args.load_balancer
-    ports = [options.listener_port, options.test_listener_port]
-    if options.certificate_arn:
-        ports.append(options.http_redirect_port)
-    if len(set(ports)) < len(ports):
-        found.append(f"the listeners need ports of their own (production, test, HTTP redirect: {ports})")
-    https = options.certificate_arn is not None
     if problem := inbound_rules_problem(options.ingress_cidrs, options.test_ingress_cidrs or (), https):
         found.append(problem)
-    found += rules.alarm_names_not_arns(args.alarms.extra_alarm_names)
-    if deployment_group_alarm_count(args) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
-        found.append(f"a deployment group watches at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms")
+    if (count := deployment_group_alarm_count(args)) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+        found.append(
+            f"{where}.alarms.extra_alarm_names = {list(args.alarms.extra_alarm_names)!r}: with the alarms built here, "
+            f"at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms per deployment group (got {count})"
+        )
     # After the last shift blue must outlive the alarms' worst detection, or a late alarm has
     # nothing to roll back to.
     blue_kept = None
@@ -572,17 +779,40 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
             found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
     elif isinstance(strategy, Rolling):
         found += rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=args.production)
+        found += _rolling_room(where, args.desired_count, strategy)
     if not isinstance(strategy, Rolling):
         found += rules.smoke_checks(release.smoke_paths, PathCheck.from_dict)
         if not release.smoke_paths:
-            found.append("the test-traffic hook needs at least one smoke path")
+            found.append(
+                f"{where}.release.smoke_paths = []: at least one path: the test-traffic hook fails without one"
+            )
         found += environment_fits("test-traffic", test_traffic_environment_bytes(release.smoke_paths))
     if isinstance(strategy, CodeDeployBlueGreen):
         found += judge_environment_fits(ecs_judge_environment_bytes(release.smoke_paths))
         found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
-    rules.refuse(f"service {name}", found)
-    if isinstance(args.network, NewVpc):
-        require_awsx()
+    family = task_family(name)
+    for argument in ("retry_revision", "pinned_revision"):
+        revision = getattr(release, argument)
+        if revision and not revision.startswith(f"{family}:"):
+            found.append(
+                f"{where}.release.{argument} = {revision!r}: a revision of this service's own task definition, "
+                f"{family}:<n>"
+            )
+    return found
+
+
+def _rolling_room(where: str, desired_count: int, strategy: Rolling) -> list[str]:
+    """ECS rounds the healthy minimum up and the running maximum down, in tasks: a rolling update
+    needs room for one task more than it keeps running."""
+    low, high = strategy.minimum_healthy_percent, strategy.maximum_percent
+    minimum, maximum = math.ceil(desired_count * low / 100), math.floor(desired_count * high / 100)
+    if maximum > minimum:
+        return []
+    return [
+        f"{where}.release.strategy.maximum_percent = {high!r}: room for one more task than minimum_healthy_percent "
+        f"({low}) keeps running: with desired_count {desired_count} that is {minimum} healthy and at most {maximum} "
+        "running, so ECS cannot replace a task"
+    ]
 
 
 def _task_definition_arn(revision: str) -> pulumi.Output[str]:
