@@ -11,7 +11,7 @@ from rollback_guard.policy.rules import UnsafeConfiguration
 from rollback_guard.testing import run
 
 GREETER = str(Path(__file__).resolve().parent.parent / "functions" / "greeter")
-VPC = ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d"))
+VPC = ExistingVpc("vpc-0abc1234", ("subnet-0a000001", "subnet-0a000002"), ("subnet-0b000001", "subnet-0b000002"))
 NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 
 

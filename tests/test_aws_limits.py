@@ -161,14 +161,16 @@ def test_more_zones_than_the_region_has_are_refused_naming_the_key_and_asking_aw
 def test_a_new_vpc_too_small_for_a_load_balancer_is_refused_before_anything_is_created():
     from rollback_guard.components.network import Network, NetworkArgs
 
-    with pytest.raises(UnsafeConfiguration, match=r"cidr_block '10.0.0.0/24': a block from /16 to /23 .* /28 here"):
+    with pytest.raises(
+        UnsafeConfiguration, match=r"NetworkArgs.vpc.cidr_block = '10.0.0.0/24': a block from /16 to /23 .* /28 here"
+    ):
         run(lambda: Network("net", NetworkArgs(NewVpc("10.0.0.0/24", availability_zones=3))))
 
 
 def test_a_new_vpc_with_more_zones_than_the_region_has_is_refused():
     from rollback_guard.components.network import Network, NetworkArgs
 
-    with pytest.raises(UnsafeConfiguration, match="availability_zones 3: at most 2"):
+    with pytest.raises(UnsafeConfiguration, match="availability_zones = 3: at most 2"):
         run(lambda: Network("net", NetworkArgs(NewVpc("10.0.0.0/16", 3))), mocks=FakeAws(availability_zones=2))
 
 
@@ -314,7 +316,10 @@ def test_a_service_on_a_new_vpc_too_small_is_refused_before_anything_is_created(
     nginx = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
     args = EcsServiceWithRollbackArgs(NewVpc("10.0.0.0/24", 6), nginx)
     # Refused in the service's own checks, before the service itself is registered.
-    with pytest.raises(UnsafeConfiguration, match=r"^service web: network.cidr_block '10.0.0.0/24': a block from /16"):
+    with pytest.raises(
+        UnsafeConfiguration,
+        match=r"^service web: EcsServiceWithRollbackArgs.network.cidr_block = '10.0.0.0/24': a block from /16",
+    ):
         run(lambda: EcsServiceWithRollback("web", args))
 
 
