@@ -50,7 +50,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from rollback_guard.components.alarms import AlarmEvaluation
-from rollback_guard.components.arguments import rule_of
+from rollback_guard.components.arguments import Rule, rule_of
 from rollback_guard.components.canary_judge import (
     DEFAULT_MAX_PROBES_PER_RELEASE,
     DEFAULT_PROBES_PER_SECOND,
@@ -82,6 +82,7 @@ from rollback_guard.components.ecs_service import (
     NativeShift,
     Rolling,
     deployment_minutes,
+    pinned_tag_problem,
 )
 from rollback_guard.components.lambda_function import function_code_problems
 from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
@@ -89,13 +90,21 @@ from rollback_guard.components.naming import PREFIX_PATTERN
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
     MIN_AVAILABILITY_ZONES,
+    SUBNET_ID,
     ExistingVpc,
     NewVpc,
     zone_count_problem,
     zones_in_region,
 )
 from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES
-from rollback_guard.components.service import ALARMS_BUILT_HERE, RELEASE_MARGIN_MINUTES
+from rollback_guard.components.service import (
+    ALARMS_BUILT_HERE,
+    RELEASE_MARGIN_MINUTES,
+    EcsRelease,
+    EcsServiceWithRollbackArgs,
+    LoadBalancerOptions,
+    ServiceAlarms,
+)
 from rollback_guard.components.traffic_hooks import (
     LAMBDA_ENVIRONMENT_BYTES,
     MAX_WATCH_MINUTES,
@@ -199,6 +208,11 @@ def _declared(args_class: type, field: str) -> Any:
     rule = rule_of(args_class, field)
     if rule is None:
         raise TypeError(f"{args_class.__name__}.{field} declares nothing it allows")
+    return _allowed_by(rule, Declared(args_class, field))
+
+
+def _allowed_by(rule: Rule, *marks: Any) -> Any:
+    """The type of a value `rule` (rollback_guard.components.arguments) allows."""
     schema = rule.schema()
     python_type = {"integer": int, "number": float, "string": str}.get(schema.get("type"), Any)
 
@@ -207,7 +221,7 @@ def _declared(args_class: type, field: str) -> Any:
             raise PydanticCustomError("declared", rule.allowed)
         return value
 
-    return Annotated[python_type, AfterValidator(allowed), WithJsonSchema(schema), Declared(args_class, field)]
+    return Annotated[python_type, AfterValidator(allowed), WithJsonSchema(schema), *marks]
 
 
 def _ipv4_cidr(value: str) -> str:
@@ -235,11 +249,6 @@ ServiceName = _text(
 # "<name>-<stack>" and "<name>-hooks-post-traffic-<stack>" must fit Lambda's 64 characters.
 FunctionName = _text(
     r"[a-z][a-z0-9-]{0,24}", "names of 1 to 25 lowercase letters, digits or dashes, starting with a letter"
-)
-TaskRevision = _text(
-    r"[A-Za-z0-9_-]{1,255}:(?:[1-9][0-9]{0,5}|1000000)",
-    "a task definition revision such as web-prod:7 (ECS numbers them up to 1000000)",
-    max_length=300,
 )
 
 
@@ -342,7 +351,7 @@ def _dumped(checks: Iterable[_SmokeCheck] | None) -> tuple[dict, ...]:
 
 # --- network
 
-SubnetId = _text(r"subnet-[0-9a-f]{8,17}", "a subnet id (subnet-...)")
+SubnetId = _allowed_by(SUBNET_ID)
 
 
 class NetworkSettings(_Section):
@@ -363,7 +372,7 @@ class NetworkSettings(_Section):
         MIN_AVAILABILITY_ZONES, MAX_AVAILABILITY_ZONES, ", at most the zones the region has (asked of AWS at preview)"
     ) = 2
     nat_gateways: _one_of("single", "one-per-az") = "one-per-az"
-    vpc_id: _text(r"vpc-[0-9a-f]{8,17}", "a VPC id (vpc-...)") | None = None
+    vpc_id: _declared(ExistingVpc, "vpc_id") | None = None
     public_subnet_ids: Annotated[
         list[SubnetId],
         Field(
@@ -421,23 +430,12 @@ def _field_of(alias: str) -> str:
 
 
 class HealthCheckSettings(_Section):
-    path: _text(r"/\S*", "a path starting with /, without spaces, up to 1024 characters", max_length=1024) = "/"
-    matcher: _text(
-        r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", "HTTP codes from 200 to 499, such as 200, 200,302 or 200-399"
-    ) = "200-399"
-    interval_seconds: _whole(5, 300) = 15
-    timeout_seconds: _whole(2, 120) = 5
-    healthy_threshold: _whole(2, 10) = 3
-    unhealthy_threshold: _whole(2, 10) = 3
-
-    @field_validator("matcher")
-    @classmethod
-    def _alb_codes(cls, matcher: str) -> str:
-        for part in matcher.split(","):
-            low, _, high = part.partition("-")
-            if not (200 <= int(low) <= int(high or low) <= 499):
-                raise PydanticCustomError("matcher", "codes outside 200-499")
-        return matcher
+    path: _declared(HealthCheck, "path") = "/"
+    matcher: _declared(HealthCheck, "matcher") = "200-399"
+    interval_seconds: _declared(HealthCheck, "interval_seconds") = 15
+    timeout_seconds: _declared(HealthCheck, "timeout_seconds") = 5
+    healthy_threshold: _declared(HealthCheck, "healthy_threshold") = 3
+    unhealthy_threshold: _declared(HealthCheck, "unhealthy_threshold") = 3
 
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> HealthCheckSettings:
@@ -460,15 +458,9 @@ class HealthCheckSettings(_Section):
 
 
 class LoadBalancerSettings(_Section):
-    listener_port: _whole(1, 65535) = 80
-    test_listener_port: _whole(1, 65535) = 8080
-    certificate_arn: (
-        _text(
-            r"arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+",
-            "an ACM certificate ARN in the stack's region: listeners become HTTPS",
-        )
-        | None
-    ) = None
+    listener_port: _declared(LoadBalancerOptions, "listener_port") = 80
+    test_listener_port: _declared(LoadBalancerOptions, "test_listener_port") = 8080
+    certificate_arn: _declared(LoadBalancerOptions, "certificate_arn") | None = None
     ingress_cidrs: Annotated[
         list[Cidr], Field(min_length=1, description="a list of CIDR blocks allowed on the production listener")
     ] = ["0.0.0.0/0"]
@@ -482,7 +474,7 @@ class LoadBalancerSettings(_Section):
         ]
         | None
     ) = None
-    http_redirect_port: _whole(1, 65535, ": with a certificate, HTTP here is redirected to HTTPS") = 80
+    http_redirect_port: _declared(LoadBalancerOptions, "http_redirect_port") = 80
     deletion_protection: Annotated[bool, Field(description="true or false; prod keeps it on")] = True
     health_check_settings: HealthCheckSettings = Field(default_factory=HealthCheckSettings, alias="healthCheck")
 
@@ -632,8 +624,8 @@ def _alarm_name(name: str) -> str:
 
 
 class ServiceAlarmSettings(_AlarmEvaluation):
-    minimum_requests: _whole(1, 1_000_000, ": requests per period below which the rate counts as 0") = 50
-    latency_anomaly_band: _number(0.5, 10, " standard deviations") | None = None
+    minimum_requests: _declared(ServiceAlarms, "minimum_requests") = 50
+    latency_anomaly_band: _declared(ServiceAlarms, "latency_anomaly_band") | None = None
     extra_alarm_names: Annotated[
         list[
             Annotated[
@@ -791,17 +783,6 @@ _STRATEGY_OF_KEY = {
 }
 
 
-def _tenths(percent: float) -> float:
-    if not math.isfinite(percent):
-        raise PydanticCustomError("tenths", "not a finite number")
-    if abs(percent * 10 - round(percent * 10)) > 1e-9:
-        raise PydanticCustomError("tenths", "not a multiple of 0.1")
-    return percent
-
-
-EcsPercent = Annotated[float, AfterValidator(_tenths)]
-
-
 class DeploymentSettings(_Section):
     """Who releases the service and how; each strategy takes its own keys (_STRATEGY_OF_KEY)."""
 
@@ -809,8 +790,8 @@ class DeploymentSettings(_Section):
         Literal[STRATEGY_KEYS], Field(alias="strategy", description=f"one of {', '.join(STRATEGY_KEYS)}")
     ] = CODEDEPLOY_STRATEGY
     shift: Annotated[_shift_choice(ECS_PREDEFINED_CONFIGS), Field(alias="config")] = DEFAULT_ECS_CONFIG
-    termination_wait_minutes: _whole(0, MAX_WAIT_MINUTES, "; prod at least 10") = 15
-    approval_wait_minutes: _whole(0, MAX_WAIT_MINUTES) = 0
+    termination_wait_minutes: _declared(EcsRelease, "termination_wait_minutes") = 15
+    approval_wait_minutes: _declared(EcsRelease, "approval_wait_minutes") = 0
     smoke_path_checks: (
         Annotated[
             list[SmokePath],
@@ -821,19 +802,15 @@ class DeploymentSettings(_Section):
         ]
         | None
     ) = Field(None, alias="smokePaths")
-    retry_revision: TaskRevision | None = None
-    pinned_revision: TaskRevision | None = None
-    minimum_healthy_percent: _whole(0, 100, "; prod above 0") = 100
-    maximum_percent: _whole(100, 200) = 200
-    bake_time_minutes: _whole(0, MAX_BAKE_MINUTES, "; prod at least 10") = 15
-    canary_percent: Annotated[
-        EcsPercent, Field(ge=0.1, le=100, description="0.1 to 100 in steps of 0.1; prod below 100")
-    ] = 10.0
-    canary_bake_minutes: _whole(0, MAX_BAKE_MINUTES) = 10
-    step_percent: Annotated[EcsPercent, Field(ge=3, le=100, description="3 to 100 in steps of 0.1; prod below 100")] = (
-        10.0
-    )
-    step_bake_minutes: _whole(0, MAX_BAKE_MINUTES) = 1
+    retry_revision: _declared(EcsRelease, "retry_revision") | None = None
+    pinned_revision: _declared(EcsRelease, "pinned_revision") | None = None
+    minimum_healthy_percent: _declared(Rolling, "minimum_healthy_percent") = 100
+    maximum_percent: _declared(Rolling, "maximum_percent") = 200
+    bake_time_minutes: _declared(NativeShift, "bake_time_minutes") = 15
+    canary_percent: _declared(NativeShift, "canary_percent") = 10.0
+    canary_bake_minutes: _declared(NativeShift, "canary_bake_minutes") = 10
+    step_percent: _declared(NativeShift, "step_percent") = 10.0
+    step_bake_minutes: _declared(NativeShift, "step_bake_minutes") = 1
 
     @field_validator("strategy_name")
     @classmethod
@@ -957,24 +934,15 @@ def _written(value: Any) -> Any:
 class ServiceSettings(_Section):
     """One ECS service: `services.<name>`."""
 
-    image: _text(
-        r"([A-Za-z0-9.-]+(:\d+)?/)?[a-z0-9]+(([._]|__|-+|/)[a-z0-9]+)*",
-        "an image repository without a tag or digest (the tag is `tag`), such as public.ecr.aws/nginx/nginx or "
-        "registry.example.com:5000/team/web",
-        max_length=255,
-    )
-    tag: _text(
-        r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
-        'an image tag of letters, digits, _ . - (up to 128), such as "1.27", quoted so YAML keeps it text; not latest',
-        max_length=128,
-    )
+    image: _declared(Container, "image")
+    tag: _declared(Container, "tag")
     expected_requests_per_second: _expected_rate("requests a second at the load balancer")
-    container_port: _whole(1, 65535) = 80
-    cpu: _one_of(256, 512, 1024, 2048, 4096, 8192, 16384, why=" (Fargate's CPU units)") = 256
-    memory: _whole(512, 122880, " MiB, as Fargate allows for the cpu") = 512
-    desired_count: _whole(1, 1000, f"; prod at least {rules.PROD_MIN_DESIRED_COUNT}") = 2
-    cpu_architecture: _one_of("X86_64", "ARM64") = "X86_64"
-    log_retention_days: LogRetention = 30
+    container_port: _declared(Container, "port") = 80
+    cpu: _declared(Container, "cpu") = 256
+    memory: _declared(Container, "memory") = 512
+    desired_count: _declared(EcsServiceWithRollbackArgs, "desired_count") = 2
+    cpu_architecture: _declared(Container, "cpu_architecture") = "X86_64"
+    log_retention_days: _declared(EcsServiceWithRollbackArgs, "log_retention_days") = 30
     environment: Annotated[
         dict[
             _text(r"[A-Za-z_][A-Za-z0-9_]{0,254}", "environment variable names of letters, digits and _"),
@@ -990,11 +958,9 @@ class ServiceSettings(_Section):
 
     @field_validator("tag")
     @classmethod
-    def _pinned(cls, tag: str) -> str:
-        if tag == "latest":
-            raise PydanticCustomError(
-                "latest", "a pinned tag: with 'latest' a rollback cannot name the version to go back to"
-            )
+    def _pinned(cls, tag: str, info: ValidationInfo) -> str:
+        if problem := pinned_tag_problem(tag, _production(info)):
+            raise PydanticCustomError("latest", problem)
         return tag
 
     @field_validator("desired_count")
@@ -2031,6 +1997,8 @@ def _allowed(problem: dict, loc: list, schema: dict) -> str:
         return problem["msg"]
     if kind == "missing":
         return f"required: {described}" if described else "required"
+    if kind == "string_type" and isinstance(problem["input"], (int, float)) and not isinstance(problem["input"], bool):
+        return f"{described or 'text'}; quoted, as YAML reads {problem['input']!r} as a number"
     return described or problem["msg"][0].lower() + problem["msg"][1:]
 
 

@@ -106,7 +106,7 @@ def test_a_problem_names_the_service_it_belongs_to():
     overlay = with_api_and_hello()
     overlay["services"]["api"]["desiredCount"] = 0
     assert problems(**overlay) == [
-        "rollback-guard:services.api.desiredCount = 0: a whole number from 1 to 1000; prod at least 2"
+        "rollback-guard:services.api.desiredCount = 0: a whole number from 1 to 1000 tasks (production at least 2)"
     ]
 
 

@@ -177,7 +177,7 @@ def test_the_termination_wait_cannot_exceed_codedeploys_two_days():
     message = only_problem("staging", **web(deployment={"terminationWaitMinutes": 3000}))
     assert (
         message
-        == "rollback-guard:services.web.deployment.terminationWaitMinutes = 3000: a whole number from 0 to 2880; prod at least 10"
+        == "rollback-guard:services.web.deployment.terminationWaitMinutes = 3000: a whole number from 0 to 2880 minutes (production at least 10)"
     )
 
 
@@ -236,11 +236,11 @@ def test_fargate_cpu_must_be_a_fargate_size():
     )
 
 
-def test_the_image_tag_is_pinned():
-    message = only_problem("staging", **web({"tag": "latest"}))
+def test_production_pins_the_image_tag_as_the_component_does():
+    message = only_problem("prod", **web({"tag": "latest"}))
     assert message == (
         "rollback-guard:services.web.tag = 'latest': "
-        "a pinned tag: with 'latest' a rollback cannot name the version to go back to"
+        "a pinned tag in production: with 'latest' a rollback cannot name the version to go back to"
     )
 
 
@@ -298,7 +298,10 @@ def test_a_misspelt_key_is_an_error_not_a_silent_default():
 
 def test_wrong_types_are_named():
     message = only_problem("staging", **web({"desiredCount": "two"}))
-    assert message == "rollback-guard:services.web.desiredCount = 'two': a whole number from 1 to 1000; prod at least 2"
+    assert (
+        message
+        == "rollback-guard:services.web.desiredCount = 'two': a whole number from 1 to 1000 tasks (production at least 2)"
+    )
 
 
 def test_every_problem_is_reported_at_once():
@@ -646,19 +649,19 @@ def test_a_canary_setting_is_refused_for_a_linear_shift():
 
 def test_a_linear_step_is_at_least_3_percent():
     assert strategy_problems("staging", "ecs-linear", stepPercent=2) == [
-        "rollback-guard:services.web.deployment.stepPercent = 2: 3 to 100 in steps of 0.1; prod below 100"
+        "rollback-guard:services.web.deployment.stepPercent = 2: a percentage from 3 to 100 in steps of 0.1 (production below 100)"
     ]
 
 
 def test_a_canary_is_between_a_tenth_of_a_percent_and_all_traffic():
     assert strategy_problems("staging", "ecs-canary", canaryPercent=0) == [
-        "rollback-guard:services.web.deployment.canaryPercent = 0: 0.1 to 100 in steps of 0.1; prod below 100"
+        "rollback-guard:services.web.deployment.canaryPercent = 0: a percentage from 0.1 to 100 in steps of 0.1 (production below 100)"
     ]
 
 
 def test_bake_times_stay_within_a_day():
     assert strategy_problems("staging", "ecs-blue-green", bakeTimeMinutes=2000) == [
-        "rollback-guard:services.web.deployment.bakeTimeMinutes = 2000: a whole number from 0 to 1440; prod at least 10"
+        "rollback-guard:services.web.deployment.bakeTimeMinutes = 2000: a whole number from 0 to 1440 minutes (production at least 10)"
     ]
 
 

@@ -255,7 +255,7 @@ BAD = [
         "prod",
         web(loadBalancer={"certificateArn": "my-cert"}),
         "services.web.loadBalancer.certificateArn",
-        "an ACM certificate ARN",
+        "an ACM certificate's ARN",
     ),
     Bad(
         "a bare IP where a CIDR is required",
@@ -1198,9 +1198,9 @@ BAD = [
     ),
     # --- every problem at once: a check across keys still runs when another key of its section is wrong
     Bad(
-        "latest beside a memory the CPU cannot have",
-        "staging",
-        web({"tag": "latest", "memory": 4096}),
+        "latest in production beside a memory the CPU cannot have",
+        "prod",
+        web({"tag": "latest", "cpu": 256, "memory": 4096}),
         "services.web.memory",
         "with cpu 256, Fargate allows 512 to 2048",
         lines=2,

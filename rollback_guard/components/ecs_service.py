@@ -120,7 +120,7 @@ class Tenths:
 
     @property
     def allowed(self) -> str:
-        return f"a percentage from {self.low:g} to 100 in steps of 0.1"
+        return f"a percentage from {self.low:g} to 100 in steps of 0.1 (production below 100)"
 
     def allows(self, value: Any) -> bool:
         return (
@@ -132,7 +132,8 @@ class Tenths:
         )
 
     def schema(self) -> dict:
-        return {"type": "number", "minimum": self.low, "maximum": 100, "multipleOf": 0.1, "description": self.allowed}
+        # No multipleOf: JSON Schema validators compute 3.3 / 0.1 in floating point and refuse it.
+        return {"type": "number", "minimum": self.low, "maximum": 100, "description": self.allowed}
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,12 @@ class NativeShift:
     strategy: Literal["BLUE_GREEN", "CANARY", "LINEAR"] = field(
         metadata=allow(OneOf(("BLUE_GREEN", "CANARY", "LINEAR")))
     )
-    bake_time_minutes: int = field(default=15, metadata=allow(Whole(0, MAX_BAKE_MINUTES, "minutes")))
+    bake_time_minutes: int = field(
+        default=15,
+        metadata=allow(
+            Whole(0, MAX_BAKE_MINUTES, "minutes", f"production at least {rules.PROD_MIN_ROLLBACK_WINDOW_MINUTES}")
+        ),
+    )
     canary_percent: float | None = field(default=None, metadata=allow(Tenths(0.1)))
     canary_bake_minutes: int | None = field(default=None, metadata=allow(Whole(0, MAX_BAKE_MINUTES, "minutes")))
     step_percent: float | None = field(default=None, metadata=allow(Tenths(3)))
