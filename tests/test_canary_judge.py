@@ -20,12 +20,11 @@ from rollback_guard.components.canary_judge import (
     JudgeOptions,
     ecs_judge_environment_bytes,
     heartbeat_alarm_name,
+    judge_name_problems,
     lambda_judge_environment_bytes,
 )
 from rollback_guard.components.codedeploy import MAX_ALARMS_PER_DEPLOYMENT_GROUP
-from rollback_guard.components.ecs_service import Container
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
-from rollback_guard.components.network import ExistingVpc
 from rollback_guard.components.service import (
     ALARMS_BUILT_HERE,
     EcsServiceWithRollback,
@@ -35,7 +34,7 @@ from rollback_guard.components.service import (
 from rollback_guard.components.traffic_hooks import LAMBDA_ENVIRONMENT_BYTES, pre_traffic_environment_bytes
 from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE
 from rollback_guard.testing import mock_arn, resolved, run
-from tests.library_use import GREETER
+from tests.library_use import GREETER, NGINX, VPC, refused_before_anything_exists
 from tests.scenarios import greeter, released_by, web
 
 STACKS = ("staging", "prod")
@@ -239,9 +238,12 @@ def test_the_judge_may_put_metrics_only_in_its_own_namespace(prod):
 
 def test_a_heartbeat_alarm_name_is_its_judge_functions_name_and_at_most_255_characters():
     def names():
-        assert heartbeat_alarm_name("web-judge") == "web-judge-test-silent"
-        with pytest.raises(ValueError, match="at most 255 characters"):
-            heartbeat_alarm_name("j" * 250)
+        # The judge's function is named <project>-<name>-<stack> (rollback_guard.components.naming).
+        assert heartbeat_alarm_name("web-judge") == "test-web-judge-test-silent"
+        longest = "j" * (255 - len("test--test-silent"))
+        assert not [line for line in judge_name_problems(longest) if "heartbeat alarm" in line]
+        [refused] = [line for line in judge_name_problems(longest + "j") if "heartbeat alarm" in line]
+        assert "(256 characters); AWS allows 255" in refused
 
     run(names)
 
@@ -251,8 +253,8 @@ def test_an_11th_alarm_is_refused_with_the_judges_heartbeat_alarm_counted():
         return lambda: EcsServiceWithRollback(
             "checkout",
             EcsServiceWithRollbackArgs(
-                network=ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d")),
-                container=Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80),
+                network=VPC,
+                container=NGINX,
                 alarms=ServiceAlarms(extra_alarm_names=[f"alarm-{i}" for i in range(extra)]),
             ),
         )
@@ -425,11 +427,20 @@ def test_production_judges_send_probes():
         run(program, stack="prod")
 
 
-def test_judge_options_are_bounded():
-    with pytest.raises(ValueError, match="probes_per_second"):
-        JudgeOptions(probes_per_second=0)
-    with pytest.raises(ValueError, match="max_probes_per_release"):
-        JudgeOptions(max_probes_per_release=100_001)
+def test_judge_options_are_bounded_and_refused_naming_each():
+    options = JudgeOptions(probes_per_second=0, max_probes_per_release=100_001)
+    found = refused_before_anything_exists(
+        lambda: LambdaCanary(
+            "greeter",
+            LambdaCanaryArgs(code_path=GREETER, handler="app.handler", smoke_events=[SMOKE_EVENT], judge=options),
+        )
+    )
+    assert found.splitlines() == [
+        "Lambda canary greeter: LambdaCanaryArgs.judge.probes_per_second = 0: a number above 0, at most 10 probes a "
+        "second to the new version",
+        "Lambda canary greeter: LambdaCanaryArgs.judge.max_probes_per_release = 100001: a whole number from 0 to "
+        "100000 (the cost cap on a release's probes; 0 sends none, which production refuses (its judge needs probes))",
+    ]
 
 
 def test_smoke_checks_that_would_not_fit_the_judges_environment_are_refused():

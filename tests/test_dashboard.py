@@ -448,7 +448,9 @@ def test_a_dashboard_name_cloudwatch_would_refuse_is_refused_before_anything_is_
     args = ReleaseDashboardArgs(LambdaTraffic("f", "live", "1"), ["arn:a"], dashboard_name="prod.web")
 
     def attempt():
-        with pytest.raises(ValueError, match=r"dashboard name 'prod.web': at most 255 letters, digits, - and _"):
+        with pytest.raises(
+            ValueError, match=r"ReleaseDashboardArgs.dashboard_name = 'prod.web': at most 255 letters, digits, - and _"
+        ):
             ReleaseDashboard("web-dashboard", args)
 
     assert run(attempt).monitor.registered == []
@@ -458,3 +460,28 @@ def test_the_example_in_docs_dashboard_runs_as_written():
     page = (ROOT / "docs" / "dashboard.md").read_text()
     example = page.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(example, "docs/dashboard.md", "exec"), {})
+
+
+def test_a_dashboard_refuses_what_cloudwatch_would_every_problem_naming_its_argument():
+    args = ReleaseDashboardArgs(
+        LambdaTraffic("f", "live", "1"),
+        ["arn:a"],
+        extra_alarm_names=["arn:aws:cloudwatch:us-east-1:123456789012:alarm:x"],
+        period_seconds=90,
+        time_range="3h",
+        error_rate_percent=0,
+    )
+
+    def attempt():
+        with pytest.raises(ValueError) as refused:
+            ReleaseDashboard("web-dashboard", args)
+        return str(refused.value)
+
+    built = run(attempt)
+    assert built.monitor.registered == []
+    assert [line.split(" = ")[0] for line in built.value.splitlines()] == [
+        "release dashboard web-dashboard: ReleaseDashboardArgs.error_rate_percent",
+        "release dashboard web-dashboard: ReleaseDashboardArgs.period_seconds",
+        "release dashboard web-dashboard: ReleaseDashboardArgs.time_range",
+        "release dashboard web-dashboard: ReleaseDashboardArgs.extra_alarm_names[0]",
+    ]

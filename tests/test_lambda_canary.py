@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 
 from ops.offline import ROOT, build_stack, settled_stack
-from rollback_guard.components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooksArgs
+from rollback_guard.components.traffic_hooks import PostShiftWatch, ReleaseContext, TrafficHooks, TrafficHooksArgs
 from rollback_guard.testing import mock_arn, resolved
+from tests.library_use import refused_before_anything_exists
 from tests.scenarios import greeter
 
 GROUP = "greeter-deploy-group"
 HOOKS = ("greeter-hooks-pre-traffic-function", "greeter-hooks-post-traffic-function")
+SMOKE_EVENT = {"name": "greets", "payload": {"name": "smoke"}, "expect": {"statusCode": 200}}
 
 
 @pytest.fixture(params=["staging", "prod"])
@@ -257,19 +259,27 @@ def release_context() -> ReleaseContext:
     return ReleaseContext("greeter", "staging", "group-arn", "application-arn", "table", "table-arn")
 
 
+def hooks(**args) -> TrafficHooks:
+    args = {
+        "release": release_context(),
+        "target_function_name": "greeter-staging",
+        "target_function_arn": "arn",
+        "codedeploy_role_name": "role",
+        "watch": PostShiftWatch(["alarm"], ["alarm-arn"]),
+    } | args
+    return TrafficHooks("greeter-hooks", TrafficHooksArgs(**args))
+
+
 def test_the_hooks_component_itself_refuses_a_pre_traffic_hook_that_cannot_reach_the_new_version():
-    with pytest.raises(ValueError, match="smoke_events: at least one test event"):
-        TrafficHooksArgs(
-            release=release_context(),
-            target_function_name="greeter-staging",
-            target_function_arn="arn",
-            codedeploy_role_name="role",
-            watch=PostShiftWatch(["alarm"], ["alarm-arn"]),
-            smoke_endpoints=[{"url": "https://api.example.com/"}],
-        )
+    found = refused_before_anything_exists(lambda: hooks(smoke_endpoints=[{"url": "https://api.example.com/"}]))
+    assert found.startswith("traffic hooks greeter-hooks: TrafficHooksArgs.smoke_events = (): at least one smoke event")
 
 
 @pytest.mark.parametrize("minutes", [0, 13])
 def test_the_hooks_component_itself_refuses_a_watch_lambda_cannot_hold(minutes):
-    with pytest.raises(ValueError, match="from 1 to 12"):
-        PostShiftWatch(["alarm"], ["alarm-arn"], minutes)
+    watch = PostShiftWatch(["alarm"], ["alarm-arn"], minutes)
+    found = refused_before_anything_exists(lambda: hooks(smoke_events=[SMOKE_EVENT], watch=watch))
+    assert found == (
+        f"traffic hooks greeter-hooks: TrafficHooksArgs.watch.minutes = {minutes}: a whole number from 1 to 12 "
+        "minutes (the post-traffic hook still reports within Lambda's 15-minute limit)"
+    )

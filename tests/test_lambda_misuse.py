@@ -16,17 +16,21 @@ def canary(**args) -> LambdaCanary:
 def test_a_lambda_canary_given_an_ecs_deployment_config_is_refused_naming_the_valid_configs():
     ecs_config = "CodeDeployDefault.ECSCanary10Percent5Minutes"
     found = refused_before_anything_exists(lambda: canary(deployment_config=ecs_config))
-    assert f"deployment_config '{ecs_config}' (ECS's, not Lambda's)" in found
+    assert (
+        f"LambdaCanaryArgs.deployment_config = '{ecs_config}': a TimeBasedShift or one of the Lambda configs" in found
+    )
+    assert "(ECS's are not Lambda's)" in found
     assert all(config in found for config in LAMBDA_PREDEFINED_CONFIGS)
 
 
 def test_a_lambda_canary_number_of_the_wrong_type_is_refused_naming_it():
     found = refused_before_anything_exists(lambda: canary(memory_mb="256", reserved_concurrency=1.5))
-    assert "Lambda canary greeter: memory_mb '256': a whole number (int), not str" in found
-    assert "reserved_concurrency 1.5: a whole number (int) or None, not float" in found
+    assert "Lambda canary greeter: LambdaCanaryArgs.memory_mb = '256': a whole number from 128 to 10240 MB" in found
+    assert found.splitlines()[0].endswith(", not str")
+    assert "LambdaCanaryArgs.reserved_concurrency = 1.5: a whole number from 1 to 10000" in found
 
 
 def test_a_flag_is_not_a_count():
-    assert "production 'yes': True or False, not str" in refused_before_anything_exists(
+    assert "LambdaCanaryArgs.production = 'yes': True or False, not str" in refused_before_anything_exists(
         lambda: canary(production="yes")
     )

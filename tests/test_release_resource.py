@@ -16,11 +16,13 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from ops.offline import ROOT
-from rollback_guard.components.release import ReleaseProvider
+from rollback_guard.components.codedeploy import LambdaDeploymentGroup, LambdaDeploymentGroupArgs, RollbackPolicy
+from rollback_guard.components.release import LambdaReleaseTarget, Release, ReleaseArgs, ReleaseProvider
 from rollback_guard.hooks.revisions import describe
+from rollback_guard.policy.rules import UnsafeConfiguration
 from rollback_guard.release import appspec
 from rollback_guard.release.engine import ReleaseFailed
-from rollback_guard.testing import mock_arn
+from rollback_guard.testing import mock_arn, run
 from tests.scenarios import FUNCTION, HOOKS, ROLLED_BACK_BY_ALARM, greeter, web
 
 
@@ -288,3 +290,21 @@ def test_the_target_of_an_appspec_reads_back():
     assert appspec.target_of(json.dumps(appspec.ecs_appspec(arn, "web", 80, {}))) == "web-prod:7"
     assert appspec.target_of(json.dumps(appspec.lambda_appspec("f", "live", "1", "2", {}))) == "2"
     assert appspec.target_of("version: 0.0") is None
+
+
+def test_a_release_naming_a_hook_at_an_event_lambda_has_not_is_refused_naming_the_events():
+    def attempt() -> str:
+        group = LambdaDeploymentGroup("fn-deploy", LambdaDeploymentGroupArgs(rollback=RollbackPolicy(["fn-errors"])))
+        target = LambdaReleaseTarget("fn", "live", "2", hooks={"AfterAllowTestTraffic": "fn-hook"})
+        with pytest.raises(UnsafeConfiguration) as refused:
+            Release("fn-release", ReleaseArgs(group, target, timeout_minutes=0))
+        return str(refused.value)
+
+    built = run(attempt)
+    assert built.value.splitlines() == [
+        "release fn-release: ReleaseArgs.timeout_minutes = 0: a whole number from 1 to 8700 minutes (three waits of "
+        "two days)",
+        "release fn-release: ReleaseArgs.target.hooks = ['AfterAllowTestTraffic']: lifecycle events among "
+        "BeforeAllowTraffic, AfterAllowTraffic",
+    ]
+    assert not built.of_type("pulumi-python:dynamic:Resource"), "the release is not created"

@@ -11,13 +11,19 @@ Every alarm here is a rollback trigger, so each is built against false positives
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.components.arguments import Number, Whole, allow, problems
 from rollback_guard.hooks.judge import JUDGE_NAMESPACE, PROBE_METRIC
+from rollback_guard.limits import ALARM_NAME_LENGTH
+from rollback_guard.policy import rules
 
 ALB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
@@ -26,16 +32,100 @@ LATENCY_STATISTIC = "p95"
 # 1 to 2.5 minutes. Alarms are evaluated once a minute.
 INGESTION_DELAY_SECONDS = (60, 150)
 EVALUATION_INTERVAL_SECONDS = 60
+# CloudWatch's PutMetricAlarm: a period of 10, 20, 30 or a multiple of 60 seconds (one-minute metrics
+# take multiples of 60), periods x evaluation periods at most a day, or 7 days for periods of an hour
+# or more; at most 10,000 evaluation periods within that.
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+ALARM_PERIOD_SECONDS = (60, 86_400)
+ALARM_EVALUATION_SECONDS = 86_400
+ALARM_EVALUATION_SECONDS_HOURLY = 604_800
+MAX_EVALUATION_PERIODS = 1_440
+
+
+@dataclass(frozen=True)
+class WholeMultiple:
+    """A whole number from `low` to `high` in multiples of `step` (a Rule, as arguments.Whole)."""
+
+    low: int
+    high: int
+    step: int
+    unit: str = ""
+    why: str = ""
+
+    @property
+    def allowed(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        why = f" ({self.why})" if self.why else ""
+        return f"a whole number from {self.low} to {self.high}{unit} in multiples of {self.step}{why}"
+
+    def allows(self, value: Any) -> bool:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole and self.low <= value <= self.high and value % self.step == 0
+
+    def schema(self) -> dict:
+        bounds = {"minimum": self.low, "maximum": self.high, "multipleOf": self.step}
+        return {"type": "integer", **bounds, "description": self.allowed}
+
+
+@dataclass(frozen=True)
+class RatePercent:
+    """A rate alarm's threshold: a percentage above 0 and below 100 (a Rule, as arguments.Number).
+    Production's ceiling is a floor of its own (rules.rate_alarm), said here for the schema."""
+
+    @property
+    def allowed(self) -> str:
+        return (
+            "a percentage above 0 and below 100 (at 100 the alarm can never fire); production at most "
+            f"{rules.PROD_MAX_ERROR_RATE_PERCENT}"
+        )
+
+    def allows(self, value: Any) -> bool:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and math.isfinite(value) and 0 < value < 100
+
+    def schema(self) -> dict:
+        return {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100, "description": self.allowed}
+
+
+RATE_PERCENT = RatePercent()
+PERIOD_SECONDS = WholeMultiple(*ALARM_PERIOD_SECONDS, 60, "seconds", why="the metrics have one-minute resolution")
+EVALUATION_PERIODS = Whole(1, MAX_EVALUATION_PERIODS)
+DATAPOINTS_TO_ALARM = Whole(1, MAX_EVALUATION_PERIODS, why="at most evaluation_periods")
+MINIMUM_REQUESTS = Whole(1, 1_000_000, why="requests per period below which the rate counts as 0")
+MINIMUM_INVOCATIONS = Whole(
+    1, 1_000_000, why="invocations of the new version per period below which the rate counts as 0"
+)
+LATENCY_BAND = Number(0.5, 10, "standard deviations")
+ALARM_NAME = f"an alarm's name of 1 to {ALARM_NAME_LENGTH} characters without control characters, not its ARN"
+
+
+def alarm_name_problem(name: Any) -> str | None:
+    """What is wrong with `name` as the name of an alarm a deployment group or a hook watches (they
+    look alarms up by name), or None."""
+    if not isinstance(name, str) or not 1 <= len(name) <= ALARM_NAME_LENGTH or re.search(r"[\x00-\x1f]", name):
+        return ALARM_NAME
+    if rules.alarm_names_not_arns([name]):
+        return f"{ALARM_NAME}: CodeDeploy looks alarms up by name, so an ARN names no alarm it would ever check"
+    return None
 
 
 @dataclass(frozen=True)
 class AlarmEvaluation:
-    """How long a signal must last before it counts: `datapoints_to_alarm` of `evaluation_periods`
-    periods of `period_seconds`."""
+    """How long a signal must last before a rollback alarm fires: `datapoints_to_alarm` breaching
+    periods of the last `evaluation_periods`, each `period_seconds` long (M of N).
 
-    period_seconds: int = 60
-    evaluation_periods: int = 3
-    datapoints_to_alarm: int = 3
+    Attributes:
+        period_seconds: Default: 60, the resolution of Lambda's and the load balancer's metrics: the
+            finest period, the fastest detection. 60 to 86400 in multiples of 60.
+        evaluation_periods: Default: 3, the N of M of N. 1 to 1440, and evaluation_periods x
+            period_seconds at most a day (7 days for periods of an hour or more), as CloudWatch allows.
+        datapoints_to_alarm: Default: 3, the M of M of N: three bad minutes in a row, so one bad minute
+            (a cold start, a blip) does not roll back. 1 to evaluation_periods.
+    """
+
+    period_seconds: int = field(default=60, metadata=allow(PERIOD_SECONDS))
+    evaluation_periods: int = field(default=3, metadata=allow(EVALUATION_PERIODS))
+    datapoints_to_alarm: int = field(default=3, metadata=allow(DATAPOINTS_TO_ALARM))
 
     @property
     def worst_detection_seconds(self) -> int:
@@ -49,19 +139,64 @@ class AlarmEvaluation:
         )
 
 
+def evaluation_problems(where: str, evaluation: AlarmEvaluation) -> list[str]:
+    """What CloudWatch refuses in an evaluation whose fields are each valid (arguments.problems), one
+    line each naming the field of `where`: more datapoints than periods, a range longer than it allows."""
+    found = []
+    periods, period = evaluation.evaluation_periods, evaluation.period_seconds
+    if evaluation.datapoints_to_alarm > periods:
+        found.append(
+            f"{where}.datapoints_to_alarm = {evaluation.datapoints_to_alarm}: at most evaluation_periods ({periods})"
+        )
+    ceiling = ALARM_EVALUATION_SECONDS if period < 3600 else ALARM_EVALUATION_SECONDS_HOURLY
+    if period * periods > ceiling:
+        found.append(
+            f"{where}.evaluation_periods = {periods}: period_seconds x evaluation_periods at most {ceiling} s "
+            f"(CloudWatch's limit for a {period} s period)"
+        )
+    return found
+
+
+def alarm_args_problems(args: Any, where: str, rate: str, production: bool = False) -> list[str]:
+    """Everything rollback alarms refuse in `args` (LambdaAlarmsArgs, LoadBalancerAlarmsArgs, or a
+    component's Args with the same fields), each naming its argument: the declarations, then the
+    evaluation's own limits and production's ceiling on the rate (`rate`: "the error rate")."""
+    found = problems(args, where)
+    if found:
+        return found
+    found += evaluation_problems(f"{where}.evaluation", args.evaluation)
+    return found + [
+        f"{where}.error_rate_percent = {args.error_rate_percent!r}: {problem}"
+        for problem in rules.rate_alarm(args.error_rate_percent, rate, production)
+    ]
+
+
 @dataclass
 class LoadBalancerAlarmsArgs:
+    """The rollback alarms of a service behind a load balancer with blue and green target groups.
+
+    Attributes:
+        load_balancer_arn_suffix: Required. The load balancer, as CloudWatch's dimension names it.
+        target_group_arn_suffixes: Required. The blue and green target groups: the alarms watch
+            whichever one serves the new version.
+        evaluation: Required. How long a signal must last (AlarmEvaluation).
+        error_rate_percent: Default: 1.0, a tenth of production's ceiling: a release that fails one
+            request in a hundred more is bad. Above 0 and below 100; production at most 10.
+        minimum_requests: Default: 50 requests a period, below which the rate counts as 0, so a few
+            failures at 3 a.m. cannot roll back. 1 to 1000000.
+        latency_anomaly_band: Default: None, no latency alarm (a band needs two weeks of history to
+            be trusted). The width of the expected p95 band, 0.5 to 10 standard deviations.
+        judge_probes: Default: False. True when a canary judge probes green through the test listener:
+            its probes (PROBE_METRIC) are taken out of the requests, so passing probes neither dilute
+            a rate nor lift it over its guard.
+    """
+
     load_balancer_arn_suffix: pulumi.Input[str]
-    # The blue and green target groups: the alarms watch whichever one serves the new version.
     target_group_arn_suffixes: Sequence[pulumi.Input[str]]
     evaluation: AlarmEvaluation
-    error_rate_percent: float = 1.0
-    minimum_requests: int = 50
-    # Width of the expected latency band in standard deviations; None leaves the alarm out.
-    latency_anomaly_band: float | None = None
-    # A canary judge probes green through the test listener (components/canary_judge.py): its
-    # probes, which it counts in PROBE_METRIC, are taken out of the requests again, so that
-    # passing probes neither dilute a rate nor lift it over its guard.
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
+    minimum_requests: int = field(default=50, metadata=allow(MINIMUM_REQUESTS))
+    latency_anomaly_band: float | None = field(default=None, metadata=allow(LATENCY_BAND))
     judge_probes: bool = False
 
 
@@ -136,6 +271,7 @@ class LoadBalancerAlarms(_RollbackAlarms):
     """
 
     def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"rollback alarms {name}", alarm_args_problems(args, "LoadBalancerAlarmsArgs", "the 5xx rate"))
         super().__init__("rollback-guard:alarms:LoadBalancerAlarms", name, None, opts)
         self._name, self._evaluation, self._namespace = name, args.evaluation, ALB_NAMESPACE
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
@@ -225,13 +361,26 @@ class LoadBalancerAlarms(_RollbackAlarms):
 
 @dataclass
 class LambdaAlarmsArgs:
+    """The rollback alarms of a function released through an alias.
+
+    Attributes:
+        function_name: Required. The function released.
+        alias_name: Required. The alias CodeDeploy shifts, through which the rates are measured.
+        version: Required. The version the release shifts to (the newest published one, or the pinned
+            one): the error-rate alarm measures that version only.
+        evaluation: Required. How long a signal must last (AlarmEvaluation).
+        error_rate_percent: Default: 1.0, a tenth of production's ceiling. Above 0 and below 100;
+            production at most 10.
+        minimum_invocations: Default: 20 invocations of the new version a period, below which the rate
+            counts as 0 (a 10% canary of a quiet function sees few). 1 to 1000000.
+    """
+
     function_name: pulumi.Input[str]
-    alias_name: str
-    # The version the release shifts to (the newest published one, or the pinned one).
+    alias_name: pulumi.Input[str]
     version: pulumi.Input[str]
     evaluation: AlarmEvaluation
-    error_rate_percent: float = 1.0
-    minimum_invocations: int = 20
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
+    minimum_invocations: int = field(default=20, metadata=allow(MINIMUM_INVOCATIONS))
 
 
 class LambdaAlarms(_RollbackAlarms):
@@ -245,6 +394,7 @@ class LambdaAlarms(_RollbackAlarms):
     """
 
     def __init__(self, name: str, args: LambdaAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"rollback alarms {name}", alarm_args_problems(args, "LambdaAlarmsArgs", "the error rate"))
         super().__init__("rollback-guard:alarms:LambdaAlarms", name, None, opts)
         self._name, self._evaluation, self._namespace = name, args.evaluation, LAMBDA_NAMESPACE
         alias = {

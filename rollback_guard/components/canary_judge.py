@@ -35,23 +35,33 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.components.alarms import RATE_PERCENT
+from rollback_guard.components.arguments import Number, Text, Whole, allow, problems
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.lambda_function import (
+    LOG_RETENTION,
     VPC_FUNCTION_STATEMENT,
     hook_handler,
     hooks_archive,
     invoked_by_rule,
     logged_function,
+    logged_function_name_problems,
+    name_problems,
 )
+from rollback_guard.components.naming import physical_name
 from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOURCE, VERDICT_EVENTS
 from rollback_guard.components.traffic_hooks import (
+    CHECK_TIMEOUT_SECONDS,
     LAMBDA_ENVIRONMENT_BYTES,
+    PORT,
+    checks_fit,
     green_check_variables,
     security_group_to_test_listener,
 )
 from rollback_guard.hooks.judge import HEARTBEAT_ALARM_SUFFIX, HEARTBEAT_METRIC, JUDGE_NAMESPACE
-from rollback_guard.limits import ALARM_NAME_LENGTH
+from rollback_guard.limits import SECURITY_GROUP
+from rollback_guard.policy import rules
 
 DEFAULT_PROBES_PER_SECOND = 2.0
 MAX_PROBES_PER_SECOND = 10.0
@@ -70,6 +80,15 @@ JUDGE_HANDLER = hook_handler("judge")
 HEARTBEAT_MINUTES = 5
 # What the judge adds to its deployment group's alarms (CodeDeploy takes MAX_ALARMS_PER_DEPLOYMENT_GROUP).
 JUDGE_ALARMS = 1
+# What the judge's arguments may be (the stack files' `judge` keys read the same).
+PROBES_PER_SECOND = Number(0, MAX_PROBES_PER_SECOND, "probes a second to the new version", above=True)
+MAX_PROBES = Whole(
+    0,
+    MAX_PROBES_PER_RELEASE,
+    why="the cost cap on a release's probes; 0 sends none, which production refuses (its judge needs probes)",
+)
+# The name a release is recorded under (the deployment log's keys, the judge's environment).
+RECORDED_NAME = Text(r"[A-Za-z0-9_.-]+", "1 to 64 letters, digits, - _ and .", max_length=64)
 
 # Stand-ins for what is known only at deploy time, at the longest AWS allows, so that a check that
 # fits here fits in Lambda whatever the names become.
@@ -91,42 +110,52 @@ _LONGEST = {
 
 @dataclass(frozen=True)
 class JudgeOptions:
-    """How hard the judge probes: probes a second, and the most in one release (the cost cap; 0
-    sends none, and the judge decides on metrics alone)."""
+    """How hard the canary judge probes the new version during a release.
 
-    probes_per_second: float = DEFAULT_PROBES_PER_SECOND
-    max_probes_per_release: int = DEFAULT_MAX_PROBES_PER_RELEASE
+    Attributes:
+        probes_per_second: Default: 2.0, enough to see a version that fails most requests within
+            seconds at a cost of cents. Above 0, at most 10.
+        max_probes_per_release: Default: 5000, the cost cap on one release's probes. 0 to 100000; 0
+            sends none and the judge decides on metrics alone, which production refuses (metrics reach
+            it a minute or more late).
+    """
 
-    def __post_init__(self) -> None:
-        if not 0 < self.probes_per_second <= MAX_PROBES_PER_SECOND:
-            raise ValueError(
-                f"probes_per_second {self.probes_per_second!r}: above 0 and at most {MAX_PROBES_PER_SECOND:g}"
-            )
-        if not 0 <= self.max_probes_per_release <= MAX_PROBES_PER_RELEASE:
-            raise ValueError(
-                f"max_probes_per_release {self.max_probes_per_release!r}: from 0 to {MAX_PROBES_PER_RELEASE}"
-            )
+    probes_per_second: float = field(default=DEFAULT_PROBES_PER_SECOND, metadata=allow(PROBES_PER_SECOND))
+    max_probes_per_release: int = field(default=DEFAULT_MAX_PROBES_PER_RELEASE, metadata=allow(MAX_PROBES))
 
 
 @dataclass
 class LambdaJudgeTarget:
     """A Lambda canary's function: the judge compares its versions' metrics under the alias and
-    probes the new version with the smoke events (as hooks/smoke.py reads them)."""
+    probes the new version with the smoke events (as hooks/smoke.py reads them).
+
+    Attributes:
+        function_name: Required. The function released.
+        function_arn: Required. The same function: the judge may invoke its versions and no other function.
+        alias: Required. The alias CodeDeploy shifts, under which the versions' metrics are compared.
+        smoke_events: Required. {name, payload, expect}: what a probe sends the new version.
+        check_timeout_seconds: Default: 20. Per probe, the new version's invocation with its cold start;
+            above 0, at most 45 s.
+        release_metrics: Default: False. True when the function publishes its own 10 s counts
+            (rollback_guard.release_metrics), which the judge then reads too; only its code can say so.
+    """
 
     function_name: pulumi.Input[str]
     function_arn: pulumi.Input[str]
     alias: pulumi.Input[str]
     smoke_events: Sequence[dict[str, Any]]
-    # Per probe: the new version's invocation, cold start included.
-    check_timeout_seconds: float = 20.0
-    # The function publishes its own 10 s counts (rollback_guard.release_metrics): the judge reads them too.
+    check_timeout_seconds: float = field(default=20.0, metadata=allow(CHECK_TIMEOUT_SECONDS))
     release_metrics: bool = False
 
 
 @dataclass
 class TargetGroup:
-    """One of an ECS service's two target groups: its name (as CodeDeploy's deployment targets name
-    it) and its ARN suffix (as CloudWatch's TargetGroup dimension names it)."""
+    """One of an ECS service's two target groups.
+
+    Attributes:
+        name: Required. Its name, as CodeDeploy's deployment targets name it.
+        arn_suffix: Required. Its ARN suffix, as CloudWatch's TargetGroup dimension names it.
+    """
 
     name: pulumi.Input[str]
     arn_suffix: pulumi.Input[str]
@@ -135,14 +164,26 @@ class TargetGroup:
 @dataclass
 class EcsJudgeTarget:
     """An ECS service released by CodeDeploy: the judge compares the target groups' metrics and
-    probes green through the test listener (the smoke paths), from inside the VPC."""
+    probes green through the test listener (the smoke paths), from inside the VPC.
+
+    Attributes:
+        vpc_id: Required. The VPC the judge runs in (the test listener admits the VPC only).
+        vpc_cidr: Required. The VPC's block, where the judge may reach the test listener.
+        subnet_ids: Required. The private subnets it runs in.
+        load_balancer_arn_suffix: Required. The load balancer, as CloudWatch names it.
+        load_balancer_dns_name: Required. Where the judge reaches the test listener.
+        test_listener_port: Required. The test listener's port, 1 to 65535.
+        smoke_paths: Required. {path, expectStatus, timeoutSeconds, expectBody}: what a probe asks green.
+        blue: Required. The blue target group.
+        green: Required. The green target group.
+    """
 
     vpc_id: pulumi.Input[str]
     vpc_cidr: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     load_balancer_arn_suffix: pulumi.Input[str]
     load_balancer_dns_name: pulumi.Input[str]
-    test_listener_port: int
+    test_listener_port: int = field(metadata=allow(PORT))
     smoke_paths: Sequence[dict[str, Any]]
     blue: TargetGroup
     green: TargetGroup
@@ -150,17 +191,30 @@ class EcsJudgeTarget:
 
 @dataclass
 class CanaryJudgeArgs:
-    # Whose releases it judges: the name and environment they are recorded under, their deployment
-    # group (the only one whose deployments it looks for) and the deployment log.
-    service: str
-    environment: str
+    """The canary judge of one release path.
+
+    Attributes:
+        service: Required. The name its releases are recorded under (1 to 64 letters, digits, - _ .).
+        environment: Required. The environment they are recorded under (the stack's name, usually).
+        deployment_group: Required. Its deployment group: the only one whose deployments it looks for,
+            and stops.
+        deployment_log: Required. Where it keeps its state and verdicts, beside the releases.
+        target: Required. What it compares and probes: LambdaJudgeTarget or EcsJudgeTarget.
+        error_rate_percent: Default: 1.0, the rollback alarms' default. The path's rollback threshold,
+            the ceiling the new version is held to: above 0 and below 100.
+        options: Default: JudgeOptions(), 2 probes a second, at most 5000 a release.
+        log_retention_days: Default: 30, what production keeps at least. One of CloudWatch Logs'
+            retention periods.
+    """
+
+    service: str = field(metadata=allow(RECORDED_NAME))
+    environment: str = field(metadata=allow(RECORDED_NAME))
     deployment_group: DeploymentGroupBase
     deployment_log: DeploymentLog
     target: LambdaJudgeTarget | EcsJudgeTarget
-    # The path's rollback threshold (its alarm's errorRatePercent): the ceiling the new version is held to.
-    error_rate_percent: float = 1.0
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
     options: JudgeOptions = field(default_factory=JudgeOptions)
-    log_retention_days: int = 30
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
 
 
 def _kind(target: LambdaJudgeTarget | EcsJudgeTarget) -> Literal["lambda", "ecs"]:
@@ -260,19 +314,51 @@ def judge_environment_fits(size: int) -> list[str]:
 
 
 def judge_function_name(name: str) -> str:
-    """The judge function's name (logged_function names it `<name>-<stack>`), known before it exists."""
-    return f"{name}-{pulumi.get_stack()}"
+    """The judge function's name (logged_function names it physical_name(name)), known before it exists."""
+    return physical_name(name)
 
 
 def heartbeat_alarm_name(name: str) -> str:
     """The name of the heartbeat alarm of the judge named `name` (its resource name, as
     CanaryJudge takes it): its function's name and `-silent`. Known before the judge and its
     deployment group exist, so the group can list the alarm without waiting for the judge, which
-    is built after the group."""
-    alarm = f"{judge_function_name(name)}{HEARTBEAT_ALARM_SUFFIX}"
-    if len(alarm) > ALARM_NAME_LENGTH:
-        raise ValueError(f"the judge's heartbeat alarm name {alarm!r}: at most {ALARM_NAME_LENGTH} characters")
-    return alarm
+    is built after the group. judge_name_problems says when AWS would refuse it."""
+    return f"{judge_function_name(name)}{HEARTBEAT_ALARM_SUFFIX}"
+
+
+def judge_name_problems(name: str, in_vpc: bool = False) -> list[str]:
+    """The names CanaryJudge(name) gives AWS that AWS would refuse: its function (with its log
+    group, role and policy), its heartbeat alarm, its two EventBridge rules and, in a VPC, its
+    security group. A component that lists the heartbeat alarm before the judge exists checks these
+    first."""
+    found = logged_function_name_problems("the canary judge's function", name)
+    found += name_problems(
+        "the canary judge's heartbeat alarm", "aws:cloudwatch/metricAlarm:MetricAlarm", heartbeat_alarm_name(name)
+    )
+    for rule in ("start", "every-minute"):
+        found += name_problems(
+            f"the canary judge's {rule} rule", "aws:cloudwatch/eventRule:EventRule", f"{name}-{rule}", autonamed=True
+        )
+    if in_vpc:
+        found += name_problems("the canary judge's security group", SECURITY_GROUP, f"{name}-sg", autonamed=True)
+    return found
+
+
+def canary_judge_problems(name: str, args: CanaryJudgeArgs, where: str = "CanaryJudgeArgs") -> list[str]:
+    """Everything CanaryJudge(name, args) refuses, each naming its argument: the declarations, the
+    smoke checks' room in its environment and the names it gives AWS."""
+    found = problems(args, where)
+    if not found:
+        target = args.target
+        if isinstance(target, LambdaJudgeTarget):
+            size = lambda_judge_environment_bytes(target.smoke_events)
+            found += checks_fit(f"{where}.target.smoke_events", "canary judge's", size)
+        elif isinstance(target, EcsJudgeTarget):
+            size = ecs_judge_environment_bytes(target.smoke_paths)
+            found += checks_fit(f"{where}.target.smoke_paths", "canary judge's", size)
+        else:
+            found.append(f"{where}.target = {target!r}: a LambdaJudgeTarget or an EcsJudgeTarget")
+    return found + judge_name_problems(name, in_vpc=isinstance(args.target, EcsJudgeTarget))
 
 
 def start_event_pattern(application_name: str, deployment_group_name: str) -> dict:
@@ -300,6 +386,7 @@ class CanaryJudge(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: CanaryJudgeArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"canary judge {name}", canary_judge_problems(name, args))
         super().__init__("rollback-guard:canary_judge:CanaryJudge", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.alarms import AlarmEvaluation, alarm_name_problem
+from rollback_guard.components.arguments import OneOf, Whole, allow, problems
 from rollback_guard.components.iam import service_role
-from rollback_guard.limits import ALARMS_PER_DEPLOYMENT_GROUP, CODEDEPLOY_WAIT_MINUTES
+from rollback_guard.components.naming import physical_name, too_long
+from rollback_guard.limits import ALARMS_PER_DEPLOYMENT_GROUP, CODEDEPLOY_WAIT_MINUTES, NAME_RULES
 from rollback_guard.policy import rules
 
 # Predefined configurations, spelled as AWS spells them (ECS says "Minutes", Lambda "Minute").
@@ -65,14 +67,26 @@ def minimum_blue_kept_minutes(evaluation: AlarmEvaluation) -> int:
     return math.ceil((evaluation.worst_detection_seconds + ALARM_POLL_SECONDS) / 60)
 
 
+SHIFT_KINDS = ("linear", "canary")
+
+
 @dataclass(frozen=True)
 class TimeBasedShift:
     """A custom traffic shift: `linear` moves `percentage` every `interval_minutes`; `canary` moves
-    `percentage` first and the rest after `interval_minutes`."""
+    `percentage` first and the rest after `interval_minutes`. Becomes a CodeDeploy deployment config
+    of the component's own, named `<prefix><group>-<stack>-<kind>-<percentage>pct-<interval>min`.
 
-    kind: Literal["linear", "canary"]
-    percentage: int
-    interval_minutes: int
+    Attributes:
+        kind: Required. "linear" or "canary".
+        percentage: Required. The traffic moved at each step (linear) or first (canary), 1 to 100; 100
+            moves all at once, which production refuses.
+        interval_minutes: Required. Minutes between steps, 1 to 2880 (CodeDeploy's two days); the whole
+            shift must also end within 2880 minutes.
+    """
+
+    kind: Literal["linear", "canary"] = field(metadata=allow(OneOf(SHIFT_KINDS)))
+    percentage: int = field(metadata=allow(Whole(1, 100, "%", why="100 moves all traffic at once")))
+    interval_minutes: int = field(metadata=allow(Whole(1, MAX_WAIT_MINUTES, "minutes", why="CodeDeploy's two days")))
 
 
 DeploymentConfigChoice = str | TimeBasedShift
@@ -98,32 +112,68 @@ PREDEFINED_SHIFTS: dict[str, TimeBasedShift | None] = {
 
 
 PREDEFINED_CONFIGS: dict[str, frozenset[str]] = {"ECS": ECS_PREDEFINED_CONFIGS, "Lambda": LAMBDA_PREDEFINED_CONFIGS}
-SHIFT_KINDS = ("linear", "canary")
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """What a `compute_platform` release's deployment config may be (a Rule, as arguments.OneOf): one
+    of that platform's predefined configs, by name, or a TimeBasedShift (whose fields declare their own)."""
+
+    compute_platform: Literal["ECS", "Lambda"]
+
+    @property
+    def allowed(self) -> str:
+        platform = self.compute_platform
+        others = " and ".join(other for other in PREDEFINED_CONFIGS if other != platform)
+        names = ", ".join(sorted(PREDEFINED_CONFIGS[platform]))
+        return f"a TimeBasedShift or one of the {platform} configs {names} ({others}'s are not {platform}'s)"
+
+    def allows(self, value: Any) -> bool:
+        return isinstance(value, TimeBasedShift) or (
+            isinstance(value, str) and value in PREDEFINED_CONFIGS[self.compute_platform]
+        )
+
+    def schema(self) -> dict:
+        shift = {
+            "type": "object",
+            "properties": {
+                "type": {"enum": list(SHIFT_KINDS)},
+                "percentage": {"type": "integer", "minimum": 1, "maximum": 100},
+                "intervalMinutes": {"type": "integer", "minimum": 1, "maximum": MAX_WAIT_MINUTES},
+            },
+            "required": ["type", "percentage", "intervalMinutes"],
+        }
+        return {
+            "anyOf": [{"enum": sorted(PREDEFINED_CONFIGS[self.compute_platform])}, shift],
+            "description": self.allowed,
+        }
+
+
+ECS_CONFIG = DeploymentConfig("ECS")
+LAMBDA_CONFIG = DeploymentConfig("Lambda")
 
 
 def deployment_config_problems(argument: str, choice: object, compute_platform: Literal["ECS", "Lambda"]) -> list[str]:
     """What is wrong with `choice` as the deployment config of a `compute_platform` release, one
-    line each naming `argument`: a predefined config of that platform, or a TimeBasedShift (whose
-    field types rules.argument_types checks)."""
+    line each naming `argument` (a path such as `LambdaCanaryArgs.deployment_config`): a predefined
+    config of that platform, or a TimeBasedShift whose fields are valid and that ends within
+    CodeDeploy's two days."""
+    rule = DeploymentConfig(compute_platform)
+    if not rule.allows(choice):
+        return [f"{argument} = {choice!r}: {rule.allowed}"]
     if isinstance(choice, TimeBasedShift):
-        if rules.argument_types(choice):
-            return []  # the wrong types, as rules.argument_types names them in the whole Args
-        found = []
-        if choice.kind not in SHIFT_KINDS:
-            found.append(f"{argument}.kind {choice.kind!r}: one of {', '.join(SHIFT_KINDS)}")
-        if not 1 <= choice.percentage <= 100:
-            found.append(f"{argument}.percentage {choice.percentage!r}: from 1 to 100")
-        if choice.interval_minutes < 1:
-            found.append(f"{argument}.interval_minutes {choice.interval_minutes!r}: at least 1")
-        return found
-    valid = PREDEFINED_CONFIGS[compute_platform]
-    if isinstance(choice, str) and choice in valid:
+        return problems(choice, argument) or shift_problems(argument, choice)
+    return []
+
+
+def shift_problems(argument: str, choice: TimeBasedShift) -> list[str]:
+    """A custom shift whose fields are valid but that CodeDeploy would not complete in time."""
+    minutes = shift_minutes(choice)
+    if minutes <= MAX_WAIT_MINUTES:
         return []
-    other = next((platform for platform, names in PREDEFINED_CONFIGS.items() if str(choice) in names), None)
-    why = f" ({other}'s, not {compute_platform}'s)" if other else ""
     return [
-        f"{argument} {choice!r}{why}: a TimeBasedShift or one of the {compute_platform} configs "
-        f"{', '.join(sorted(valid))}"
+        f"{argument} = {choice!r}: a shift CodeDeploy completes within {MAX_WAIT_MINUTES} minutes (two days); "
+        f"this one takes {minutes}"
     ]
 
 
@@ -169,7 +219,15 @@ def all_at_once(choice: DeploymentConfigChoice) -> bool:
 @dataclass(frozen=True)
 class AutoRollback:
     """Which events send traffic back to the previous version. All on by default: a rollback tool
-    that needs opting into rollbacks would be a surprise."""
+    that needs opting into rollbacks would be a surprise.
+
+    Attributes:
+        failed_deployment: Default: True. A failed deployment (a hook that fails, tasks that do not
+            start) rolls back; a deployment group refuses False.
+        stopped_deployment: Default: True. A deployment someone (or the canary judge) stops rolls back.
+        deployment_in_alarm: Default: True. A deployment stopped by an alarm rolls back; a deployment
+            group refuses False.
+    """
 
     failed_deployment: bool = True
     stopped_deployment: bool = True
@@ -187,12 +245,47 @@ class AutoRollback:
 @dataclass
 class RollbackPolicy:
     """What sends a deployment group's traffic back: the alarms it watches and the events it rolls
-    back on."""
+    back on.
+
+    Attributes:
+        alarm_names: Default: () (none), which a deployment group refuses. The alarms that stop a
+            deployment, by name (CodeDeploy looks them up by name; an ARN names none), 1 to 10 of them,
+            each once. A list, an Output of one, or a list of Outputs (alarms made in the same program):
+            names are checked when known.
+        auto_rollback: Default: AutoRollback(), every event rolls back.
+        ignore_poll_alarm_failure: Default: False. If CodeDeploy cannot read the alarms it stops the
+            deployment instead of flying blind.
+    """
 
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     auto_rollback: AutoRollback = field(default_factory=AutoRollback)
-    # False: if CodeDeploy cannot read the alarms it stops the deployment instead of flying blind.
     ignore_poll_alarm_failure: bool = False
+
+
+def alarm_names_problems(where: str, names: Any) -> list[str]:
+    """The alarm names of `where` (`LambdaDeploymentGroupArgs.rollback.alarm_names`) a deployment
+    group would refuse, as far as they are known: each name, a repeated one, more than CodeDeploy
+    takes. An Output (the list, or a name in it) is checked when known (_alarm_configuration)."""
+    if isinstance(names, pulumi.Output):
+        return []
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        return [f"{where} = {names!r}: a list of alarm names, 1 to {MAX_ALARMS_PER_DEPLOYMENT_GROUP}"]
+    found = [
+        f"{where}[{i}] = {name!r}: {problem}"
+        for i, name in enumerate(names)
+        if not isinstance(name, pulumi.Output) and (problem := alarm_name_problem(name))
+    ]
+    known = [name for name in names if isinstance(name, str)]
+    repeated = sorted({name for name in known if known.count(name) > 1})
+    if repeated:
+        found.append(
+            f"{where} = {list(names)!r}: each alarm once ({', '.join(repeated)} repeated): CodeDeploy refuses it"
+        )
+    if len(names) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
+        found.append(
+            f"{where} = {len(names)} alarms: a deployment group takes at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms"
+        )
+    return found
 
 
 class DeploymentGroupBase(pulumi.ComponentResource):
@@ -256,8 +349,33 @@ class DeploymentGroupBase(pulumi.ComponentResource):
         )
 
 
+WAIT_MINUTES = Whole(0, MAX_WAIT_MINUTES, "minutes", why="CodeDeploy's two days")
+
+
 @dataclass
 class EcsDeploymentGroupArgs:
+    """A blue/green deployment group with traffic control for one ECS service.
+
+    Attributes:
+        cluster_name: Required. The service's cluster.
+        service_name: Required. The service, under the CODE_DEPLOY deployment controller.
+        blue_target_group_name: Required. The target group serving the live version.
+        green_target_group_name: Required. The target group the new version starts in.
+        production_listener_arn: Required. The listener CodeDeploy switches between the target groups.
+        test_listener_arn: Default: None, no test traffic. The listener that reaches green only, for
+            the AfterAllowTestTraffic hook's smoke tests before production traffic moves.
+        rollback: Default: RollbackPolicy(), which watches no alarm and is refused: give it the
+            rollback alarms.
+        deployment_config: Default: CodeDeployDefault.ECSLinear10PercentEvery1Minutes, ten steps a
+            minute apart. One of the ECS configs, or a TimeBasedShift.
+        termination_wait_minutes: Default: 10, production's floor. Alarms are still watched while blue
+            waits for termination; once blue is gone there is nothing to roll back to. 0 to 2880.
+        approval_wait_minutes: Default: 0, traffic shifts as soon as green is ready; otherwise someone
+            must continue the deployment within this many minutes or it stops (and rolls back). 0 to 2880.
+        production: Default: False. True holds the production floors (policy/rules.py): gradual
+            shifts, blue kept at least 10 minutes.
+    """
+
     cluster_name: pulumi.Input[str]
     service_name: pulumi.Input[str]
     blue_target_group_name: pulumi.Input[str]
@@ -265,14 +383,11 @@ class EcsDeploymentGroupArgs:
     production_listener_arn: pulumi.Input[str]
     test_listener_arn: pulumi.Input[str] | None = None
     rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
-    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
-    # Alarms are still watched while blue waits for termination; once blue is gone there is
-    # nothing to roll back to, so the wait is the window in which a late alarm still helps.
-    termination_wait_minutes: int = 10
-    # 0 shifts traffic as soon as green is ready; otherwise someone must continue the deployment
-    # within this many minutes or it stops (and rolls back).
-    approval_wait_minutes: int = 0
-    # Production floors (policy/rules.py): gradual shifts, blue kept at least 10 minutes.
+    deployment_config: DeploymentConfigChoice = field(
+        default="CodeDeployDefault.ECSLinear10PercentEvery1Minutes", metadata=allow(ECS_CONFIG)
+    )
+    termination_wait_minutes: int = field(default=10, metadata=allow(WAIT_MINUTES))
+    approval_wait_minutes: int = field(default=0, metadata=allow(WAIT_MINUTES))
     production: bool = False
 
 
@@ -328,10 +443,20 @@ class EcsDeploymentGroup(DeploymentGroupBase):
 
 @dataclass
 class LambdaDeploymentGroupArgs:
+    """A deployment group that shifts a Lambda alias.
+
+    Attributes:
+        rollback: Default: RollbackPolicy(), which watches no alarm and is refused: give it the
+            rollback alarms.
+        deployment_config: Default: CodeDeployDefault.LambdaLinear10PercentEvery1Minute, ten steps a
+            minute apart: the whole shift takes ten minutes. One of the Lambda configs, or a TimeBasedShift.
+        production: Default: False. True holds the production floors (policy/rules.py): gradual shifts.
+    """
+
     rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
-    # Ten steps a minute apart: the whole shift takes ten minutes.
-    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
-    # Production floors (policy/rules.py): gradual shifts.
+    deployment_config: DeploymentConfigChoice = field(
+        default="CodeDeployDefault.LambdaLinear10PercentEvery1Minute", metadata=allow(LAMBDA_CONFIG)
+    )
     production: bool = False
 
 
@@ -354,13 +479,50 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
         )
 
 
+def deployment_group_problems(
+    name: str,
+    args: EcsDeploymentGroupArgs | LambdaDeploymentGroupArgs,
+    compute_platform: Literal["ECS", "Lambda"],
+    where: str | None = None,
+) -> list[str]:
+    """What a deployment group refuses in `args` before anything exists, each naming its argument of
+    `where` (the Args class by default): the declarations, a config of another platform, a shift
+    CodeDeploy would not complete, the alarm names known, and the names it gives AWS."""
+    where = where or type(args).__name__
+    found = problems(args, where)
+    if not found and isinstance(args.deployment_config, TimeBasedShift):
+        found += shift_problems(f"{where}.deployment_config", args.deployment_config)
+    found += alarm_names_problems(f"{where}.rollback.alarm_names", args.rollback.alarm_names)
+    return found + deployment_group_name_problems(name, args.deployment_config)
+
+
+def deployment_group_name_problems(name: str, choice: Any) -> list[str]:
+    """The names DeploymentGroupBase(name) gives AWS that AWS would refuse: its own and its
+    application's, its role, and a custom shift's deployment config."""
+    found = []
+    for what, type_token, held in (
+        ("the deployment group", "aws:codedeploy/deploymentGroup:DeploymentGroup", name),
+        ("the CodeDeploy application", "aws:codedeploy/application:Application", f"{name}-app-xxxxxxx"),
+        ("the deployment group's role", "aws:iam/role:Role", f"{name}-role-xxxxxxx"),
+    ):
+        found += too_long(what, held, NAME_RULES[type_token].max_length)
+    if isinstance(choice, TimeBasedShift):
+        rule = NAME_RULES["aws:codedeploy/deploymentConfig:DeploymentConfig"]
+        found += too_long("the custom shift's deployment config", custom_config_name(name, choice), rule.max_length)
+    return found
+
+
+def custom_config_name(name: str, choice: TimeBasedShift) -> str:
+    """The name of the deployment config a custom shift of the group `name` becomes: config names are
+    unique per account and region, so it carries the project (or the stack's prefix) and the stack."""
+    return f"{physical_name(name)}-{choice.kind}-{choice.percentage}pct-{choice.interval_minutes}min"
+
+
 def _refuse_misuse(
     name: str, args: EcsDeploymentGroupArgs | LambdaDeploymentGroupArgs, compute_platform: Literal["ECS", "Lambda"]
 ) -> None:
-    """Arguments of the wrong type and a config of another platform, refused before anything exists."""
-    found = rules.argument_types(args)
-    found += deployment_config_problems("deployment_config", args.deployment_config, compute_platform)
-    rules.refuse(f"deployment group {name}", found)
+    """Arguments the group refuses (deployment_group_problems), before anything exists."""
+    rules.refuse(f"deployment group {name}", deployment_group_problems(name, args, compute_platform))
 
 
 def _service_role(
@@ -391,10 +553,7 @@ def deployment_config_name(
     )
     config = aws.codedeploy.DeploymentConfig(
         f"{name}-shift",
-        # Config names are unique per account and region: the stack keeps staging's and prod's apart.
-        deployment_config_name=(
-            f"{name}-{pulumi.get_stack()}-{choice.kind}-{choice.percentage}pct-{choice.interval_minutes}min"
-        ),
+        deployment_config_name=custom_config_name(name, choice),
         compute_platform=compute_platform,
         traffic_routing_config=routing,
         opts=opts,
@@ -413,10 +572,8 @@ def _alarm_configuration(
     def configure(names: list[str]) -> aws.codedeploy.DeploymentGroupAlarmConfigurationArgs:
         if not names:
             raise rules.UnsafeConfiguration(f"deployment group {name}", ["it watches no alarm: give it at least one"])
-        if len(names) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
-            raise ValueError(
-                f"a deployment group takes at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms, got {len(names)}"
-            )
+        # The names known only now (Outputs), refused as known ones are at construction.
+        rules.refuse(f"deployment group {name}", alarm_names_problems("RollbackPolicy.alarm_names", names))
         return aws.codedeploy.DeploymentGroupAlarmConfigurationArgs(
             enabled=bool(names), alarms=names, ignore_poll_alarm_failure=ignore_poll_alarm_failure
         )

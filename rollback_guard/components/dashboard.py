@@ -24,13 +24,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.alarms import ALB_NAMESPACE, LAMBDA_NAMESPACE
+from rollback_guard.components.alarms import (
+    ALB_NAMESPACE,
+    LAMBDA_NAMESPACE,
+    PERIOD_SECONDS,
+    RATE_PERCENT,
+    alarm_name_problem,
+)
+from rollback_guard.components.arguments import Text, allow, problems
 from rollback_guard.components.canary_judge import HEARTBEAT_MINUTES
 from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE, PROBE_METRIC
 from rollback_guard.limits import (
@@ -39,6 +46,7 @@ from rollback_guard.limits import (
     DASHBOARD_NAME_LENGTH,
     DASHBOARD_NAME_PATTERN,
 )
+from rollback_guard.policy import rules
 
 TYPE = "rollback-guard:dashboard:ReleaseDashboard"
 # What the judge logs when it decides, and what becomes of the stop (hooks/judge.py): the verdicts
@@ -66,6 +74,12 @@ _CONSOLE_HOSTS = {
     "aws-us-gov": "console.amazonaws-us-gov.com",
 }
 _RED = "#d62728"
+DASHBOARD_NAME = Text(
+    DASHBOARD_NAME_PATTERN,
+    f"at most {DASHBOARD_NAME_LENGTH} letters, digits, - and _ (CloudWatch's PutDashboard)",
+    max_length=DASHBOARD_NAME_LENGTH,
+)
+TIME_RANGE = Text(r"-P(T\d+[MH]|\d+[DWM])", "relative, such as -PT3H or -P1D")
 
 
 def dashboard_name_prefix(project: str, stack: str) -> str:
@@ -89,7 +103,13 @@ def console_url(partition: str, region: str, name: str) -> str:
 class LambdaTraffic:
     """A function released through an alias: Lambda publishes Invocations and Errors per alias
     (FunctionName, Resource = function:alias) and per version behind it (and ExecutedVersion).
-    `new_version` is the version the release shifts to, the one the error-rate alarm watches."""
+
+    Attributes:
+        function_name: Required. The function released.
+        alias: Required. The alias CodeDeploy shifts, whose traffic is drawn per version.
+        new_version: Required. The version the release shifts to, the one the error-rate alarm
+            watches, drawn against every other.
+    """
 
     function_name: pulumi.Input[str]
     alias: pulumi.Input[str]
@@ -99,8 +119,15 @@ class LambdaTraffic:
 @dataclass(frozen=True)
 class TargetGroupTraffic:
     """A service behind a load balancer with two target groups, blue and green (CloudWatch's
-    TargetGroup and LoadBalancer dimensions are their ARN suffixes). With `judge_probes`, a canary
-    judge's probes (PROBE_METRIC) are taken out of each group's requests, as the alarms take them out."""
+    TargetGroup and LoadBalancer dimensions are their ARN suffixes).
+
+    Attributes:
+        load_balancer_arn_suffix: Required. The load balancer.
+        blue_arn_suffix: Required. The blue target group.
+        green_arn_suffix: Required. The green target group.
+        judge_probes: Default: False. True when a canary judge probes green: its probes (PROBE_METRIC)
+            are taken out of each group's requests, as the alarms take them out.
+    """
 
     load_balancer_arn_suffix: pulumi.Input[str]
     blue_arn_suffix: pulumi.Input[str]
@@ -110,8 +137,13 @@ class TargetGroupTraffic:
 
 @dataclass(frozen=True)
 class JudgeView:
-    """A canary judge (components/canary_judge.py): the log group its function writes to, the
-    deployment group its heartbeat is reported for, and its heartbeat alarm."""
+    """A canary judge (components/canary_judge.py), as the dashboard shows it.
+
+    Attributes:
+        log_group_name: Required. The log group its function writes to, which the log widgets query.
+        deployment_group_name: Required. The deployment group its heartbeat is reported for.
+        heartbeat_alarm_arn: Required. Its heartbeat alarm, listed with the rollback alarms.
+    """
 
     log_group_name: pulumi.Input[str]
     deployment_group_name: pulumi.Input[str]
@@ -120,37 +152,42 @@ class JudgeView:
 
 @dataclass
 class ReleaseDashboardArgs:
-    """What the dashboard shows. Each field, its default and why:
+    """What the dashboard shows.
 
-    - traffic (required): the function's alias (LambdaTraffic) or the service's target groups
-      (TargetGroupTraffic), whose traffic share and error rate per version are drawn.
-    - alarm_arns (required): the rollback alarms that stop a release, by ARN (the alarm widget takes
-      ARNs); listed with extra_alarm_names and the judge's heartbeat alarm, 1 to 100 in all.
-    - extra_alarm_names (()): alarms that exist elsewhere in the stack's account and region and also
-      stop a release, by name (as a deployment group lists them); their ARNs are made here.
-    - judge (None: no judge): the canary judge's heartbeat, heartbeat alarm and log; only CodeDeploy
-      releases have one.
-    - error_rate_percent (1.0): the error rate that rolls a release back, drawn as a line on the
-      error-rate graph so one sees how far from a rollback the new version is; the alarms' default.
-    - title (None: the dashboard's name): the heading of the dashboard's first widget.
-    - dashboard_name (None: dashboard_name(name), `<project>-<stack>-<name>`): dashboards are global,
-      one namespace per account; project and stack keep two stacks' dashboards apart, and let a
-      deploy role be granted its own stack's only. At most 255 letters, digits, - and _.
-    - period_seconds (60): one datapoint a minute, the resolution of Lambda's and the load balancer's
-      metrics and the rollback alarms' period: a coarser graph hides the minute that rolled back.
-    - time_range ("-PT3H"): what the dashboard shows when it opens, the last three hours: a release
-      with its shift, its watch or bake time and the minutes before it.
+    Attributes:
+        traffic: Required. The function's alias (LambdaTraffic) or the service's target groups
+            (TargetGroupTraffic), whose traffic share and error rate per version are drawn.
+        alarm_arns: Required. The rollback alarms that stop a release, by ARN (the alarm widget takes
+            ARNs); listed with extra_alarm_names and the judge's heartbeat alarm, 1 to 100 in all.
+        extra_alarm_names: Default: () (none). Alarms that exist elsewhere in the stack's account and
+            region and also stop a release, by name (as a deployment group lists them; Outputs
+            welcome); their ARNs are made here.
+        judge: Default: None, no judge. The canary judge's heartbeat, heartbeat alarm and log; only
+            CodeDeploy releases have one.
+        error_rate_percent: Default: 1.0, the alarms' default. The error rate that rolls a release
+            back, drawn as a line on the error-rate graph so one sees how far from a rollback the new
+            version is: above 0 and below 100.
+        title: Default: None, the dashboard's name. The heading of the dashboard's first widget.
+        dashboard_name: Default: None, dashboard_name(name), `<project>-<stack>-<name>`: dashboards are
+            global, one namespace per account; project and stack keep two stacks' dashboards apart,
+            and let a deploy role be granted its own stack's only. At most 255 letters, digits, - and _.
+        period_seconds: Default: 60, one datapoint a minute, the resolution of Lambda's and the load
+            balancer's metrics and the rollback alarms' period: a coarser graph hides the minute that
+            rolled back. A multiple of 60, at most 86400.
+        time_range: Default: "-PT3H", what the dashboard shows when it opens, the last three hours: a
+            release with its shift, its watch or bake time and the minutes before it. Relative, such
+            as -PT3H or -P1D.
     """
 
     traffic: LambdaTraffic | TargetGroupTraffic
     alarm_arns: pulumi.Input[Sequence[pulumi.Input[str]]]
-    extra_alarm_names: Sequence[str] = ()
+    extra_alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     judge: JudgeView | None = None
-    error_rate_percent: float = 1.0
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
     title: str | None = None
-    dashboard_name: str | None = None
-    period_seconds: int = 60
-    time_range: str = "-PT3H"
+    dashboard_name: str | None = field(default=None, metadata=allow(DASHBOARD_NAME))
+    period_seconds: int = field(default=60, metadata=allow(PERIOD_SECONDS))
+    time_range: str = field(default="-PT3H", metadata=allow(TIME_RANGE))
 
 
 class ReleaseDashboard(pulumi.ComponentResource):
@@ -163,22 +200,21 @@ class ReleaseDashboard(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseDashboardArgs, opts: pulumi.ResourceOptions | None = None):
         self.dashboard_name = args.dashboard_name or dashboard_name(name)
-        _check(name, self.dashboard_name, args)
+        rules.refuse(f"release dashboard {name}", release_dashboard_problems(self.dashboard_name, args))
         super().__init__(TYPE, name, None, opts)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
         region = aws.get_region_output(opts=invoke).region
         account = aws.get_caller_identity_output(opts=invoke).account_id
-        extra_arns = [
-            pulumi.Output.format("arn:{0}:cloudwatch:{1}:{2}:alarm:{3}", partition, region, account, alarm)
-            for alarm in args.extra_alarm_names
-        ]
+        extra_arns = pulumi.Output.all(partition, region, account, args.extra_alarm_names).apply(
+            lambda known: [f"arn:{known[0]}:cloudwatch:{known[1]}:{known[2]}:alarm:{alarm}" for alarm in known[3]]
+        )
         title = args.title or self.dashboard_name
         body = pulumi.Output.all(
             region,
             _resolved(args.traffic),
             pulumi.Output.from_input(args.alarm_arns),
-            pulumi.Output.all(*extra_arns),
+            extra_arns,
             _resolved(args.judge),
         ).apply(
             lambda values: json.dumps(
@@ -204,26 +240,36 @@ class ReleaseDashboard(pulumi.ComponentResource):
         self.register_outputs({"dashboardName": self.dashboard.dashboard_name, "url": self.url})
 
 
-def _check(name: str, dashboard: str, args: ReleaseDashboardArgs) -> None:
-    """The dashboard's own limits, before anything is created."""
-    found = []
-    if len(dashboard) > DASHBOARD_NAME_LENGTH or not re.fullmatch(DASHBOARD_NAME_PATTERN, dashboard):
-        found.append(
-            f"dashboard name {dashboard!r}: at most {DASHBOARD_NAME_LENGTH} letters, digits, - and _ "
-            "(CloudWatch's PutDashboard)"
-        )
-    if args.period_seconds < 60 or args.period_seconds % 60:
-        found.append(f"period {args.period_seconds!r}s: a multiple of 60, the dashboard's finest")
-    if not args.error_rate_percent > 0:
-        found.append(f"error rate {args.error_rate_percent!r}%: above 0")
-    if not re.fullmatch(r"-P(T\d+[MH]|\d+[DWM])", args.time_range):
-        found.append(f"time range {args.time_range!r}: relative, such as -PT3H or -P1D")
-    if isinstance(args.alarm_arns, (list, tuple)):
-        count = len(args.alarm_arns) + len(args.extra_alarm_names) + (args.judge is not None)
-        if not 1 <= count <= DASHBOARD_ALARM_WIDGET_ALARMS:
-            found.append(f"{count} alarms: an alarm widget lists 1 to {DASHBOARD_ALARM_WIDGET_ALARMS}")
-    if found:
-        raise ValueError(f"release dashboard {name}: " + "; ".join(found))
+def dashboard_name_problems(what: str, name: str) -> list[str]:
+    """A dashboard name CloudWatch would refuse, as a refusal says it."""
+    if DASHBOARD_NAME.allows(name):
+        return []
+    return [f"{what} would be named {name!r}: {DASHBOARD_NAME.allowed}"]
+
+
+def release_dashboard_problems(
+    dashboard: str, args: ReleaseDashboardArgs, where: str = "ReleaseDashboardArgs"
+) -> list[str]:
+    """What ReleaseDashboard refuses in `args` (its name `dashboard` said once made), each naming its
+    argument: the declarations, the alarm names known, and more alarms than a widget lists."""
+    found = problems(args, where)
+    if args.dashboard_name is None:
+        found += dashboard_name_problems("the dashboard", dashboard)
+    extra = args.extra_alarm_names
+    if isinstance(extra, (list, tuple)):
+        found += [
+            f"{where}.extra_alarm_names[{i}] = {alarm!r}: {problem}"
+            for i, alarm in enumerate(extra)
+            if not isinstance(alarm, pulumi.Output) and (problem := alarm_name_problem(alarm))
+        ]
+        if isinstance(args.alarm_arns, (list, tuple)):
+            count = len(args.alarm_arns) + len(extra) + (args.judge is not None)
+            if not 1 <= count <= DASHBOARD_ALARM_WIDGET_ALARMS:
+                found.append(
+                    f"{where}.alarm_arns = {count} alarms with the extra ones and the judge's: an alarm widget lists "
+                    f"1 to {DASHBOARD_ALARM_WIDGET_ALARMS}"
+                )
+    return found
 
 
 def _resolved(view: Any) -> pulumi.Output[Any]:

@@ -9,11 +9,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from rollback_guard.components.arguments import problems
+from rollback_guard.policy import rules
+
 
 @dataclass
 class DeploymentLogArgs:
-    # Production's log is what a rollback trusts: protect it from `pulumi destroy`, keep it if
-    # Pulumi ever deletes it, and refuse DeleteTable.
+    """The table every release is recorded in.
+
+    Attributes:
+        protected: Default: True, as production's log is what a rollback trusts: the table is
+            protected from `pulumi destroy`, kept if Pulumi ever deletes it, and refuses DeleteTable.
+            False for a stack that must be destroyable (staging).
+    """
+
     protected: bool = True
 
 
@@ -21,6 +30,7 @@ class DeploymentLog(pulumi.ComponentResource):
     table: aws.dynamodb.Table
 
     def __init__(self, name: str, args: DeploymentLogArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"deployment log {name}", problems(args))
         super().__init__("rollback-guard:deployment_log:DeploymentLog", name, None, opts)
         self.table = aws.dynamodb.Table(
             f"{name}-table",

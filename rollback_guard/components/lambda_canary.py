@@ -16,29 +16,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
-from rollback_guard.components.alarms import AlarmEvaluation, LambdaAlarms, LambdaAlarmsArgs
+from rollback_guard.components.alarms import (
+    MINIMUM_INVOCATIONS,
+    RATE_PERCENT,
+    AlarmEvaluation,
+    LambdaAlarms,
+    LambdaAlarmsArgs,
+    alarm_name_problem,
+    evaluation_problems,
+)
+from rollback_guard.components.arguments import Text, Whole, allow, problems
 from rollback_guard.components.canary_judge import (
+    JUDGE_ALARMS,
+    RECORDED_NAME,
     CanaryJudge,
     CanaryJudgeArgs,
     JudgeOptions,
     LambdaJudgeTarget,
     heartbeat_alarm_name,
-    judge_environment_fits,
+    judge_name_problems,
     lambda_judge_environment_bytes,
 )
 from rollback_guard.components.codedeploy import (
+    LAMBDA_CONFIG,
+    MAX_ALARMS_PER_DEPLOYMENT_GROUP,
     DeploymentConfigChoice,
     LambdaDeploymentGroup,
     LambdaDeploymentGroupArgs,
     RollbackPolicy,
+    TimeBasedShift,
     all_at_once,
-    deployment_config_problems,
+    deployment_group_name_problems,
     minutes_before_full_traffic,
     shift_minutes,
+    shift_problems,
 )
 from rollback_guard.components.dashboard import (
     JudgeView,
@@ -46,74 +63,167 @@ from rollback_guard.components.dashboard import (
     ReleaseDashboard,
     ReleaseDashboardArgs,
     dashboard_name,
+    dashboard_name_problems,
 )
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
-from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
+from rollback_guard.components.lambda_function import (
+    HANDLER,
+    LOG_RETENTION,
+    MEMORY_MB,
+    RESERVED_CONCURRENCY,
+    RUNTIME,
+    CanaryFunction,
+    CanaryFunctionArgs,
+    checked_environment,
+    code_problems,
+    environment_problems,
+    logged_function_name_problems,
+    name_problems,
+)
 from rollback_guard.components.parts import part_of, protected_in_production
-from rollback_guard.components.release import DeploymentLogRef, LambdaReleaseTarget, Release, ReleaseArgs
+from rollback_guard.components.release import (
+    RETRY_SETTING,
+    DeploymentLogRef,
+    LambdaReleaseTarget,
+    Release,
+    ReleaseArgs,
+)
 from rollback_guard.components.service import RELEASE_MARGIN_MINUTES
 from rollback_guard.components.traffic_hooks import (
+    CHECK_TIMEOUT_SECONDS,
     MAX_WATCH_MINUTES,
+    WATCH_MINUTES,
     PostShiftWatch,
     ReleaseContext,
     TrafficHooks,
     TrafficHooksArgs,
-    environment_fits,
+    checks_fit,
     minimum_watch_minutes,
-    pre_traffic_environment_bytes,
+    smoke_check_problems,
+    traffic_hooks_name_problems,
 )
-from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, redacted
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
 from rollback_guard.policy import rules
+
+WHERE = "LambdaCanaryArgs"
+# A smoke event is the new version's first invocation: the hooks allow this much for its cold start
+# on top of the function's own timeout.
+COLD_START_SECONDS = 10
+# The function's timeout, within what the pre-traffic hook waits for a smoke event.
+CANARY_TIMEOUT_SECONDS = Whole(
+    1,
+    MAX_CHECK_TIMEOUT_SECONDS - COLD_START_SECONDS,
+    "seconds",
+    why=f"the pre-traffic hook waits timeout_seconds + {COLD_START_SECONDS} s for a smoke event, cold start "
+    f"included, and at most {MAX_CHECK_TIMEOUT_SECONDS} s",
+)
+PUBLISHED_VERSION = Text(r"[1-9][0-9]*", "a published version number such as 7 (never $LATEST)")
+# The rollback alarms LambdaAlarms builds (error rate, throttle rate).
+ALARMS_BUILT_HERE = 2
 
 
 @dataclass
 class LambdaCanaryArgs:
-    # A folder holding the function's code, and its handler (module.function), whose file must be
-    # there for the runtime: Python or Node.js (lambda_function.function_code_problems).
-    code_path: str
-    handler: str
-    # Invocations of the new version before traffic moves, as hooks/smoke.py reads them:
-    # {name, payload, expect}; at least one.
+    """A Lambda function released as a canary: its code and its smoke events are required; every
+    other field has a safe default, said with why below. Every value AWS or a production floor would
+    refuse is refused when the component is made, before anything is created, all at once, one line
+    each: `LambdaCanaryArgs.memory_mb = 64: a whole number from 128 to 10240 MB`.
+
+    Attributes:
+        code_path: Required. The folder holding the function's code (a str or a pathlib.Path), shipped
+            as it is (Python bytecode left out). A relative path is read from the Pulumi project's folder (the folder of
+            Pulumi.yaml, `pulumi.get_root_directory()`), not the working directory, so the program finds
+            its code from wherever `pulumi` runs; under mocks (`rollback_guard.testing`), which know no
+            project folder, from the working directory: a test run from elsewhere passes an absolute path.
+            It must exist and hold the handler's module.
+        handler: Required. module.function, such as app.handler, at most 128 characters: the function
+            Lambda calls, which must be there for the runtime (Python: module.py binds it, as read by
+            Python's parser; Node.js: folder/module.js, .mjs or .cjs).
+        smoke_events: Required: at least one {name, payload, expect}, as hooks/smoke.py reads them. Only
+            an event invokes the new version before traffic moves (an endpoint reaches the alias, which
+            still serves the previous version); the canary judge probes with them too.
+        runtime: Default: python3.13. One of python3.11 to python3.14, nodejs20.x, nodejs22.x and
+            nodejs24.x: Lambda's Python and Node.js runtimes, whose handler can be checked before `up`.
+        memory_mb: Default: 256, enough for a small handler. 128 to 10240 MB, Lambda's range.
+        timeout_seconds: Default: 10. 1 to 35 seconds: the pre-traffic hook waits timeout_seconds +
+            10 s (the cold start) for each smoke event and at most 45 s, so a longer timeout could not
+            be smoke-tested.
+        tracing: Default: True, X-Ray traces every invocation; False passes traces through only.
+        reserved_concurrency: Default: None, sharing the account's unreserved concurrency. 1 to 10000
+            reserves that many; Lambda keeps 100 of the account's quota unreserved (`ops preflight`
+            checks a reservation against the account's own quota).
+        log_retention_days: Default: 30, production's floor. One of CloudWatch Logs' retention
+            periods (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...); production at least 30.
+        function_environment: Default: none. The function's environment variables: names of letters,
+            digits and _ (none of Lambda's reserved ones) to text values or Outputs of text (checked
+            when known, never shown), at most 4096 bytes in all.
+        evaluation: Default: AlarmEvaluation(), 3 bad minutes of 3. How long the rollback alarms
+            need a bad signal to last.
+        error_rate_percent: Default: 1.0. The new version's Errors / Invocations that rolls it back: above
+            0 and below 100 (at 100 the alarm can never fire); production at most 10.
+        minimum_invocations: Default: 20 a period, below which the rate counts as 0, so a handful of
+            failures at a quiet hour cannot roll back. 1 to 1000000.
+        extra_alarm_names: Default: none. Alarms made elsewhere (names or Outputs of names, not ARNs)
+            that also stop a release and that the post-traffic hook keeps watching; with the 2 built here
+            and the judge's heartbeat alarm, at most 10 (CodeDeploy's limit), each once.
+        deployment_config: Default: CodeDeployDefault.LambdaLinear10PercentEvery1Minute, ten steps a
+            minute apart. One of the Lambda configs, or a TimeBasedShift; production shifts gradually
+            and keeps part of the traffic on the previous version for the alarms' worst detection time.
+        smoke_endpoints: Default: none. {url, expectStatus, timeoutSeconds, expectBody} checked through
+            the alias after the events; unauthenticated (a URL with credentials is refused).
+        check_timeout_seconds: Default: 20 (the default timeout and the cold start). Per smoke event:
+            from timeout_seconds + 10 to 45 seconds.
+        watch_minutes: Default: 10, production's floor. How long the post-traffic hook keeps watching
+            the alarms after the last shift (CodeDeploy stops at the last step): at least the alarms'
+            worst detection time and a poll (7 minutes with the default evaluation), at most 12, so the
+            hook reports within Lambda's 15 minutes.
+        retry_revision: Default: None. A version CodeDeploy rolled back, to release again deliberately.
+        retry_setting: Default: "retryRevision". The setting that names it, said in the refusal of a
+            rolled-back version.
+        pinned_version: Default: None, the newest version. The version to keep live instead (written by
+            `ops rollback`): a published version number.
+        deployment_log: Default: None, a table of its own. Where releases are recorded (a DeploymentLog
+            shared by a stack's release paths).
+        environment: Default: None, the stack's name. The environment releases are recorded under.
+        judge: Default: JudgeOptions(), 2 probes a second, at most 5000 a release; production at least 1.
+        release_metrics: Default: False. True when the function publishes its own per-version 10 s counts
+            with rollback_guard.release_metrics (docs/release-metrics.md), which the judge then reads
+            beside CloudWatch's one-minute metrics, restoring traffic in about a minute instead of
+            three or four. Off, as only the function's code can publish them.
+        dashboard: Default: True, as whoever is on call during a release needs traffic per version, the
+            alarms and the judge in one place (components/dashboard.py); False leaves it out.
+        production: Default: False. True holds the floors of policy/rules.py and protects the component
+            from `pulumi destroy`.
+    """
+
+    code_path: str | Path
+    handler: str = field(metadata=allow(HANDLER))
     smoke_events: Sequence[dict[str, Any]]
-    runtime: str = "python3.13"
-    memory_mb: int = 256
-    timeout_seconds: int = 10
+    runtime: str = field(default="python3.13", metadata=allow(RUNTIME))
+    memory_mb: int = field(default=256, metadata=allow(MEMORY_MB))
+    timeout_seconds: int = field(default=10, metadata=allow(CANARY_TIMEOUT_SECONDS))
     tracing: bool = True
-    reserved_concurrency: int | None = None
-    log_retention_days: int = 30
-    function_environment: Mapping[str, str] = field(default_factory=dict)
-    # The rollback alarms: Errors / Invocations of the new version, below which traffic counts as 0.
+    reserved_concurrency: int | None = field(default=None, metadata=allow(RESERVED_CONCURRENCY))
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
+    function_environment: pulumi.Input[Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
     evaluation: AlarmEvaluation = field(default_factory=AlarmEvaluation)
-    error_rate_percent: float = 1.0
-    minimum_invocations: int = 20
-    deployment_config: DeploymentConfigChoice = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
-    # Reached through the alias, after the events: {url, expectStatus, timeoutSeconds, expectBody}.
-    # Unauthenticated: a URL with credentials is refused (hooks/smoke.py).
+    error_rate_percent: float = field(default=1.0, metadata=allow(RATE_PERCENT))
+    minimum_invocations: int = field(default=20, metadata=allow(MINIMUM_INVOCATIONS))
+    extra_alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    deployment_config: DeploymentConfigChoice = field(
+        default="CodeDeployDefault.LambdaLinear10PercentEvery1Minute", metadata=allow(LAMBDA_CONFIG)
+    )
     smoke_endpoints: Sequence[dict[str, Any]] = ()
-    # Per smoke event: the new version's first invocation, cold start included.
-    check_timeout_seconds: float = 20.0
-    # How long the post-traffic hook keeps watching the alarms after the last shift.
-    watch_minutes: int = 10
-    # A version rolled back once, to release again deliberately, and the setting that names it.
-    retry_revision: str | None = None
-    retry_setting: str = "retryRevision"
-    # The version to keep live instead of the newest (written by `ops rollback`).
-    pinned_version: str | None = None
-    # Where releases are recorded; None: a table of its own.
+    check_timeout_seconds: float = field(default=20.0, metadata=allow(CHECK_TIMEOUT_SECONDS))
+    watch_minutes: int = field(default=10, metadata=allow(WATCH_MINUTES))
+    retry_revision: str | None = field(default=None, metadata=allow(PUBLISHED_VERSION))
+    retry_setting: str = field(default="retryRevision", metadata=allow(RETRY_SETTING))
+    pinned_version: str | None = field(default=None, metadata=allow(PUBLISHED_VERSION))
     deployment_log: DeploymentLog | None = None
-    # The environment its releases are recorded under; None: the stack's name.
-    environment: str | None = None
-    # How hard the canary judge probes the new version with the smoke events.
+    environment: str | None = field(default=None, metadata=allow(RECORDED_NAME))
     judge: JudgeOptions = field(default_factory=JudgeOptions)
-    # The function publishes its own per-version 10 s counts with rollback_guard.release_metrics
-    # (docs/release-metrics.md), which the judge then reads beside CloudWatch's one-minute metrics,
-    # restoring traffic in about a minute instead of three or four. Off by default: only the
-    # function's code can publish them, and the judge would find none.
     release_metrics: bool = False
-    # A release dashboard (components/dashboard.py): on by default, as whoever is on call during a
-    # release needs to see traffic per version, the alarms and the judge in one place; False leaves it out.
     dashboard: bool = True
-    # The floors of policy/rules.py, and protection from `pulumi destroy`.
     production: bool = False
 
 
@@ -132,7 +242,7 @@ class LambdaCanary(pulumi.ComponentResource):
     dashboard_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: LambdaCanaryArgs, opts: pulumi.ResourceOptions | None = None):
-        _check(name, args)
+        rules.refuse(f"Lambda canary {name}", lambda_canary_problems(name, args))
         opts = protected_in_production(opts, args.production)
         super().__init__("rollback-guard:lambda_canary:LambdaCanary", name, None, opts)
         child = part_of(self)
@@ -147,10 +257,13 @@ class LambdaCanary(pulumi.ComponentResource):
                 tracing=args.tracing,
                 reserved_concurrency=args.reserved_concurrency,
                 log_retention_days=args.log_retention_days,
-                environment=args.function_environment,
+                environment=checked_environment(
+                    f"Lambda canary {name}", f"{WHERE}.function_environment", args.function_environment
+                ),
             ),
             opts=child,
         )
+        extra_alarms = pulumi.Output.from_input(args.extra_alarm_names)
         function, alias = self.function.function, self.function.alias
         # The version the release shifts to, which the error-rate alarm must watch.
         target_version = args.pinned_version or function.version
@@ -172,7 +285,9 @@ class LambdaCanary(pulumi.ComponentResource):
         # what the pipeline's post-deploy health check and ops read is the function's health.
         judge_name = f"{name}-judge"
         heartbeat = heartbeat_alarm_name(judge_name)
-        group_alarm_names = alarm_names.apply(lambda names: [*names, heartbeat])
+        group_alarm_names = pulumi.Output.all(alarm_names, extra_alarms).apply(
+            lambda names: [*names[0], *names[1], heartbeat]
+        )
         self.deployment_group = LambdaDeploymentGroup(
             f"{name}-deploy",
             LambdaDeploymentGroupArgs(
@@ -219,9 +334,9 @@ class LambdaCanary(pulumi.ComponentResource):
                 # longer reads the group's alarms after the last shift.
                 watch=PostShiftWatch(
                     group_alarm_names,
-                    pulumi.Output.all(self.alarms.alarm_arns, self.judge.heartbeat_alarm.arn).apply(
-                        lambda arns: [*arns[0], arns[1]]
-                    ),
+                    pulumi.Output.all(
+                        self.alarms.alarm_arns, _alarm_arns(extra_alarms, self), self.judge.heartbeat_alarm.arn
+                    ).apply(lambda arns: [*arns[0], *arns[1], arns[2]]),
                     args.watch_minutes,
                 ),
                 smoke_events=args.smoke_events,
@@ -257,6 +372,7 @@ class LambdaCanary(pulumi.ComponentResource):
                 ReleaseDashboardArgs(
                     traffic=LambdaTraffic(function.name, alias.name, target_version),
                     alarm_arns=self.alarms.alarm_arns,
+                    extra_alarm_names=args.extra_alarm_names,
                     judge=JudgeView(
                         self.judge.log_group_name,
                         group.deployment_group.deployment_group_name,
@@ -302,44 +418,141 @@ class LambdaCanary(pulumi.ComponentResource):
         }
 
 
-def _check(name: str, args: LambdaCanaryArgs) -> None:
-    """The component's own floors, before anything is created: first what the others compare and
-    count (the types of the numbers, the config), then the floors."""
-    found = rules.argument_types(args)
-    found += deployment_config_problems("deployment_config", args.deployment_config, "Lambda")
-    rules.refuse(f"Lambda canary {name}", found)
-    problems = function_code_problems(args.code_path, args.handler, args.runtime)
-    found = [f"{argument} {value!r}: {allowed}" for argument, value, allowed in problems]
-    found += rules.rate_alarm(args.error_rate_percent, "the error rate", args.production)
-    found += rules.gradual_shift(str(args.deployment_config), all_at_once(args.deployment_config), args.production)
-    if not all_at_once(args.deployment_config):
-        found += rules.partial_traffic_outlasts_detection(
-            minutes_before_full_traffic(args.deployment_config),
-            args.evaluation.worst_detection_seconds / 60,
-            args.production,
+def _alarm_arns(names: pulumi.Output[Sequence[str]], parent: pulumi.Resource) -> pulumi.Output[list[str]]:
+    """The ARNs of alarms named elsewhere in the stack's account and region (the post-traffic hook
+    may describe them)."""
+    invoke = pulumi.InvokeOutputOptions(parent=parent)
+    partition = aws.get_partition_output(opts=invoke).partition
+    region = aws.get_region_output(opts=invoke).region
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    return pulumi.Output.all(partition, region, account, names).apply(
+        lambda known: [f"arn:{known[0]}:cloudwatch:{known[1]}:{known[2]}:alarm:{name}" for name in known[3]]
+    )
+
+
+def lambda_canary_problems(name: str, args: LambdaCanaryArgs) -> list[str]:
+    """Everything LambdaCanary(name, args) refuses, before anything exists, each line naming the
+    argument, the value and what is allowed: the declarations of LambdaCanaryArgs (and of the
+    option classes it holds), the code, the environment, the alarms known, the names it would give
+    AWS; then, once the values are of the right kind, what spans fields and production's floors."""
+    found = problems(args, WHERE)
+    if not any(
+        line.startswith(tuple(f"{WHERE}.{key} " for key in ("code_path", "handler", "runtime"))) for line in found
+    ):
+        found += code_problems(WHERE, args.code_path, args.handler, args.runtime)
+    found += environment_problems(f"{WHERE}.function_environment", args.function_environment)
+    found += smoke_check_problems(WHERE, args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
+    found += _extra_alarm_problems(args.extra_alarm_names)
+    if args.deployment_log is not None and not isinstance(args.deployment_log, DeploymentLog):
+        found.append(
+            f"{WHERE}.deployment_log = {args.deployment_log!r}: a DeploymentLog, or None for a table of its own"
         )
-    found += rules.rollback_window(args.watch_minutes, "post-shift watch", args.production)
-    found += rules.logs(args.log_retention_days, args.production)
+    if not found:
+        found += _spanning_fields(args)
+    return found + canary_name_problems(name, args)
+
+
+def _extra_alarm_problems(names: Any) -> list[str]:
+    where = f"{WHERE}.extra_alarm_names"
+    if isinstance(names, pulumi.Output):
+        return []  # checked by the deployment group once known
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        return [f"{where} = {names!r}: a list of alarm names"]
+    found = [
+        f"{where}[{i}] = {alarm!r}: {problem}"
+        for i, alarm in enumerate(names)
+        if not isinstance(alarm, pulumi.Output) and (problem := alarm_name_problem(alarm))
+    ]
+    room = MAX_ALARMS_PER_DEPLOYMENT_GROUP - ALARMS_BUILT_HERE - JUDGE_ALARMS
+    if len(names) > room:
+        found.append(
+            f"{where} = {len(names)} alarms: at most {room}, as the deployment group takes "
+            f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} with the {ALARMS_BUILT_HERE} built here and the judge's heartbeat alarm"
+        )
+    return found
+
+
+def _spanning_fields(args: LambdaCanaryArgs) -> list[str]:
+    """What spans fields (each valid on its own) and production's floors, each line naming the field
+    to change."""
+    found = evaluation_problems(f"{WHERE}.evaluation", args.evaluation)
+    if found:
+        return found
+    production, config = args.production, args.deployment_config
+
+    def floor(key: str, value: Any, lines: list[str]) -> list[str]:
+        return [f"{WHERE}.{key} = {value!r}: {line}" for line in lines]
+
+    lowest_check = args.timeout_seconds + COLD_START_SECONDS
+    if args.check_timeout_seconds < lowest_check:
+        found.append(
+            f"{WHERE}.check_timeout_seconds = {args.check_timeout_seconds!r}: from {lowest_check} (timeout_seconds + "
+            f"{COLD_START_SECONDS}: a smoke event is the new version's first invocation, cold start included) to "
+            f"{MAX_CHECK_TIMEOUT_SECONDS}"
+        )
+    if isinstance(config, TimeBasedShift):
+        found += shift_problems(f"{WHERE}.deployment_config", config)
+    detection_minutes = args.evaluation.worst_detection_seconds / 60
+    found += floor(
+        "error_rate_percent",
+        args.error_rate_percent,
+        rules.rate_alarm(args.error_rate_percent, "the error rate", production),
+    )
+    found += floor("deployment_config", config, rules.gradual_shift(str(config), all_at_once(config), production))
+    if not all_at_once(config):
+        found += floor(
+            "deployment_config",
+            config,
+            rules.partial_traffic_outlasts_detection(
+                minutes_before_full_traffic(config), detection_minutes, production
+            ),
+        )
     shortest = minimum_watch_minutes(args.evaluation)
-    if not shortest <= args.watch_minutes <= MAX_WATCH_MINUTES:
+    if shortest > MAX_WATCH_MINUTES:
         found.append(
-            f"watch minutes {args.watch_minutes}: from {shortest} (the alarms need up to that long to fire on a "
-            f"version that went bad at the last shift) to {MAX_WATCH_MINUTES} (Lambda's 15-minute limit)"
+            f"{WHERE}.evaluation.period_seconds = {args.evaluation.period_seconds}: with datapoints_to_alarm = "
+            f"{args.evaluation.datapoints_to_alarm} an alarm needs up to {shortest} min to fire, longer than the "
+            f"post-traffic hook can keep watching ({MAX_WATCH_MINUTES} min, within Lambda's 15-minute limit), so a "
+            "version that goes bad at its last shift would complete"
         )
-    if not args.smoke_events:
+    elif args.watch_minutes < shortest:
         found.append(
-            "at least one smoke event: only an event invokes the new version before traffic moves "
-            "(an endpoint reaches the alias, which still serves the previous one)"
+            f"{WHERE}.watch_minutes = {args.watch_minutes}: from {shortest} (the alarms need up to that long to fire "
+            f"on a version that went bad at the last shift) to {MAX_WATCH_MINUTES} (Lambda's 15-minute limit)"
         )
-    if not 0 < args.check_timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
-        found.append(f"check timeout {args.check_timeout_seconds!r}s: above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}")
-    else:
-        timeout = args.check_timeout_seconds
-        found += rules.smoke_checks(args.smoke_events, lambda raw: InvokeCheck.from_dict(raw, timeout))
-    # Redacted, as a refusal shows each check: a URL with credentials is refused all the same.
-    found += rules.smoke_checks([redacted(raw) for raw in args.smoke_endpoints], EndpointCheck.from_dict)
-    size = pre_traffic_environment_bytes(args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
-    found += environment_fits("pre-traffic", size)
-    found += judge_environment_fits(lambda_judge_environment_bytes(args.smoke_events))
-    found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
-    rules.refuse(f"Lambda canary {name}", found)
+    found += floor(
+        "watch_minutes", args.watch_minutes, rules.rollback_window(args.watch_minutes, "post-shift watch", production)
+    )
+    found += floor("log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production))
+    found += floor(
+        "judge.max_probes_per_release",
+        args.judge.max_probes_per_release,
+        rules.judge_probes(args.judge.max_probes_per_release, production),
+    )
+    found += checks_fit(f"{WHERE}.smoke_events", "canary judge's", lambda_judge_environment_bytes(args.smoke_events))
+    return found
+
+
+def canary_name_problems(name: str, args: LambdaCanaryArgs) -> list[str]:
+    """The names LambdaCanary(name) gives AWS that AWS would refuse, checked before any exists: the
+    function, the hooks (the longest, `<prefix><name>-hooks-post-traffic-<stack>`), the judge and its
+    heartbeat alarm, the deployment group and a custom shift's config, the alarms, the deployment log
+    and the dashboard; and `name` as the releases are recorded under."""
+    found = []
+    if not RECORDED_NAME.allows(name):
+        found.append(f"the name {name!r}: {RECORDED_NAME.allowed}, as its releases are recorded under it")
+    found += logged_function_name_problems("the function", name)
+    found += traffic_hooks_name_problems(f"{name}-hooks")
+    found += judge_name_problems(f"{name}-judge")
+    found += deployment_group_name_problems(f"{name}-deploy", args.deployment_config)
+    for alarm in ("error-rate", "throttle-rate"):
+        found += name_problems(
+            f"the {alarm} alarm", "aws:cloudwatch/metricAlarm:MetricAlarm", f"{name}-rollback-{alarm}", autonamed=True
+        )
+    if args.deployment_log is None:
+        found += name_problems(
+            "the deployment log", "aws:dynamodb/table:Table", f"{name}-deployment-log-table", autonamed=True
+        )
+    if args.dashboard is True:
+        found += dashboard_name_problems("the dashboard", dashboard_name(name))
+    return found

@@ -25,7 +25,9 @@ import pulumi.dynamic as dynamic
 import pulumi_aws as aws
 from pulumi.runtime.rpc import UNKNOWN
 
-from rollback_guard.components.codedeploy import DeploymentGroupBase
+from rollback_guard.components.arguments import Text, Whole, allow, problems
+from rollback_guard.components.codedeploy import MAX_WAIT_MINUTES, DeploymentGroupBase
+from rollback_guard.policy import rules
 from rollback_guard.release.engine import Releaser, ReleaseRequest, parse_target
 from rollback_guard.release.history import LogRef
 
@@ -45,27 +47,66 @@ INPUT_KEYS = (
 )
 
 
+# The lifecycle hooks an AppSpec may name, per platform (CodeDeploy's AppSpec "hooks" section).
+LAMBDA_HOOKS = ("BeforeAllowTraffic", "AfterAllowTraffic")
+ECS_HOOKS = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
+# The longest a CodeDeploy release can take: the shift, the approval wait and blue's termination
+# wait, each at most two days, and an hour for tasks and hooks.
+LONGEST_RELEASE_MINUTES = 3 * MAX_WAIT_MINUTES + 60
+RETRY_SETTING = Text(r"\S+", "the name of a setting (no spaces), as a person would change it")
+PORT = Whole(1, 65535)
+
+
 @dataclass
 class LambdaReleaseTarget:
+    """What a Lambda release shifts.
+
+    Attributes:
+        function_name: Required. The function released.
+        alias: Required. The alias CodeDeploy shifts from the live version to `version`.
+        version: Required. The version to release, a published number (never $LATEST).
+        hooks: Default: none. The functions CodeDeploy runs at BeforeAllowTraffic and AfterAllowTraffic,
+            by lifecycle event.
+    """
+
     function_name: pulumi.Input[str]
     alias: pulumi.Input[str]
-    # The newest published version; never $LATEST.
     version: pulumi.Input[str]
     hooks: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 @dataclass
 class EcsReleaseTarget:
+    """What an ECS release replaces.
+
+    Attributes:
+        cluster: Required. The service's cluster.
+        service: Required. The service, under the CODE_DEPLOY deployment controller.
+        task_definition_arn: Required. The task definition to release.
+        container_name: Required. The container the load balancer sends traffic to.
+        container_port: Required. Its port, 1 to 65535.
+        hooks: Default: none. The functions CodeDeploy runs at ECS's lifecycle events (BeforeInstall,
+            AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic), by event.
+    """
+
     cluster: pulumi.Input[str]
     service: pulumi.Input[str]
     task_definition_arn: pulumi.Input[str]
     container_name: str
-    container_port: int
+    container_port: int = field(metadata=allow(PORT))
     hooks: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 @dataclass
 class DeploymentLogRef:
+    """Where releases are recorded.
+
+    Attributes:
+        table_name: Required. The deployment log's table.
+        service: Required. The name releases are recorded under.
+        environment: Required. The environment they are recorded under.
+    """
+
     table_name: pulumi.Input[str]
     service: str
     environment: str
@@ -73,19 +114,35 @@ class DeploymentLogRef:
 
 @dataclass
 class ReleaseArgs:
+    """One release path's release, which `pulumi up` runs.
+
+    Attributes:
+        deployment_group: Required. The deployment group that releases.
+        target: Required. What it releases: LambdaReleaseTarget or EcsReleaseTarget.
+        alarm_names: Default: none. The rollback alarms, by name: a release does not start while one
+            is in ALARM.
+        retry_revision: Default: None. A revision CodeDeploy rolled back is released again only if
+            named here (on purpose, by a person).
+        retry_setting: Default: "retryRevision". The setting a person changes to name it, said in the
+            refusal of a rolled-back revision.
+        timeout_minutes: Default: 120. The longest the release may take (shift, waits and a margin)
+            before `pulumi up` stops following it; 1 to 8700 (three waits of CodeDeploy's two days
+            and an hour).
+        deployment_log: Default: None. Where `ops rollback` records the revisions it rolled back,
+            which are then refused like those CodeDeploy rolled back.
+        judge_alarm: Default: None. The canary judge's heartbeat alarm: a deployment waits for the
+            judge to report first.
+    """
+
     deployment_group: DeploymentGroupBase
     target: LambdaReleaseTarget | EcsReleaseTarget
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
-    # A revision CodeDeploy rolled back is released again only if named here...
     retry_revision: str | None = None
-    # ...and this is the setting a person changes to name it.
-    retry_setting: str = "retryRevision"
-    # Longest the release may take: traffic shift, approval wait and termination wait, with margin.
-    timeout_minutes: int = 120
-    # The deployment log, where `ops rollback` records the revisions it rolled back: they are
-    # refused like those CodeDeploy rolled back.
+    retry_setting: str = field(default="retryRevision", metadata=allow(RETRY_SETTING))
+    timeout_minutes: int = field(
+        default=120, metadata=allow(Whole(1, LONGEST_RELEASE_MINUTES, "minutes", why="three waits of two days"))
+    )
     deployment_log: DeploymentLogRef | None = None
-    # The canary judge's heartbeat alarm: a deployment waits for the judge to report first.
     judge_alarm: pulumi.Input[str] | None = None
 
     @property
@@ -131,6 +188,7 @@ class Release(dynamic.Resource, module="release", name="Release"):
     deployment_id: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"release {name}", release_problems(args))
         group = args.deployment_group
         props = {
             "kind": args.kind,
@@ -157,6 +215,20 @@ class Release(dynamic.Resource, module="release", name="Release"):
         # CodeDeploy must have its group (and the hooks their invoke grants) before a release.
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[group]))
         super().__init__(ReleaseProvider(), name, props, opts)
+
+
+def release_problems(args: ReleaseArgs, where: str = "ReleaseArgs") -> list[str]:
+    """What a release refuses in `args`, each naming its argument: the declarations, and hooks at
+    lifecycle events its platform does not have."""
+    found = problems(args, where)
+    target = args.target
+    events = LAMBDA_HOOKS if isinstance(target, LambdaReleaseTarget) else ECS_HOOKS
+    unknown = [event for event in getattr(target, "hooks", {}) if event not in events]
+    if unknown:
+        found.append(f"{where}.target.hooks = {sorted(unknown)!r}: lifecycle events among {', '.join(events)}")
+    if not isinstance(target, (LambdaReleaseTarget, EcsReleaseTarget)):
+        found.append(f"{where}.target = {target!r}: a LambdaReleaseTarget or an EcsReleaseTarget")
+    return found
 
 
 def _release(props: dict[str, Any]) -> dict[str, Any]:

@@ -11,32 +11,49 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.arguments import Number, Whole, allow, problems
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.iam import role_policy
 from rollback_guard.components.lambda_function import (
+    LOG_RETENTION,
     VPC_FUNCTION_STATEMENT,
     hook_handler,
     hooks_archive,
     logged_function,
+    logged_function_name_problems,
+    name_problems,
 )
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS
 from rollback_guard.hooks.post_traffic import MAX_WATCH_SECONDS
-from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS
-from rollback_guard.limits import LAMBDA_ENVIRONMENT_BYTES
+from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, redacted
+from rollback_guard.limits import LAMBDA_ENVIRONMENT_BYTES, SECURITY_GROUP
+from rollback_guard.policy import rules
 
 # Room for one check of at most MAX_CHECK_TIMEOUT_SECONDS, the hook's AWS reads with their retries
 # and the report's reserve (hooks/lifecycle.py), so the hook always lives to report. The
 # post-traffic hook has its watch on top.
 HOOK_TIMEOUT_SECONDS = 150
 MAX_WATCH_MINUTES = MAX_WATCH_SECONDS // 60
+# What the hooks' arguments may be (the Lambda canary's and the stack files' too).
+CHECK_TIMEOUT_SECONDS = Number(
+    0,
+    MAX_CHECK_TIMEOUT_SECONDS,
+    "seconds",
+    why="the check timeout per smoke event, which the hook outlives to report within its own timeout",
+    above=True,
+)
+WATCH_MINUTES = Whole(
+    1, MAX_WATCH_MINUTES, "minutes", why="the post-traffic hook still reports within Lambda's 15-minute limit"
+)
+PORT = Whole(1, 65535)
 
 
 def minimum_watch_minutes(evaluation: AlarmEvaluation) -> int:
@@ -92,6 +109,47 @@ def test_traffic_environment_bytes(smoke_paths: Sequence[dict[str, Any]]) -> int
     """The test-traffic hook's environment at its largest, for these paths."""
     variables = green_check_variables(_LONGEST_LOAD_BALANCER_SUFFIX, _LONGEST_LOAD_BALANCER_DNS, 65535, smoke_paths)
     return len(json.dumps(variables).encode())
+
+
+def smoke_check_problems(where: str, smoke_events: Any, smoke_endpoints: Any, check_timeout_seconds: Any) -> list[str]:
+    """The smoke checks of a Lambda release as the hooks read them (hooks/smoke.py), each refusal
+    naming its argument of `where`: at least one event, each event and endpoint one the hook can
+    read (an endpoint shown without credentials), and all of them within the pre-traffic hook's
+    environment."""
+    if not smoke_events:
+        return [
+            f"{where}.smoke_events = {smoke_events!r}: at least one smoke event: only an event invokes the new "
+            "version before traffic moves (an endpoint reaches the alias, which still serves the previous one)"
+        ]
+    known = CHECK_TIMEOUT_SECONDS.allows(check_timeout_seconds)
+    timeout = check_timeout_seconds if known else MAX_CHECK_TIMEOUT_SECONDS
+    found = []
+    for key, checks, parse in (
+        ("smoke_events", smoke_events, lambda raw: InvokeCheck.from_dict(raw, timeout)),
+        ("smoke_endpoints", smoke_endpoints, EndpointCheck.from_dict),
+    ):
+        for i, raw in enumerate(checks):
+            shown = redacted(raw) if key == "smoke_endpoints" and isinstance(raw, dict) else raw
+            try:
+                parse(shown)
+            except (ValueError, TypeError, AttributeError) as error:
+                found.append(f"{where}.{key}[{i}] = {shown!r}: {error}")
+    if not found:
+        size = pre_traffic_environment_bytes(smoke_events, smoke_endpoints, timeout)
+        key = "smoke_endpoints" if smoke_endpoints else "smoke_events"
+        found += checks_fit(f"{where}.{key}", "pre-traffic hook's", size)
+    return found
+
+
+def checks_fit(where: str, environment: str, size: int) -> list[str]:
+    """A refusal naming `where` when smoke checks take more of a function's environment (`environment`:
+    "pre-traffic hook's") than Lambda allows."""
+    if size <= LAMBDA_ENVIRONMENT_BYTES:
+        return []
+    return [
+        f"{where} = checks taking up to {size} bytes of the {environment} environment: checks that fit it; Lambda "
+        f"allows {LAMBDA_ENVIRONMENT_BYTES} bytes of environment variables (use fewer or shorter checks)"
+    ]
 
 
 # Against Lambda's limit on a function's environment variables, a size counted as the UTF-8 JSON of
@@ -161,7 +219,19 @@ def _read_deployments(deployment_group_arn: pulumi.Input[str], application_arn: 
 @dataclass
 class ReleaseContext:
     """Whose releases a hook serves: the service and environment it records them under, the
-    deployment group and application it reads them from, and the deployment log it writes to."""
+    deployment group and application it reads them from, and the deployment log it writes to.
+
+    Attributes:
+        service: Required. The name its releases are recorded under in the deployment log.
+        environment: Required. The environment they are recorded under (the stack's name, usually).
+        deployment_group_arn: Required. The deployment group whose deployments the hook serves and
+            reports to, and no other.
+        application_arn: Required. The group's CodeDeploy application, whose revisions (AppSpecs) it reads.
+        table_name: Required. The deployment log's table.
+        table_arn: Required. The same table, which the hook may use and no other.
+        log_retention_days: Default: 30, what production keeps at least. One of CloudWatch Logs'
+            retention periods, for the hooks' own log groups.
+    """
 
     service: str
     environment: str
@@ -169,7 +239,7 @@ class ReleaseContext:
     application_arn: pulumi.Input[str]
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
-    log_retention_days: int = 30
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
 
     @classmethod
     def of(
@@ -190,19 +260,20 @@ class ReleaseContext:
 @dataclass
 class PostShiftWatch:
     """Which alarms the post-traffic hook keeps watching after the last traffic shift, and for how
-    long: CodeDeploy stops watching a Lambda deployment's alarms at its last step."""
+    long: CodeDeploy stops watching a Lambda deployment's alarms at its last step.
+
+    Attributes:
+        alarm_names: Required. The alarms watched, by name (Outputs welcome): any in ALARM fails the
+            hook, which rolls the release back.
+        alarm_arns: Required. The same alarms by ARN: the hook may describe these and no others.
+        minutes: Default: 10, what production keeps watching at least. From 1 to 12: the hook must
+            report within Lambda's 15-minute limit; a LambdaCanary also holds it to at least the
+            alarms' worst detection time.
+    """
 
     alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]]
     alarm_arns: pulumi.Input[Sequence[pulumi.Input[str]]]
-    # At least the alarms' worst detection time; at most MAX_WATCH_MINUTES (Lambda's 15 minutes).
-    minutes: int = 10
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.minutes <= MAX_WATCH_MINUTES:
-            raise ValueError(
-                f"watch minutes {self.minutes!r}: from 1 to {MAX_WATCH_MINUTES}, so the hook can still report within "
-                "Lambda's 15-minute limit"
-            )
+    minutes: int = field(default=10, metadata=allow(WATCH_MINUTES))
 
 
 def _recorder(
@@ -248,10 +319,18 @@ def _recorder(
 
 @dataclass
 class ReleaseRecorderArgs:
+    """An ECS service's AfterAllowTraffic hook, which records each successful release.
+
+    Attributes:
+        release: Required. Whose releases it records, and where (ReleaseContext).
+        codedeploy_role_name: Required. The deployment group's service role, which is granted invoke on
+            the hook (and on nothing else of this component).
+        judge_required: Default: True, as every CodeDeploy release path has a canary judge: a release
+            the judge has not judged recently, or judged ROLLBACK, does not complete.
+    """
+
     release: ReleaseContext
-    # The deployment group's service role: it must be allowed to invoke the hook.
     codedeploy_role_name: pulumi.Input[str]
-    # The path has a canary judge whose verdict the hook requires before the release completes.
     judge_required: bool = True
 
 
@@ -263,6 +342,12 @@ class ReleaseRecorder(pulumi.ComponentResource):
     function: aws.lambda_.Function
 
     def __init__(self, name: str, args: ReleaseRecorderArgs, opts: pulumi.ResourceOptions | None = None):
+        found = [
+            *problems(args),
+            *logged_function_name_problems("the release recorder's function", name),
+            *_invoke_grant_name_problems(name),
+        ]
+        rules.refuse(f"release recorder {name}", found)
         super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
         self.function = _recorder(name, self, args.release, watch=None, judge_required=args.judge_required)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
@@ -271,32 +356,65 @@ class ReleaseRecorder(pulumi.ComponentResource):
 
 @dataclass
 class TrafficHooksArgs:
+    """A Lambda release's hooks: BeforeAllowTraffic smoke-tests the target version, AfterAllowTraffic
+    keeps watching the alarms after the last shift and records the release.
+
+    Attributes:
+        release: Required. Whose releases the hooks serve, and where they are recorded (ReleaseContext).
+        target_function_name: Required. The function released, whose new version the pre-traffic hook invokes.
+        target_function_arn: Required. The same function: the pre-traffic hook may invoke it (any of its
+            versions) and nothing else.
+        codedeploy_role_name: Required. The deployment group's service role, granted invoke on the hooks.
+        watch: Required. The alarms the post-traffic hook keeps watching after the last shift, and for
+            how long (PostShiftWatch).
+        smoke_events: Default: () (none), which is refused: at least one {name, payload, expect}, as
+            hooks/smoke.py reads them. Only an event reaches the new version before traffic moves (it
+            invokes that version).
+        smoke_endpoints: Default: none. {url, expectStatus, timeoutSeconds, expectBody} checked after the
+            events, through the alias; unauthenticated (a URL with credentials is refused).
+        check_timeout_seconds: Default: 10. Per smoke event, above 0 and at most 45 s, so the hook always
+            lives to report (its own timeout is 150 s).
+        judge_required: Default: True, as every CodeDeploy release path has a canary judge whose verdict
+            the post-traffic hook requires before the release completes.
+    """
+
     release: ReleaseContext
     target_function_name: pulumi.Input[str]
     target_function_arn: pulumi.Input[str]
-    # The deployment group's service role: it must be allowed to invoke these hooks.
     codedeploy_role_name: pulumi.Input[str]
-    # The rollback alarms the post-traffic hook keeps watching after the last shift.
     watch: PostShiftWatch
-    # As hooks/smoke.py reads them: {name, payload, expect}, at least one (only an event reaches
-    # the new version before traffic moves), and {url, expectStatus, timeoutSeconds, expectBody}.
     smoke_events: Sequence[dict[str, Any]] = ()
     smoke_endpoints: Sequence[dict[str, Any]] = ()
-    # Per test event; at most MAX_CHECK_TIMEOUT_SECONDS so the hook always lives to report.
-    check_timeout_seconds: float = 10.0
-    # The path has a canary judge whose verdict the post-traffic hook requires before the release completes.
+    check_timeout_seconds: float = field(default=10.0, metadata=allow(CHECK_TIMEOUT_SECONDS))
     judge_required: bool = True
 
-    def __post_init__(self) -> None:
-        if not self.smoke_events:
-            raise ValueError(
-                "smoke_events: at least one test event; endpoints reach the alias, which still serves the previous "
-                "version before traffic moves, so only an event exercises the new one"
-            )
-        if not 0 < self.check_timeout_seconds <= MAX_CHECK_TIMEOUT_SECONDS:
-            raise ValueError(
-                f"check_timeout_seconds {self.check_timeout_seconds!r}: above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}"
-            )
+
+def _invoke_grant_name_problems(name: str) -> list[str]:
+    return name_problems(
+        "the deployment group role's grant to invoke the hooks",
+        "aws:iam/rolePolicy:RolePolicy",
+        f"{name}-invoke",
+        autonamed=True,
+    )
+
+
+def traffic_hooks_name_problems(name: str) -> list[str]:
+    """The names TrafficHooks(name) gives AWS that AWS would refuse: the two hook functions (the
+    longest names of a Lambda canary: `<prefix><canary>-hooks-post-traffic-<stack>`), their log groups,
+    roles and policies, and the invoke grant."""
+    return [
+        *logged_function_name_problems("the pre-traffic hook's function", f"{name}-pre-traffic"),
+        *logged_function_name_problems("the post-traffic hook's function", f"{name}-post-traffic"),
+        *_invoke_grant_name_problems(name),
+    ]
+
+
+def traffic_hooks_problems(name: str, args: TrafficHooksArgs, where: str = "TrafficHooksArgs") -> list[str]:
+    """Everything TrafficHooks(name, args) refuses, each naming its argument."""
+    found = problems(args, where)
+    if not found:
+        found += smoke_check_problems(where, args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
+    return found + traffic_hooks_name_problems(name)
 
 
 class TrafficHooks(pulumi.ComponentResource):
@@ -310,6 +428,7 @@ class TrafficHooks(pulumi.ComponentResource):
     post_traffic: aws.lambda_.Function
 
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
+        rules.refuse(f"traffic hooks {name}", traffic_hooks_problems(name, args))
         super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
         release = args.release
         target = pulumi.Output.from_input(args.target_function_arn)
@@ -372,20 +491,36 @@ def security_group_to_test_listener(
 
 @dataclass
 class TestTrafficHookArgs:
+    """The hook that smoke-tests green through the test listener, from inside the VPC.
+
+    Attributes:
+        vpc_id: Required. The VPC the hook runs in (the test listener admits the VPC only).
+        vpc_cidr: Required. The VPC's block: the hook may reach the test listener there.
+        subnet_ids: Required. The private subnets the hook runs in (they reach AWS's APIs through NAT).
+        load_balancer_arn_suffix: Required. The load balancer, as CloudWatch's dimension names it.
+        load_balancer_dns_name: Required. Where the hook reaches the test listener.
+        test_listener_port: Required. The test listener's port, 1 to 65535.
+        smoke_paths: Required. {path, expectStatus, timeoutSeconds, expectBody}, as hooks/test_traffic.py
+            reads them.
+        deployment_group_arn: Default: None, for an ECS-native shift, where ECS invokes the hook (through
+            the service's infrastructure role) and reads its answer; with CodeDeploy, its group, to
+            which the hook reports.
+        codedeploy_role_name: Default: None (ECS-native); with CodeDeploy, the group's role, granted
+            invoke on the hook.
+        log_retention_days: Default: 30, what production keeps at least. One of CloudWatch Logs'
+            retention periods.
+    """
+
     vpc_id: pulumi.Input[str]
     vpc_cidr: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     load_balancer_arn_suffix: pulumi.Input[str]
     load_balancer_dns_name: pulumi.Input[str]
-    test_listener_port: int
-    # As hooks/test_traffic.py reads them: {path, expectStatus, timeoutSeconds, expectBody}.
+    test_listener_port: int = field(metadata=allow(PORT))
     smoke_paths: Sequence[dict[str, Any]]
-    # CodeDeploy's group and role: the hook reports to the group, the role invokes it. None for an
-    # ECS-native shift, where ECS invokes the hook (through the service's infrastructure role) and
-    # reads its answer instead.
     deployment_group_arn: pulumi.Input[str] | None = None
     codedeploy_role_name: pulumi.Input[str] | None = None
-    log_retention_days: int = 30
+    log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
 
 
 class TestTrafficHook(pulumi.ComponentResource):
@@ -399,6 +534,13 @@ class TestTrafficHook(pulumi.ComponentResource):
     security_group: aws.ec2.SecurityGroup
 
     def __init__(self, name: str, args: TestTrafficHookArgs, opts: pulumi.ResourceOptions | None = None):
+        found = [
+            *problems(args),
+            *logged_function_name_problems("the test-traffic hook's function", name),
+            *name_problems("the test-traffic hook's security group", SECURITY_GROUP, f"{name}-sg", autonamed=True),
+            *(_invoke_grant_name_problems(name) if args.deployment_group_arn is not None else []),
+        ]
+        rules.refuse(f"test-traffic hook {name}", found)
         super().__init__("rollback-guard:traffic_hooks:TestTrafficHook", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.security_group = security_group_to_test_listener(
