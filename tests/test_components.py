@@ -18,6 +18,7 @@ from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelin
 from rollback_guard.components.ecs_service import NativeShift, Rolling
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.lambda_function import CanaryFunction, CanaryFunctionArgs, function_code_problems
+from rollback_guard.components.pipeline import PipelineSource
 from rollback_guard.components.service import (
     EcsRelease,
     EcsServiceWithRollback,
@@ -90,6 +91,17 @@ def refusal_before_anything_exists(program) -> str:
 # --- one node each
 
 
+def shop_pipeline(**args) -> DeliveryPipelineArgs:
+    return DeliveryPipelineArgs(
+        source=PipelineSource("acme/shop"),
+        smoke_endpoints=[{"path": "/"}],
+        test_commands=["make test"],
+        url_output="serviceUrl",
+        alarm_names_output="rollbackAlarmNames",
+        **args,
+    )
+
+
 def test_an_ecs_service_is_one_node_holding_every_part_of_its_release_path():
     built = run(service)
     parts = {r.type.rsplit(":", 1)[1] for r in built.children_of("checkout", SERVICE_TYPE)}
@@ -126,7 +138,7 @@ def test_a_lambda_canary_is_one_node_holding_function_alarms_group_hooks_log_and
 
 
 def test_the_pipeline_is_one_node():
-    built = run(lambda: DeliveryPipeline("release", DeliveryPipelineArgs("acme/shop", [{"path": "/"}])))
+    built = run(lambda: DeliveryPipeline("release", shop_pipeline()))
     assert [r.name for r in built.top_level] == ["release"]
     parts = {r.type for r in built.children_of("release", "rollback-guard:delivery:DeliveryPipeline")}
     assert parts == {
@@ -166,7 +178,7 @@ def test_by_default_a_service_shifts_10_percent_a_minute_and_rolls_back_on_its_a
     assert group["deploymentConfigName"] == "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
     assert set(group["autoRollbackConfiguration"]["events"]) >= {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
     # The service's alarms, and its canary judge's heartbeat alarm (`<judge function>-silent`).
-    assert group["alarmConfiguration"]["alarms"] == [*alarms, "checkout-judge-test-silent"]
+    assert group["alarmConfiguration"]["alarms"] == [*alarms, "test-checkout-judge-test-silent"]
 
 
 def _equal(got, wanted) -> None:
@@ -317,7 +329,7 @@ def test_a_canary_watch_shorter_than_its_alarms_can_fire_is_refused_everywhere()
 
 
 def test_the_pipeline_never_deploys_production_as_its_staging_stage():
-    args = DeliveryPipelineArgs("acme/shop", [{"path": "/"}], staging_stack="prod", production_stack="prod")
+    args = shop_pipeline(staging_stack="prod", production_stack="prod")
     assert "same stack" in refusal(lambda: DeliveryPipeline("release", args), stack="pipeline")
 
 
@@ -335,7 +347,7 @@ def test_a_smoke_url_with_a_password_is_refused_before_anything_is_created():
 def test_a_nodejs_canary_with_python_code_is_refused_before_anything_is_created():
     found = refusal_before_anything_exists(lambda: canary(runtime="nodejs22.x"))
     assert found == (
-        f"Lambda canary greeter: handler 'app.handler': a function in a file of {GREETER}; runtime nodejs22.x "
+        f"Lambda canary greeter: LambdaCanaryArgs.handler = 'app.handler': a function in a file of {GREETER}; runtime nodejs22.x "
         "looks for app.js or app.mjs or app.cjs there, and there is none"
     )
 
@@ -343,7 +355,10 @@ def test_a_nodejs_canary_with_python_code_is_refused_before_anything_is_created(
 def test_a_canary_function_built_directly_checks_its_handler_too():
     args = CanaryFunctionArgs(code_path=GREETER, handler="greeter.handler")
     found = refusal_before_anything_exists(lambda: CanaryFunction("greeter", args))
-    assert found.startswith("function greeter: handler 'greeter.handler': ") and "looks for greeter.py" in found
+    assert (
+        found.startswith("function greeter: CanaryFunctionArgs.handler = 'greeter.handler': ")
+        and "looks for greeter.py" in found
+    )
 
 
 @pytest.mark.parametrize(

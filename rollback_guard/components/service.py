@@ -46,6 +46,7 @@ from rollback_guard.components.canary_judge import (
     ecs_judge_environment_bytes,
     heartbeat_alarm_name,
     judge_environment_fits,
+    judge_name_problems,
 )
 from rollback_guard.components.codedeploy import (
     MAX_ALARMS_PER_DEPLOYMENT_GROUP,
@@ -705,6 +706,9 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         )
     found += deployment_config_problems(f"{where}.release.config", release.config, "ECS")
     found += service_name_problems(name)
+    if isinstance(release.strategy, CodeDeployBlueGreen):
+        # The group lists the judge's heartbeat alarm by name before the judge exists.
+        found += judge_name_problems(f"{name}-judge", in_vpc=True)
     # A TimeBasedShift's field is named by its declaration and by the config's own check: once.
     rules.refuse(what, list(dict.fromkeys(found)))
     rules.refuse(what, _floors(where, name, args))
