@@ -148,7 +148,7 @@ def test_a_check_timeout_shorter_than_the_timeout_and_its_cold_start_is_refused(
 def test_a_log_retention_cloudwatch_does_not_offer_is_refused_naming_its_periods():
     [line] = refused(log_retention_days=45)
     assert line.startswith("LambdaCanaryArgs.log_retention_days = 45: one of 1, 3, 5, 7, 14, 30, 60, 90, 120")
-    assert line.endswith("(CloudWatch Logs' retention periods, in days)")
+    assert line.endswith("(CloudWatch Logs' retention periods, in days; production at least 30)")
 
 
 @pytest.mark.parametrize("reserved", [0, 10_001])

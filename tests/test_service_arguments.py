@@ -72,7 +72,7 @@ def accepted(stack="staging", config=None, **args):
         (
             {"log_retention_days": 45},
             f"{ARGS}.log_retention_days = 45: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, "
-            "1096, 1827, 2192, 2557, 2922, 3288, 3653 (CloudWatch's retention periods, in days; production at least "
+            "1096, 1827, 2192, 2557, 2922, 3288, 3653 (CloudWatch Logs' retention periods, in days; production at least "
             "30)",
         ),
         (
@@ -299,7 +299,7 @@ def test_a_rolling_update_without_room_for_a_new_task_is_refused():
 def test_a_native_shift_in_steps_ecs_does_not_take_is_refused():
     linear = NativeShift("LINEAR", step_percent=2.55, step_bake_minutes=1)
     (line,) = refused(release=EcsRelease(strategy=linear))
-    assert line == f"{ARGS}.release.strategy.step_percent = 2.55: a percentage from 3 to 100 in steps of 0.1"
+    assert line == f"{ARGS}.release.strategy.step_percent = 2.55: a percentage from 3 to 100 in steps of 0.1 (production below 100)"
 
 
 def test_a_pinned_revision_of_another_services_family_is_refused():

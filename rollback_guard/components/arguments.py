@@ -20,7 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 import pulumi
 
-from rollback_guard.policy.rules import UnsafeConfiguration
+from rollback_guard.limits import LOG_RETENTION_DAYS
+from rollback_guard.policy.rules import PROD_MIN_LOG_RETENTION_DAYS, UnsafeConfiguration
 
 RULE = "rollback_guard.rule"
 T = TypeVar("T")
@@ -127,6 +128,14 @@ class Text:
     def schema(self) -> dict:
         length = {} if self.max_length is None else {"maxLength": self.max_length}
         return {"type": "string", "pattern": f"^(?:{self.pattern})$", **length, "description": self.rule}
+
+
+# Rules many components' fields share.
+PORT = Whole(1, 65535)
+LOG_RETENTION = OneOf(
+    LOG_RETENTION_DAYS,
+    f"CloudWatch Logs' retention periods, in days; production at least {PROD_MIN_LOG_RETENTION_DAYS}",
+)
 
 
 def allow(rule: Rule) -> dict[str, Rule]:

@@ -36,11 +36,10 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import RATE_PERCENT
-from rollback_guard.components.arguments import Number, Text, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, Number, Text, Whole, allow, problems
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.lambda_function import (
-    LOG_RETENTION,
     VPC_FUNCTION_STATEMENT,
     hook_handler,
     hooks_archive,
@@ -54,7 +53,6 @@ from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOU
 from rollback_guard.components.traffic_hooks import (
     CHECK_TIMEOUT_SECONDS,
     LAMBDA_ENVIRONMENT_BYTES,
-    PORT,
     checks_fit,
     green_check_variables,
     security_group_to_test_listener,

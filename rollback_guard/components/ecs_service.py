@@ -14,16 +14,12 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components import naming
-from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import LOG_RETENTION, OneOf, Text, Whole, allow, problems, resolved
 from rollback_guard.components.iam import role_policy, service_role, write_logs
-from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, LOG_RETENTION_DAYS, TASK_DEFINITION_BYTES
+from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, TASK_DEFINITION_BYTES
 from rollback_guard.policy import rules
 
 DESIRED_COUNT = Whole(1, 1000, "tasks", f"production at least {rules.PROD_MIN_DESIRED_COUNT}")
-LOG_RETENTION = OneOf(
-    LOG_RETENTION_DAYS,
-    f"CloudWatch's retention periods, in days; production at least {rules.PROD_MIN_LOG_RETENTION_DAYS}",
-)
 
 # Under the CODE_DEPLOY controller ECS refuses UpdateService for these, and CodeDeploy changes them on
 # every release; Pulumi must not try to put its stale copy back.

@@ -31,7 +31,7 @@ from rollback_guard.components.alarms import (
     alarm_name_problem,
     evaluation_problems,
 )
-from rollback_guard.components.arguments import Text, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, Text, Whole, allow, problems
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     RECORDED_NAME,
@@ -68,7 +68,6 @@ from rollback_guard.components.dashboard import (
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.lambda_function import (
     HANDLER,
-    LOG_RETENTION,
     MEMORY_MB,
     RESERVED_CONCURRENCY,
     RUNTIME,

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, OneOf, Text, Whole, allow, problems
 from rollback_guard.components.iam import role_policy, service_role, write_logs
 from rollback_guard.components.naming import physical_name, too_long
 from rollback_guard.limits import (
@@ -32,7 +32,6 @@ from rollback_guard.limits import (
     LAMBDA_TIMEOUT_SECONDS,
     LAMBDA_UNZIPPED_BYTES,
     LAMBDA_ZIPPED_BYTES,
-    LOG_RETENTION_DAYS,
     NAME_RULES,
 )
 from rollback_guard.policy import rules
@@ -79,7 +78,6 @@ RESERVED_CONCURRENCY = Whole(
     10_000,
     why="or None to share the account's unreserved concurrency; Lambda keeps 100 of the account's quota unreserved",
 )
-LOG_RETENTION = OneOf(LOG_RETENTION_DAYS, why="CloudWatch Logs' retention periods, in days")
 # module.function (Python packages dotted, pkg.module.function); Node.js may name a folder (src/app.handler).
 HANDLER = Text(
     r"(?:[\w-]+/)*[\w-]+(?:\.[\w-]+)+",

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.arguments import Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import PORT, Text, Whole, allow, problems, resolved
 from rollback_guard.components.encryption import expire_objects, private_bucket
 from rollback_guard.components.network import Cidr, Each
 from rollback_guard.limits import SECURITY_GROUP_RULES
@@ -31,7 +31,6 @@ DUPLICATE_RULE = "a security group refuses a rule twice"
 # What an ALB target group's health check allows (CreateTargetGroup:
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html).
 HEALTH_CHECK_PATH = Text(r"/\S*", "a path starting with /, without spaces, up to 1024 characters", max_length=1024)
-PORT = Whole(1, 65535)
 # Listener protocols: TLS 1.3 and 1.2 only, for the production listener with a certificate.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 HTTPS_PORT, HTTP_PORT = 443, 80

@@ -25,7 +25,7 @@ import pulumi.dynamic as dynamic
 import pulumi_aws as aws
 from pulumi.runtime.rpc import UNKNOWN
 
-from rollback_guard.components.arguments import Text, Whole, allow, problems
+from rollback_guard.components.arguments import PORT, Text, Whole, allow, problems
 from rollback_guard.components.codedeploy import MAX_WAIT_MINUTES, DeploymentGroupBase
 from rollback_guard.policy import rules
 from rollback_guard.release.engine import Releaser, ReleaseRequest, parse_target
@@ -54,7 +54,6 @@ ECS_HOOKS = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAl
 # wait, each at most two days, and an hour for tasks and hooks.
 LONGEST_RELEASE_MINUTES = 3 * MAX_WAIT_MINUTES + 60
 RETRY_SETTING = Text(r"\S+", "the name of a setting (no spaces), as a person would change it")
-PORT = Whole(1, 65535)
 
 
 @dataclass

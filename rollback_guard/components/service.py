@@ -35,7 +35,7 @@ from rollback_guard.components.alarms import (
     alarm_name_problem,
     evaluation_problems,
 )
-from rollback_guard.components.arguments import Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems, resolved
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     CanaryJudge,
@@ -71,7 +71,6 @@ from rollback_guard.components.dashboard import (
 from rollback_guard.components.deployment_log import DeploymentLog, DeploymentLogArgs
 from rollback_guard.components.ecs_service import (
     DESIRED_COUNT,
-    LOG_RETENTION,
     TASK_REVISION,
     CodeDeployBlueGreen,
     Container,
@@ -89,7 +88,6 @@ from rollback_guard.components.load_balancer import (
     CERTIFICATE_ARN,
     DUPLICATE_RULE,
     HTTP_PORT,
-    PORT,
     AccessLogBucket,
     BlueGreenLoadBalancer,
     BlueGreenLoadBalancerArgs,

@@ -18,12 +18,11 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation
-from rollback_guard.components.arguments import Number, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, Number, Whole, allow, problems
 from rollback_guard.components.codedeploy import DeploymentGroupBase
 from rollback_guard.components.deployment_log import DeploymentLog
 from rollback_guard.components.iam import role_policy
 from rollback_guard.components.lambda_function import (
-    LOG_RETENTION,
     VPC_FUNCTION_STATEMENT,
     hook_handler,
     hooks_archive,
@@ -53,7 +52,6 @@ CHECK_TIMEOUT_SECONDS = Number(
 WATCH_MINUTES = Whole(
     1, MAX_WATCH_MINUTES, "minutes", why="the post-traffic hook still reports within Lambda's 15-minute limit"
 )
-PORT = Whole(1, 65535)
 
 
 def minimum_watch_minutes(evaluation: AlarmEvaluation) -> int:
