@@ -61,10 +61,12 @@ bench: $(DEV)
 figures: $(DEV)
 	$(BIN)/python benchmarks/readme_figures.py --write
 
-# Re-resolve the locks after a change to pyproject.toml's dependencies (pins already there are kept).
+# Re-resolve the locks after a change to pyproject.toml's dependencies or requirements/*.in (pins
+# already there are kept). runtime.txt: the package with its vpc and model extras, and what the
+# stacks and `plan` need (runtime.in); dev.txt: all of that, every extra and the tools (dev.in).
 lock: $(DEV)
-	$(COMPILE) --all-extras -o requirements/dev.txt pyproject.toml
-	$(COMPILE) --extra vpc --extra plan --extra stacks -c requirements/dev.txt -o requirements/runtime.txt pyproject.toml
+	$(COMPILE) --all-extras -o requirements/dev.txt pyproject.toml requirements/runtime.in requirements/dev.in
+	$(COMPILE) --extra vpc --extra model -c requirements/dev.txt -o requirements/runtime.txt pyproject.toml requirements/runtime.in
 
 # The stack files' JSON Schema, from settings.py's models (a test keeps it current).
 schema: $(RUNTIME)

@@ -1,11 +1,8 @@
-"""rollback-guard's CrossGuard pack: `pulumi preview --policy-pack policy-pack` (README: Policy pack).
+"""This checkout's way to the pack the package ships (rollback_guard/policy/crossguard-pack):
+`pulumi preview --policy-pack policy-pack` from a source checkout, where Pulumi builds venv/ from
+requirements.txt. With the package installed, use `--policy-pack "$(python -m rollback_guard.policy)"`.
+Serving blocks, so nothing imports this file."""
 
-The policies live in the package (rollback_guard/policy/pack.py) where tests reach them; this file
-only serves them, which blocks, so nothing imports it.
-"""
+from rollback_guard.policy.pack import serve
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
-from rollback_guard.policy.pack import POLICIES
-
-PolicyPack(name="rollback-guard", policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)
+serve()

@@ -12,12 +12,20 @@ mocks do not expose (protect, retain-on-delete, ignore_changes, dependencies).
 `run` returns once every resource is registered. Outputs echo the inputs, with the attributes AWS
 would compute (an ARN, a load balancer's DNS name, a function's version "1") added by FakeAws;
 subclass it for more.
+
+It accepts what the Pulumi engine accepts: names are unique per type and parent, as URNs are (a
+bucket and a log group may both be named `logs`; two buckets named `logs` beside each other may not).
+A run that fails raises its error and leaves nothing behind for the next one. Needs no extra but
+`policy_violations`, which needs pulumi-policy (`rollback-guard[test]` or `[policy]`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -25,7 +33,10 @@ import pulumi
 from google.protobuf.json_format import MessageToDict
 from pulumi.runtime.mocks import MockMonitor
 
+from rollback_guard.extras import require
+
 T = TypeVar("T")
+ROOT_STACK = "pulumi:pulumi:Stack"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -139,11 +150,18 @@ class Registration:
     outputs: dict
 
 
+class DuplicateResource(Exception):
+    """Two resources with one URN: the Pulumi engine refuses the program, and so does `run`."""
+
+
 class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         # Every resource but the stack, in the order registered: a parent before its children.
         self.registered: list[Registration] = []
+        # The URNs taken so far; the SDK registers resources from worker threads.
+        self._urns: set[str] = set()
+        self._taking_urn = threading.Lock()
 
     @property
     def registrations(self) -> dict[str, Registration]:
@@ -152,31 +170,51 @@ class RecordingMonitor(MockMonitor):
         innermost one, registered last."""
         return {registration.name: registration for registration in self.registered}
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: the type is qualified by every ancestor's type but the stack's
+        (pulumi's MockMonitor keeps only the parent's own type, which makes legal programs collide)."""
+        if parent:
+            qualified_type = parent.split("::")[2]
+            if qualified_type != ROOT_STACK:
+                type_ = f"{qualified_type}${type_}"
+        return super().make_urn("", type_, name)
+
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            # Custom resources' names are unique across a program, so tests can look them up by name alone.
-            assert not (request.custom and any(r.name == request.name and r.custom for r in self.registered)), (
-                f"two resources named {request.name}"
-            )
-            self.registered.append(
-                Registration(
-                    request.type,
-                    request.name,
-                    pulumi.runtime.rpc.deserialize_properties(request.object),
-                    request.protect,
-                    request.retainOnDelete,
-                    tuple(request.ignoreChanges),
-                    tuple(request.dependencies),
-                    request.customTimeouts.update,
-                    response.urn,
-                    request.parent,
-                    request.custom,
-                    tuple(MessageToDict(alias) for alias in request.aliases),
-                    pulumi.runtime.rpc.deserialize_properties(response.object),
+        if request.type == ROOT_STACK:
+            return super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        with self._taking_urn:
+            if urn in self._urns:
+                raise DuplicateResource(
+                    f"two resources of type {request.type} named {request.name!r} under "
+                    f"{_described(request.parent)}: Pulumi refuses a duplicate URN ({urn}); give one another name"
                 )
+            self._urns.add(urn)
+        response = super().RegisterResource(request)
+        self.registered.append(
+            Registration(
+                request.type,
+                request.name,
+                pulumi.runtime.rpc.deserialize_properties(request.object),
+                request.protect,
+                request.retainOnDelete,
+                tuple(request.ignoreChanges),
+                tuple(request.dependencies),
+                request.customTimeouts.update,
+                response.urn,
+                request.parent,
+                request.custom,
+                tuple(MessageToDict(alias) for alias in request.aliases),
+                pulumi.runtime.rpc.deserialize_properties(response.object),
             )
+        )
         return response
+
+
+def _described(parent_urn: str) -> str:
+    if not parent_urn or parent_urn.split("::")[2] == ROOT_STACK:
+        return "the stack"
+    return f"{parent_urn.rsplit('::', 1)[1]!r} ({parent_urn.split('::')[2].rsplit('$', 1)[-1]})"
 
 
 @dataclass
@@ -188,10 +226,16 @@ class Built(Generic[T]):
     monitor: RecordingMonitor = field(repr=False)
 
     def registration(self, name: str, type_token: str | None = None) -> Registration:
-        """The resource `name` (of `type_token`, where a component shares its name)."""
-        if type_token is None:
-            return self.monitor.registrations[name]
-        return next(r for r in self.monitor.registered if r.name == name and r.type == type_token)
+        """The resource `name` (of `type_token`, where several resources share the name). Without a
+        type, a component sharing its name with what it wraps means the innermost one; resources of
+        different types sharing a name (a bucket and a log group named `logs`) need the type."""
+        named = [r for r in self.monitor.registered if r.name == name and type_token in (None, r.type)]
+        if not named:
+            raise KeyError(f"no resource named {name!r}" + (f" of type {type_token}" if type_token else ""))
+        resources = {r.type for r in named if r.custom}
+        if len(resources) > 1 and type_token is None:
+            raise LookupError(f"several resources are named {name!r}: pass one of the types {sorted(resources)}")
+        return named[-1]
 
     def inputs(self, name: str) -> dict:
         return self.registration(name).inputs
@@ -247,8 +291,45 @@ def run(
         returned.append(program())
         return then(returned[0]) if then else None
 
-    build()
+    try:
+        build()
+    except BaseException:
+        _discard_failed_run()
+        raise
     return Built(returned[0], stack, monitor)
+
+
+def _discard_failed_run() -> None:
+    """What a failed run leaves on the event loop, so the next run starts clean. The SDK stops at
+    the first failure: registrations still in flight would go on during the next run, against its
+    monitor, so they are cancelled; and every output that depended on the failure holds it in a
+    future nobody awaits, which would print "Future exception was never retrieved" whenever the
+    garbage collector meets it, in some later test. The loop goes with them: it only reports
+    those unread echoes of the error the run raised, and the next run gets a loop of its own."""
+    loop = asyncio.get_event_loop()  # the loop the run used: pulumi's _sync_await sets one
+    if loop.is_running():  # run() called from inside a running loop: that loop is not ours to end.
+        return
+    in_flight = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in in_flight:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*in_flight, return_exceptions=True))
+    loop.set_exception_handler(_unless_unretrieved)
+    # The mocks register resources from the loop's worker threads, each holding an event loop of its
+    # own: they move to the next loop, as stopping them would leave their loops unclosed. (asyncio
+    # has no getter for a loop's executor; closing a loop shuts its executor down, so the retired
+    # loop gets one that never started a thread.)
+    threads = getattr(loop, "_default_executor", None)
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    loop.close()
+    fresh = asyncio.new_event_loop()
+    if threads is not None:
+        fresh.set_default_executor(threads)
+    asyncio.set_event_loop(fresh)
+
+
+def _unless_unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if not context.get("message", "").endswith("exception was never retrieved"):
+        loop.default_exception_handler(context)
 
 
 @dataclass(frozen=True)
@@ -265,6 +346,7 @@ def policy_violations(
     """Runs CrossGuard `policies` (pulumi_policy; the `policy` extra) on what `built` registered, as
     the engine would: resource validations on each resource's inputs, stack validations on every
     resource's outputs. `config` is keyed by policy name."""
+    require("pulumi_policy", "policy", "rollback_guard.testing.policy_violations")
     from pulumi_policy import (
         PolicyCustomTimeouts,
         PolicyResource,

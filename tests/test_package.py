@@ -6,7 +6,9 @@ The fresh virtualenv gets only the wheel; its runtime dependencies come from thi
 virtualenv through a .pth file (appended after the virtualenv's own site-packages, so the installed
 rollback_guard is the one imported), which keeps the test offline and fast."""
 
+import ast
 import base64
+import importlib.metadata
 import json
 import re
 import shutil
@@ -18,30 +20,43 @@ from email.parser import Parser
 from pathlib import Path
 from zipfile import ZipFile
 
+import grpc
 import pytest
+import yaml
+from google.protobuf import empty_pb2
+from packaging.requirements import Requirement
+from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from rollback_guard.policy.pack import POLICIES
 from rollback_guard.testing import policy_violations, run
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DEPENDENCIES = {"pulumi", "pulumi-aws", "boto3"}
+# What a user of the components installs; this project's own tools are not among them.
+PUBLISHED_EXTRAS = {"vpc", "policy", "model", "test"}
+PACK_FILES = {"PulumiPolicy.yaml", "__main__.py", "requirements.txt"}
 
 USER_PROGRAM = """
     import json
     import sys
 
     import rollback_guard
-    from rollback_guard.components.ecs_service import Container
-    from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
+    from rollback_guard import (
+        Container,
+        EcsServiceWithRollback,
+        EcsServiceWithRollbackArgs,
+        ExistingVpc,
+        LambdaCanary,
+        LambdaCanaryArgs,
+        LoadBalancerOptions,
+    )
     from rollback_guard.components.lambda_function import hooks_archive
-    from rollback_guard.components.network import ExistingVpc
-    from rollback_guard.components.service import EcsServiceWithRollback, EcsServiceWithRollbackArgs, LoadBalancerOptions
     from rollback_guard.testing import run
 
 
     def program():
         EcsServiceWithRollback("checkout", EcsServiceWithRollbackArgs(
-            network=ExistingVpc("vpc-0abc", ("subnet-a", "subnet-b"), ("subnet-c", "subnet-d")),
+            network=ExistingVpc("vpc-0abc1234", ("subnet-0a000001", "subnet-0a000002"), ("subnet-0b000001", "subnet-0b000002")),
             container=Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80),
             load_balancer=LoadBalancerOptions(
                 listener_port=443,
@@ -117,13 +132,64 @@ def run_python(python: Path, code: str, cwd: Path, stdin: str = "") -> str:
     return result.stdout
 
 
-def test_the_wheel_declares_only_the_runtime_dependencies(wheel):
+def wheel_metadata(wheel: Path):
     with ZipFile(wheel) as archive:
         metadata_name = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
-        metadata = Parser().parsestr(archive.read(metadata_name).decode())
-    required = [requirement for requirement in metadata.get_all("Requires-Dist") if "extra ==" not in requirement]
-    assert {requirement.split(">")[0].split("<")[0].strip() for requirement in required} == RUNTIME_DEPENDENCIES
-    assert {"vpc", "policy", "plan", "test"} <= set(metadata.get_all("Provides-Extra"))
+        return Parser().parsestr(archive.read(metadata_name).decode())
+
+
+def requirements_of(wheel: Path, extra: str | None = None) -> set[str]:
+    """The distributions the wheel requires, or those `extra` adds."""
+    found = set()
+    for line in wheel_metadata(wheel).get_all("Requires-Dist"):
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if (marker is None) if extra is None else (marker is not None and marker.evaluate({"extra": extra})):
+            found.add(normalized(requirement.name))
+    return found
+
+
+def normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_the_wheel_declares_only_the_runtime_dependencies(wheel):
+    assert requirements_of(wheel) == RUNTIME_DEPENDENCIES
+
+
+def test_the_published_extras_serve_the_package_and_none_is_this_projects_tooling(wheel):
+    assert set(wheel_metadata(wheel).get_all("Provides-Extra")) == PUBLISHED_EXTRAS
+    assert requirements_of(wheel, "vpc") == {"pulumi-awsx"}
+    assert requirements_of(wheel, "policy") == {"pulumi-policy"}
+    assert requirements_of(wheel, "model") == {"numpy"}
+
+
+def test_the_test_extra_holds_what_rollback_guard_testing_imports_and_no_moto(wheel):
+    """Every module rollback_guard.testing imports comes with Python, the runtime dependencies or the
+    test extra; moto's server, cfn-lint, sympy and pytest are this project's tools, not a user's."""
+    test_extra = requirements_of(wheel, "test")
+    assert not test_extra & {"moto", "cfn-lint", "sympy", "pytest", "pytest-xdist", "jsonschema", "cryptography"}
+    tree = ast.parse((ROOT / "rollback_guard" / "testing.py").read_text())
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
+    imported.add("pulumi_policy")  # required by name (rollback_guard.extras.require) for policy_violations
+    # What the runtime dependencies bring with them (protobuf and grpc come with pulumi).
+    brought = {
+        normalized(Requirement(line).name)
+        for runtime in RUNTIME_DEPENDENCIES
+        for line in importlib.metadata.requires(runtime) or []
+        if "extra ==" not in line
+    }
+    provided = RUNTIME_DEPENDENCIES | test_extra | brought
+    distributions = importlib.metadata.packages_distributions()
+    for module in imported - set(sys.stdlib_module_names) - {"rollback_guard"}:
+        assert {normalized(name) for name in distributions[module]} & provided, module
 
 
 def test_the_wheel_ships_every_hook_handler_and_the_type_marker(wheel):
@@ -132,6 +198,7 @@ def test_the_wheel_ships_every_hook_handler_and_the_type_marker(wheel):
     handlers = {f"rollback_guard/hooks/{path.name}" for path in (ROOT / "rollback_guard" / "hooks").glob("*.py")}
     assert handlers <= names
     assert {"rollback_guard/py.typed", "rollback_guard/components/release.py", "rollback_guard/testing.py"} <= names
+    assert {f"rollback_guard/policy/crossguard-pack/{name}" for name in PACK_FILES} <= names
     assert not [name for name in names if name.startswith(("tests/", "ops/", "program"))]
 
 
@@ -185,6 +252,51 @@ def test_the_stored_release_provider_loads_by_reference_from_any_directory(user_
     provider_file = run_python(user_python, LOAD_PROVIDER, cwd=tmp_path, stdin=stored).strip()
     assert Path(provider_file).is_relative_to(user_python.parent.parent)
     assert provider_file.endswith("rollback_guard/components/release.py")
+
+
+@pytest.fixture(scope="module")
+def installed_pack(user_python, tmp_path_factory) -> Path:
+    """The folder `python -m rollback_guard.policy` prints for the installed package."""
+    printed = run_python(
+        user_python,
+        "import runpy; runpy.run_module('rollback_guard.policy', run_name='__main__')",
+        cwd=tmp_path_factory.mktemp("anywhere"),
+    )
+    return Path(printed.strip())
+
+
+def test_the_policy_pack_is_a_folder_of_the_installed_package(installed_pack, user_python):
+    assert installed_pack.is_relative_to(user_python.parent.parent)
+    assert {path.name for path in installed_pack.iterdir()} >= PACK_FILES
+
+
+def test_the_installed_pack_names_the_released_package_at_its_version(installed_pack, wheel):
+    metadata = wheel_metadata(wheel)
+    project = yaml.safe_load((installed_pack / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"] == "python" and str(project["version"]) == metadata["Version"]
+    lines = [line for line in (installed_pack / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    (requirement,) = map(Requirement, lines)
+    assert requirement.name == metadata["Name"] and requirement.extras == {"policy"}
+    assert str(requirement.specifier) == f"=={metadata['Version']}"
+
+
+def test_the_installed_pack_serves_every_policy_as_the_pulumi_cli_runs_it(installed_pack, user_python):
+    """`pulumi preview --policy-pack "$(python -m rollback_guard.policy)"` runs
+    `python -m pulumi.policy <engine> <folder>` with the Python on PATH."""
+    with subprocess.Popen(
+        [user_python, "-m", "pulumi.policy", "127.0.0.1:0", installed_pack],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=installed_pack,
+        env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
+    ) as pack:
+        try:
+            port = int(pack.stdout.readline())
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+        finally:
+            pack.kill()
+    assert sorted(policy.name for policy in info.policies) == sorted(policy.name for policy in POLICIES)
 
 
 def readme_python_blocks() -> list[str]:

@@ -15,6 +15,9 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 from ops.offline import settled_stack
+from rollback_guard.components.codedeploy import LambdaDeploymentGroup, LambdaDeploymentGroupArgs, RollbackPolicy
+from rollback_guard.components.release import LambdaReleaseTarget, Release, ReleaseArgs
+from rollback_guard.policy import PACK_FOLDER
 from rollback_guard.policy.pack import POLICIES
 from rollback_guard.testing import policy_violations, run
 
@@ -121,30 +124,125 @@ def test_a_service_ecs_releases_itself_may_set_its_task_definition():
     assert violations(lambda: aws.ecs.Service("web", cluster="web"), stack="dev") == {}
 
 
-def test_in_a_stack_releasing_lambda_through_codedeploy_aliases_leave_version_and_routing_to_it():
-    def program(ignore):
-        lambda_group()
+class Checkout(pulumi.ComponentResource):
+    """A user's own component: a function's alias and the CodeDeploy group that shifts it, side by side."""
+
+    def __init__(self, alias_ignores=(), alias="live"):
+        super().__init__("shop:index:Checkout", "checkout")
+        inside = pulumi.ResourceOptions(parent=self)
+        app = aws.codedeploy.Application("checkout-app", compute_platform="Lambda", opts=inside)
+        aws.codedeploy.DeploymentGroup(
+            "checkout-group",
+            app_name=app.name,
+            deployment_group_name="checkout",
+            service_role_arn="arn:aws:iam::123456789012:role/codedeploy",
+            deployment_style=BLUE_GREEN,
+            deployment_config_name="CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+            auto_rollback_configuration=ROLLBACK_ON_ALARM,
+            alarm_configuration={"enabled": True, "alarms": ["checkout-errors"]},
+            opts=inside,
+        )
         aws.lambda_.Alias(
-            "live", function_name="checkout", function_version="1", opts=pulumi.ResourceOptions(ignore_changes=ignore)
+            alias,
+            function_name="checkout",
+            function_version="1",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(alias_ignores)),
         )
 
-    found = violations(lambda: program([]), stack="dev")["codedeploy-owned-properties-ignored"]
-    assert len(found) == 1 and "functionVersion, routingConfig" in found[0]
-    assert violations(lambda: program(["functionVersion", "routingConfig"]), stack="dev") == {}
+
+def released_checkout(alias_ignores=()):
+    """The alias `live` of `checkout`, which a release of rollback-guard's shifts through CodeDeploy."""
+    group = LambdaDeploymentGroup(
+        "checkout-deploy", LambdaDeploymentGroupArgs(rollback=RollbackPolicy(alarm_names=["checkout-errors"]))
+    )
+    aws.lambda_.Alias(
+        "checkout-live",
+        name="live",
+        function_name="checkout",
+        function_version="1",
+        opts=pulumi.ResourceOptions(ignore_changes=list(alias_ignores)),
+    )
+    Release(
+        "checkout-release",
+        ReleaseArgs(
+            deployment_group=group, target=LambdaReleaseTarget(function_name="checkout", alias="live", version="1")
+        ),
+    )
+
+
+def weighted_alias(name="reports"):
+    """An alias `pulumi up` shifts itself: a quarter of the traffic on version 4."""
+    return aws.lambda_.Alias(
+        name,
+        function_name=name,
+        function_version="3",
+        routing_config={"additional_version_weights": {"4": 0.25}},
+    )
+
+
+def test_an_alias_in_a_component_beside_its_codedeploy_group_leaves_version_and_routing_to_it():
+    found = violations(lambda: Checkout(), stack="dev")["codedeploy-owned-properties-ignored"]
+    assert len(found) == 1 and found[0].startswith("live: CodeDeploy changes functionVersion, routingConfig")
+    assert violations(lambda: Checkout(alias_ignores=["functionVersion", "routingConfig"]), stack="dev") == {}
+
+
+def test_an_alias_a_release_targets_leaves_version_and_routing_to_codedeploy():
+    found = violations(released_checkout, stack="dev")["codedeploy-owned-properties-ignored"]
+    assert len(found) == 1 and found[0].startswith("checkout-live: CodeDeploy changes functionVersion, routingConfig")
+    assert violations(lambda: released_checkout(["functionVersion", "routingConfig"]), stack="dev") == {}
 
 
 def test_an_alias_pulumi_manages_beside_codedeploy_can_be_named():
-    def program():
-        lambda_group()
-        aws.lambda_.Alias("stable", function_name="reports", function_version="3")
-
     config = {"codedeploy-owned-properties-ignored": {"aliasesOutsideCodeDeploy": ["stable"]}}
-    assert violations(program, stack="dev", config=config) == {}
-    assert "codedeploy-owned-properties-ignored" in violations(program, stack="dev")
+    assert violations(lambda: Checkout(alias="stable"), stack="dev", config=config) == {}
+    assert "codedeploy-owned-properties-ignored" in violations(lambda: Checkout(alias="stable"), stack="dev")
 
 
 def test_aliases_in_a_stack_without_lambda_codedeploy_are_pulumis():
     assert violations(lambda: aws.lambda_.Alias("live", function_name="f", function_version="1"), stack="dev") == {}
+
+
+def test_an_alias_of_a_function_codedeploy_does_not_release_is_pulumis_though_the_stack_uses_codedeploy():
+    def program():
+        released_checkout(["functionVersion", "routingConfig"])
+        lambda_group("billing")
+        aws.lambda_.Alias("stable", function_name="reports", function_version="3")
+
+    assert violations(program, stack="dev") == {}
+
+
+# --- production: a Lambda alias's traffic moves through CodeDeploy, which rolls back
+
+
+def test_a_production_alias_whose_weights_pulumi_shifts_is_refused_for_what_it_is():
+    found = violations(weighted_alias)
+    assert found == {
+        "production-aliases-shift-through-codedeploy": [
+            "reports: `pulumi up` shifts production traffic itself (routing_config: 25% to version 4); no alarm "
+            "stops the shift and nothing rolls it back. Release the function through a CodeDeploy deployment group "
+            "that rolls back on alarm (rollback_guard.LambdaCanary does), and leave functionVersion and routingConfig "
+            "to it (ignore_changes)"
+        ]
+    }
+    assert violations(weighted_alias, stack="staging") == {}
+
+
+def test_beside_codedeploy_for_other_functions_a_weighted_alias_is_still_its_own_problem():
+    def program():
+        released_checkout(["functionVersion", "routingConfig"])
+        weighted_alias()
+
+    found = violations(program)
+    assert list(found) == ["production-aliases-shift-through-codedeploy"]
+    assert found["production-aliases-shift-through-codedeploy"][0].startswith("reports: `pulumi up` shifts")
+
+
+def test_a_production_alias_codedeploy_shifts_passes_whatever_weights_it_holds():
+    assert violations(lambda: released_checkout(["functionVersion", "routingConfig"])) == {}
+
+
+def test_an_alias_without_weights_points_at_one_version_in_production():
+    assert violations(lambda: aws.lambda_.Alias("stable", function_name="reports", function_version="3")) == {}
 
 
 def test_a_listener_on_a_codedeploy_traffic_route_leaves_its_default_actions_to_codedeploy():
@@ -332,13 +430,15 @@ def test_a_value_unknown_during_preview_is_left_to_the_update():
 # --- the pack as the Pulumi CLI runs it: a gRPC analyzer
 
 
-@pytest.fixture(scope="module")
-def analyzer():
+@pytest.fixture(scope="module", params=[PACK_FOLDER, ROOT / "policy-pack"], ids=["shipped", "checkout"])
+def analyzer(request):
+    """The pack shipped in the package, and this checkout's pointer to it, run as the Pulumi CLI runs a
+    Python pack: `python -m pulumi.policy <engine> <folder>`, which runs the folder's __main__.py."""
     with subprocess.Popen(
-        [sys.executable, str(ROOT / "policy-pack" / "__main__.py")],
+        [sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(request.param)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=request.param,
         # As the Pulumi CLI runs Python plugins: unbuffered, so the port it prints arrives.
         env={"PYTHONPATH": str(ROOT), "PATH": "", "PYTHONUNBUFFERED": "1"},
     ) as pack:

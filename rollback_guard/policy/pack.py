@@ -6,18 +6,25 @@ The rules are those of rules.py, which the components enforce on their own argum
 - every CodeDeploy deployment group rolls back on alarm, with at least one alarm;
 - what CodeDeploy changes during a release is left to it: an ECS service under the CODE_DEPLOY
   controller ignores its task definition and load balancers, a listener on a CodeDeploy traffic
-  route its default actions, and, in a stack that releases Lambda through CodeDeploy, an alias
-  its version and routing (unless the alias is listed in `aliasesOutsideCodeDeploy`);
+  route its default actions, and a Lambda alias CodeDeploy releases its version and routing;
 - in a production stack (its name in `productionStacks`, by default prod and production):
-  traffic shifts gradually, blue is kept at least 10 minutes after the shift, load balancers,
-  tables and databases keep deletion protection, and stateful data is protected from deletion;
+  traffic shifts gradually, and a Lambda alias's weights are shifted by CodeDeploy (which rolls
+  back on alarm), not by `pulumi up`; blue is kept at least 10 minutes after the shift, load
+  balancers, tables and databases keep deletion protection, and stateful data is protected from
+  deletion;
 - and nothing is created that AWS would refuse partway through `pulumi up` (rollback_guard.limits:
   IAM document sizes, names, Lambda's limits, log retention values, alarm names not ARNs).
 
 A value still unknown during a preview (an ARN not yet created) cannot be checked then: the SDK says
 so as an advisory note, and `pulumi up` runs the policy again with the value known.
-`retainOnDelete` is not visible to policies; `protect` is. Requires the `policy` extra
-(pulumi-policy); policy-pack/ is the pack itself.
+`retainOnDelete` is not visible to policies; `protect` is.
+
+Which aliases CodeDeploy releases is judged per alias, from what names it: a release of this
+library's (LambdaCanary's) that targets it, or a Lambda deployment group in the same component; a
+stack that releases some functions through CodeDeploy may keep other aliases Pulumi's own.
+
+Requires the `policy` extra (pulumi-policy). The pack Pulumi runs is the folder
+`python -m rollback_guard.policy` prints (rollback_guard/policy/crossguard-pack), which calls `serve()`.
 """
 
 from __future__ import annotations
@@ -27,9 +34,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import (
+from rollback_guard.extras import require
+
+require("pulumi_policy", "policy", "the CrossGuard pack (rollback_guard.policy.pack)")
+
+from pulumi_policy import (  # noqa: E402 (after the check that names the extra)
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyPack,
     PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
@@ -38,8 +50,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from rollback_guard import limits
-from rollback_guard.policy import rules
+from rollback_guard import limits  # noqa: E402
+from rollback_guard.policy import rules  # noqa: E402
 
 DEPLOYMENT_GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
 DEPLOYMENT_CONFIG = "aws:codedeploy/deploymentConfig:DeploymentConfig"
@@ -47,6 +59,9 @@ CODEDEPLOY_APPLICATION = "aws:codedeploy/application:Application"
 ECS_SERVICE = "aws:ecs/service:Service"
 LAMBDA_ALIAS = "aws:lambda/alias:Alias"
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+# This library's release (components/release.py), a dynamic resource naming what it deploys.
+RELEASE = "pulumi-python:dynamic/release:Release"
+ROOT_STACK = "pulumi:pulumi:Stack"
 
 # What CodeDeploy changes during a release, which Pulumi must not set back (the DESIGN facts).
 CODEDEPLOY_OWNED = {
@@ -82,16 +97,16 @@ PRODUCTION = PolicyConfigSchema(
         }
     }
 )
-ALIASES = PolicyConfigSchema(
-    properties={
-        "aliasesOutsideCodeDeploy": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Resource names of Lambda aliases Pulumi manages although the stack uses CodeDeploy.",
-        }
+OUTSIDE_CODEDEPLOY = {
+    "aliasesOutsideCodeDeploy": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": "Resource names of Lambda aliases Pulumi manages although a deployment group sits beside them.",
     }
-)
+}
+ALIASES = PolicyConfigSchema(properties=OUTSIDE_CODEDEPLOY)
+PRODUCTION_ALIASES = PolicyConfigSchema(properties={**PRODUCTION.properties, **OUTSIDE_CODEDEPLOY})
 # CodeDeploy's own default when a group names no config moves ECS and Lambda traffic at once.
 UNSET_CONFIG = "no deployment config: CodeDeploy's default moves all traffic at once"
 
@@ -102,8 +117,11 @@ def stack_of(urn: str) -> str:
 
 
 def _production(args: ResourceValidationArgs) -> bool:
-    stack = stack_of(args.urn)
-    patterns = args.get_config().get("productionStacks", DEFAULT_PRODUCTION_STACKS)
+    return _production_stack(stack_of(args.urn), args.get_config())
+
+
+def _production_stack(stack: str, config: Mapping[str, Any]) -> bool:
+    patterns = config.get("productionStacks", DEFAULT_PRODUCTION_STACKS)
     # Case-insensitive, as the stacks' settings read a name: Prod is production.
     return any(fnmatch.fnmatchcase(stack.lower(), pattern.lower()) for pattern in patterns)
 
@@ -139,16 +157,13 @@ def _codedeploy_owned_properties_ignored(args: StackValidationArgs, report: Repo
     routed_listeners = {
         arn for group in _of(resources, DEPLOYMENT_GROUP) for arn in _traffic_route_listeners(group.props)
     }
-    releases_lambda = any(
-        app.props.get("computePlatform") == "Lambda" for app in _of(resources, CODEDEPLOY_APPLICATION)
-    )
-    outside = set(args.get_config().get("aliasesOutsideCodeDeploy", []))
+    released = _aliases_codedeploy_releases(args)
     for resource in resources:
         kind = resource.resource_type
         if kind == ECS_SERVICE:
             moved = (resource.props.get("deploymentController") or {}).get("type") == "CODE_DEPLOY"
         elif kind == LAMBDA_ALIAS:
-            moved = releases_lambda and resource.name not in outside
+            moved = resource.urn in released
         elif kind in LISTENERS:
             moved = resource.props.get("arn") in routed_listeners
         else:
@@ -161,6 +176,44 @@ def _codedeploy_owned_properties_ignored(args: StackValidationArgs, report: Repo
                 "release or its rollback",
                 resource.urn,
             )
+
+
+def _aliases_codedeploy_releases(args: StackValidationArgs) -> set[str]:
+    """The URNs of the aliases CodeDeploy shifts, each judged by what names it: a release of this
+    library's that targets it (function and alias name), or a Lambda deployment group with the same
+    parent component. Aliases in `aliasesOutsideCodeDeploy` are Pulumi's whatever sits beside them."""
+    resources = args.resources
+    targets = {
+        (target.get("function_name"), target.get("alias"))
+        for release in _of(resources, RELEASE)
+        if release.props.get("kind") == "lambda"
+        for target in [release.props.get("target") or {}]
+    }
+    lambda_apps = {
+        app.props.get("name")
+        for app in _of(resources, CODEDEPLOY_APPLICATION)
+        if app.props.get("computePlatform") == "Lambda"
+    }
+    components_with_lambda_groups = {
+        group.opts.parent
+        for group in _of(resources, DEPLOYMENT_GROUP)
+        if group.props.get("appName") in lambda_apps and not _top_level(group)
+    }
+    outside = set(args.get_config().get("aliasesOutsideCodeDeploy", []))
+    return {
+        alias.urn
+        for alias in _of(resources, LAMBDA_ALIAS)
+        if alias.name not in outside
+        and (
+            (alias.props.get("functionName"), alias.props.get("name")) in targets
+            or (not _top_level(alias) and alias.opts.parent in components_with_lambda_groups)
+        )
+    }
+
+
+def _top_level(resource: PolicyResource) -> bool:
+    parent = resource.opts.parent or ""
+    return not parent or parent.split("::")[2] == ROOT_STACK
 
 
 def _of(resources: list[PolicyResource], kind: str) -> list[PolicyResource]:
@@ -177,6 +230,24 @@ def _traffic_route_listeners(group: Mapping[str, Any]) -> list[str]:
 
 
 # --- production stacks
+
+
+def _aliases_shift_through_codedeploy(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Stack-wide, as whether CodeDeploy releases an alias depends on other resources."""
+    released = _aliases_codedeploy_releases(args)
+    config = args.get_config()
+    for alias in _of(args.resources, LAMBDA_ALIAS):
+        weights = ((alias.props.get("routingConfig") or {}).get("additionalVersionWeights")) or {}
+        if not weights or alias.urn in released or not _production_stack(stack_of(alias.urn), config):
+            continue
+        shifted = ", ".join(f"{float(weight):.0%} to version {version}" for version, weight in sorted(weights.items()))
+        report(
+            f"{alias.name}: `pulumi up` shifts production traffic itself (routing_config: {shifted}); no alarm "
+            "stops the shift and nothing rolls it back. Release the function through a CodeDeploy deployment group "
+            "that rolls back on alarm (rollback_guard.LambdaCanary does), and leave functionVersion and "
+            "routingConfig to it (ignore_changes)",
+            alias.urn,
+        )
 
 
 def _shifts_gradually(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -241,11 +312,15 @@ def _stateful_data_retained(args: ResourceValidationArgs, report: ReportViolatio
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Resource:
+    """A resource as rollback_guard.limits reads one (limits.Registered)."""
+
     type: str
     name: str
-    inputs: Mapping[str, Any]
+    # The engine's properties as they are: copying them would read every value, and one unknown
+    # during a preview would then stop the whole check.
+    inputs: Any
 
 
 def _within_aws_limits(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -293,6 +368,14 @@ POLICIES = [
         config_schema=PRODUCTION,
     ),
     StackValidationPolicy(
+        name="production-aliases-shift-through-codedeploy",
+        description="In production a Lambda alias's traffic is shifted by CodeDeploy, which rolls back on alarm, "
+        "not by weights `pulumi up` sets.",
+        validate=_aliases_shift_through_codedeploy,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=PRODUCTION_ALIASES,
+    ),
+    StackValidationPolicy(
         name="within-aws-limits",
         description="Nothing exceeds what AWS accepts: IAM document sizes, names, Lambda's limits, log retention.",
         validate=_within_aws_limits,
@@ -306,3 +389,9 @@ POLICIES = [
         config_schema=PRODUCTION,
     ),
 ]
+
+
+def serve() -> None:
+    """Serves the pack to the Pulumi CLI until it stops it: what the pack folder's __main__.py runs
+    (so nothing in the library constructs a PolicyPack on import, which would block)."""
+    PolicyPack(name="rollback-guard", policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)
