@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-import ipaddress
 import json
 import math
 import re
@@ -50,13 +49,11 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from rollback_guard.components.alarms import AlarmEvaluation
-from rollback_guard.components.arguments import Rule, rule_of
+from rollback_guard.components.arguments import LOG_RETENTION, Rule, rule_of
 from rollback_guard.components.canary_judge import (
     DEFAULT_MAX_PROBES_PER_RELEASE,
     DEFAULT_PROBES_PER_SECOND,
     JUDGE_ALARMS,
-    MAX_PROBES_PER_RELEASE,
-    MAX_PROBES_PER_SECOND,
     JudgeOptions,
     ecs_judge_environment_bytes,
     lambda_judge_environment_bytes,
@@ -84,6 +81,7 @@ from rollback_guard.components.ecs_service import (
     deployment_minutes,
     pinned_tag_problem,
 )
+from rollback_guard.components.lambda_canary import LambdaCanaryArgs
 from rollback_guard.components.lambda_function import function_code_problems
 from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
 from rollback_guard.components.naming import PREFIX_PATTERN
@@ -96,6 +94,7 @@ from rollback_guard.components.network import (
     zone_count_problem,
     zones_in_region,
 )
+from rollback_guard.components.network import Cidr as NetworkCidr
 from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES
 from rollback_guard.components.service import (
     ALARMS_BUILT_HERE,
@@ -117,11 +116,7 @@ from rollback_guard.limits import (
     ALARM_NAME_LENGTH,
     DESCRIBE_ALARMS_NAMES,
     IMAGE_REFERENCE_LENGTH,
-    LAMBDA_HANDLER_LENGTH,
-    LAMBDA_MEMORY_MB,
     LAMBDA_NAME_LENGTH,
-    LAMBDA_UNRESERVED_CONCURRENCY,
-    LOG_RETENTION_DAYS,
     SECURITY_GROUP_RULES,
     TASK_DEFINITION_BYTES,
 )
@@ -165,12 +160,6 @@ class SettingsError(pulumi.RunError):
 
 def _whole(low: int, high: int, why: str = "") -> Any:
     return Annotated[int, Field(ge=low, le=high, description=f"a whole number from {low} to {high}{why}")]
-
-
-def _number(low: float, high: float, why: str = "") -> Any:
-    return Annotated[
-        float, Field(ge=low, le=high, allow_inf_nan=False, description=f"a number from {low:g} to {high:g}{why}")
-    ]
 
 
 def _text(pattern: str, rule: str, max_length: int | None = None) -> Any:
@@ -224,23 +213,7 @@ def _allowed_by(rule: Rule, *marks: Any) -> Any:
     return Annotated[python_type, AfterValidator(allowed), WithJsonSchema(schema), *marks]
 
 
-def _ipv4_cidr(value: str) -> str:
-    """A CIDR block as AWS takes it: with its prefix length, no host bits set."""
-    try:
-        ipaddress.IPv4Network(value)
-    except ValueError:
-        raise PydanticCustomError("cidr", "not a CIDR block") from None
-    if "/" not in value:
-        raise PydanticCustomError("cidr", "an address without its prefix length")
-    if str(ipaddress.IPv4Network(value)) != value:
-        # 0.0.0.0/00 is 0.0.0.0/0 to AWS: a list holding both repeats a rule.
-        raise PydanticCustomError("cidr", "not written as AWS writes it")
-    return value
-
-
-_CIDR_RULE = "an IPv4 CIDR block with its prefix length and no host bits, such as 10.0.0.0/16 or 203.0.113.7/32"
-Cidr = Annotated[str, AfterValidator(_ipv4_cidr), Field(description=_CIDR_RULE)]
-LogRetention = _one_of(*LOG_RETENTION_DAYS, why=" (CloudWatch's retention periods, in days)")
+Cidr = _allowed_by(NetworkCidr())
 # Load balancer and target group names are capped at 32 characters, and Pulumi appends 8 random ones
 # to "<service>-lb-green".
 ServiceName = _text(
@@ -559,26 +532,10 @@ class LoadBalancerSettings(_Section):
 
 
 class _AlarmEvaluation(_Section):
-    period_seconds: _whole(60, 86400, " in multiples of 60 (the metrics have one-minute resolution)") = 60
-    evaluation_periods: _whole(1, 1440) = 3
-    datapoints_to_alarm: _whole(1, 1440) = 3
-    error_rate_percent: Annotated[
-        float,
-        Field(
-            gt=0,
-            lt=100,
-            allow_inf_nan=False,
-            description="a percentage above 0 and below 100 (at 100 the alarm can never fire); "
-            f"prod at most {rules.PROD_MAX_ERROR_RATE_PERCENT}",
-        ),
-    ] = 1.0
-
-    @field_validator("period_seconds")
-    @classmethod
-    def _whole_minutes(cls, period: int) -> int:
-        if period % 60:
-            raise PydanticCustomError("period", "not a multiple of 60")
-        return period
+    period_seconds: _declared(AlarmEvaluation, "period_seconds") = 60
+    evaluation_periods: _declared(AlarmEvaluation, "evaluation_periods") = 3
+    datapoints_to_alarm: _declared(AlarmEvaluation, "datapoints_to_alarm") = 3
+    error_rate_percent: _declared(ServiceAlarms, "error_rate_percent") = 1.0
 
     @field_validator("error_rate_percent")
     @classmethod
@@ -663,9 +620,7 @@ class ServiceAlarmSettings(_AlarmEvaluation):
 
 
 class FunctionAlarmSettings(_AlarmEvaluation):
-    minimum_invocations: _whole(
-        1, 1_000_000, ": invocations of the new version per period below which the rate counts as 0"
-    ) = 20
+    minimum_invocations: _declared(LambdaCanaryArgs, "minimum_invocations") = 20
 
     @property
     def rollback_alarm_count(self) -> int:
@@ -677,20 +632,8 @@ class JudgeSettings(_Section):
     """The canary judge (components/canary_judge.py): the probes it sends the new version during a
     CodeDeploy release, and the most it may send in one."""
 
-    probes_per_second: Annotated[
-        float,
-        Field(
-            gt=0,
-            le=MAX_PROBES_PER_SECOND,
-            allow_inf_nan=False,
-            description=f"probes a second to the new version: a number above 0, at most {MAX_PROBES_PER_SECOND:g}",
-        ),
-    ] = DEFAULT_PROBES_PER_SECOND
-    max_probes_per_release: _whole(
-        0,
-        MAX_PROBES_PER_RELEASE,
-        ": the cost cap on a release's probes; 0 sends none, which prod refuses (its judge needs probes)",
-    ) = DEFAULT_MAX_PROBES_PER_RELEASE
+    probes_per_second: _declared(JudgeOptions, "probes_per_second") = DEFAULT_PROBES_PER_SECOND
+    max_probes_per_release: _declared(JudgeOptions, "max_probes_per_release") = DEFAULT_MAX_PROBES_PER_RELEASE
 
     @field_validator("max_probes_per_release")
     @classmethod
@@ -723,9 +666,9 @@ def _expected_rate(what: str) -> Any:
 
 
 class CustomShift(_Section):
-    type: _one_of("canary", "linear")
-    percentage: _whole(1, 99)
-    interval_minutes: _whole(1, MAX_WAIT_MINUTES)
+    type: _declared(TimeBasedShift, "kind")
+    percentage: _declared(TimeBasedShift, "percentage")
+    interval_minutes: _declared(TimeBasedShift, "interval_minutes")
 
     @property
     def shift(self) -> TimeBasedShift:
@@ -1213,29 +1156,17 @@ class FunctionSettings(_Section):
     """One Lambda canary: `functions.<name>`."""
 
     code_path: Annotated[str, Field(min_length=1, description="a folder of this project holding the function's code")]
-    handler: _text(r"[\w-]+(\.[\w-]+)+", "module.function, such as app.handler", max_length=LAMBDA_HANDLER_LENGTH)
+    handler: _declared(LambdaCanaryArgs, "handler")
     expected_requests_per_second: _expected_rate("invocations a second of the alias")
-    runtime: _one_of("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x") = "python3.13"
-    memory_mb: _whole(*LAMBDA_MEMORY_MB) = 256
-    timeout_seconds: _whole(1, 900) = 10
+    runtime: _declared(LambdaCanaryArgs, "runtime") = "python3.13"
+    memory_mb: _declared(LambdaCanaryArgs, "memory_mb") = 256
+    timeout_seconds: _declared(LambdaCanaryArgs, "timeout_seconds") = 10
     tracing: Annotated[bool, Field(description="true or false")] = True
     # The function's code publishes its per-version 10 s counts (rollback_guard.release_metrics),
     # which the judge then reads too (docs/release-metrics.md); off, as only the code can say so.
     release_metrics: Annotated[bool, Field(description="true or false")] = False
-    reserved_concurrency: (
-        Annotated[
-            int,
-            Field(
-                ge=1,
-                le=10000,
-                description="a whole number from 1 to 10000, or null to share the account's unreserved concurrency; "
-                f"Lambda keeps {LAMBDA_UNRESERVED_CONCURRENCY} of the account's quota unreserved (`ops preflight` "
-                "checks a reservation against the account's)",
-            ),
-        ]
-        | None
-    ) = None
-    log_retention_days: LogRetention = 30
+    reserved_concurrency: _declared(LambdaCanaryArgs, "reserved_concurrency") | None = None
+    log_retention_days: _declared(LambdaCanaryArgs, "log_retention_days") = 30
     alarms: FunctionAlarmSettings = Field(default_factory=FunctionAlarmSettings)
     shift: Annotated[_shift_choice(LAMBDA_PREDEFINED_CONFIGS), Field(alias="deploymentConfig")] = DEFAULT_LAMBDA_CONFIG
     smoke_event_checks: Annotated[
@@ -1254,7 +1185,7 @@ class FunctionSettings(_Section):
             description="a list of {url, expectStatus, timeoutSeconds, expectBody}, besides the events",
         ),
     ] = []
-    check_timeout_seconds: CheckSeconds = 20.0
+    check_timeout_seconds: _declared(LambdaCanaryArgs, "check_timeout_seconds") = 20.0
     watch: (
         Annotated[
             int,
@@ -1588,7 +1519,7 @@ class PipelineSection(_Section):
             description=f"1 to {MAX_SMOKE_ENDPOINTS} {{path, expectStatus, timeoutSeconds, expectBody}}",
         ),
     ]
-    log_retention_days: Annotated[LogRetention, Field(description="CloudWatch's retention periods, at least 30")] = 90
+    log_retention_days: _allowed_by(LOG_RETENTION) = 90
 
     @field_validator("log_retention_days")
     @classmethod

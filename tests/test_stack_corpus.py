@@ -528,7 +528,7 @@ BAD = [
         "staging",
         web(deployment={"config": {"type": "linear", "percentage": 0, "intervalMinutes": 1}}),
         "services.web.deployment.config.percentage",
-        "1 to 99",
+        "from 1 to 100",
     ),
     Bad(
         "blue dropped after 5 minutes in prod",
@@ -739,7 +739,7 @@ BAD = [
         "staging",
         greeter({"timeoutSeconds": 40}),
         "functions.greeter.timeoutSeconds",
-        "at most 35",
+        "from 1 to 35 seconds",
     ),
     Bad("tracing by word", "staging", greeter({"tracing": "yes"}), "functions.greeter.tracing", "true or false"),
     Bad(
