@@ -15,7 +15,7 @@ VPC = ExistingVpc("vpc-0abc1234", ("subnet-0a000001", "subnet-0a000002"), ("subn
 NGINX = Container(name="web", image="public.ecr.aws/nginx/nginx", tag="1.27", port=80)
 
 
-def refused_before_anything_exists(program, error=UnsafeConfiguration) -> str:
+def refused_before_anything_exists(program, error=UnsafeConfiguration, config=None) -> str:
     """What `program` is refused for (as `error`), which must happen before it registers anything."""
 
     def attempt() -> str:
@@ -23,6 +23,6 @@ def refused_before_anything_exists(program, error=UnsafeConfiguration) -> str:
             program()
         return str(refused.value)
 
-    built = run(attempt)
+    built = run(attempt, config=config)
     assert built.monitor.registered == [], "nothing is created"
     return built.value

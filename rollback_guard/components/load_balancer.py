@@ -6,6 +6,7 @@ listener), so switching a service between strategies changes routing, not the lo
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,8 +121,9 @@ def certificate_problem(arn: Any, region: str | None) -> str | None:
 
 
 def stack_region() -> str | None:
-    """The stack's region as its configuration says it (aws:region), or None when it does not."""
-    return pulumi.Config("aws").get("region")
+    """The stack's region as the AWS provider reads it: its configuration (aws:region), else the
+    AWS_REGION or AWS_DEFAULT_REGION environment variable; None when none says."""
+    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
 def checked_certificate(
