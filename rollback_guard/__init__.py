@@ -38,12 +38,15 @@ _EXPORTS = {
     "DeploymentLog": "rollback_guard.components.deployment_log",
     "DeliveryPipeline": "rollback_guard.components.delivery",
     "DeliveryPipelineArgs": "rollback_guard.components.delivery",
+    "PipelineSource": "rollback_guard.components.pipeline",
+    "BuildReport": "rollback_guard.components.pipeline",
     "UnsafeConfiguration": "rollback_guard.policy.rules",
 }
 
 # Spelled out, as type checkers read it; a test keeps it, _EXPORTS and the block below in step.
 __all__ = [
     "AlarmEvaluation",
+    "BuildReport",
     "CodeDeployBlueGreen",
     "Container",
     "DeliveryPipeline",
@@ -61,6 +64,7 @@ __all__ = [
     "NativeShift",
     "Network",
     "NewVpc",
+    "PipelineSource",
     "Rolling",
     "ServiceAlarms",
     "TimeBasedShift",
@@ -78,6 +82,7 @@ if TYPE_CHECKING:  # What type checkers and editors see; at run time __getattr__
     from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
     from rollback_guard.components.load_balancer import HealthCheck
     from rollback_guard.components.network import ExistingVpc, Network, NewVpc
+    from rollback_guard.components.pipeline import BuildReport, PipelineSource
     from rollback_guard.components.service import (
         EcsRelease,
         EcsServiceWithRollback,

@@ -101,6 +101,8 @@ class FakeAws(pulumi.runtime.Mocks):
             outputs |= {"version": "1"}
         elif args.typ == "aws:s3/bucket:Bucket":
             outputs |= {"bucket": args.name}
+        elif args.typ == "aws:ecr/repository:Repository":
+            outputs |= {"repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"}
         elif args.typ == "aws:kms/key:Key":
             outputs |= {"keyId": f"{args.name}-key-id"}
         elif args.typ == "awsx:ec2:Vpc":

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from rollback_guard.components.arguments import Whole, allow
-from rollback_guard.testing import run
+from rollback_guard.policy.pack import POLICIES
+from rollback_guard.testing import policy_violations, run
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -109,6 +110,18 @@ def test_the_readme_opens_with_a_program_and_shows_how_to_test_it():
     readme = [example for example in EXAMPLES if example.page.name == "README.md"]
     assert readme[0].runs and not readme[0].runs_itself
     assert any(example.runs and "def test_" in example.code for example in readme)
+
+
+def test_the_readmes_opening_program_is_safe_in_production_as_written(user_project):
+    """The lines a newcomer copies first: in prod they roll back on alarm, protect every part, and
+    the policy pack finds nothing to refuse."""
+    opening = next(example for example in EXAMPLES if example.page.name == "README.md")
+    built = run(lambda: exec(compile(opening.code, opening.where, "exec"), {}), stack="prod")
+    for group in ("web-deploy-group", "greeter-deploy-group"):
+        assert "DEPLOYMENT_STOP_ON_ALARM" in built.inputs(group)["autoRollbackConfiguration"]["events"]
+    components = [r for r in built.top_level if r.type.startswith("rollback-guard:")]
+    assert components and all(r.protect for r in components)
+    assert not policy_violations(built, POLICIES)
 
 
 def test_examples_left_unrun_say_why_and_are_rare():
@@ -222,3 +235,15 @@ def test_every_link_to_a_page_of_the_documentation_leads_to_one():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:\s]+\.md)(?:#[^)]*)?\)", page.read_text()):
             assert (page.parent / target).is_file(), f"{page.relative_to(ROOT)} links to {target}, which is not there"
+
+
+@pytest.mark.parametrize("component", ["EcsServiceWithRollback", "LambdaCanary", "DeliveryPipeline"])
+def test_help_on_a_components_constructor_explains_its_own_parameters_not_pulumis(component):
+    import inspect
+
+    import rollback_guard
+
+    constructor = getattr(rollback_guard, component).__init__
+    assert list(inspect.signature(constructor).parameters) == ["self", "name", "args", "opts"]
+    doc = inspect.getdoc(constructor)
+    assert "`args`" in doc and "remote" not in doc and "package_ref" not in doc

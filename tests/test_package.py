@@ -28,7 +28,6 @@ from packaging.requirements import Requirement
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from rollback_guard.policy.pack import POLICIES
-from rollback_guard.testing import policy_violations, run
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DEPENDENCIES = {"pulumi", "pulumi-aws", "boto3"}
@@ -297,30 +296,3 @@ def test_the_installed_pack_serves_every_policy_as_the_pulumi_cli_runs_it(instal
         finally:
             pack.kill()
     assert sorted(policy.name for policy in info.policies) == sorted(policy.name for policy in POLICIES)
-
-
-def readme_python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
-
-
-def test_the_readmes_opening_example_builds_a_protected_production_stack(monkeypatch):
-    """The ten lines a newcomer copies first are a working program, safe in prod as they stand."""
-    monkeypatch.chdir(ROOT)  # its code_path is relative to the program's folder
-    built = run(lambda: exec(readme_python_blocks()[0], {}), stack="prod")
-    assert sorted(registration.type for registration in built.top_level) == [
-        "rollback-guard:lambda_canary:LambdaCanary",
-        "rollback-guard:service:EcsServiceWithRollback",
-    ]
-    for group in ("web-deploy-group", "greeter-deploy-group"):
-        assert "DEPLOYMENT_STOP_ON_ALARM" in built.inputs(group)["autoRollbackConfiguration"]["events"]
-    assert not policy_violations(built, POLICIES)
-
-
-def test_the_readmes_testing_example_holds_for_a_production_canary(monkeypatch):
-    """What the README's test example asserts about a production canary is true."""
-    monkeypatch.chdir(ROOT)
-    built = run(lambda: exec(readme_python_blocks()[0], {}), stack="prod")
-    testing_example = readme_python_blocks()[1]
-    assert 'built.inputs("checkout-deploy-group")["autoRollbackConfiguration"]["events"]' in testing_example
-    assert "all(r.protect for r in built.children_of(" in testing_example
-    assert all(registration.protect for registration in built.children_of("greeter"))

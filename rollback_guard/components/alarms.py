@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.arguments import Number, Whole, allow, problems
+from rollback_guard.components.parts import Component
 from rollback_guard.hooks.judge import JUDGE_NAMESPACE, PROBE_METRIC
 from rollback_guard.limits import ALARM_NAME_LENGTH
 from rollback_guard.policy import rules
@@ -200,7 +201,7 @@ class LoadBalancerAlarmsArgs:
     judge_probes: bool = False
 
 
-class _RollbackAlarms(pulumi.ComponentResource):
+class _RollbackAlarms(Component):
     """Shared construction: every alarm M of N, missing data not breaching, one component each."""
 
     alarms: list[aws.cloudwatch.MetricAlarm]
@@ -272,7 +273,7 @@ class LoadBalancerAlarms(_RollbackAlarms):
 
     def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"rollback alarms {name}", alarm_args_problems(args, "LoadBalancerAlarmsArgs", "the 5xx rate"))
-        super().__init__("rollback-guard:alarms:LoadBalancerAlarms", name, None, opts)
+        super().__init__("rollback-guard:alarms:LoadBalancerAlarms", name, opts)
         self._name, self._evaluation, self._namespace = name, args.evaluation, ALB_NAMESPACE
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
         groups = [{"TargetGroup": suffix, **lb} for suffix in args.target_group_arn_suffixes]
@@ -395,7 +396,7 @@ class LambdaAlarms(_RollbackAlarms):
 
     def __init__(self, name: str, args: LambdaAlarmsArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"rollback alarms {name}", alarm_args_problems(args, "LambdaAlarmsArgs", "the error rate"))
-        super().__init__("rollback-guard:alarms:LambdaAlarms", name, None, opts)
+        super().__init__("rollback-guard:alarms:LambdaAlarms", name, opts)
         self._name, self._evaluation, self._namespace = name, args.evaluation, LAMBDA_NAMESPACE
         alias = {
             "FunctionName": args.function_name,

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from rollback_guard.components.iam import ROLE_PATH, policy_document
 from rollback_guard.components.lambda_function import VPC_FUNCTION_STATEMENT
+from rollback_guard.components.parts import Component
 
 WORKLOAD_BOUNDARY = "rollback-guard-workload-boundary"
 DEPLOYER_BOUNDARY = "rollback-guard-deployer-boundary"
@@ -471,14 +472,14 @@ def read_wildcards(granted: list[str], reads: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(map(spelled, granted)))
 
 
-class PermissionsBoundaries(pulumi.ComponentResource):
+class PermissionsBoundaries(Component):
     """The two boundaries, as managed policies under ROLE_PATH."""
 
     workload: aws.iam.Policy
     deployer: aws.iam.Policy
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:boundaries:PermissionsBoundaries", name, None, opts)
+        super().__init__("rollback-guard:boundaries:PermissionsBoundaries", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.workload = self._boundary(f"{name}-workload", WORKLOAD_BOUNDARY, actions(WORKLOAD_ACTIONS), child)
         deployer = actions(

@@ -50,6 +50,7 @@ from rollback_guard.components.lambda_function import (
 )
 from rollback_guard.components.naming import physical_name
 from rollback_guard.components.notifications import DEPLOYMENT_EVENTS, JUDGE_SOURCE, VERDICT_EVENTS
+from rollback_guard.components.parts import Component
 from rollback_guard.components.traffic_hooks import (
     CHECK_TIMEOUT_SECONDS,
     LAMBDA_ENVIRONMENT_BYTES,
@@ -368,7 +369,7 @@ def start_event_pattern(application_name: str, deployment_group_name: str) -> di
     }
 
 
-class CanaryJudge(pulumi.ComponentResource):
+class CanaryJudge(Component):
     """See the module docstring. Its function may read its own group's deployments and stop a
     deployment, read metrics, put its heartbeat (its own namespace only), use the deployment log, put
     verdict events on the default bus and invoke itself (and, for Lambda, the target function's
@@ -385,7 +386,7 @@ class CanaryJudge(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CanaryJudgeArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"canary judge {name}", canary_judge_problems(name, args))
-        super().__init__("rollback-guard:canary_judge:CanaryJudge", name, None, opts)
+        super().__init__("rollback-guard:canary_judge:CanaryJudge", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         target, group, options = args.target, args.deployment_group, args.options

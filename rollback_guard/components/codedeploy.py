@@ -19,6 +19,7 @@ from rollback_guard.components.alarms import AlarmEvaluation, alarm_name_problem
 from rollback_guard.components.arguments import OneOf, Whole, allow, problems
 from rollback_guard.components.iam import service_role
 from rollback_guard.components.naming import physical_name, too_long
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import ALARMS_PER_DEPLOYMENT_GROUP, CODEDEPLOY_WAIT_MINUTES, NAME_RULES
 from rollback_guard.policy import rules
 
@@ -288,7 +289,7 @@ def alarm_names_problems(where: str, names: Any) -> list[str]:
     return found
 
 
-class DeploymentGroupBase(pulumi.ComponentResource):
+class DeploymentGroupBase(Component):
     """Application, service role and deployment group; subclasses add what their platform needs."""
 
     application: aws.codedeploy.Application
@@ -397,7 +398,7 @@ class EcsDeploymentGroup(DeploymentGroupBase):
 
     def __init__(self, name: str, args: EcsDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
         _refuse_misuse(name, args, "ECS")
-        super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, None, opts)
+        super().__init__("rollback-guard:codedeploy:EcsDeploymentGroup", name, opts)
         cd = aws.codedeploy
         wait = args.approval_wait_minutes
         self._build(
@@ -468,7 +469,7 @@ class LambdaDeploymentGroup(DeploymentGroupBase):
 
     def __init__(self, name: str, args: LambdaDeploymentGroupArgs, opts: pulumi.ResourceOptions | None = None):
         _refuse_misuse(name, args, "Lambda")
-        super().__init__("rollback-guard:codedeploy:LambdaDeploymentGroup", name, None, opts)
+        super().__init__("rollback-guard:codedeploy:LambdaDeploymentGroup", name, opts)
         self._build(
             name,
             "Lambda",

@@ -39,6 +39,7 @@ from rollback_guard.components.alarms import (
 )
 from rollback_guard.components.arguments import Text, allow, problems
 from rollback_guard.components.canary_judge import HEARTBEAT_MINUTES
+from rollback_guard.components.parts import Component
 from rollback_guard.hooks.judge import HEARTBEAT_METRIC, JUDGE_NAMESPACE, PROBE_METRIC
 from rollback_guard.limits import (
     DASHBOARD_ALARM_WIDGET_ALARMS,
@@ -190,7 +191,7 @@ class ReleaseDashboardArgs:
     time_range: str = field(default="-PT3H", metadata=allow(TIME_RANGE))
 
 
-class ReleaseDashboard(pulumi.ComponentResource):
+class ReleaseDashboard(Component):
     """See the module docstring. `url` is the dashboard in the CloudWatch console; `dashboard` the
     CloudWatch dashboard itself (named `dashboard_name`)."""
 
@@ -201,7 +202,7 @@ class ReleaseDashboard(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReleaseDashboardArgs, opts: pulumi.ResourceOptions | None = None):
         self.dashboard_name = args.dashboard_name or dashboard_name(name)
         rules.refuse(f"release dashboard {name}", release_dashboard_problems(self.dashboard_name, args))
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
         region = aws.get_region_output(opts=invoke).region

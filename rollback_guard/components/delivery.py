@@ -24,7 +24,7 @@ from rollback_guard.components.notifications import (
     ReleaseNotificationsArgs,
     formatter_function_name,
 )
-from rollback_guard.components.parts import part_of
+from rollback_guard.components.parts import Component, part_of
 from rollback_guard.components.pipeline import (
     OUTPUT_NAME,
     PIPELINE_NAME,
@@ -161,7 +161,7 @@ class DeliveryPipelineArgs:
     pipeline_name: str | None = field(default=None, metadata=allow(PIPELINE_NAME))
 
 
-class DeliveryPipeline(pulumi.ComponentResource):
+class DeliveryPipeline(Component):
     """The release pipeline of one repository and everything it needs (see DeliveryPipelineArgs).
     Its arguments are checked before anything is registered: every problem at once, one line each
     naming the argument, its value and what is allowed (UnsafeConfiguration)."""
@@ -175,7 +175,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeliveryPipelineArgs, opts: pulumi.ResourceOptions | None = None):
         pipeline_name = args.pipeline_name or physical_name(name)
         rules.refuse(f"pipeline {name}", _problems(name, args, pipeline_name))
-        super().__init__("rollback-guard:delivery:DeliveryPipeline", name, None, opts)
+        super().__init__("rollback-guard:delivery:DeliveryPipeline", name, opts)
         self.boundaries = PermissionsBoundaries(f"{name}-boundaries", opts=pulumi.ResourceOptions(parent=self))
         # Every role of the pipeline lives under a path of its own, out of the deploy roles' reach, with
         # the workload boundary; the deploy roles name the deployer boundary themselves.

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.arguments import problems
+from rollback_guard.components.parts import Component
 from rollback_guard.policy import rules
 
 
@@ -26,12 +27,12 @@ class DeploymentLogArgs:
     protected: bool = True
 
 
-class DeploymentLog(pulumi.ComponentResource):
+class DeploymentLog(Component):
     table: aws.dynamodb.Table
 
     def __init__(self, name: str, args: DeploymentLogArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"deployment log {name}", problems(args))
-        super().__init__("rollback-guard:deployment_log:DeploymentLog", name, None, opts)
+        super().__init__("rollback-guard:deployment_log:DeploymentLog", name, opts)
         self.table = aws.dynamodb.Table(
             f"{name}-table",
             billing_mode="PAY_PER_REQUEST",

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from rollback_guard.components import naming
 from rollback_guard.components.arguments import LOG_RETENTION, OneOf, Text, Whole, allow, problems, resolved
 from rollback_guard.components.iam import role_policy, service_role, write_logs
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, TASK_DEFINITION_BYTES
 from rollback_guard.policy import rules
 
@@ -415,7 +416,7 @@ def log_group_name(name: str) -> str:
     return f"/ecs/{naming.physical_name(name)}"
 
 
-class FargateService(pulumi.ComponentResource):
+class FargateService(Component):
     """Cluster with Container Insights, task definition logging to its own log group, separate
     execution and task roles, and a service on private subnets released by its strategy.
 
@@ -436,7 +437,7 @@ class FargateService(pulumi.ComponentResource):
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None):
         what = f"service {name}"
         rules.refuse(what, fargate_service_problems(name, args))
-        super().__init__("rollback-guard:ecs_service:FargateService", name, None, opts)
+        super().__init__("rollback-guard:ecs_service:FargateService", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         container = args.container
         self.container_name = args.container.name

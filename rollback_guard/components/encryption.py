@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.boundaries import KEY_TAG, LOGS_KEY_TAG_VALUE
+from rollback_guard.components.parts import Component
 
 # What CloudWatch Logs does with a log group's key (Encrypt log data with customer managed keys);
 # each carries the log group's ARN as encryption context.
@@ -116,14 +117,14 @@ def expire_objects(name: str, bucket: aws.s3.Bucket, days: int, opts: pulumi.Res
     )
 
 
-class LogsKey(pulumi.ComponentResource):
+class LogsKey(Component):
     """A stack's customer-managed key for its CloudWatch log groups (see the module docstring); it
     takes no arguments. `encrypted_log_groups(key.key.arn)` puts every log group under it."""
 
     key: aws.kms.Key
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:encryption:LogsKey", name, None, opts)
+        super().__init__("rollback-guard:encryption:LogsKey", name, opts)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         logs = {"Service": pulumi.Output.format("logs.{0}.amazonaws.com", region)}

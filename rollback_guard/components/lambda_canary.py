@@ -79,7 +79,7 @@ from rollback_guard.components.lambda_function import (
     logged_function_name_problems,
     name_problems,
 )
-from rollback_guard.components.parts import part_of, protected_in_production
+from rollback_guard.components.parts import Component, part_of, protected_in_production
 from rollback_guard.components.release import (
     RETRY_SETTING,
     DeploymentLogRef,
@@ -226,7 +226,7 @@ class LambdaCanaryArgs:
     production: bool = False
 
 
-class LambdaCanary(pulumi.ComponentResource):
+class LambdaCanary(Component):
     """See the module docstring. `release_path()` is what `ops` needs to inspect, roll back and
     drill its releases."""
 
@@ -243,7 +243,7 @@ class LambdaCanary(pulumi.ComponentResource):
     def __init__(self, name: str, args: LambdaCanaryArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"Lambda canary {name}", lambda_canary_problems(name, args))
         opts = protected_in_production(opts, args.production)
-        super().__init__("rollback-guard:lambda_canary:LambdaCanary", name, None, opts)
+        super().__init__("rollback-guard:lambda_canary:LambdaCanary", name, opts)
         child = part_of(self)
         self.function = CanaryFunction(
             name,

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 from rollback_guard.components.arguments import LOG_RETENTION, OneOf, Text, Whole, allow, problems
 from rollback_guard.components.iam import role_policy, service_role, write_logs
 from rollback_guard.components.naming import physical_name, too_long
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import (
     AUTONAME_SUFFIX,
     LAMBDA_ENVIRONMENT_BYTES,
@@ -400,7 +401,7 @@ def canary_function_problems(name: str, args: CanaryFunctionArgs, where: str = "
     return found + logged_function_name_problems("the function", name)
 
 
-class CanaryFunction(pulumi.ComponentResource):
+class CanaryFunction(Component):
     """A function published as numbered versions behind the alias `live`.
 
     Pulumi creates the alias once, on the first version, and then leaves it to CodeDeploy: a new
@@ -414,7 +415,7 @@ class CanaryFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: CanaryFunctionArgs, opts: pulumi.ResourceOptions | None = None):
         what = f"function {name}"
         rules.refuse(what, canary_function_problems(name, args))
-        super().__init__("rollback-guard:lambda_function:CanaryFunction", name, None, opts)
+        super().__init__("rollback-guard:lambda_function:CanaryFunction", name, opts)
         environment = checked_environment(what, "CanaryFunctionArgs.environment", args.environment)
         self.function, self.role = logged_function(
             name,

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from rollback_guard.components.arguments import PORT, Text, Whole, allow, problems, resolved
 from rollback_guard.components.encryption import expire_objects, private_bucket
 from rollback_guard.components.network import Cidr, Each
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import SECURITY_GROUP_RULES
 from rollback_guard.policy import rules
 
@@ -199,7 +200,7 @@ ELB_LOG_ACCOUNTS = {
 ACCESS_LOG_DAYS = 90
 
 
-class AccessLogBucket(pulumi.ComponentResource):
+class AccessLogBucket(Component):
     """A private bucket for a load balancer's access logs: encrypted with S3-managed keys (the only
     kind load balancers can write with), written only by the region's log delivery, kept 90 days.
     Not versioned and not itself access-logged: it holds append-only logs that expire."""
@@ -210,7 +211,7 @@ class AccessLogBucket(pulumi.ComponentResource):
     writable_name: pulumi.Output[str]
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:load_balancer:AccessLogBucket", name, None, opts)
+        super().__init__("rollback-guard:load_balancer:AccessLogBucket", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = private_bucket(
             name,
@@ -315,7 +316,7 @@ class BlueGreenLoadBalancerArgs:
     weighted_rules: bool = False
 
 
-class BlueGreenLoadBalancer(pulumi.ComponentResource):
+class BlueGreenLoadBalancer(Component):
     """Load balancer, its security group, blue and green target groups (ip targets), a production
     listener forwarding to blue and a test listener forwarding to green. CodeDeploy owns the
     listeners' actions after creation."""
@@ -339,7 +340,7 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
         rules.refuse(what, load_balancer_problems(args))
         tls = args.certificate_arn is not None
         listener_port = listener_port_of(args.listener_port, tls)
-        super().__init__("rollback-guard:load_balancer:BlueGreenLoadBalancer", name, None, opts)
+        super().__init__("rollback-guard:load_balancer:BlueGreenLoadBalancer", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         certificate = (
             checked_certificate(

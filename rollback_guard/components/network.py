@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from rollback_guard import extras
 from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems, resolved, rule_of
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import LOAD_BALANCER_SUBNET_PREFIX, SMALLEST_SUBNET_PREFIX, smallest_public_subnet_prefix
 from rollback_guard.policy import rules
 
@@ -272,7 +273,7 @@ class NetworkArgs:
     vpc: NewVpc | ExistingVpc
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     """Public subnets for load balancers, private subnets for tasks; several services may share one."""
 
     vpc_id: pulumi.Output[str]
@@ -291,7 +292,7 @@ class Network(pulumi.ComponentResource):
             found += [f"NetworkArgs.vpc.availability_zones = {spec.availability_zones!r}: {zones}"] if zones else []
         rules.refuse(what, found)
         awsx = require_awsx() if isinstance(spec, NewVpc) else None
-        super().__init__("rollback-guard:network:Network", name, None, opts)
+        super().__init__("rollback-guard:network:Network", name, opts)
         if isinstance(spec, NewVpc):
             single = spec.nat_gateways == "single"
             strategy = awsx.ec2.NatGatewayStrategy.SINGLE if single else awsx.ec2.NatGatewayStrategy.ONE_PER_AZ

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 # What each rule matches, by name: the outcomes a platform team wants to hear about.
 from rollback_guard.components.codedeploy import APPLICATIONS
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, invoked_by_rule, logged_function
+from rollback_guard.components.parts import Component
 
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
 DEPLOYMENT_EVENTS = "CodeDeploy Deployment State-change Notification"
@@ -83,12 +84,12 @@ def formatter_function_name(name: str) -> str:
     return f"{name}-formatter-{pulumi.get_stack()}"
 
 
-class ReleaseNotifications(pulumi.ComponentResource):
+class ReleaseNotifications(Component):
     topic: aws.sns.Topic
     formatter: aws.lambda_.Function
 
     def __init__(self, name: str, args: ReleaseNotificationsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:notifications:ReleaseNotifications", name, None, opts)
+        super().__init__("rollback-guard:notifications:ReleaseNotifications", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=args.kms_key_arn, opts=child)
         for i, address in enumerate(args.email_subscribers):

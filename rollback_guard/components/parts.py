@@ -5,6 +5,16 @@ from __future__ import annotations
 import pulumi
 
 
+class Component(pulumi.ComponentResource):
+    """A component of this library: one node of `pulumi up`'s tree, whose parts are named from its name."""
+
+    def __init__(self, type_token: str, name: str, opts: pulumi.ResourceOptions | None = None):
+        """Builds the component `name` (its parts' names start with it) from `args`, its Args class, which
+        says what it builds, each field's default and why (`help()` on it); `opts` are Pulumi's resource
+        options, which its parts inherit."""
+        super().__init__(type_token, name, None, opts)
+
+
 def protected_in_production(opts: pulumi.ResourceOptions | None, production: bool) -> pulumi.ResourceOptions | None:
     """A high-level component's options: in production with `protect`, which every part inherits,
     so `pulumi destroy` (or deleted code) stops instead of deleting production."""

@@ -50,6 +50,7 @@ from rollback_guard.components.iam import (
     write_logs,
 )
 from rollback_guard.components.naming import too_long
+from rollback_guard.components.parts import Component
 from rollback_guard.limits import CODEPIPELINE_BUILD_ACTION_MINUTES, NAME_RULES
 from rollback_guard.policy import rules
 
@@ -388,7 +389,7 @@ class PipelineStorageArgs:
     key_alias_name: str
 
 
-class PipelineStorage(pulumi.ComponentResource):
+class PipelineStorage(Component):
     """The KMS key (artifacts, Pulumi state and secrets, notifications) and two private buckets:
     pipeline artifacts, and the service stacks' Pulumi state. Losing the state bucket or the key
     loses every stack's state, so both are protected and kept even if Pulumi deletes them."""
@@ -399,7 +400,7 @@ class PipelineStorage(pulumi.ComponentResource):
     state_bucket: aws.s3.Bucket
 
     def __init__(self, name: str, args: PipelineStorageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:pipeline:PipelineStorage", name, None, opts)
+        super().__init__("rollback-guard:pipeline:PipelineStorage", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
         self.key = account_key(
@@ -433,7 +434,7 @@ class PipelineStorage(pulumi.ComponentResource):
         return bucket
 
 
-class ReleasePipeline(pulumi.ComponentResource):
+class ReleasePipeline(Component):
     """The pipeline, the connection to its source's host (unless it is given one), its test report
     groups, and the CodeBuild projects with their own roles. Its arguments are checked before
     anything is registered (UnsafeConfiguration, one line per problem)."""
@@ -446,7 +447,7 @@ class ReleasePipeline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleasePipelineArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"pipeline {name}", problems(args) + repository_problems(args, args.pipeline_name))
-        super().__init__("rollback-guard:pipeline:ReleasePipeline", name, None, opts)
+        super().__init__("rollback-guard:pipeline:ReleasePipeline", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name = name
         storage = args.storage

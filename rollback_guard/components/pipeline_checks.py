@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from rollback_guard.components.iam import role_policy, service_role
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, logged_function
 from rollback_guard.components.naming import physical_name
+from rollback_guard.components.parts import Component
 
 POLL_SECONDS = 30
 CHECK_FUNCTION_TIMEOUT_SECONDS = 60
@@ -177,13 +178,13 @@ def _log_group_name(state_machine: str) -> str:
     return f"/aws/vendedlogs/states/{physical_name(state_machine)}"
 
 
-class PipelineChecks(pulumi.ComponentResource):
+class PipelineChecks(Component):
     smoke_test: aws.sfn.StateMachine
     health_check: aws.sfn.StateMachine
     check_function: aws.lambda_.Function
 
     def __init__(self, name: str, args: PipelineChecksArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("rollback-guard:pipeline_checks:PipelineChecks", name, None, opts)
+        super().__init__("rollback-guard:pipeline_checks:PipelineChecks", name, opts)
         self.check_function, _ = logged_function(
             f"{name}-smoke-check",
             self,

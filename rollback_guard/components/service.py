@@ -109,7 +109,7 @@ from rollback_guard.components.network import (
     require_awsx,
     vpc_problems,
 )
-from rollback_guard.components.parts import part_of, protected_in_production
+from rollback_guard.components.parts import Component, part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
 from rollback_guard.components.traffic_hooks import (
     ReleaseContext,
@@ -322,7 +322,7 @@ class EcsServiceWithRollbackArgs:
     production: bool = False
 
 
-class EcsServiceWithRollback(pulumi.ComponentResource):
+class EcsServiceWithRollback(Component):
     """See the module docstring. Outputs: `service_url`, `test_url`, `alarm_names`, and
     `release_path`, what `ops` needs to inspect and roll back its releases."""
 
@@ -344,7 +344,7 @@ class EcsServiceWithRollback(pulumi.ComponentResource):
     def __init__(self, name: str, args: EcsServiceWithRollbackArgs, opts: pulumi.ResourceOptions | None = None):
         _check(name, args)
         opts = protected_in_production(opts, args.production)
-        super().__init__("rollback-guard:service:EcsServiceWithRollback", name, None, opts)
+        super().__init__("rollback-guard:service:EcsServiceWithRollback", name, opts)
         child = part_of(self)
         release, options = args.release, args.load_balancer
         network = (

@@ -30,6 +30,7 @@ from rollback_guard.components.lambda_function import (
     logged_function_name_problems,
     name_problems,
 )
+from rollback_guard.components.parts import Component
 from rollback_guard.hooks.alarm_watch import POLL_SECONDS
 from rollback_guard.hooks.post_traffic import MAX_WATCH_SECONDS
 from rollback_guard.hooks.smoke import MAX_CHECK_TIMEOUT_SECONDS, EndpointCheck, InvokeCheck, redacted
@@ -332,7 +333,7 @@ class ReleaseRecorderArgs:
     judge_required: bool = True
 
 
-class ReleaseRecorder(pulumi.ComponentResource):
+class ReleaseRecorder(Component):
     """An ECS service's AfterAllowTraffic hook: every successful release goes into the deployment
     log, as the Lambda canary's post-traffic hook does. It watches no alarms: CodeDeploy keeps
     watching them during blue's termination wait."""
@@ -346,7 +347,7 @@ class ReleaseRecorder(pulumi.ComponentResource):
             *_invoke_grant_name_problems(name),
         ]
         rules.refuse(f"release recorder {name}", found)
-        super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, None, opts)
+        super().__init__("rollback-guard:traffic_hooks:ReleaseRecorder", name, opts)
         self.function = _recorder(name, self, args.release, watch=None, judge_required=args.judge_required)
         _grant_invoke(name, self, args.codedeploy_role_name, [self.function])
         self.register_outputs({"functionName": self.function.name})
@@ -415,7 +416,7 @@ def traffic_hooks_problems(name: str, args: TrafficHooksArgs, where: str = "Traf
     return found + traffic_hooks_name_problems(name)
 
 
-class TrafficHooks(pulumi.ComponentResource):
+class TrafficHooks(Component):
     """BeforeAllowTraffic smoke-tests the target version; AfterAllowTraffic keeps watching the
     rollback alarms after the last shift, then records the release.
 
@@ -427,7 +428,7 @@ class TrafficHooks(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrafficHooksArgs, opts: pulumi.ResourceOptions | None = None):
         rules.refuse(f"traffic hooks {name}", traffic_hooks_problems(name, args))
-        super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, None, opts)
+        super().__init__("rollback-guard:traffic_hooks:TrafficHooks", name, opts)
         release = args.release
         target = pulumi.Output.from_input(args.target_function_arn)
         self.pre_traffic = _hook(
@@ -521,7 +522,7 @@ class TestTrafficHookArgs:
     log_retention_days: int = field(default=30, metadata=allow(LOG_RETENTION))
 
 
-class TestTrafficHook(pulumi.ComponentResource):
+class TestTrafficHook(Component):
     """Smoke tests against green through the test listener, before any production traffic moves:
     CodeDeploy's AfterAllowTestTraffic hook, or ECS's POST_TEST_TRAFFIC_SHIFT hook. Runs in the VPC,
     because the test listener admits the VPC only."""
@@ -539,7 +540,7 @@ class TestTrafficHook(pulumi.ComponentResource):
             *(_invoke_grant_name_problems(name) if args.deployment_group_arn is not None else []),
         ]
         rules.refuse(f"test-traffic hook {name}", found)
-        super().__init__("rollback-guard:traffic_hooks:TestTrafficHook", name, None, opts)
+        super().__init__("rollback-guard:traffic_hooks:TestTrafficHook", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.security_group = security_group_to_test_listener(
             name,
