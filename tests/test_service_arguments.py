@@ -299,7 +299,10 @@ def test_a_rolling_update_without_room_for_a_new_task_is_refused():
 def test_a_native_shift_in_steps_ecs_does_not_take_is_refused():
     linear = NativeShift("LINEAR", step_percent=2.55, step_bake_minutes=1)
     (line,) = refused(release=EcsRelease(strategy=linear))
-    assert line == f"{ARGS}.release.strategy.step_percent = 2.55: a percentage from 3 to 100 in steps of 0.1 (production below 100)"
+    assert (
+        line
+        == f"{ARGS}.release.strategy.step_percent = 2.55: a percentage from 3 to 100 in steps of 0.1 (production below 100)"
+    )
 
 
 def test_a_pinned_revision_of_another_services_family_is_refused():
