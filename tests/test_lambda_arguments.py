@@ -311,7 +311,14 @@ def test_the_longest_name_that_fits_is_accepted_and_one_more_character_is_refuse
     assert found == (
         f"Lambda canary {longest}a: the post-traffic hook's function's role would be named "
         f"'{longest}a-hooks-post-traffic-role-xxxxxxx' (65 characters); AWS allows 64: shorten the component's "
-        "name or the stack's, or set a shorter rollback-guard:namePrefix (now '')"
+        "name"
+    )
+
+
+def test_a_name_too_long_says_to_shorten_only_what_it_holds():
+    found = refused_in(lambda: canary("b" * 30), stack="s" * 20)
+    assert "shorten the component's name or the stack's, or set a shorter rollback-guard:namePrefix (now 'test-')" in (
+        found
     )
 
 

@@ -286,3 +286,8 @@ def test_every_field_is_documented_with_its_default(args_class):
     for field in dataclasses.fields(args_class):
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         assert ("Required." if required else "Default:") in documented[field.name], field.name
+
+
+def test_a_pipeline_name_too_long_says_to_shorten_the_argument_that_gave_it():
+    found = refused_before_anything_exists(lambda: shop_pipeline(pipeline_name="p" * 120))
+    assert "AWS allows 100: shorten DeliveryPipelineArgs.pipeline_name" in found

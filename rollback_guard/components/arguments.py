@@ -175,7 +175,11 @@ def problems(args: Any, path: str | None = None) -> list[str]:
             continue
         scalar = _SCALARS.get(spelled.removesuffix(" | None"))
         rule = declared.metadata.get(RULE)
-        if scalar and not scalar[1](value):
+        options = _options_class(declared)
+        if options and not isinstance(value, options):
+            article = "an" if options.__name__[0] in "AEIOU" else "a"
+            found.append(f"{where} = {value!r}: {article} {options.__name__}, not {type(value).__name__}")
+        elif scalar and not scalar[1](value):
             allowed = rule.allowed if rule else scalar[0] + (" or None" if optional else "")
             found.append(f"{where} = {value!r}: {allowed}, not {type(value).__name__}")
         elif rule and not rule.allows(value):
@@ -196,6 +200,17 @@ def resolved(what: str, where: str, value: pulumi.Input[T], check: Callable[[T],
         return known
 
     return pulumi.Output.from_input(value).apply(checked)
+
+
+def _options_class(declared: dataclasses.Field) -> type | None:
+    """The options class a field holds when its type is that class and its default one of them
+    (`release: EcsRelease = field(default_factory=EcsRelease)`): a value of another kind cannot
+    stand in for it. A field typed as a union of classes is left to its component."""
+    factory = declared.default_factory
+    if not (isinstance(factory, type) and dataclasses.is_dataclass(factory)):
+        default = declared.default
+        factory = type(default) if dataclasses.is_dataclass(default) and not isinstance(default, type) else None
+    return factory if factory and _spelled(declared.type) == factory.__name__ else None
 
 
 def _spelled(declared: Any) -> str:

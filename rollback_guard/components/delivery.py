@@ -250,7 +250,9 @@ class DeliveryPipeline(Component):
 
 def _problems(name: str, args: DeliveryPipelineArgs, pipeline_name: str) -> list[str]:
     """Every argument AWS, git or the pipeline's own order would refuse, one line each."""
-    found = problems(args) + repository_problems(args, pipeline_name)
+    found = problems(args) + repository_problems(
+        args, pipeline_name, "DeliveryPipelineArgs.pipeline_name" if args.pipeline_name else None
+    )
     if args.pipeline_name is None and not PIPELINE_NAME.allows(pipeline_name):
         found.append(
             f"the pipeline would be named {pipeline_name!r}: {PIPELINE_NAME.allowed}; "

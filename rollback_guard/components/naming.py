@@ -38,12 +38,20 @@ def physical_name(name: str) -> str:
     return f"{name_prefix()}{name}-{pulumi.get_stack()}"
 
 
-def too_long(what: str, name: str, limit: int) -> list[str]:
+def too_long(what: str, name: str, limit: int, shorten: str | None = None) -> list[str]:
     """A name that AWS would refuse for its length, as a refusal says it: which resource, the name,
-    the limit, and the ways to shorten it."""
+    the limit, and what to shorten: `shorten` (the argument it came from) when given, else whichever
+    of the component's name, the stack's and the prefix the name holds."""
     if len(name) <= limit:
         return []
-    return [
-        f"{what} would be named {name!r} ({len(name)} characters); AWS allows {limit}: shorten the component's "
-        f"name or the stack's, or set a shorter rollback-guard:{NAME_PREFIX_SETTING} (now {name_prefix()!r})"
-    ]
+    if shorten is None:
+        ways = ["the component's name"]
+        if pulumi.get_stack() in name:
+            ways.append("the stack's")
+        prefix = name_prefix()
+        advice = f"shorten {' or '.join(ways)}"
+        if prefix and prefix in name:
+            advice += f", or set a shorter rollback-guard:{NAME_PREFIX_SETTING} (now {prefix!r})"
+    else:
+        advice = f"shorten {shorten}"
+    return [f"{what} would be named {name!r} ({len(name)} characters); AWS allows {limit}: {advice}"]

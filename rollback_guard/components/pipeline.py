@@ -321,11 +321,11 @@ class ReleasePipelineArgs:
     log_retention_days: int = 90
 
 
-def repository_problems(args: Any, pipeline_name: str) -> list[str]:
+def repository_problems(args: Any, pipeline_name: str, shorten: str | None = None) -> list[str]:
     """What problems(args) does not see in the repository-specific arguments DeliveryPipelineArgs and
     ReleasePipelineArgs share: each test report (a list of BuildReport), a report name given twice, a
     repository path the host does not nest, and the names derived from `pipeline_name` that AWS would
-    refuse for their length."""
+    refuse for their length (`shorten`: the argument that gave the name, when one did)."""
     path = type(args).__name__
     found = []
     reports = args.test_reports
@@ -349,14 +349,16 @@ def repository_problems(args: Any, pipeline_name: str) -> list[str]:
     else:
         found.append(f"{path}.source = {source!r}: a PipelineSource")
     if PIPELINE_NAME.allows(pipeline_name):
-        found += too_long("the pipeline", pipeline_name, PIPELINE_NAME_LENGTH)
-        found += too_long("the pipeline's KMS alias", key_alias_name(pipeline_name), KMS_ALIAS_LENGTH)
+        found += too_long("the pipeline", pipeline_name, PIPELINE_NAME_LENGTH, shorten)
+        found += too_long("the pipeline's KMS alias", key_alias_name(pipeline_name), KMS_ALIAS_LENGTH, shorten)
         for stage in DEPLOY_STAGES:
-            found += too_long(f"the {stage} deploy job", deploy_project_name(pipeline_name, stage), PROJECT_NAME_LENGTH)
+            found += too_long(
+                f"the {stage} deploy job", deploy_project_name(pipeline_name, stage), PROJECT_NAME_LENGTH, shorten
+            )
         for name in dict.fromkeys(names):
             if isinstance(name, str):
                 group = report_group_name(pipeline_name, name)
-                found += too_long(f"the report group of {name}", group, REPORT_GROUP_NAME_LENGTH)
+                found += too_long(f"the report group of {name}", group, REPORT_GROUP_NAME_LENGTH, shorten)
     return found
 
 
@@ -446,7 +448,10 @@ class ReleasePipeline(Component):
     pipeline: aws.codepipeline.Pipeline
 
     def __init__(self, name: str, args: ReleasePipelineArgs, opts: pulumi.ResourceOptions | None = None):
-        rules.refuse(f"pipeline {name}", problems(args) + repository_problems(args, args.pipeline_name))
+        rules.refuse(
+            f"pipeline {name}",
+            problems(args) + repository_problems(args, args.pipeline_name, "ReleasePipelineArgs.pipeline_name"),
+        )
         super().__init__("rollback-guard:pipeline:ReleasePipeline", name, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name = name
