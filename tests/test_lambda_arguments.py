@@ -488,3 +488,19 @@ def test_a_code_path_may_be_a_pathlib_path_and_nothing_else():
     function = built(code_path=Path(GREETER)).inputs("greeter-function")
     assert list(function["code"].assets) == ["app.py"]
     assert refused(code_path=5) == ["LambdaCanaryArgs.code_path = 5: a folder's path (a str or a pathlib.Path)"]
+
+
+def test_the_documented_shortest_watch_is_what_the_component_allows():
+    from rollback_guard.components.alarms import AlarmEvaluation
+    from rollback_guard.components.arguments import documented_fields
+    from rollback_guard.components.traffic_hooks import minimum_watch_minutes
+
+    shortest = minimum_watch_minutes(AlarmEvaluation())
+    assert f"({shortest} minutes with the default evaluation)" in documented_fields(LambdaCanaryArgs)["watch_minutes"]
+
+
+def test_an_extra_alarm_is_listed_once_and_is_not_the_judges_own():
+    twice = refused_in(lambda: canary(extra_alarm_names=["orders-5xx", "orders-5xx"]))
+    assert "LambdaCanaryArgs.extra_alarm_names = ['orders-5xx', 'orders-5xx']: each alarm once" in twice
+    heartbeat = refused_in(lambda: canary(extra_alarm_names=["test-greeter-judge-staging-silent"]))
+    assert "not the judge's own heartbeat alarm (test-greeter-judge-staging-silent)" in heartbeat

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 import pytest
 
 from rollback_guard.components import ecs_service, load_balancer, network, service
+from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.arguments import documented_fields
 from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
 from rollback_guard.components.load_balancer import HealthCheck
@@ -232,7 +233,7 @@ def test_a_new_vpc_with_zones_awsx_does_not_lay_out_is_refused():
 def test_log_retention_takes_cloudwatchs_periods_and_production_keeps_30_days():
     assert accepted(log_retention_days=7).inputs("web-logs")["retentionInDays"] == 7
     assert refused(production=True, log_retention_days=14) == [
-        "service web: production keeps logs at least 30 days (14)"
+        f"{ARGS}.log_retention_days = 14: production keeps logs at least 30 days"
     ]
 
 
@@ -403,7 +404,10 @@ def test_a_staging_load_balancer_can_be_destroyed_and_a_production_one_cannot_by
     assert built.inputs("web-lb-alb")["enableDeletionProtection"] is True
     assert refused(
         production=True, load_balancer=LoadBalancerOptions(certificate_arn=CERTIFICATE, deletion_protection=False)
-    ) == ["service web: production load balancers keep deletion protection on"]
+    ) == [
+        f"{ARGS}.load_balancer.deletion_protection = False: production load balancers keep deletion "
+        "protection on: one deleted by mistake takes the service down"
+    ]
 
 
 # --- what help() shows
@@ -425,3 +429,52 @@ def test_every_field_of_every_public_args_class_is_documented_with_its_default(a
     for declared in fields(args_class):
         text = documented[declared.name]
         assert text.startswith(("Required", "Default:")) or "Default:" in text, (declared.name, text)
+
+
+def test_a_production_floor_names_the_argument_and_its_value():
+    assert refused(
+        production=True, desired_count=1, load_balancer=LoadBalancerOptions(certificate_arn=CERTIFICATE)
+    ) == [f"{ARGS}.desired_count = 1: production runs at least 2 tasks, so one failing task is not an outage"]
+    assert refused(production=True, load_balancer=LoadBalancerOptions()) == [
+        f"{ARGS}.load_balancer.certificate_arn = None: production listens on HTTPS: give the load "
+        "balancer a certificate"
+    ]
+
+
+def test_an_options_argument_of_another_kind_is_named_not_an_attribute_error():
+    assert refused(release="CodeDeployDefault.ECSAllAtOnce") == [
+        f"{ARGS}.release = 'CodeDeployDefault.ECSAllAtOnce': an EcsRelease, not str"
+    ]
+    assert refused(deployment_log="table") == [
+        f"{ARGS}.deployment_log = 'table': a DeploymentLog, or None for a table of its own"
+    ]
+
+
+def test_the_recorded_environment_is_checked_before_anything_exists():
+    assert refused(environment="bad env!") == [f"{ARGS}.environment = 'bad env!': 1 to 64 letters, digits, - _ and ."]
+
+
+def test_a_smoke_path_is_named_by_its_place():
+    assert refused(release=EcsRelease(smoke_paths=[{"path": "health"}])) == [
+        f"{ARGS}.release.smoke_paths[0] = {{'path': 'health'}}: path 'health': a path starting with / "
+        "and without spaces"
+    ]
+
+
+def test_the_judges_heartbeat_alarm_is_not_an_extra_alarm():
+    heartbeat = "test-web-judge-test-silent"
+    found = refused(alarms=ServiceAlarms(extra_alarm_names=[heartbeat]))
+    assert found == [
+        f"{ARGS}.alarms.extra_alarm_names = ['{heartbeat}']: not the judge's own heartbeat alarm "
+        f"({heartbeat}), which the deployment group watches already"
+    ]
+
+
+def test_the_documented_shortest_termination_wait_is_what_the_component_allows():
+    from rollback_guard.components.arguments import documented_fields
+    from rollback_guard.components.codedeploy import minimum_blue_kept_minutes
+
+    shortest = minimum_blue_kept_minutes(AlarmEvaluation())
+    assert (
+        f"({shortest} minutes with the default evaluation)" in documented_fields(EcsRelease)["termination_wait_minutes"]
+    )

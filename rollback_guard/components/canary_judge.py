@@ -360,6 +360,18 @@ def canary_judge_problems(name: str, args: CanaryJudgeArgs, where: str = "Canary
     return found + judge_name_problems(name, in_vpc=isinstance(args.target, EcsJudgeTarget))
 
 
+def heartbeat_not_extra(where: str, extra_alarm_names: Any, component: str) -> list[str]:
+    """A component's extra alarms do not name its judge's own heartbeat alarm (judge `<component>-judge`):
+    its deployment group watches that one already, and CodeDeploy refuses an alarm listed twice."""
+    heartbeat = heartbeat_alarm_name(f"{component}-judge")
+    if isinstance(extra_alarm_names, (list, tuple)) and heartbeat in extra_alarm_names:
+        return [
+            f"{where} = {list(extra_alarm_names)!r}: not the judge's own heartbeat alarm ({heartbeat}), "
+            "which the deployment group watches already"
+        ]
+    return []
+
+
 def start_event_pattern(application_name: str, deployment_group_name: str) -> dict:
     """The START of a deployment of one deployment group, as CodeDeploy reports it to EventBridge."""
     return {

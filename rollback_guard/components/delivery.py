@@ -260,10 +260,7 @@ def _problems(name: str, args: DeliveryPipelineArgs, pipeline_name: str) -> list
         )
     endpoints = args.smoke_endpoints
     if isinstance(endpoints, (list, tuple)):
-        found += [
-            f"DeliveryPipelineArgs.smoke_endpoints: {problem}"
-            for problem in rules.smoke_checks(endpoints, PathCheck.from_dict)
-        ]
+        found += rules.smoke_checks("DeliveryPipelineArgs.smoke_endpoints", endpoints, PathCheck.from_dict)
         if not 1 <= len(endpoints) <= MAX_SMOKE_ENDPOINTS:
             found.append(
                 f"DeliveryPipelineArgs.smoke_endpoints: {len(endpoints)} smoke endpoints: "

@@ -40,6 +40,7 @@ from rollback_guard.components.canary_judge import (
     JudgeOptions,
     LambdaJudgeTarget,
     heartbeat_alarm_name,
+    heartbeat_not_extra,
     judge_name_problems,
     lambda_judge_environment_bytes,
 )
@@ -174,7 +175,7 @@ class LambdaCanaryArgs:
             from timeout_seconds + 10 to 45 seconds.
         watch_minutes: Default: 10, production's floor. How long the post-traffic hook keeps watching
             the alarms after the last shift (CodeDeploy stops at the last step): at least the alarms'
-            worst detection time and a poll (7 minutes with the default evaluation), at most 12, so the
+            worst detection time and a poll (8 minutes with the default evaluation), at most 12, so the
             hook reports within Lambda's 15 minutes.
         retry_revision: Default: None. A version CodeDeploy rolled back, to release again deliberately.
         retry_setting: Default: "retryRevision". The setting that names it, said in the refusal of a
@@ -442,6 +443,7 @@ def lambda_canary_problems(name: str, args: LambdaCanaryArgs) -> list[str]:
     found += environment_problems(f"{WHERE}.function_environment", args.function_environment)
     found += smoke_check_problems(WHERE, args.smoke_events, args.smoke_endpoints, args.check_timeout_seconds)
     found += _extra_alarm_problems(args.extra_alarm_names)
+    found += heartbeat_not_extra(f"{WHERE}.extra_alarm_names", args.extra_alarm_names, name)
     if args.deployment_log is not None and not isinstance(args.deployment_log, DeploymentLog):
         found.append(
             f"{WHERE}.deployment_log = {args.deployment_log!r}: a DeploymentLog, or None for a table of its own"
@@ -462,6 +464,9 @@ def _extra_alarm_problems(names: Any) -> list[str]:
         for i, alarm in enumerate(names)
         if not isinstance(alarm, pulumi.Output) and (problem := alarm_name_problem(alarm))
     ]
+    known = [alarm for alarm in names if isinstance(alarm, str)]
+    if len(set(known)) < len(known):
+        found.append(f"{where} = {list(names)!r}: each alarm once, as CodeDeploy refuses an alarm listed twice")
     room = MAX_ALARMS_PER_DEPLOYMENT_GROUP - ALARMS_BUILT_HERE - JUDGE_ALARMS
     if len(names) > room:
         found.append(

@@ -38,6 +38,7 @@ from rollback_guard.components.alarms import (
 from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems, resolved
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
+    RECORDED_NAME,
     CanaryJudge,
     CanaryJudgeArgs,
     EcsJudgeTarget,
@@ -45,6 +46,7 @@ from rollback_guard.components.canary_judge import (
     TargetGroup,
     ecs_judge_environment_bytes,
     heartbeat_alarm_name,
+    heartbeat_not_extra,
     judge_environment_fits,
     judge_name_problems,
 )
@@ -249,7 +251,7 @@ class EcsRelease:
             long as the alarms may take to fire.
         termination_wait_minutes: Default: 15. CodeDeploy only: how long blue is kept after the last
             shift, while a late alarm still rolls back; from 0 to 2880, production at least 10, and
-            everywhere at least what the alarms need to fire.
+            everywhere at least what the alarms need to fire (9 minutes with the default evaluation).
         approval_wait_minutes: Default: 0, no approval. CodeDeploy only: how long a release waits for
             someone to continue it before it stops; from 0 to 2880.
         smoke_paths: Default: ({"path": "/"},). Checked on green through the test listener, each
@@ -316,7 +318,7 @@ class EcsServiceWithRollbackArgs:
     alarms: ServiceAlarms = field(default_factory=ServiceAlarms)
     load_balancer: LoadBalancerOptions = field(default_factory=LoadBalancerOptions)
     deployment_log: DeploymentLog | None = None
-    environment: str | None = None
+    environment: str | None = field(default=None, metadata=allow(RECORDED_NAME))
     judge: JudgeOptions = field(default_factory=JudgeOptions)
     dashboard: bool = True
     production: bool = False
@@ -697,14 +699,19 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
         found += vpc_problems(f"{where}.network", args.network)
     if not isinstance(args.container, Container):
         found.append(f"{where}.container = {args.container!r}: a Container, not {type(args.container).__name__}")
-    if not isinstance(release.strategy, (CodeDeployBlueGreen, Rolling, NativeShift)):
+    if isinstance(release, EcsRelease):  # otherwise problems() named it
+        if not isinstance(release.strategy, (CodeDeployBlueGreen, Rolling, NativeShift)):
+            found.append(
+                f"{where}.release.strategy = {release.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
+                f"not {type(release.strategy).__name__}"
+            )
+        found += deployment_config_problems(f"{where}.release.config", release.config, "ECS")
+    if args.deployment_log is not None and not isinstance(args.deployment_log, DeploymentLog):
         found.append(
-            f"{where}.release.strategy = {release.strategy!r}: CodeDeployBlueGreen, Rolling or NativeShift, "
-            f"not {type(release.strategy).__name__}"
+            f"{where}.deployment_log = {args.deployment_log!r}: a DeploymentLog, or None for a table of its own"
         )
-    found += deployment_config_problems(f"{where}.release.config", release.config, "ECS")
     found += service_name_problems(name)
-    if isinstance(release.strategy, CodeDeployBlueGreen):
+    if isinstance(release, EcsRelease) and isinstance(release.strategy, CodeDeployBlueGreen):
         # The group lists the judge's heartbeat alarm by name before the judge exists.
         found += judge_name_problems(f"{name}-judge", in_vpc=True)
     # A TimeBasedShift's field is named by its declaration and by the config's own check: once.
@@ -727,18 +734,30 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
         problem := certificate_problem(options.certificate_arn, stack_region())
     ):
         found.append(f"{where}.load_balancer.certificate_arn = {options.certificate_arn!r}: {problem}")
-    found += rules.service(
-        desired_count=args.desired_count,
-        log_retention_days=args.log_retention_days,
-        deletion_protection=_deletion_protection(args),
-        https=https,
-        production=args.production,
+    production = args.production
+
+    def floor(key: str, value: Any, lines: list[str]) -> list[str]:
+        return [f"{where}.{key} = {value!r}: {line}" for line in lines]
+
+    found += floor("load_balancer.certificate_arn", options.certificate_arn, rules.https(https, production))
+    found += floor("desired_count", args.desired_count, rules.desired_count(args.desired_count, production))
+    found += floor("log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production))
+    protected = _deletion_protection(args)
+    found += floor(
+        "load_balancer.deletion_protection",
+        options.deletion_protection,
+        rules.deletion_protection(protected, production),
     )
     found += evaluation_problems(f"{where}.alarms.evaluation", args.alarms.evaluation)
-    found += rules.rate_alarm(args.alarms.error_rate_percent, "the 5xx rate", args.production)
+    rate = args.alarms.error_rate_percent
+    found += floor("alarms.error_rate_percent", rate, rules.rate_alarm(rate, "the 5xx rate", production))
     detection_minutes = args.alarms.evaluation.worst_detection_seconds / 60
     if isinstance(strategy, CodeDeployBlueGreen):
-        found += rules.gradual_shift(str(release.config), all_at_once(release.config), args.production)
+        found += floor(
+            "release.config",
+            release.config,
+            rules.gradual_shift(str(release.config), all_at_once(release.config), production),
+        )
         if shift_minutes(release.config) > MAX_WAIT_MINUTES:
             found.append(
                 f"{where}.release.config = {release.config!r}: a shift CodeDeploy completes within {MAX_WAIT_MINUTES} "
@@ -746,7 +765,11 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
             )
         if not all_at_once(release.config):
             minutes = minutes_before_full_traffic(release.config)
-            found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
+            found += floor(
+                "release.config",
+                release.config,
+                rules.partial_traffic_outlasts_detection(minutes, detection_minutes, production),
+            )
     if problem := inbound_rules_problem(options.ingress_cidrs, options.test_ingress_cidrs or (), https):
         found.append(problem)
     if (count := deployment_group_alarm_count(args)) > MAX_ALARMS_PER_DEPLOYMENT_GROUP:
@@ -758,32 +781,49 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
     # nothing to roll back to.
     blue_kept = None
     if isinstance(strategy, CodeDeployBlueGreen):
-        blue_kept = ("termination wait", release.termination_wait_minutes)
+        blue_kept = ("release.termination_wait_minutes", "termination wait", release.termination_wait_minutes)
     elif isinstance(strategy, NativeShift):
-        blue_kept = ("bake time", strategy.bake_time_minutes)
+        blue_kept = ("release.strategy.bake_time_minutes", "bake time", strategy.bake_time_minutes)
     if blue_kept:
-        found += rules.rollback_window(blue_kept[1], blue_kept[0], args.production)
+        key, wait, minutes = blue_kept
+        found += floor(key, minutes, rules.rollback_window(minutes, wait, production))
         shortest = minimum_blue_kept_minutes(args.alarms.evaluation)
-        if blue_kept[1] < shortest:
+        if minutes < shortest:
             found.append(
-                f"the {blue_kept[0]} ({blue_kept[1]} min) keeps blue at least {shortest} min: the alarms need that "
-                "long to fire on a version that went bad at the last shift"
+                f"{where}.{key} = {minutes!r}: at least {shortest} min: the alarms need that long to fire on a "
+                "version that went bad at the last shift, and blue must still be there"
             )
     if isinstance(strategy, NativeShift):
-        found += rules.ecs_shift(
-            native_strategy=strategy.strategy,
-            canary_percent=strategy.canary_percent,
-            step_percent=strategy.step_percent,
-            production=args.production,
+        shifted = "release.strategy"
+        found += floor(
+            f"{shifted}.strategy",
+            strategy.strategy,
+            rules.ecs_shift(native_strategy=strategy.strategy, production=production),
+        )
+        found += floor(
+            f"{shifted}.canary_percent",
+            strategy.canary_percent,
+            rules.ecs_shift(canary_percent=strategy.canary_percent, production=production),
+        )
+        found += floor(
+            f"{shifted}.step_percent",
+            strategy.step_percent,
+            rules.ecs_shift(step_percent=strategy.step_percent, production=production),
         )
         if strategy.strategy != "BLUE_GREEN":
             minutes = strategy.minutes_before_full_traffic
-            found += rules.partial_traffic_outlasts_detection(minutes, detection_minutes, args.production)
+            found += floor(
+                shifted, strategy, rules.partial_traffic_outlasts_detection(minutes, detection_minutes, production)
+            )
     elif isinstance(strategy, Rolling):
-        found += rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=args.production)
+        found += floor(
+            "release.strategy.minimum_healthy_percent",
+            strategy.minimum_healthy_percent,
+            rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=production),
+        )
         found += _rolling_room(where, args.desired_count, strategy)
     if not isinstance(strategy, Rolling):
-        found += rules.smoke_checks(release.smoke_paths, PathCheck.from_dict)
+        found += rules.smoke_checks(f"{where}.release.smoke_paths", release.smoke_paths, PathCheck.from_dict)
         if not release.smoke_paths:
             found.append(
                 f"{where}.release.smoke_paths = []: at least one path: the test-traffic hook fails without one"
@@ -791,7 +831,9 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
         found += environment_fits("test-traffic", test_traffic_environment_bytes(release.smoke_paths))
     if isinstance(strategy, CodeDeployBlueGreen):
         found += judge_environment_fits(ecs_judge_environment_bytes(release.smoke_paths))
-        found += rules.judge_probes(args.judge.max_probes_per_release, args.production)
+        found += heartbeat_not_extra(f"{where}.alarms.extra_alarm_names", args.alarms.extra_alarm_names, name)
+        probes = args.judge.max_probes_per_release
+        found += floor("judge.max_probes_per_release", probes, rules.judge_probes(probes, production))
     family = task_family(name)
     for argument in ("retry_revision", "pinned_revision"):
         revision = getattr(release, argument)

@@ -154,42 +154,47 @@ def partial_traffic_outlasts_detection(minutes: float, detection_minutes: float,
     return []
 
 
-def service(
-    *, desired_count: int, log_retention_days: int, deletion_protection: bool, https: bool, production: bool
-) -> list[str]:
-    if not production:
-        return []
-    found = [] if https else ["production listens on HTTPS: give the load balancer a certificate"]
-    if desired_count < PROD_MIN_DESIRED_COUNT:
-        found.append(f"production runs at least {PROD_MIN_DESIRED_COUNT} tasks (desired count {desired_count})")
-    found += logs(log_retention_days, production)
-    if not deletion_protection:
-        found.append("production load balancers keep deletion protection on")
-    return found
+def https(certificate: bool, production: bool) -> list[str]:
+    if production and not certificate:
+        return ["production listens on HTTPS: give the load balancer a certificate"]
+    return []
+
+
+def desired_count(count: int, production: bool) -> list[str]:
+    if production and count < PROD_MIN_DESIRED_COUNT:
+        return [f"production runs at least {PROD_MIN_DESIRED_COUNT} tasks, so one failing task is not an outage"]
+    return []
+
+
+def deletion_protection(on: bool, production: bool) -> list[str]:
+    if production and not on:
+        return ["production load balancers keep deletion protection on: one deleted by mistake takes the service down"]
+    return []
 
 
 def logs(retention_days: int, production: bool) -> list[str]:
     """Production keeps the logs an incident is investigated from."""
     if production and retention_days < PROD_MIN_LOG_RETENTION_DAYS:
-        return [f"production keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days ({retention_days})"]
+        return [f"production keeps logs at least {PROD_MIN_LOG_RETENTION_DAYS} days"]
     return []
 
 
-def smoke_checks(checks: Sequence[Any], parse: Callable[[Any], Any]) -> list[str]:
-    """Every smoke check is one the hook can read: `parse` raises ValueError saying why not."""
+def smoke_checks(where: str, checks: Sequence[Any], parse: Callable[[Any], Any]) -> list[str]:
+    """Every smoke check is one the hook can read: `parse` raises ValueError saying why not. Each
+    refused check is named by its place in `where` (`...smoke_paths[0] = {...}: ...`)."""
     found = []
-    for check in checks:
+    for index, check in enumerate(checks):
         try:
             parse(check)
         except (ValueError, TypeError) as error:
-            found.append(f"smoke check {check!r}: {error}")
+            found.append(f"{where}[{index}] = {check!r}: {error}")
     return found
 
 
 def rollback_window(minutes: int, what: str, production: bool) -> list[str]:
     """How long a late alarm still rolls back after the last shift."""
     if production and minutes < PROD_MIN_ROLLBACK_WINDOW_MINUTES:
-        return [f"production keeps the {what} at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES} minutes ({minutes})"]
+        return [f"production keeps the {what} at least {PROD_MIN_ROLLBACK_WINDOW_MINUTES} minutes"]
     return []
 
 
