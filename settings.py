@@ -79,6 +79,7 @@ from rollback_guard.components.ecs_service import (
     NativeShift,
     Rolling,
     deployment_minutes,
+    fargate_size_problem,
     pinned_tag_problem,
 )
 from rollback_guard.components.lambda_canary import LambdaCanaryArgs
@@ -1077,18 +1078,6 @@ class ServiceSettings(_Section):
         )
 
 
-# Fargate's CPU units and the memory (MiB) each allows: (lowest, highest, step).
-_FARGATE_MEMORY = {
-    256: (512, 2048, None),
-    512: (1024, 4096, 1024),
-    1024: (2048, 8192, 1024),
-    2048: (4096, 16384, 1024),
-    4096: (8192, 30720, 1024),
-    8192: (16384, 61440, 4096),
-    16384: (32768, 122880, 8192),
-}
-
-
 def _longest_wait(deployment: DeploymentSettings) -> tuple[str, Any]:
     """The key that adds the most minutes to a service's release, to name when it is too long, and
     its value as written."""
@@ -1129,12 +1118,8 @@ def _release_fits(minutes: int, key: str, value: Any) -> list:
 
 
 def _fargate_size(cpu: int, memory: int) -> list:
-    lowest, highest, step = _FARGATE_MEMORY[cpu]
-    sizes = (512, 1024, 2048) if step is None else range(lowest, highest + 1, step)
-    if memory in sizes:
-        return []
-    steps = f" in steps of {step}" if step else " (512, 1024 or 2048)"
-    return [("memory", memory, f"with cpu {cpu}, Fargate allows {lowest} to {highest} MiB{steps}")]
+    problem = fargate_size_problem(cpu, memory)
+    return [("memory", memory, problem)] if problem else []
 
 
 def _production_log_retention(days: int, info: ValidationInfo) -> int:

@@ -44,31 +44,6 @@ MAX_EVALUATION_PERIODS = 1_440
 
 
 @dataclass(frozen=True)
-class WholeMultiple:
-    """A whole number from `low` to `high` in multiples of `step` (a Rule, as arguments.Whole)."""
-
-    low: int
-    high: int
-    step: int
-    unit: str = ""
-    why: str = ""
-
-    @property
-    def allowed(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        why = f" ({self.why})" if self.why else ""
-        return f"a whole number from {self.low} to {self.high}{unit} in multiples of {self.step}{why}"
-
-    def allows(self, value: Any) -> bool:
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        return whole and self.low <= value <= self.high and value % self.step == 0
-
-    def schema(self) -> dict:
-        bounds = {"minimum": self.low, "maximum": self.high, "multipleOf": self.step}
-        return {"type": "integer", **bounds, "description": self.allowed}
-
-
-@dataclass(frozen=True)
 class RatePercent:
     """A rate alarm's threshold: a percentage above 0 and below 100 (a Rule, as arguments.Number).
     Production's ceiling is a floor of its own (rules.rate_alarm), said here for the schema."""
@@ -89,7 +64,7 @@ class RatePercent:
 
 
 RATE_PERCENT = RatePercent()
-PERIOD_SECONDS = WholeMultiple(*ALARM_PERIOD_SECONDS, 60, "seconds", why="the metrics have one-minute resolution")
+PERIOD_SECONDS = Whole(*ALARM_PERIOD_SECONDS, "seconds", "the metrics have one-minute resolution", step=60)
 EVALUATION_PERIODS = Whole(1, MAX_EVALUATION_PERIODS)
 DATAPOINTS_TO_ALARM = Whole(1, MAX_EVALUATION_PERIODS, why="at most evaluation_periods")
 MINIMUM_REQUESTS = Whole(1, 1_000_000, why="requests per period below which the rate counts as 0")

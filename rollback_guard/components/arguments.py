@@ -44,22 +44,25 @@ class Rule(Protocol):
 
 @dataclass(frozen=True)
 class Whole:
-    """A whole number from `low` to `high`."""
+    """A whole number from `low` to `high`, in multiples of `step`."""
 
     low: int
     high: int
     unit: str = ""
     why: str = ""
+    step: int = 1
 
     @property
     def allowed(self) -> str:
-        return f"a whole number from {self.low} to {self.high}{_unit(self.unit)}{_why(self.why)}"
+        steps = f" in multiples of {self.step}" if self.step > 1 else ""
+        return f"a whole number from {self.low} to {self.high}{_unit(self.unit)}{steps}{_why(self.why)}"
 
     def allows(self, value: Any) -> bool:
-        return _is_whole(value) and self.low <= value <= self.high
+        return _is_whole(value) and self.low <= value <= self.high and value % self.step == 0
 
     def schema(self) -> dict:
-        return {"type": "integer", "minimum": self.low, "maximum": self.high, "description": self.allowed}
+        steps = {"multipleOf": self.step} if self.step > 1 else {}
+        return {"type": "integer", "minimum": self.low, "maximum": self.high, **steps, "description": self.allowed}
 
 
 @dataclass(frozen=True)

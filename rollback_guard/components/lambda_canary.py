@@ -28,7 +28,6 @@ from rollback_guard.components.alarms import (
     AlarmEvaluation,
     LambdaAlarms,
     LambdaAlarmsArgs,
-    alarm_name_problem,
     evaluation_problems,
 )
 from rollback_guard.components.arguments import LOG_RETENTION, Text, Whole, allow, problems
@@ -52,6 +51,7 @@ from rollback_guard.components.codedeploy import (
     LambdaDeploymentGroupArgs,
     RollbackPolicy,
     TimeBasedShift,
+    alarm_names_problems,
     all_at_once,
     deployment_group_name_problems,
     minutes_before_full_traffic,
@@ -455,20 +455,9 @@ def lambda_canary_problems(name: str, args: LambdaCanaryArgs) -> list[str]:
 
 def _extra_alarm_problems(names: Any) -> list[str]:
     where = f"{WHERE}.extra_alarm_names"
-    if isinstance(names, pulumi.Output):
-        return []  # checked by the deployment group once known
-    if isinstance(names, str) or not isinstance(names, Sequence):
-        return [f"{where} = {names!r}: a list of alarm names"]
-    found = [
-        f"{where}[{i}] = {alarm!r}: {problem}"
-        for i, alarm in enumerate(names)
-        if not isinstance(alarm, pulumi.Output) and (problem := alarm_name_problem(alarm))
-    ]
-    known = [alarm for alarm in names if isinstance(alarm, str)]
-    if len(set(known)) < len(known):
-        found.append(f"{where} = {list(names)!r}: each alarm once, as CodeDeploy refuses an alarm listed twice")
+    found = alarm_names_problems(where, names)
     room = MAX_ALARMS_PER_DEPLOYMENT_GROUP - ALARMS_BUILT_HERE - JUDGE_ALARMS
-    if len(names) > room:
+    if isinstance(names, (list, tuple)) and len(names) > room:
         found.append(
             f"{where} = {len(names)} alarms: at most {room}, as the deployment group takes "
             f"{MAX_ALARMS_PER_DEPLOYMENT_GROUP} with the {ALARMS_BUILT_HERE} built here and the judge's heartbeat alarm"
