@@ -202,11 +202,29 @@ def test_aliases_in_a_stack_without_lambda_codedeploy_are_pulumis():
     assert violations(lambda: aws.lambda_.Alias("live", function_name="f", function_version="1"), stack="dev") == {}
 
 
-def test_an_alias_of_a_function_codedeploy_does_not_release_is_pulumis_though_the_stack_uses_codedeploy():
+def test_an_alias_beside_a_lambda_deployment_group_in_a_plain_program_is_taken_as_released():
+    """A deployment group names no function: an alias beside one is CodeDeploy's unless listed."""
+
     def program():
-        released_checkout(["functionVersion", "routingConfig"])
         lambda_group("billing")
         aws.lambda_.Alias("stable", function_name="reports", function_version="3")
+
+    assert "codedeploy-owned-properties-ignored" in violations(program, stack="dev")
+    config = {"codedeploy-owned-properties-ignored": {"aliasesOutsideCodeDeploy": ["stable"]}}
+    assert violations(program, stack="dev", config=config) == {}
+
+
+def test_an_alias_in_a_component_without_a_deployment_group_is_pulumis_though_the_stack_uses_codedeploy():
+    class Reports(pulumi.ComponentResource):
+        def __init__(self):
+            super().__init__("shop:index:Reports", "reports")
+            aws.lambda_.Alias(
+                "stable", function_name="reports", function_version="3", opts=pulumi.ResourceOptions(parent=self)
+            )
+
+    def program():
+        Checkout(alias_ignores=["functionVersion", "routingConfig"])
+        Reports()
 
     assert violations(program, stack="dev") == {}
 

@@ -181,7 +181,10 @@ def _codedeploy_owned_properties_ignored(args: StackValidationArgs, report: Repo
 def _aliases_codedeploy_releases(args: StackValidationArgs) -> set[str]:
     """The URNs of the aliases CodeDeploy shifts, each judged by what names it: a release of this
     library's that targets it (function and alias name), or a Lambda deployment group with the same
-    parent component. Aliases in `aliasesOutsideCodeDeploy` are Pulumi's whatever sits beside them."""
+    parent, a component or, in a program of plain resources, the stack itself (a deployment group
+    names no function, so an alias beside one is taken as released: failing closed, as an alias
+    Pulumi sets back undoes a rollback). Aliases in `aliasesOutsideCodeDeploy` are Pulumi's whatever
+    sits beside them."""
     resources = args.resources
     targets = {
         (target.get("function_name"), target.get("alias"))
@@ -194,10 +197,10 @@ def _aliases_codedeploy_releases(args: StackValidationArgs) -> set[str]:
         for app in _of(resources, CODEDEPLOY_APPLICATION)
         if app.props.get("computePlatform") == "Lambda"
     }
-    components_with_lambda_groups = {
-        group.opts.parent
+    parents_of_lambda_groups = {
+        group.opts.parent or ""
         for group in _of(resources, DEPLOYMENT_GROUP)
-        if group.props.get("appName") in lambda_apps and not _top_level(group)
+        if group.props.get("appName") in lambda_apps
     }
     outside = set(args.get_config().get("aliasesOutsideCodeDeploy", []))
     return {
@@ -206,14 +209,9 @@ def _aliases_codedeploy_releases(args: StackValidationArgs) -> set[str]:
         if alias.name not in outside
         and (
             (alias.props.get("functionName"), alias.props.get("name")) in targets
-            or (not _top_level(alias) and alias.opts.parent in components_with_lambda_groups)
+            or (alias.opts.parent or "") in parents_of_lambda_groups
         )
     }
-
-
-def _top_level(resource: PolicyResource) -> bool:
-    parent = resource.opts.parent or ""
-    return not parent or parent.split("::")[2] == ROOT_STACK
 
 
 def _of(resources: list[PolicyResource], kind: str) -> list[PolicyResource]:
