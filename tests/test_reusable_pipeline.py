@@ -291,3 +291,11 @@ def test_every_field_is_documented_with_its_default(args_class):
 def test_a_pipeline_name_too_long_says_to_shorten_the_argument_that_gave_it():
     found = refused_before_anything_exists(lambda: shop_pipeline(pipeline_name="p" * 120))
     assert "AWS allows 100: shorten DeliveryPipelineArgs.pipeline_name" in found
+
+
+def test_the_pipelines_own_function_names_are_checked_with_the_project_prefix():
+    """Its smoke-check and formatter functions carry the prefix as every function does; a name that
+    fits only without it is refused before anything exists."""
+    prefix = "m" * 30 + "-"
+    found = refused_before_anything_exists(shop_pipeline, config={"rollback-guard:namePrefix": prefix})
+    assert f"a function of the pipeline would be named '{prefix}release-" in found and "AWS allows 64" in found

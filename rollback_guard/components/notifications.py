@@ -14,6 +14,7 @@ import pulumi_aws as aws
 # What each rule matches, by name: the outcomes a platform team wants to hear about.
 from rollback_guard.components.codedeploy import APPLICATIONS
 from rollback_guard.components.lambda_function import hook_handler, hooks_archive, invoked_by_rule, logged_function
+from rollback_guard.components.naming import physical_name
 from rollback_guard.components.parts import Component
 
 PIPELINE_EVENTS = "CodePipeline Pipeline Execution State Change"
@@ -81,7 +82,7 @@ class ReleaseNotificationsArgs:
 
 def formatter_function_name(name: str) -> str:
     """The name of the formatter of ReleaseNotifications `name`, as logged_function names it."""
-    return f"{name}-formatter-{pulumi.get_stack()}"
+    return physical_name(f"{name}-formatter")
 
 
 class ReleaseNotifications(Component):

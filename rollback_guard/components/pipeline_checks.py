@@ -164,7 +164,7 @@ class PipelineChecksArgs:
 
 def check_function_names(name: str) -> list[str]:
     """The names of the functions PipelineChecks `name` creates, as logged_function names them."""
-    return [f"{name}-smoke-check-{pulumi.get_stack()}"]
+    return [physical_name(f"{name}-smoke-check")]
 
 
 def check_log_group_names(name: str) -> list[str]:
