@@ -413,7 +413,7 @@ def test_a_python_handler_must_be_bound_in_its_module(tmp_path, source, found):
             (
                 "handler",
                 "orders.handler",
-                "a function in a file of {code}; runtime python3.13 looks for orders.py there, and there is none",
+                "a function in a file of {code}; runtime python3.13 looks for orders.py or orders/__init__.py there, and there is none",
             ),
         ),
         ("app", "python3.13", ("handler", "app", "module.function, such as app.handler")),

@@ -372,7 +372,7 @@ def test_a_code_path_that_is_a_file_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("source", "handler", "allowed"),
     [
-        ("def handler(event, context): ...\n", "main.handler", "runtime python3.13 looks for main.py there"),
+        ("def handler(event, context): ...\n", "main.handler", "runtime python3.13 looks for main.py or main/__init__.py there"),
         ("def other(event, context): ...\n", "app.handler", "a function app.py defines (handler is not among"),
     ],
 )
@@ -504,3 +504,27 @@ def test_an_extra_alarm_is_listed_once_and_is_not_the_judges_own():
     assert "LambdaCanaryArgs.extra_alarm_names = ['orders-5xx', 'orders-5xx']: each alarm once" in twice
     heartbeat = refused_in(lambda: canary(extra_alarm_names=["test-greeter-judge-staging-silent"]))
     assert "not the judge's own heartbeat alarm (test-greeter-judge-staging-silent)" in heartbeat
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"app/__init__.py": "def handler(event, context):\n    return event\n"},
+        {
+            "app.py": "try:\n    from fast import handler\nexcept ImportError:\n    def handler(event, context):\n        return event\n"
+        },
+        {"app.py": "from impl import *\n", "impl.py": "def handler(event, context):\n    return event\n"},
+        {"app.py": "if True:\n    handler = print\n"},
+    ],
+    ids=["a package", "defined under try", "a star import", "assigned under if"],
+)
+def test_a_handler_python_can_import_is_accepted(tmp_path, files):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    run(lambda: canary(code_path=str(tmp_path)), stack="staging")
+
+
+def test_a_handler_defined_only_inside_a_function_is_refused(tmp_path):
+    (tmp_path / "app.py").write_text("def make():\n    def handler(event, context):\n        return event\n")
+    assert "handler is not among its names" in refused_in(lambda: canary(code_path=str(tmp_path)))

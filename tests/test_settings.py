@@ -364,7 +364,7 @@ def test_the_code_path_is_a_folder_of_this_project():
 def test_the_handler_names_a_module_that_exists():
     assert only_problem("staging", **greeter({"handler": "main.handler"})) == (
         "rollback-guard:functions.greeter.handler = 'main.handler': a function in a file of functions/greeter; "
-        "runtime python3.13 looks for main.py there, and there is none"
+        "runtime python3.13 looks for main.py or main/__init__.py there, and there is none"
     )
 
 

@@ -711,7 +711,7 @@ BAD = [
         "staging",
         greeter({"handler": "main.handler"}),
         "functions.greeter.handler",
-        "looks for main.py there, and there is none",
+        "looks for main.py or main/__init__.py there, and there is none",
     ),
     Bad(
         "a handler without its module",

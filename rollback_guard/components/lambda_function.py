@@ -217,6 +217,8 @@ def function_code_problems(
     if not (module and dot and function):
         return [("handler", handler, "module.function, such as app.handler")]
     files = [module + suffix for suffix in HANDLER_FILE_SUFFIXES[family]]
+    if family == "python":
+        files.append(f"{module}/__init__.py")  # a package, which Python imports as the module
     found = [folder / file for file in files if (folder / file).is_file()]
     if not found:
         looked_for = f"runtime {runtime} looks for {' or '.join(files)} there, and there is none"
@@ -240,25 +242,35 @@ _PARSING = threading.Lock()
 
 
 def _defines(module: Path, name: str) -> bool:
-    """Whether a Python module binds `name` at its top level (a def, a class, an assignment or an
-    import): Lambda's runtime looks the handler up there. A module Python cannot parse binds nothing."""
+    """Whether a Python module may bind `name` when imported (a def, a class, an assignment or an
+    import, at its top level or under its top-level if, try or with): Lambda's runtime looks the
+    handler up there. A star import or a module __getattr__ may bind anything, so it counts. A
+    module Python cannot parse binds nothing."""
     try:
         with _PARSING:
             tree = ast.parse(module.read_bytes())
     except (SyntaxError, ValueError):
         return False
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return True
-        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
-            isinstance(target, ast.Name) and target.id == name for target in targets
-        ):
-            return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-            (alias.asname or alias.name.split(".")[0]) == name for alias in node.names
-        ):
-            return True
+    return any(_binds(node, name) for node in _run_on_import(tree.body))
+
+
+def _run_on_import(statements: list[ast.stmt]):
+    """The statements importing a module runs: its own, and those in its blocks, not in functions or classes."""
+    for node in statements:
+        yield node
+        for block in ("body", "orelse", "finalbody", "handlers"):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield from _run_on_import(getattr(node, block, None) or [])
+
+
+def _binds(node: ast.AST, name: str) -> bool:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name in (name, "__getattr__")
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(target, ast.Name) and target.id == name for target in targets)
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return any(alias.name == "*" or (alias.asname or alias.name.split(".")[0]) == name for alias in node.names)
     return False
 
 
