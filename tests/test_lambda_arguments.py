@@ -372,7 +372,11 @@ def test_a_code_path_that_is_a_file_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("source", "handler", "allowed"),
     [
-        ("def handler(event, context): ...\n", "main.handler", "runtime python3.13 looks for main.py or main/__init__.py there"),
+        (
+            "def handler(event, context): ...\n",
+            "main.handler",
+            "runtime python3.13 looks for main.py or main/__init__.py there",
+        ),
         ("def other(event, context): ...\n", "app.handler", "a function app.py defines (handler is not among"),
     ],
 )

@@ -478,3 +478,18 @@ def test_the_documented_shortest_termination_wait_is_what_the_component_allows()
     assert (
         f"({shortest} minutes with the default evaluation)" in documented_fields(EcsRelease)["termination_wait_minutes"]
     )
+
+
+def test_whole_lists_given_as_outputs_are_taken_as_another_stack_gives_them():
+    def program():
+        vpc = ExistingVpc(
+            "vpc-0abc1234",
+            pulumi.Output.from_input(["subnet-0a000001", "subnet-0a000002"]),
+            pulumi.Output.from_input(["subnet-0b000001"]),
+        )
+        extra = pulumi.Output.from_input(["orders-5xx"])
+        return web(network=vpc, alarms=ServiceAlarms(extra_alarm_names=extra))
+
+    built = run(program)
+    assert "orders-5xx" in built.inputs("web-deploy-group")["alarmConfiguration"]["alarms"]
+    assert built.inputs("web-service")["networkConfiguration"]["subnets"] == ["subnet-0b000001"]

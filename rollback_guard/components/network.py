@@ -223,18 +223,22 @@ class ExistingVpc:
     """
 
     vpc_id: pulumi.Input[str] = field(metadata=allow(VPC_ID))
-    public_subnet_ids: Sequence[pulumi.Input[str]] = field(
+    public_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = field(
         metadata=allow(Each(SUBNET_ID, "public subnet ids", fewest=2, why="an ALB needs two zones"))
     )
-    private_subnet_ids: Sequence[pulumi.Input[str]] = field(
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = field(
         metadata=allow(Each(SUBNET_ID, "private subnet ids", fewest=1, why="the tasks run there"))
     )
 
     def problems(self, where: str = "ExistingVpc") -> list[str]:
         """Every field a declaration refuses, and a subnet given as public and private."""
         found = problems(self, where)
-        if found:
-            return found
+        if (
+            found
+            or isinstance(self.public_subnet_ids, pulumi.Output)
+            or isinstance(self.private_subnet_ids, pulumi.Output)
+        ):
+            return found  # lists known only at deploy time are checked then (_checked_ids)
         public = {subnet for subnet in self.public_subnet_ids if isinstance(subnet, str)}
         both = [subnet for subnet in self.private_subnet_ids if subnet in public]
         if both:
@@ -331,8 +335,12 @@ def _refused_by(rule: Any):
     return lambda value: None if rule.allows(value) else rule.allowed
 
 
-def _checked_ids(what: str, where: str, ids: Sequence[pulumi.Input[str]]) -> pulumi.Output[list[str]]:
-    """Subnet ids, each checked once known."""
+def _checked_ids(what: str, where: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]) -> pulumi.Output[list[str]]:
+    """Subnet ids, each checked once known: a list of them, or an Output of the whole list (from
+    another stack or an awsx VPC)."""
+    if isinstance(ids, pulumi.Output):
+        every_id = f"a list of subnet ids, each {SUBNET_ID.allowed}"
+        return resolved(what, where, ids, lambda known: None if all(SUBNET_ID.allows(i) for i in known) else every_id)
     return pulumi.Output.all(
         *(resolved(what, f"{where}[{index}]", subnet, _refused_by(SUBNET_ID)) for index, subnet in enumerate(ids))
     )

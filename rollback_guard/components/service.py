@@ -402,16 +402,9 @@ class EcsServiceWithRollback(Component):
             opts=child,
         )
         # Names known only once another resource or stack gives them are checked then, as known ones were.
-        extra = [
-            resolved(
-                f"service {name}",
-                f"EcsServiceWithRollbackArgs.alarms.extra_alarm_names[{index}]",
-                alarm,
-                lambda alarm: alarm_name_problem(alarm),
-            )
-            for index, alarm in enumerate(args.alarms.extra_alarm_names)
-        ]
-        self.alarm_names = pulumi.Output.all(alarms.alarm_names, *extra).apply(lambda names: [*names[0], *names[1:]])
+        self.alarm_names = pulumi.Output.all(alarms.alarm_names, _checked_extra_alarms(name, args)).apply(
+            lambda names: [*names[0], *names[1]]
+        )
 
         def test_traffic_hook(group: EcsDeploymentGroup | None) -> TestTrafficHook:
             return TestTrafficHook(
@@ -486,7 +479,7 @@ class EcsServiceWithRollback(Component):
                     judge_probes=judge is not None and args.judge.max_probes_per_release > 0,
                 ),
                 alarm_arns=alarms.alarm_arns,
-                extra_alarm_names=tuple(args.alarms.extra_alarm_names),
+                extra_alarm_names=args.alarms.extra_alarm_names,
                 judge=JudgeView(
                     judge.log_group_name,
                     self.deployment_group.deployment_group.deployment_group_name,
@@ -643,6 +636,22 @@ def _released_by(strategy: EcsStrategy) -> str:
     return "ECS service released by ECS rolling updates"
 
 
+def _checked_extra_alarms(name: str, args: EcsServiceWithRollbackArgs) -> pulumi.Output[list[str]]:
+    """The extra alarms' names, checked as known ones were once another resource or stack gives them:
+    each name, or the whole list (an Output of a list, from another stack)."""
+    what, where = f"service {name}", "EcsServiceWithRollbackArgs.alarms.extra_alarm_names"
+    names = args.alarms.extra_alarm_names
+    if isinstance(names, pulumi.Output):
+
+        def first_problem(known: list[str]) -> str | None:
+            return next((f"{alarm!r}: {problem}" for alarm in known if (problem := alarm_name_problem(alarm))), None)
+
+        return resolved(what, where, names, first_problem)
+    return pulumi.Output.all(
+        *(resolved(what, f"{where}[{index}]", alarm, alarm_name_problem) for index, alarm in enumerate(names))
+    )
+
+
 def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
     """The alarms that stop a release of the service: the rollback alarms, the extra ones and, released
     by CodeDeploy, the canary judge's heartbeat alarm."""
@@ -651,7 +660,8 @@ def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
     return (
         ALARMS_BUILT_HERE
         + (alarms.latency_anomaly_band is not None)
-        + len(alarms.extra_alarm_names)
+        # An Output list is counted by the deployment group when known (codedeploy.alarm_names_problems).
+        + (0 if isinstance(alarms.extra_alarm_names, pulumi.Output) else len(alarms.extra_alarm_names))
         + JUDGE_ALARMS * judged
     )
 
