@@ -13,8 +13,9 @@ mocks do not expose (protect, retain-on-delete, ignore_changes, dependencies).
 would compute (an ARN, a load balancer's DNS name, a function's version "1") added by FakeAws;
 subclass it for more.
 
-It accepts what the Pulumi engine accepts: names are unique per type and parent, as URNs are (a
-bucket and a log group may both be named `logs`; two buckets named `logs` beside each other may not).
+It accepts what the Pulumi engine accepts: a resource's URN (its type, its ancestors' types and its
+name) is unique, so a bucket and a log group may both be named `logs`, and two buckets named `logs`
+may not, beside each other or in two components of one type.
 A run that fails raises its error and leaves nothing behind for the next one. Needs no extra but
 `policy_violations`, which needs pulumi-policy (`rollback-guard[test]` or `[policy]`).
 """

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components import naming
-from rollback_guard.components.arguments import LOG_RETENTION, OneOf, Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, OneOf, Text, Whole, allow, problems, resolved
 from rollback_guard.components.iam import role_policy, service_role, write_logs
 from rollback_guard.components.parts import Component
 from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, TASK_DEFINITION_BYTES
@@ -161,7 +161,7 @@ class Container:
     name: str = field(metadata=allow(CONTAINER_NAME))
     image: pulumi.Input[str] = field(metadata=allow(IMAGE))
     tag: pulumi.Input[str] = field(metadata=allow(TAG))
-    port: int = field(metadata=allow(Whole(1, 65535)))
+    port: int = field(metadata=allow(PORT))
     cpu: int = field(default=256, metadata=allow(OneOf(tuple(FARGATE_MEMORY), "Fargate's CPU units")))
     memory: int = field(default=512, metadata=allow(Whole(512, 122880, "MiB", "as Fargate allows for the cpu")))
     cpu_architecture: str = field(default="X86_64", metadata=allow(OneOf(("X86_64", "ARM64"))))

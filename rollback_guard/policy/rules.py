@@ -7,7 +7,6 @@ Each rule returns the violations it finds, one sentence each, empty when the val
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +28,8 @@ ALL_AT_ONCE_CONFIGS = frozenset(
 
 class UnsafeConfiguration(ValueError):
     """Arguments a component refuses: every violation, one per line, each line starting with what
-    refuses it (`service checkout: desired_count '3': a whole number (int), not str`)."""
+    refuses it (`service checkout: EcsServiceWithRollbackArgs.desired_count = '3': a whole number from 1
+    to 1000 tasks (production at least 2), not str`)."""
 
     def __init__(self, what: str, violations: Sequence[str]):
         self.violations = list(violations)
@@ -39,34 +39,6 @@ class UnsafeConfiguration(ValueError):
 def refuse(what: str, violations: Sequence[str]) -> None:
     if violations:
         raise UnsafeConfiguration(what, violations)
-
-
-# The declared types argument_types checks, as dataclasses spell them under
-# `from __future__ import annotations`: what each allows, and the test.
-_SCALARS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "int": ("a whole number (int)", lambda value: isinstance(value, int) and not isinstance(value, bool)),
-    "float": ("a number", lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)),
-    "bool": ("True or False", lambda value: isinstance(value, bool)),
-}
-
-
-def argument_types(args: Any, prefix: str = "") -> list[str]:
-    """Every number and flag of a component's Args (and of the dataclasses they hold) given a value of
-    another type, named by its path (`release.termination_wait_minutes '15': a whole number (int), not
-    str`): checked first, as the other rules compare and count them."""
-    found = []
-    for declared in dataclasses.fields(args):
-        value = getattr(args, declared.name, None)
-        path = f"{prefix}{declared.name}"
-        spelled = declared.type if isinstance(declared.type, str) else getattr(declared.type, "__name__", "")
-        optional = spelled.endswith(" | None")
-        scalar = _SCALARS.get(spelled.removesuffix(" | None"))
-        if scalar and not (value is None and optional) and not scalar[1](value):
-            allowed = scalar[0] + (" or None" if optional else "")
-            found.append(f"{path} {value!r}: {allowed}, not {type(value).__name__}")
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            found += argument_types(value, f"{path}.")
-    return found
 
 
 def deployment_group(
