@@ -85,7 +85,7 @@ from rollback_guard.components.ecs_service import (
 from rollback_guard.components.lambda_canary import LambdaCanaryArgs
 from rollback_guard.components.lambda_function import function_code_problems
 from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
-from rollback_guard.components.naming import PREFIX_PATTERN
+from rollback_guard.components.naming import PREFIX_PATTERN, prefix_of
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
     MIN_AVAILABILITY_ZONES,
@@ -1461,16 +1461,17 @@ def _name_problems(settings: Settings, stack: str) -> list:
                 )
             )
         deployment = settings.service_entries[name].deployment
+        family = f"{prefix_of(PROJECT, settings.name_prefix)}{name}-{stack}"
         for key, revision in (
             ("pinnedRevision", deployment.pinned_revision),
             ("retryRevision", deployment.retry_revision),
         ):
-            if revision and not revision.startswith(f"{name}-{stack}:"):
+            if revision and not revision.startswith(f"{family}:"):
                 found.append(
                     (
                         f"services.{name}.deployment.{key}",
                         revision,
-                        f"a revision of this service's own task definition, {name}-{stack}:<n>",
+                        f"a revision of this service's own task definition, {family}:<n>",
                     )
                 )
     return found

@@ -847,3 +847,11 @@ def test_staging_is_warned_of_such_a_path_and_still_deploys(caplog):
 def test_the_declared_traffic_of_both_stacks_lets_no_bad_release_through():
     for stack in ("staging", "prod"):
         assert settings_of(stack).undetected() == []
+
+
+def test_a_pinned_revision_is_of_the_task_family_the_component_names_with_the_stacks_prefix():
+    prefixed = {"namePrefix": "shop-"}
+    settings = settings_of("staging", **prefixed, **web(deployment={"pinnedRevision": "shop-web-staging:3"}))
+    assert settings.service_entries["web"].deployment.pinned_revision == "shop-web-staging:3"
+    message = only_problem("staging", **prefixed, **web(deployment={"pinnedRevision": "web-staging:3"}))
+    assert message.endswith("a revision of this service's own task definition, shop-web-staging:<n>")

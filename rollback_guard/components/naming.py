@@ -24,13 +24,16 @@ def name_prefix() -> str:
     """The prefix of the names this stack gives its resources: `rollback-guard:namePrefix`, or the
     project's name (with anything a name may not hold made a dash) and a dash."""
     configured = pulumi.Config("rollback-guard").get(NAME_PREFIX_SETTING)
-    if configured is None:
-        return re.sub(r"[^A-Za-z0-9_-]", "-", pulumi.get_project()) + "-"
-    if not re.fullmatch(PREFIX_PATTERN, configured):
+    if configured is not None and not re.fullmatch(PREFIX_PATTERN, configured):
         raise pulumi.RunError(
             f"rollback-guard:{NAME_PREFIX_SETTING} = {configured!r}: letters, digits, dashes and underscores only"
         )
-    return configured
+    return prefix_of(pulumi.get_project(), configured)
+
+
+def prefix_of(project: str, configured: str | None) -> str:
+    """The prefix of a project's names: the one configured, or the project's name made a name and a dash."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", project) + "-" if configured is None else configured
 
 
 def physical_name(name: str) -> str:

@@ -871,6 +871,7 @@ def _rolling_room(where: str, desired_count: int, strategy: Rolling) -> list[str
 
 def _task_definition_arn(revision: str) -> pulumi.Output[str]:
     """The ARN of a pinned task definition revision (family:number) in this stack's account."""
+    partition = aws.get_partition_output().partition
     region = aws.get_region_output().region
     account = aws.get_caller_identity_output().account_id
-    return pulumi.Output.format("arn:aws:ecs:{0}:{1}:task-definition/{2}", region, account, revision)
+    return pulumi.Output.format("arn:{0}:ecs:{1}:{2}:task-definition/{3}", partition, region, account, revision)
