@@ -17,6 +17,7 @@ name, so `environment: staging` cannot switch them off in the prod stack.
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
 import functools
@@ -48,7 +49,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from rollback_guard.components.alarms import AlarmEvaluation
+from rollback_guard.components.alarms import AlarmEvaluation, evaluation_problems
 from rollback_guard.components.arguments import LOG_RETENTION, Rule, rule_of
 from rollback_guard.components.canary_judge import (
     DEFAULT_MAX_PROBES_PER_RELEASE,
@@ -84,7 +85,7 @@ from rollback_guard.components.ecs_service import (
 )
 from rollback_guard.components.lambda_canary import LambdaCanaryArgs
 from rollback_guard.components.lambda_function import function_code_problems
-from rollback_guard.components.load_balancer import HealthCheck, inbound_rules
+from rollback_guard.components.load_balancer import HealthCheck, inbound_rules, listener_problems
 from rollback_guard.components.naming import PREFIX_PATTERN, prefix_of
 from rollback_guard.components.network import (
     MAX_AVAILABILITY_ZONES,
@@ -261,6 +262,18 @@ def _problems(found: Iterable[tuple[str, Any, str]]) -> None:
         raise PydanticCustomError("rules", "{count} problem(s)", {"count": len(found), "problems": found})
 
 
+def _as_keys(where: str, lines: list[str]) -> list[tuple[str, Any, str]]:
+    """A component's refusals (`<where>.<field> = <value>: <allowed>`, rollback_guard.components.arguments)
+    as a section's problems, in the stack file's words: the rule is the component's, stated once."""
+    found = []
+    for line in lines:
+        field, _, rest = line.removeprefix(f"{where}.").partition(" = ")
+        value, _, allowed = rest.partition(": ")
+        camel = re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda word: to_camel(word.group()), allowed)
+        found.append((".".join(map(to_camel, field.split("."))), ast.literal_eval(value), camel))
+    return found
+
+
 def _production(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("production"))
 
@@ -432,7 +445,7 @@ class HealthCheckSettings(_Section):
 
 
 class LoadBalancerSettings(_Section):
-    listener_port: _declared(LoadBalancerOptions, "listener_port") = 80
+    listener_port: _declared(LoadBalancerOptions, "listener_port") | None = None
     test_listener_port: _declared(LoadBalancerOptions, "test_listener_port") = 8080
     certificate_arn: _declared(LoadBalancerOptions, "certificate_arn") | None = None
     ingress_cidrs: Annotated[
@@ -481,23 +494,9 @@ class LoadBalancerSettings(_Section):
 
     @model_validator(mode="after")
     def _listeners(self, info: ValidationInfo) -> LoadBalancerSettings:
-        found = []
-        if self.listener_port == self.test_listener_port:
-            found.append(("testListenerPort", self.test_listener_port, "a port other than listenerPort"))
-        if self.certificate_arn and self.http_redirect_port in (self.listener_port, self.test_listener_port):
-            if "http_redirect_port" in self.model_fields_set or self.listener_port != self.http_redirect_port:
-                found.append(
-                    ("httpRedirectPort", self.http_redirect_port, "a port other than listenerPort and testListenerPort")
-                )
-            else:  # the redirect's default port is the one the listener was left on
-                found.append(
-                    (
-                        "listenerPort",
-                        self.listener_port,
-                        f"a port other than httpRedirectPort ({self.http_redirect_port} unless set) with a "
-                        "certificate, such as 443: HTTP there redirects to HTTPS",
-                    )
-                )
+        https = self.certificate_arn is not None
+        ports = (self.listener_port, self.test_listener_port, self.http_redirect_port)
+        found = _as_keys("loadBalancer", listener_problems("loadBalancer", *ports, https))
         if "http_redirect_port" in self.model_fields_set and not self.certificate_arn and not _production(info):
             found.append(
                 ("httpRedirectPort", self.http_redirect_port, "only with certificateArn: it redirects to HTTPS")
@@ -551,21 +550,7 @@ class _AlarmEvaluation(_Section):
 
     @model_validator(mode="after")
     def _evaluation_fits(self) -> _AlarmEvaluation:
-        found = []
-        periods, period = self.evaluation_periods, self.period_seconds
-        if self.datapoints_to_alarm > periods:
-            found.append(("datapointsToAlarm", self.datapoints_to_alarm, f"at most evaluationPeriods ({periods})"))
-        ceiling = 86400 if period < 3600 else 604800
-        if period * periods > ceiling:
-            found.append(
-                (
-                    "evaluationPeriods",
-                    periods,
-                    f"periodSeconds x evaluationPeriods at most {ceiling} s "
-                    f"(CloudWatch's limit for a {period} s period)",
-                )
-            )
-        _problems(found)
+        _problems(_as_keys("evaluation", evaluation_problems("evaluation", self.evaluation)))
         return self
 
     @property

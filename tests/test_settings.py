@@ -261,7 +261,10 @@ def test_the_service_name_fits_load_balancer_name_limits():
 
 def test_listener_ports_differ():
     message = only_problem("staging", **web(loadBalancer={"testListenerPort": 80}))
-    assert message == "rollback-guard:services.web.loadBalancer.testListenerPort = 80: a port other than listenerPort"
+    assert message == (
+        "rollback-guard:services.web.loadBalancer.testListenerPort = 80: a port other than the production listener's "
+        "(80): the listeners need ports of their own"
+    )
 
 
 def test_ingress_cidrs_are_cidr_blocks():

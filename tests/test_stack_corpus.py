@@ -248,7 +248,7 @@ BAD = [
         "prod",
         web(loadBalancer={"httpRedirectPort": 443}),
         "services.web.loadBalancer.httpRedirectPort",
-        "a port other than listenerPort",
+        "a port other than the production listener's (443)",
     ),
     Bad(
         "a certificate that is not an ACM ARN",
