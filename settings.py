@@ -97,7 +97,7 @@ from rollback_guard.components.network import (
     zones_in_region,
 )
 from rollback_guard.components.network import Cidr as NetworkCidr
-from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES
+from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES, PipelineSource
 from rollback_guard.components.service import (
     ALARMS_BUILT_HERE,
     RELEASE_MARGIN_MINUTES,
@@ -1467,7 +1467,7 @@ StackName = _text(r"[A-Za-z0-9_.-]+", "a stack name (letters, digits, - _ .)", m
 
 class PipelineSection(_Section):
     repository: _text(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/[A-Za-z0-9_.-]{1,100}", "a GitHub repository as owner/name")
-    branch: _text(r"[^\s~^:?*\[\\]+", "a git branch name (git check-ref-format)", max_length=255) = "main"
+    branch: _declared(PipelineSource, "branch") = "main"
     staging_stack: StackName = "staging"
     production_stack: StackName = "prod"
     notification_emails: Annotated[
@@ -1536,16 +1536,6 @@ class PipelineSection(_Section):
                     "by that name",
                 )
             )
-        branch = self.branch
-        if not _git_branch(branch):
-            found.append(
-                (
-                    "branch",
-                    branch,
-                    "a git branch name (git check-ref-format --branch: no .., //, @{, control characters, part "
-                    "starting with . or ending with .lock, no / or . at the end; not @, HEAD or refs/...)",
-                )
-            )
         if stack_environment(self.staging_stack) in ("prod", PIPELINE):
             found.append(
                 (
@@ -1581,19 +1571,6 @@ class PipelineSettings(_Section):
 
 def _control_characters(text: str) -> bool:
     return any(ord(character) < 0x20 or ord(character) == 0x7F for character in text)
-
-
-def _git_branch(branch: str) -> bool:
-    """git check-ref-format --branch's rules, beyond the characters the key's pattern refuses."""
-    parts = branch.split("/")
-    return not (
-        _control_characters(branch)
-        or any(text in branch for text in ("..", "//", "@{"))
-        or branch.startswith(("/", "-", "refs/"))
-        or branch.endswith(("/", "."))
-        or branch in ("@", "HEAD")
-        or any(part.startswith(".") or part.endswith(".lock") for part in parts)
-    )
 
 
 def stack_environment(stack: str) -> str | None:

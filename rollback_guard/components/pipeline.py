@@ -121,7 +121,7 @@ class GitBranch:
         return (
             f"a git branch name (git check-ref-format --branch): at most {self.max_length} characters; no spaces, "
             "control characters, ~ ^ : ? * [ \\, '..', '//' or '@{'; no part starting with . or ending with .lock; "
-            "not starting with - or /, nor ending with / or .; not @ or HEAD"
+            "not starting with -, / or refs/ (which names a ref, not a branch), nor ending with / or .; not @ or HEAD"
         )
 
     def allows(self, value: Any) -> bool:
@@ -131,7 +131,7 @@ class GitBranch:
         return not (
             re.search(r"[\x00-\x20\x7f~^:?*\[\\]", value)
             or any(text in value for text in ("..", "//", "@{"))
-            or value.startswith(("/", "-"))
+            or value.startswith(("/", "-", "refs/"))
             or value.endswith(("/", "."))
             or value in ("@", "HEAD")
             or any(part.startswith(".") or part.endswith(".lock") for part in parts)
