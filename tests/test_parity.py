@@ -14,10 +14,12 @@ from ops.offline import use_config
 from rollback_guard.components.alarms import AlarmEvaluation
 from rollback_guard.components.canary_judge import JudgeOptions
 from rollback_guard.components.codedeploy import TimeBasedShift
+from rollback_guard.components.delivery import DeliveryPipeline, DeliveryPipelineArgs
 from rollback_guard.components.ecs_service import Container, NativeShift, Rolling
 from rollback_guard.components.lambda_canary import LambdaCanary, LambdaCanaryArgs
 from rollback_guard.components.load_balancer import HealthCheck
 from rollback_guard.components.network import ExistingVpc
+from rollback_guard.components.pipeline import PipelineSource
 from rollback_guard.components.service import (
     EcsRelease,
     EcsServiceWithRollback,
@@ -60,6 +62,7 @@ PATHS = {
     LambdaCanaryArgs: "LambdaCanaryArgs",
     JudgeOptions: "LambdaCanaryArgs.judge",
     TimeBasedShift: "LambdaCanaryArgs.deployment_config",
+    PipelineSource: "DeliveryPipelineArgs.source",
 }
 
 
@@ -94,6 +97,16 @@ HOMES = {
     AlarmEvaluation: lambda field, value: service(alarms=ServiceAlarms(evaluation=AlarmEvaluation(**{field: value}))),
     LambdaCanaryArgs: lambda field, value: canary(**{field: value}),
     JudgeOptions: lambda field, value: canary(judge=JudgeOptions(**{field: value})),
+    PipelineSource: lambda field, value: DeliveryPipeline(
+        "release",
+        DeliveryPipelineArgs(
+            source=PipelineSource(**{"repository": "acme/shop", field: value}),
+            smoke_endpoints=[{"path": "/"}],
+            test_commands=["make test"],
+            url_output="serviceUrl",
+            alarm_names_output="rollbackAlarmNames",
+        ),
+    ),
     TimeBasedShift: lambda field, value: canary(
         deployment_config=TimeBasedShift(**{"kind": "linear", "percentage": 10, "interval_minutes": 1, field: value})
     ),
