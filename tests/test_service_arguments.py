@@ -493,3 +493,16 @@ def test_whole_lists_given_as_outputs_are_taken_as_another_stack_gives_them():
     built = run(program)
     assert "orders-5xx" in built.inputs("web-deploy-group")["alarmConfiguration"]["alarms"]
     assert built.inputs("web-service")["networkConfiguration"]["subnets"] == ["subnet-0b000001"]
+
+
+def test_more_zones_than_the_region_has_are_refused_before_anything_exists_naming_the_argument():
+    def attempt() -> str:
+        with pytest.raises(UnsafeConfiguration) as refusal:
+            EcsServiceWithRollback(
+                "web", EcsServiceWithRollbackArgs(network=NewVpc("10.0.0.0/16", availability_zones=4), container=NGINX)
+            )
+        return str(refusal.value)
+
+    built = run(attempt, mocks=FakeAws(availability_zones=3))
+    assert built.monitor.registered == []
+    assert "EcsServiceWithRollbackArgs.network.availability_zones = 4: at most 3" in built.value

@@ -208,6 +208,14 @@ def zone_count_problem(wanted: int, available: list[str]) -> str | None:
     )
 
 
+def zone_problems(where: str, spec: NewVpc | ExistingVpc) -> list[str]:
+    """A new VPC's zones beyond those its region has available (asked of AWS), named at `where`."""
+    if not isinstance(spec, NewVpc):
+        return []
+    zones = zone_count_problem(spec.availability_zones, zones_in_region())
+    return [f"{where}.availability_zones = {spec.availability_zones!r}: {zones}"] if zones else []
+
+
 @dataclass(frozen=True)
 class ExistingVpc:
     """A VPC that exists already, with its subnets: public ones for the load balancer, private ones
@@ -291,10 +299,7 @@ class Network(Component):
         if problem := network_problem("NetworkArgs.vpc", spec):
             rules.refuse(what, [problem])
         found = vpc_problems("NetworkArgs.vpc", spec)
-        if isinstance(spec, NewVpc) and not found:
-            zones = zone_count_problem(spec.availability_zones, zones_in_region())
-            found += [f"NetworkArgs.vpc.availability_zones = {spec.availability_zones!r}: {zones}"] if zones else []
-        rules.refuse(what, found)
+        rules.refuse(what, found or zone_problems("NetworkArgs.vpc", spec))
         awsx = require_awsx() if isinstance(spec, NewVpc) else None
         super().__init__("rollback-guard:network:Network", name, opts)
         if isinstance(spec, NewVpc):

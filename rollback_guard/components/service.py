@@ -110,6 +110,7 @@ from rollback_guard.components.network import (
     network_problem,
     require_awsx,
     vpc_problems,
+    zone_problems,
 )
 from rollback_guard.components.parts import Component, part_of, protected_in_production
 from rollback_guard.components.release import DeploymentLogRef, EcsReleaseTarget, Release, ReleaseArgs
@@ -706,7 +707,7 @@ def _check(name: str, args: EcsServiceWithRollbackArgs) -> None:
     if problem := network_problem(f"{where}.network", args.network, (NewVpc, ExistingVpc, Network)):
         found.append(problem)
     elif not isinstance(args.network, Network):
-        found += vpc_problems(f"{where}.network", args.network)
+        found += vpc_problems(f"{where}.network", args.network) or zone_problems(f"{where}.network", args.network)
     if not isinstance(args.container, Container):
         found.append(f"{where}.container = {args.container!r}: a Container, not {type(args.container).__name__}")
     if isinstance(release, EcsRelease):  # otherwise problems() named it
