@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pulumi
@@ -215,6 +215,21 @@ def _reference_problem(reference: str) -> str | None:
     )
 
 
+def checked_container(what: str, where: str, container: Container, production: bool) -> Container:
+    """`container` with an image or tag known only later checked when known, named at `where` (the
+    argument of the component that was given it): one known now was checked at construction."""
+    image, tag = container.image, container.tag
+    if isinstance(image, pulumi.Output):
+        image = resolved(what, f"{where}.image", image, lambda known: None if IMAGE.allows(known) else IMAGE.allowed)
+    if isinstance(tag, pulumi.Output):
+        tag = resolved(what, f"{where}.tag", tag, lambda known: _tag_problem(known, production))
+    return replace(container, image=image, tag=tag)
+
+
+def _tag_problem(tag: str, production: bool) -> str | None:
+    return (None if TAG.allows(tag) else TAG.allowed) or pinned_tag_problem(tag, production)
+
+
 def checked_reference(what: str, where: str, container: Container, production: bool) -> pulumi.Output[str]:
     """`image:tag` once both are known, each checked then as a known one is at construction (an
     Output from an ECR repository of the same program, say)."""
@@ -225,7 +240,7 @@ def checked_reference(what: str, where: str, container: Container, production: b
         what,
         f"{where}.tag",
         container.tag,
-        lambda tag: (None if TAG.allows(tag) else TAG.allowed) or pinned_tag_problem(tag, production),
+        lambda tag: _tag_problem(tag, production),
     )
     reference = pulumi.Output.all(image, tag).apply(lambda parts: f"{parts[0]}:{parts[1]}")
     return resolved(what, f"{where}.image:tag", reference, _reference_problem)

@@ -82,6 +82,7 @@ from rollback_guard.components.ecs_service import (
     NativeRouting,
     NativeShift,
     Rolling,
+    checked_container,
     task_family,
 )
 from rollback_guard.components.ecs_service import service_name_problems as fargate_names_too_long
@@ -369,15 +370,15 @@ class EcsServiceWithRollback(Component):
                 vpc_cidr=network.cidr_block,
                 listener_port=options.listener_port,
                 test_listener_port=options.test_listener_port,
-                # One known now was checked above; one known later is checked then, named as the service's.
+                # Checked against the region once both are known, named as the service's argument.
                 certificate_arn=checked_certificate(
                     f"service {name}",
                     "EcsServiceWithRollbackArgs.load_balancer.certificate_arn",
                     options.certificate_arn,
                     pulumi.InvokeOutputOptions(parent=self),
                 )
-                if isinstance(options.certificate_arn, pulumi.Output)
-                else options.certificate_arn,
+                if options.certificate_arn is not None
+                else None,
                 http_redirect_port=options.http_redirect_port,
                 ingress_cidrs=options.ingress_cidrs,
                 test_ingress_cidrs=options.test_ingress_cidrs or (),
@@ -429,7 +430,9 @@ class EcsServiceWithRollback(Component):
         self.service = FargateService(
             name,
             FargateServiceArgs(
-                container=args.container,
+                container=checked_container(
+                    f"service {name}", "EcsServiceWithRollbackArgs.container", args.container, args.production
+                ),
                 vpc_id=network.vpc_id,
                 subnet_ids=network.private_subnet_ids,
                 load_balancer_security_group_id=lb.security_group.id,
