@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components.alarms import AlarmEvaluation, alarm_name_problem
-from rollback_guard.components.arguments import OneOf, Whole, allow, problems
+from rollback_guard.components.arguments import OneOf, Whole, allow, problems, resolved
 from rollback_guard.components.iam import service_role
 from rollback_guard.components.naming import physical_name, too_long
 from rollback_guard.components.parts import Component
@@ -287,6 +287,21 @@ def alarm_names_problems(where: str, names: Any) -> list[str]:
             f"{where} = {len(names)} alarms: a deployment group takes at most {MAX_ALARMS_PER_DEPLOYMENT_GROUP} alarms"
         )
     return found
+
+
+def checked_alarm_names(what: str, where: str, names: Any) -> pulumi.Output[list[str]]:
+    """Alarm names, each checked when known as a known one is at construction, named at `where` (the
+    argument that gave them): a list of names and Outputs, or an Output of the whole list (another
+    stack's)."""
+    if isinstance(names, pulumi.Output):
+
+        def first_problem(known: list[str]) -> str | None:
+            return next((f"{alarm!r}: {problem}" for alarm in known if (problem := alarm_name_problem(alarm))), None)
+
+        return resolved(what, where, names, first_problem)
+    return pulumi.Output.all(
+        *(resolved(what, f"{where}[{index}]", alarm, alarm_name_problem) for index, alarm in enumerate(names))
+    )
 
 
 class DeploymentGroupBase(Component):

@@ -53,6 +53,7 @@ from rollback_guard.components.codedeploy import (
     TimeBasedShift,
     alarm_names_problems,
     all_at_once,
+    checked_alarm_names,
     deployment_group_name_problems,
     minutes_before_full_traffic,
     shift_minutes,
@@ -263,7 +264,9 @@ class LambdaCanary(Component):
             ),
             opts=child,
         )
-        extra_alarms = pulumi.Output.from_input(args.extra_alarm_names)
+        extra_alarms = checked_alarm_names(
+            f"Lambda canary {name}", f"{WHERE}.extra_alarm_names", args.extra_alarm_names
+        )
         function, alias = self.function.function, self.function.alias
         # The version the release shifts to, which the error-rate alarm must watch.
         target_version = args.pinned_version or function.version

@@ -35,7 +35,7 @@ from rollback_guard.components.alarms import (
     alarm_name_problem,
     evaluation_problems,
 )
-from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     RECORDED_NAME,
@@ -58,6 +58,7 @@ from rollback_guard.components.codedeploy import (
     EcsDeploymentGroupArgs,
     RollbackPolicy,
     all_at_once,
+    checked_alarm_names,
     deployment_config_problems,
     minimum_blue_kept_minutes,
     minutes_before_full_traffic,
@@ -404,9 +405,10 @@ class EcsServiceWithRollback(Component):
             opts=child,
         )
         # Names known only once another resource or stack gives them are checked then, as known ones were.
-        self.alarm_names = pulumi.Output.all(alarms.alarm_names, _checked_extra_alarms(name, args)).apply(
-            lambda names: [*names[0], *names[1]]
+        extra = checked_alarm_names(
+            f"service {name}", "EcsServiceWithRollbackArgs.alarms.extra_alarm_names", args.alarms.extra_alarm_names
         )
+        self.alarm_names = pulumi.Output.all(alarms.alarm_names, extra).apply(lambda names: [*names[0], *names[1]])
 
         def test_traffic_hook(group: EcsDeploymentGroup | None) -> TestTrafficHook:
             return TestTrafficHook(
@@ -638,22 +640,6 @@ def _released_by(strategy: EcsStrategy) -> str:
     if isinstance(strategy, NativeShift):
         return f"ECS service released by ECS {strategy.strategy.lower().replace('_', '/')}"
     return "ECS service released by ECS rolling updates"
-
-
-def _checked_extra_alarms(name: str, args: EcsServiceWithRollbackArgs) -> pulumi.Output[list[str]]:
-    """The extra alarms' names, checked as known ones were once another resource or stack gives them:
-    each name, or the whole list (an Output of a list, from another stack)."""
-    what, where = f"service {name}", "EcsServiceWithRollbackArgs.alarms.extra_alarm_names"
-    names = args.alarms.extra_alarm_names
-    if isinstance(names, pulumi.Output):
-
-        def first_problem(known: list[str]) -> str | None:
-            return next((f"{alarm!r}: {problem}" for alarm in known if (problem := alarm_name_problem(alarm))), None)
-
-        return resolved(what, where, names, first_problem)
-    return pulumi.Output.all(
-        *(resolved(what, f"{where}[{index}]", alarm, alarm_name_problem) for index, alarm in enumerate(names))
-    )
 
 
 def deployment_group_alarm_count(args: EcsServiceWithRollbackArgs) -> int:
