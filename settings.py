@@ -74,6 +74,8 @@ from rollback_guard.components.codedeploy import (
 )
 from rollback_guard.components.delivery import MAX_SMOKE_ENDPOINTS
 from rollback_guard.components.ecs_service import (
+    MAX_BAKE_MINUTES,
+    TASK_DEFINITION_ROOM,
     CodeDeployBlueGreen,
     Container,
     EcsStrategy,
@@ -101,6 +103,7 @@ from rollback_guard.components.pipeline import DEPLOY_TIMEOUT_MINUTES, PipelineS
 from rollback_guard.components.service import (
     ALARMS_BUILT_HERE,
     RELEASE_MARGIN_MINUTES,
+    RESERVED_NAME_PREFIXES,
     EcsRelease,
     EcsServiceWithRollbackArgs,
     LoadBalancerOptions,
@@ -136,17 +139,12 @@ _NATIVE = {"ecs-blue-green": "BLUE_GREEN", "ecs-canary": "CANARY", "ecs-linear":
 STRATEGY_KEYS = (CODEDEPLOY_STRATEGY, "rolling", *_NATIVE)
 DEFAULT_ECS_CONFIG = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"
 DEFAULT_LAMBDA_CONFIG = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
-MAX_BAKE_MINUTES = 1440  # ECS's ceiling for every bake time
 MAX_EXPECTED_REQUESTS_PER_SECOND = 1_000_000
 # The longest Lambda function name each kind of entry gets, "<name><suffix><stack>", as the components
 # name their children (tests/test_aws_limits.py renders the longest names these allow).
 LONGEST_FUNCTION_SUFFIX = {"services": "-test-traffic-", "functions": "-hooks-post-traffic-"}
-# What a service's task definition holds besides its environment (the container, its ports and logs).
-TASK_DEFINITION_ROOM = 4096
 # The pipeline stack's, "<suffix><stack>": program.py's DeliveryPipeline "release" and its notifier.
 PIPELINE_LONGEST_FUNCTION = "release-notifications-formatter-"
-# Names AWS refuses at the start of a load balancer's name (internal-) or a bucket's (xn--, sthree-).
-RESERVED_NAME_PREFIXES = ("internal-", "xn--", "sthree-")
 DEFAULT_SMOKE_PATHS = ({"path": "/"},)
 
 
