@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+import ops.budget
 from ops import cli
-from ops.budget import budgets, codedeploy_schedule, share_at
+from ops.budget import codedeploy_schedule, share_at
 from ops.offline import ROOT, use_config
 from ops.stack import OpsError
 from rollback_guard.components.codedeploy import TimeBasedShift
@@ -147,6 +148,35 @@ def record_success(version: str, previous: str, when: str) -> None:
 # --- plan: offline, on the real stack files
 
 
+@pytest.fixture(autouse=True, scope="module")
+def budgets_once_per_settings():
+    """The detection model's budgets (seconds of Monte Carlo per stack) computed once per module for
+    each distinct settings and run counts: `budgets` is a pure function of them (a fixed seed), so
+    every test and command here still reads exactly what it would compute. The commands import it
+    from ops.budget when they run."""
+    computed = ops.budget.budgets
+    cache: dict[tuple, list] = {}
+
+    def budgets(settings, runs=ops.budget.PLAN_RUNS, healthy_runs=ops.budget.PLAN_HEALTHY_RUNS):
+        key = (type(settings).__qualname__, settings.model_dump_json(), runs, healthy_runs)
+        if key not in cache:
+            cache[key] = computed(settings, runs=runs, healthy_runs=healthy_runs)
+        return list(cache[key])
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ops.budget, "budgets", budgets)
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def plan_prod_printed(tmp_path_factory) -> str:
+    """What `ops plan prod` prints, once for the tests that read it."""
+    out = io.StringIO()
+    assert cli.main(["plan", "prod", "--png", str(tmp_path_factory.mktemp("plan") / "plan.png")], out=out) == 0
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(("stack", "traffic"), [("staging", 1.0), ("prod", 10.0)])
 def test_plan_gives_every_release_path_the_detection_models_figures_offline(tmp_path, stack, traffic):
     code, result = run("plan", stack, "--png", str(tmp_path / "timeline.png"))
@@ -182,7 +212,7 @@ def test_plan_gives_every_release_path_the_detection_models_figures_offline(tmp_
 
 def test_in_prod_the_judge_restores_traffic_sooner_than_the_alarms_alone_could():
     use_config("prod", {})
-    for budget in budgets(load_settings()):
+    for budget in ops.budget.budgets(load_settings()):
         for scenario in ("fails-every-request-probed", "fails-every-request", "fails-20-percent"):
             runs, alarms = budget.outcomes[scenario]["all"], budget.outcomes[scenario]["static"]
             assert runs.restore_p95_s < alarms.restore_p95_s, (budget.path, scenario)
@@ -191,10 +221,8 @@ def test_in_prod_the_judge_restores_traffic_sooner_than_the_alarms_alone_could()
         assert probed.restore_p95_s <= 2 * 60 and probed.exposure_p95_percent == 10, "probes act on the first step"
 
 
-def test_plan_prints_each_paths_figures_with_their_units(tmp_path):
-    out = io.StringIO()
-    assert cli.main(["plan", "prod", "--png", str(tmp_path / "plan.png")], out=out) == 0
-    printed = out.getvalue()
+def test_plan_prints_each_paths_figures_with_their_units(plan_prod_printed):
+    printed = plan_prod_printed
     assert "greeter (lambda-canary, CodeDeployDefault.LambdaLinear10PercentEvery1Minute) at 10 req/s" in printed
     assert "time to restore median/p95, exposure p95, errors served p95, never rolled back" in printed
     line = next(line for line in printed.splitlines() if "fails every request, only real traffic shows it" in line)
@@ -236,7 +264,7 @@ def test_the_share_on_a_bad_version_follows_the_traffic_shift(config, at_seconds
 @pytest.mark.parametrize(("stack", "path", "watch_minutes"), [("staging", "web", 8), ("prod", "greeter", 10)])
 def test_plan_says_how_long_each_path_keeps_watching_after_its_last_shift(stack, path, watch_minutes):
     use_config(stack, {})
-    budget = next(b for b in budgets(load_settings()) if b.path == path)
+    budget = next(b for b in ops.budget.budgets(load_settings()) if b.path == path)
     assert budget.watch_after_last_shift_seconds == watch_minutes * 60
     late = budget.outcomes["fails-every-request"]["all"]
     assert late.miss_rate == 0, "nothing the model sees outlasts the watch"
@@ -244,24 +272,22 @@ def test_plan_says_how_long_each_path_keeps_watching_after_its_last_shift(stack,
 
 def test_plan_names_the_traffic_below_which_the_alarms_are_blind_at_each_step():
     use_config("prod", {})
-    greeter = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    greeter = next(b for b in ops.budget.budgets(load_settings()) if b.path == "greeter")
     blind = {b.share_percent: b.requests_per_second for b in greeter.blind_below}
     # 50 invocations of the new version a minute: at 10% that takes 50 / (0.1 * 60) requests a second.
     assert (blind[10.0], blind[50.0], blind[100.0]) == (8.33, 1.67, 0.83)
     assert len(blind) == 10
 
 
-def test_the_detection_page_shows_what_ops_plan_prints_for_prod_today(tmp_path):
-    out = io.StringIO()
-    assert cli.main(["plan", "prod", "--png", str(tmp_path / "plan.png")], out=out) == 0
-    printed = "".join(line for line in out.getvalue().splitlines(keepends=True) if "timeline:" not in line)
+def test_the_detection_page_shows_what_ops_plan_prints_for_prod_today(plan_prod_printed):
+    printed = "".join(line for line in plan_prod_printed.splitlines(keepends=True) if "timeline:" not in line)
     page = (ROOT / "docs" / "detection.md").read_text()
     assert f"```\n{printed}```" in page, "run `make figures`: docs/detection.md shows `python -m ops plan prod`"
 
 
 def test_a_canary_keeps_a_bad_version_to_its_first_step_when_the_judge_or_its_probes_catch_it():
     use_config("prod", greeter({"deploymentConfig": "CodeDeployDefault.LambdaCanary10Percent15Minutes"}))
-    budget = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    budget = next(b for b in ops.budget.budgets(load_settings()) if b.path == "greeter")
     for scenario in ("fails-every-request-probed", "fails-every-request", "fails-20-percent"):
         assert budget.outcomes[scenario]["all"].exposure_p95_percent == 10.0, scenario
 
@@ -906,7 +932,7 @@ def test_a_game_day_releases_a_broken_version_and_times_the_automatic_rollback(p
     assert report["caught_by"] == "alarm"
     assert report["time_to_recover_seconds"] == 10.0
     use_config("staging", {})
-    greeter_budget = next(b for b in budgets(load_settings()) if b.path == "greeter")
+    greeter_budget = next(b for b in ops.budget.budgets(load_settings()) if b.path == "greeter")
     assert report["sla_seconds"] == greeter_budget.recovery_seconds + cli.DRILL_MARGIN_SECONDS, (
         "the model's p95 time to restore in staging plus the drill margin"
     )
