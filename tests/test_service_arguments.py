@@ -372,7 +372,9 @@ def test_an_ecr_repository_made_in_the_same_program_and_an_output_tag_make_the_i
 
 def test_an_output_tag_of_latest_is_refused_in_production_when_it_resolves():
     tag = pulumi.Output.from_input("latest")
-    with pytest.raises(Exception, match=r"service web: EcsServiceWithRollbackArgs.container.tag = 'latest': a pinned tag in production"):
+    with pytest.raises(
+        Exception, match=r"service web: EcsServiceWithRollbackArgs.container.tag = 'latest': a pinned tag in production"
+    ):
         run(lambda: web(production=True, container=nginx(tag=tag)), stack="prod")
 
 
