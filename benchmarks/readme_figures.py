@@ -7,6 +7,12 @@ figures moved to) between
 is what BLOCKS[NAME] returns today. `--write` rewrites the blocks in place (`make figures`);
 `--check` prints a diff and exits 1 when the page differs (tests/test_readme_figures.py).
 
+`--write` also writes the figures' key on the page: a hash of every input the figures depend on (the
+project's sources as `ops plan`'s cache reads them, the benchmarks, the locked requirements, Python's
+version) and of the blocks' text. `--check` trusts a page whose key is what those inputs and that
+text hash to today, and computes the figures again otherwise: a change of code, of a lock or of a
+block's text (an edit by hand) is never taken on trust.
+
 Blocks:
 - plan-prod: what `python -m ops plan prod` prints, its timeline line left out (tests/test_ops.py
   checks it too).
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import hashlib
 import io
 import math
 import multiprocessing
@@ -48,6 +55,7 @@ from benchmarks.detection import (  # noqa: E402
     Cell,
     production_paths,
 )
+from ops import cache  # noqa: E402
 from rollback_guard.detection import Outcome, simulate_detectors  # noqa: E402
 
 # The page that holds the generated blocks.
@@ -59,6 +67,8 @@ _BLOCK = re.compile(
     re.escape(BEGIN).replace(r"\{name\}", r"(?P<name>[a-z0-9-]+)") + r"\n(?P<body>.*?)" + re.escape(END),
     re.DOTALL,
 )
+KEY = "<!-- figures key (make figures): {key} -->"
+_KEY = re.compile(re.escape(KEY).replace(r"\{key\}", r"(?P<key>[0-9a-f]{64})"))
 RUNS, HEALTHY_RUNS = 300, 2000
 DETECTOR = "judge+probes"
 DASH = "\N{EN DASH}"
@@ -298,6 +308,38 @@ def render(page: str, blocks: dict[str, str]) -> str:
     return _BLOCK.sub(lambda match: f"{BEGIN.format(name=match['name'])}\n{blocks[match['name']]}{END}", page)
 
 
+def figures_key(page: str) -> str:
+    """The hash of every input of the figures and of the page's generated blocks as they stand."""
+    digest = hashlib.sha256()
+    inputs = [
+        *cache.inputs(ROOT),
+        *sorted((ROOT / "benchmarks").glob("*.py")),
+        *sorted((ROOT / "requirements").glob("*.txt")),
+    ]
+    for path in inputs:
+        digest.update(f"{path.relative_to(ROOT).as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    digest.update(f"python {sys.version_info[0]}.{sys.version_info[1]}\0".encode())
+    for match in _BLOCK.finditer(page):
+        digest.update(f"{match['name']}\0{match['body']}\0".encode())
+    return digest.hexdigest()
+
+
+def with_key(page: str) -> str:
+    """The page with the figures' key for its blocks as they stand, on its last line."""
+    page = without_key(page)
+    return f"{page}{KEY.format(key=figures_key(page))}\n"
+
+
+def trusted(page: str) -> bool:
+    """Whether the page's key is what its blocks and today's inputs hash to (see the module's docstring)."""
+    written = _KEY.search(page)
+    return written is not None and written["key"] == figures_key(without_key(page))
+
+
+def without_key(page: str) -> str:
+    return _KEY.sub("", page).rstrip("\n") + "\n"
+
+
 def diff(page: str, rendered: str) -> str:
     return "".join(
         difflib.unified_diff(
@@ -314,17 +356,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=min(2, multiprocessing.cpu_count()))
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.check and trusted(PAGE.read_text()):
+        print(f"{_NAME}'s generated blocks are current: its key matches their inputs and text")
+        return 0
     with contextlib.redirect_stdout(sys.stderr):  # anything the plan's libraries print
         blocks = compute(args.processes)
     page = PAGE.read_text()  # read after the figures: others may have edited it meanwhile
-    rendered = render(page, blocks)
+    rendered = render(without_key(page), blocks)
     took = f"in {time.perf_counter() - started:.0f} s"
-    if rendered == page:
-        print(f"{_NAME}'s generated blocks are current ({took})")
-        return 0
     if args.write:
-        PAGE.write_text(rendered)
-        print(f"{_NAME}: generated blocks rewritten ({took})")
+        PAGE.write_text(with_key(rendered))
+        state = "current" if rendered == without_key(page) else "rewritten"
+        print(f"{_NAME}: generated blocks {state}, key written ({took})")
+        return 0
+    if render(page, blocks) == page:
+        print(f"{_NAME}'s generated blocks are current ({took})")
         return 0
     print(diff(page, rendered), end="")
     print(f"{_NAME}'s generated blocks differ from what `make figures` computes ({took}): run `make figures`")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from benchmarks.readme_figures import BEGIN, BLOCKS, END, PAGE, render
+from benchmarks.readme_figures import BEGIN, BLOCKS, END, PAGE, render, trusted, with_key, without_key
 from ops.offline import ROOT
 
 
@@ -58,3 +58,24 @@ def test_only_the_text_between_the_markers_is_rewritten():
 def test_a_page_without_exactly_the_blocks_is_refused(page):
     with pytest.raises(SystemExit, match="generated blocks"):
         render(page, {"plan-prod": "", "detection-goals": ""})
+
+
+def test_a_page_is_taken_on_trust_only_with_the_key_of_its_own_blocks_and_todays_inputs():
+    page = with_key(without_key(PAGE.read_text()))
+    assert trusted(page)
+    edited = page.replace(END, "a figure edited by hand\n" + END, 1)
+    assert not trusted(edited)
+    assert not trusted(without_key(page))
+
+
+def test_a_change_of_any_input_makes_the_figures_computed_again(tmp_path, monkeypatch):
+    import benchmarks.readme_figures as figures
+
+    source = tmp_path / "model.py"
+    source.write_text("RATE = 1\n")
+    monkeypatch.setattr(figures, "ROOT", tmp_path)
+    monkeypatch.setattr(figures.cache, "inputs", lambda root: [source])
+    page = with_key(without_key(PAGE.read_text()))
+    assert trusted(page)
+    source.write_text("RATE = 2\n")
+    assert not trusted(page)
