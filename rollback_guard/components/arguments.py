@@ -181,15 +181,26 @@ def problems(args: Any, path: str | None = None) -> list[str]:
         options = _options_class(declared)
         if options and not isinstance(value, options):
             article = "an" if options.__name__[0] in "AEIOU" else "a"
-            found.append(f"{where} = {value!r}: {article} {options.__name__}, not {type(value).__name__}")
+            found += refusals(where, value, [f"{article} {options.__name__}, not {type(value).__name__}"])
         elif scalar and not scalar[1](value):
             allowed = rule.allowed if rule else scalar[0] + (" or None" if optional else "")
-            found.append(f"{where} = {value!r}: {allowed}, not {type(value).__name__}")
+            found += refusals(where, value, [f"{allowed}, not {type(value).__name__}"])
         elif rule and not rule.allows(value):
-            found.append(f"{where} = {value!r}: {rule.allowed}")
+            found += refusals(where, value, [rule.allowed])
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             found += problems(value, where)
     return found
+
+
+def refusals(where: str, value: Any, lines: list[str]) -> list[str]:
+    """Each of `lines` (what a rule says of `value`, such as a production floor) as a refusal of the
+    argument `where`, in the form every refusal takes: `<where> = <value>: <line>`."""
+    return [f"{where} = {value!r}: {line}" for line in lines]
+
+
+def refused_by(rule: Rule) -> Callable[[Any], str | None]:
+    """A check for resolved(): what `rule` allows, when it refuses a value."""
+    return lambda value: None if rule.allows(value) else rule.allowed
 
 
 def resolved(what: str, where: str, value: pulumi.Input[T], check: Callable[[T], str | None]) -> pulumi.Output[T]:
@@ -199,7 +210,7 @@ def resolved(what: str, where: str, value: pulumi.Input[T], check: Callable[[T],
 
     def checked(known: T) -> T:
         if known is not None and (problem := check(known)):
-            raise UnsafeConfiguration(what, [f"{where} = {known!r}: {problem}"])
+            raise UnsafeConfiguration(what, refusals(where, known, [problem]))
         return known
 
     return pulumi.Output.from_input(value).apply(checked)

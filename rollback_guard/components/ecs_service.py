@@ -14,7 +14,17 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard.components import naming
-from rollback_guard.components.arguments import LOG_RETENTION, PORT, OneOf, Text, Whole, allow, problems, resolved
+from rollback_guard.components.arguments import (
+    LOG_RETENTION,
+    PORT,
+    OneOf,
+    Text,
+    Whole,
+    allow,
+    problems,
+    refused_by,
+    resolved,
+)
 from rollback_guard.components.iam import role_policy, service_role, write_logs
 from rollback_guard.components.parts import Component
 from rollback_guard.limits import IMAGE_REFERENCE_LENGTH, TASK_DEFINITION_BYTES
@@ -220,29 +230,21 @@ def checked_container(what: str, where: str, container: Container, production: b
     argument of the component that was given it): one known now was checked at construction."""
     image, tag = container.image, container.tag
     if isinstance(image, pulumi.Output):
-        image = resolved(what, f"{where}.image", image, lambda known: None if IMAGE.allows(known) else IMAGE.allowed)
+        image = resolved(what, f"{where}.image", image, refused_by(IMAGE))
     if isinstance(tag, pulumi.Output):
         tag = resolved(what, f"{where}.tag", tag, lambda known: _tag_problem(known, production))
     return replace(container, image=image, tag=tag)
 
 
 def _tag_problem(tag: str, production: bool) -> str | None:
-    return (None if TAG.allows(tag) else TAG.allowed) or pinned_tag_problem(tag, production)
+    return refused_by(TAG)(tag) or pinned_tag_problem(tag, production)
 
 
 def checked_reference(what: str, where: str, container: Container, production: bool) -> pulumi.Output[str]:
-    """`image:tag` once both are known, each checked then as a known one is at construction (an
-    Output from an ECR repository of the same program, say)."""
-    image = resolved(
-        what, f"{where}.image", container.image, lambda image: None if IMAGE.allows(image) else IMAGE.allowed
-    )
-    tag = resolved(
-        what,
-        f"{where}.tag",
-        container.tag,
-        lambda tag: _tag_problem(tag, production),
-    )
-    reference = pulumi.Output.all(image, tag).apply(lambda parts: f"{parts[0]}:{parts[1]}")
+    """`image:tag` once both are known (an Output from an ECR repository of the same program, say),
+    each checked then (checked_container), and the two together within ECS's limit."""
+    checked = checked_container(what, where, container, production)
+    reference = pulumi.Output.all(checked.image, checked.tag).apply(lambda parts: f"{parts[0]}:{parts[1]}")
     return resolved(what, f"{where}.image:tag", reference, _reference_problem)
 
 

@@ -30,7 +30,7 @@ from rollback_guard.components.alarms import (
     LambdaAlarmsArgs,
     evaluation_problems,
 )
-from rollback_guard.components.arguments import LOG_RETENTION, Text, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, Text, Whole, allow, problems, refusals
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     RECORDED_NAME,
@@ -476,9 +476,6 @@ def _spanning_fields(args: LambdaCanaryArgs) -> list[str]:
         return found
     production, config = args.production, args.deployment_config
 
-    def floor(key: str, value: Any, lines: list[str]) -> list[str]:
-        return [f"{WHERE}.{key} = {value!r}: {line}" for line in lines]
-
     lowest_check = args.timeout_seconds + COLD_START_SECONDS
     if args.check_timeout_seconds < lowest_check:
         found.append(
@@ -489,15 +486,17 @@ def _spanning_fields(args: LambdaCanaryArgs) -> list[str]:
     if isinstance(config, TimeBasedShift):
         found += shift_problems(f"{WHERE}.deployment_config", config)
     detection_minutes = args.evaluation.worst_detection_seconds / 60
-    found += floor(
-        "error_rate_percent",
+    found += refusals(
+        f"{WHERE}.error_rate_percent",
         args.error_rate_percent,
         rules.rate_alarm(args.error_rate_percent, "the error rate", production),
     )
-    found += floor("deployment_config", config, rules.gradual_shift(str(config), all_at_once(config), production))
+    found += refusals(
+        f"{WHERE}.deployment_config", config, rules.gradual_shift(str(config), all_at_once(config), production)
+    )
     if not all_at_once(config):
-        found += floor(
-            "deployment_config",
+        found += refusals(
+            f"{WHERE}.deployment_config",
             config,
             rules.partial_traffic_outlasts_detection(
                 minutes_before_full_traffic(config), detection_minutes, production
@@ -516,12 +515,16 @@ def _spanning_fields(args: LambdaCanaryArgs) -> list[str]:
             f"{WHERE}.watch_minutes = {args.watch_minutes}: from {shortest} (the alarms need up to that long to fire "
             f"on a version that went bad at the last shift) to {MAX_WATCH_MINUTES} (Lambda's 15-minute limit)"
         )
-    found += floor(
-        "watch_minutes", args.watch_minutes, rules.rollback_window(args.watch_minutes, "post-shift watch", production)
+    found += refusals(
+        f"{WHERE}.watch_minutes",
+        args.watch_minutes,
+        rules.rollback_window(args.watch_minutes, "post-shift watch", production),
     )
-    found += floor("log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production))
-    found += floor(
-        "judge.max_probes_per_release",
+    found += refusals(
+        f"{WHERE}.log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production)
+    )
+    found += refusals(
+        f"{WHERE}.judge.max_probes_per_release",
         args.judge.max_probes_per_release,
         rules.judge_probes(args.judge.max_probes_per_release, production),
     )

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rollback_guard import extras
-from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems, resolved, rule_of
+from rollback_guard.components.arguments import OneOf, Text, Whole, allow, problems, refused_by, resolved, rule_of
 from rollback_guard.components.parts import Component
 from rollback_guard.limits import LOAD_BALANCER_SUBNET_PREFIX, SMALLEST_SUBNET_PREFIX, smallest_public_subnet_prefix
 from rollback_guard.policy import rules
@@ -319,7 +319,7 @@ class Network(Component):
             self.private_subnet_ids = vpc.private_subnet_ids
         else:
             # Ids known only once another resource or stack gives them are checked then, as known ones were.
-            vpc_id = resolved(what, "NetworkArgs.vpc.vpc_id", spec.vpc_id, _refused_by(VPC_ID))
+            vpc_id = resolved(what, "NetworkArgs.vpc.vpc_id", spec.vpc_id, refused_by(VPC_ID))
             existing = aws.ec2.get_vpc_output(id=vpc_id, opts=pulumi.InvokeOutputOptions(parent=self))
             self.vpc_id = vpc_id
             self.cidr_block = existing.cidr_block
@@ -335,11 +335,6 @@ class Network(Component):
         )
 
 
-def _refused_by(rule: Any):
-    """A check for arguments.resolved(): what `rule` allows, when it refuses a value."""
-    return lambda value: None if rule.allows(value) else rule.allowed
-
-
 def _checked_ids(what: str, where: str, ids: pulumi.Input[Sequence[pulumi.Input[str]]]) -> pulumi.Output[list[str]]:
     """Subnet ids, each checked once known: a list of them, or an Output of the whole list (from
     another stack or an awsx VPC)."""
@@ -347,5 +342,5 @@ def _checked_ids(what: str, where: str, ids: pulumi.Input[Sequence[pulumi.Input[
         every_id = f"a list of subnet ids, each {SUBNET_ID.allowed}"
         return resolved(what, where, ids, lambda known: None if all(SUBNET_ID.allows(i) for i in known) else every_id)
     return pulumi.Output.all(
-        *(resolved(what, f"{where}[{index}]", subnet, _refused_by(SUBNET_ID)) for index, subnet in enumerate(ids))
+        *(resolved(what, f"{where}[{index}]", subnet, refused_by(SUBNET_ID)) for index, subnet in enumerate(ids))
     )

@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from rollback_guard.components.arguments import OneOf, Text, allow, problems, resolved
+from rollback_guard.components.arguments import OneOf, Text, allow, problems, refused_by, resolved
 from rollback_guard.components.boundaries import (
     ACCESS_LOG_BUCKET_ACTIONS,
     ACCESS_LOG_BUCKETS,
@@ -258,7 +258,7 @@ def checked_connection_arn(what: str, path: str, source: PipelineSource) -> pulu
         what,
         f"{path}.source.connection_arn",
         source.connection_arn,
-        lambda arn: None if CONNECTION_ARN.allows(arn) else CONNECTION_ARN.allowed,
+        refused_by(CONNECTION_ARN),
     )
 
 

@@ -35,7 +35,7 @@ from rollback_guard.components.alarms import (
     alarm_name_problem,
     evaluation_problems,
 )
-from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems
+from rollback_guard.components.arguments import LOG_RETENTION, PORT, Text, Whole, allow, problems, refusals
 from rollback_guard.components.canary_judge import (
     JUDGE_ALARMS,
     RECORDED_NAME,
@@ -736,25 +736,24 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
         found.append(f"{where}.load_balancer.certificate_arn = {options.certificate_arn!r}: {problem}")
     production = args.production
 
-    def floor(key: str, value: Any, lines: list[str]) -> list[str]:
-        return [f"{where}.{key} = {value!r}: {line}" for line in lines]
-
-    found += floor("load_balancer.certificate_arn", options.certificate_arn, rules.https(https, production))
-    found += floor("desired_count", args.desired_count, rules.desired_count(args.desired_count, production))
-    found += floor("log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production))
+    found += refusals(f"{where}.load_balancer.certificate_arn", options.certificate_arn, rules.https(https, production))
+    found += refusals(f"{where}.desired_count", args.desired_count, rules.desired_count(args.desired_count, production))
+    found += refusals(
+        f"{where}.log_retention_days", args.log_retention_days, rules.logs(args.log_retention_days, production)
+    )
     protected = _deletion_protection(args)
-    found += floor(
-        "load_balancer.deletion_protection",
+    found += refusals(
+        f"{where}.load_balancer.deletion_protection",
         options.deletion_protection,
         rules.deletion_protection(protected, production),
     )
     found += evaluation_problems(f"{where}.alarms.evaluation", args.alarms.evaluation)
     rate = args.alarms.error_rate_percent
-    found += floor("alarms.error_rate_percent", rate, rules.rate_alarm(rate, "the 5xx rate", production))
+    found += refusals(f"{where}.alarms.error_rate_percent", rate, rules.rate_alarm(rate, "the 5xx rate", production))
     detection_minutes = args.alarms.evaluation.worst_detection_seconds / 60
     if isinstance(strategy, CodeDeployBlueGreen):
-        found += floor(
-            "release.config",
+        found += refusals(
+            f"{where}.release.config",
             release.config,
             rules.gradual_shift(str(release.config), all_at_once(release.config), production),
         )
@@ -765,8 +764,8 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
             )
         if not all_at_once(release.config):
             minutes = minutes_before_full_traffic(release.config)
-            found += floor(
-                "release.config",
+            found += refusals(
+                f"{where}.release.config",
                 release.config,
                 rules.partial_traffic_outlasts_detection(minutes, detection_minutes, production),
             )
@@ -786,7 +785,7 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
         blue_kept = ("release.strategy.bake_time_minutes", "bake time", strategy.bake_time_minutes)
     if blue_kept:
         key, wait, minutes = blue_kept
-        found += floor(key, minutes, rules.rollback_window(minutes, wait, production))
+        found += refusals(f"{where}.{key}", minutes, rules.rollback_window(minutes, wait, production))
         shortest = minimum_blue_kept_minutes(args.alarms.evaluation)
         if minutes < shortest:
             found.append(
@@ -795,29 +794,31 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
             )
     if isinstance(strategy, NativeShift):
         shifted = "release.strategy"
-        found += floor(
-            f"{shifted}.strategy",
+        found += refusals(
+            f"{where}.{shifted}.strategy",
             strategy.strategy,
             rules.ecs_shift(native_strategy=strategy.strategy, production=production),
         )
-        found += floor(
-            f"{shifted}.canary_percent",
+        found += refusals(
+            f"{where}.{shifted}.canary_percent",
             strategy.canary_percent,
             rules.ecs_shift(canary_percent=strategy.canary_percent, production=production),
         )
-        found += floor(
-            f"{shifted}.step_percent",
+        found += refusals(
+            f"{where}.{shifted}.step_percent",
             strategy.step_percent,
             rules.ecs_shift(step_percent=strategy.step_percent, production=production),
         )
         if strategy.strategy != "BLUE_GREEN":
             minutes = strategy.minutes_before_full_traffic
-            found += floor(
-                shifted, strategy, rules.partial_traffic_outlasts_detection(minutes, detection_minutes, production)
+            found += refusals(
+                f"{where}.{shifted}",
+                strategy,
+                rules.partial_traffic_outlasts_detection(minutes, detection_minutes, production),
             )
     elif isinstance(strategy, Rolling):
-        found += floor(
-            "release.strategy.minimum_healthy_percent",
+        found += refusals(
+            f"{where}.release.strategy.minimum_healthy_percent",
             strategy.minimum_healthy_percent,
             rules.ecs_shift(minimum_healthy_percent=strategy.minimum_healthy_percent, production=production),
         )
@@ -833,7 +834,7 @@ def _floors(where: str, name: str, args: EcsServiceWithRollbackArgs) -> list[str
         found += judge_environment_fits(ecs_judge_environment_bytes(release.smoke_paths))
         found += heartbeat_not_extra(f"{where}.alarms.extra_alarm_names", args.alarms.extra_alarm_names, name)
         probes = args.judge.max_probes_per_release
-        found += floor("judge.max_probes_per_release", probes, rules.judge_probes(probes, production))
+        found += refusals(f"{where}.judge.max_probes_per_release", probes, rules.judge_probes(probes, production))
     family = task_family(name)
     for argument in ("retry_revision", "pinned_revision"):
         revision = getattr(release, argument)
